@@ -1,0 +1,73 @@
+//! The names generated code uses. Not a public API.
+#![allow(missing_docs)]
+use core::time::Duration;
+
+/// Compile-time description of one isolated test, built by the macro.
+#[derive(Debug, Clone, Copy)]
+pub struct TestSpec {
+    pub fn_name: &'static str,
+    pub module_path: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub manifest_dir: &'static str,
+    pub hostname: Option<&'static str>,
+    pub timeout: Option<Duration>,
+    pub should_panic: bool,
+}
+
+impl TestSpec {
+    pub const fn new(
+        fn_name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        manifest_dir: &'static str,
+    ) -> Self {
+        Self { fn_name, module_path, file, line, manifest_dir, hostname: None, timeout: None, should_panic: false }
+    }
+    pub const fn hostname(mut self, h: &'static str) -> Self { self.hostname = Some(h); self }
+    pub const fn timeout_millis(mut self, ms: u64) -> Self { self.timeout = Some(Duration::from_millis(ms)); self }
+    pub const fn should_panic(mut self, yes: bool) -> Self { self.should_panic = yes; self }
+}
+
+/// What a test body may return: `()` or `Result<(), E: Debug>`, as with
+/// a plain `#[test]`.
+#[diagnostic::on_unimplemented(
+    message = "an isolated test must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`",
+    label = "unsupported return type"
+)]
+pub trait TestReturn {
+    fn into_test_result(self) -> Result<(), String>;
+}
+impl TestReturn for () {
+    fn into_test_result(self) -> Result<(), String> { Ok(()) }
+}
+impl<E: core::fmt::Debug> TestReturn for Result<(), E> {
+    fn into_test_result(self) -> Result<(), String> { self.map_err(|e| format!("{e:?}")) }
+}
+
+/// Runs one isolated test: in the parent, starts and supervises the sandbox
+/// and panics unless the test passed; in PID 2 of the sandbox, runs the
+/// setup and then `body`, and exits.
+#[track_caller]
+pub fn run<F, R>(spec: &'static TestSpec, body: F)
+where
+    F: FnOnce() -> R,
+    R: TestReturn,
+{
+    let name = crate::naming::libtest_name(spec);
+    if let Some(mode) = crate::child::detect(&name) {
+        crate::child::run(mode, spec, body);
+    }
+    crate::runner::run_parent(spec, &name);
+}
+
+/// Runs an `async fn` body on a current-thread tokio runtime built inside
+/// the sandbox, after setup (so `tokio::spawn` works in the test).
+pub fn block_on<F: core::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("failed to build the tokio runtime for the async test body")
+        .block_on(fut)
+}

@@ -1,0 +1,148 @@
+//! Child mode: the harness inside PID 2. Runs the setup in plain
+//! synchronous Rust, then the body, and reports each phase to the parent
+//! over the result channel.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use crate::__private::{TestReturn, TestSpec};
+use crate::error::{ErrorChain, IoCause, SetupError};
+use crate::sandbox::plan::{self, SandboxConfig};
+use crate::sandbox::protocol::{Message, encode};
+use crate::sandbox::setup::{self, LinuxKernel};
+use crate::sandbox::spawn::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
+use crate::sys::spawn::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
+
+/// The hostname a sandbox gets when the test sets none.
+pub const DEFAULT_HOSTNAME: &str = "isolated-test";
+
+/// This process is PID 2 of a sandbox started for this very test.
+pub(crate) struct ChildMode {
+    nonce: String,
+    test: String,
+}
+
+/// Child mode applies only when the marker names this test and we are PID 2
+/// (a process the test itself starts, or another test, never qualifies).
+pub(crate) fn detect(test_name: &str) -> Option<ChildMode> {
+    let nonce = std::env::var(ENV_CHILD_NONCE).ok()?;
+    let test = std::env::var(ENV_CHILD_TEST).ok()?;
+    (test == test_name && std::process::id() == 2).then_some(ChildMode { nonce, test })
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
+}
+
+struct Channel(File);
+
+impl Channel {
+    fn send(&mut self, message: &Message) {
+        // A write error means the parent is gone; PDEATHSIG ends us anyway.
+        let _ = self.0.write_all(encode(message).as_bytes());
+    }
+}
+
+/// Runs setup and body in PID 2 and exits the process.
+pub(crate) fn run<F, R>(mode: ChildMode, spec: &TestSpec, body: F) -> !
+where
+    F: FnOnce() -> R,
+    R: TestReturn,
+{
+    let mut channel = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
+        Ok(file) => Channel(file),
+        Err(err) => {
+            eprintln!("isolated-test: no result channel in the sandboxed process: {err}");
+            std::process::exit(70);
+        }
+    };
+    // Until now fd 1 was /dev/null so libtest's banner stayed out of the
+    // output; from here on the test's stdout goes to the parent.
+    if let Some(stdout) = crate::sys::fd::adopt_inherited(CHILD_STDOUT_FD) {
+        let _ = rustix::stdio::dup2_stdout(&stdout);
+    }
+    channel.send(&Message::Hello { nonce: mode.nonce.clone(), test: mode.test.clone() });
+    crate::runner::init_tracing();
+
+    if let Err(err) = setup_sandbox(spec) {
+        channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
+        exit(1);
+    }
+    channel.send(&Message::Started);
+
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_owned();
+        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
+        previous(info);
+    }));
+
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => match value.into_test_result() {
+            Ok(()) => {
+                channel.send(&Message::Passed);
+                exit(0);
+            }
+            Err(error) => {
+                channel.send(&Message::ReturnedErr { error });
+                exit(101);
+            }
+        },
+        Err(_) => {
+            let (message, location) = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_else(|| ("panic payload unavailable".into(), None));
+            channel.send(&Message::Panicked { message, location });
+            exit(101);
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+fn read_step<T>(what: &str, result: std::io::Result<T>) -> Result<T, SetupError> {
+    result.map_err(|source| SetupError { step: "read_host", what: what.to_owned(), source: IoCause(source) })
+}
+
+fn setup_sandbox(spec: &TestSpec) -> Result<(), SetupError> {
+    let cwd = read_step("read the working directory", std::env::current_dir())?;
+    let exe = read_step("find the test binary", std::env::current_exe())?;
+    let mut keep: Vec<PathBuf> = vec![PathBuf::from(spec.manifest_dir), cwd.clone()];
+    keep.extend(exe.parent().map(PathBuf::from));
+    let keep = keep.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let uid_map = read_step("read /proc/self/uid_map", std::fs::read_to_string("/proc/self/uid_map"))?;
+    let config = SandboxConfig {
+        hostname: spec.hostname.unwrap_or(DEFAULT_HOSTNAME).to_owned(),
+        cwd,
+        keep,
+        rootless: !is_identity_map(&uid_map),
+    };
+    let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
+    let ops = plan::plan(&config, &host);
+    setup::execute(&ops, &mut LinuxKernel)
+}
+
+/// Whether a uid map maps every id to itself (the parent was root).
+fn is_identity_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields.len() == 3 && fields[0] == "0" && fields[1] == "0" && fields[2] == "4294967295"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_map_detection() {
+        assert!(is_identity_map("         0          0 4294967295\n"));
+        assert!(!is_identity_map("         0       1000          1\n"));
+    }
+}

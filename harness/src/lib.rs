@@ -1,0 +1,53 @@
+//! # isolated-test
+//!
+//! Run each test in fresh Linux namespaces (user, PID, mount, UTS, IPC,
+//! network, cgroup) with the host's files seen copy-on-write, a private
+//! `/proc`, a minimal `/dev`, fresh `/tmp`, `/run` and `/var/tmp`, and only
+//! `lo` for a network. A hanging test is killed whole at its deadline, and a
+//! failure says which phase failed.
+//!
+//! ```no_run
+//! use isolated_test::isolated_test;
+//!
+//! #[isolated_test(hostname = "box", timeout = "10s")]
+//! fn mounts_and_hostname_stay_inside() -> std::io::Result<()> {
+//!     assert_eq!(std::process::id(), 2);
+//!     std::fs::write("/etc/hosts", "10.0.0.1 db\n")?; // lands in a throw-away layer
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## How it works
+//!
+//! The test function runs in the ordinary test process (the *parent*),
+//! which clones a PID 1 into new namespaces. PID 1 forks PID 2, which
+//! re-executes the test binary on just this test
+//! (`<binary> <name> --exact --include-ignored`); there the harness sees a
+//! marker, builds the sandbox's root filesystem and runs the body. The
+//! parent supervises with tokio and decides pass or fail from the exit
+//! status and a structured result channel.
+//!
+//! ## Environment variables
+//!
+//! - `ISOLATED_TEST_TIMEOUT`: timeout of tests that set none (default 60s),
+//!   e.g. `90s`, `2m`.
+//! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
+//!   logs on stderr, in the parent and in the sandbox.
+
+pub use isolated_test_macros::isolated_test;
+/// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`
+/// works and rstest recognises it as the test attribute.
+pub use isolated_test_macros::isolated_test as test;
+
+pub use child::DEFAULT_HOSTNAME;
+pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_TIMEOUT};
+
+#[doc(hidden)]
+pub mod __private;
+
+mod child;
+mod error;
+mod naming;
+mod runner;
+mod sandbox;
+mod sys;

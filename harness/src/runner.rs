@@ -1,0 +1,155 @@
+//! Parent mode: start the sandbox for one test, supervise it on a
+//! current-thread tokio runtime, and turn the outcome into the test's
+//! verdict.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::__private::TestSpec;
+use crate::error::SpawnError;
+use crate::sandbox::reap::Reaper;
+use crate::sandbox::spawn::{self, Command};
+use crate::sandbox::supervise;
+use crate::sandbox::verdict::{self, Verdict};
+
+/// Default per-test timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Environment variable that sets the timeout of tests that set none.
+pub const ENV_TIMEOUT: &str = "ISOLATED_TEST_TIMEOUT";
+/// Environment variable with a tracing filter (`debug`, `isolated_test=trace`).
+pub const ENV_LOG: &str = "ISOLATED_TEST_LOG";
+
+/// Installs a stderr tracing subscriber when `ISOLATED_TEST_LOG` is set.
+pub(crate) fn init_tracing() {
+    if let Ok(filter) = std::env::var(ENV_LOG) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, `1m30s`.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let value: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.checked_mul(60)?),
+            "h" => Duration::from_secs(value.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(unit)?;
+        rest = &rest[unit_len..];
+    }
+    (total > Duration::ZERO).then_some(total)
+}
+
+fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
+    if let Some(t) = spec.timeout {
+        return Ok(t);
+    }
+    match std::env::var(ENV_TIMEOUT) {
+        Ok(v) => parse_duration(&v).ok_or_else(|| {
+            format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")
+        }),
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+    }
+}
+
+fn nonce() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{:016x}{:08x}", h.finish(), std::process::id())
+}
+
+fn render_spawn_error(err: &SpawnError) -> String {
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        msg.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    if let SpawnError::Clone { diagnosis: Some(d), .. } = err {
+        msg.push('\n');
+        msg.push_str(d);
+    }
+    msg
+}
+
+/// Runs `name` in a sandbox and panics (the libtest way to fail) unless it
+/// passed.
+#[track_caller]
+pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
+    init_tracing();
+    let outcome = start_and_supervise(spec, name);
+    let (nonce, outcome) = match outcome {
+        Ok(o) => o,
+        Err(msg) => panic!("isolated test `{name}` could not start its sandbox: {msg}"),
+    };
+    match verdict::judge(name, &nonce, &outcome) {
+        Verdict::Pass => {}
+        Verdict::BodyPanicked(msg) if spec.should_panic => panic!("{msg}"),
+        Verdict::BodyPanicked(msg) => panic!("isolated test `{name}` failed: {msg}"),
+        Verdict::Fail(msg) if spec.should_panic => {
+            // Panicking here would satisfy #[should_panic] with a failure that
+            // is not the body's panic; returning makes libtest report "did not
+            // panic as expected" and this line says why.
+            eprintln!("isolated test `{name}` failed before its body could panic: {msg}");
+        }
+        Verdict::Fail(msg) => panic!("isolated test `{name}` failed: {msg}"),
+    }
+}
+
+fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), String> {
+    let timeout = timeout_for(spec)?;
+    let nonce = nonce();
+    let _span = tracing::debug_span!("isolated_test", test = name).entered();
+    let (started, mut reaper): (_, Reaper) =
+        spawn::start(&Command { test_name: name, nonce: &nonce }).map_err(|e| render_spawn_error(&e))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
+    let outcome = runtime
+        .block_on(supervise::supervise(started, &mut reaper, timeout))
+        .map_err(|e| format!("failed to supervise the sandbox: {e}"))?;
+    tracing::debug!(elapsed = ?outcome.elapsed, exit = ?outcome.exit, "sandbox ended");
+    Ok((nonce, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "10", "s", "0s", "1x", "-1s", "1.5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn nonces_differ() {
+        assert_ne!(nonce(), nonce());
+    }
+}

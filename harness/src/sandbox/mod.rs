@@ -1,0 +1,12 @@
+//! The sandbox engine: spawn, setup, supervision and verdict. Declarations
+//! only; each step lives in its own file.
+
+pub(crate) mod diagnose;
+pub(crate) mod plan;
+pub(crate) mod proctree;
+pub(crate) mod protocol;
+pub(crate) mod reap;
+pub(crate) mod setup;
+pub(crate) mod spawn;
+pub(crate) mod supervise;
+pub(crate) mod verdict;

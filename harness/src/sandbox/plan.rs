@@ -1,0 +1,477 @@
+//! The setup sequence as data: a pure function from what PID 2 sees of the
+//! host to the ordered list of kernel operations that build the sandbox.
+//!
+//! Keeping the plan separate from its execution lets the order (which is
+//! where the subtle bugs live) be unit-tested without a kernel.
+//!
+//! The sequence, in kernel order:
+//! 1. make `/` recursively private, so nothing below propagates to the host;
+//! 2. hostname and loopback;
+//! 3. a staging tmpfs on `/tmp`, entered with `pivot_root`, so the host tree
+//!    sits at `/oldroot` (including the host's `/tmp`, which the staging
+//!    mount only hid) and the new root is built at `/newroot`;
+//! 4. one overlay per top-level host directory (inside a user namespace an
+//!    overlay with `lowerdir=/` is refused because `/` has locked submounts,
+//!    per-directory overlays are not); directories that carry submounts
+//!    of their own are bound read-only instead, for the same reason;
+//! 5. `/proc`, `/sys`, `/dev`, then the fresh `/tmp`, `/run`, `/var/tmp`,
+//!    then the kept paths that live under those;
+//! 6. `pivot_root` into `/newroot`, detach the old root, `chdir` back.
+
+use std::path::{Path, PathBuf};
+
+/// Where the staging tmpfs is mounted on the host tree. Any existing
+/// directory works; `/tmp` exists everywhere.
+pub(crate) const STAGING: &str = "/tmp";
+/// The host tree after the first `pivot_root`.
+pub(crate) const OLD_ROOT: &str = "/oldroot";
+/// The sandbox root while it is being built.
+pub(crate) const NEW_ROOT: &str = "/newroot";
+/// Upper and work directories of the overlays.
+pub(crate) const LAYERS: &str = "/layers";
+
+/// Directories of the new root that get a fresh tmpfs, with their mode.
+pub(crate) const FRESH_TMPFS: &[(&str, u32)] = &[("/tmp", 0o1777), ("/run", 0o755), ("/var/tmp", 0o1777)];
+
+/// Device nodes bound from the host's `/dev`.
+pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Top-level host directories that are never overlaid: the kernel's
+/// filesystems and the ones that get a fresh tmpfs.
+const NOT_OVERLAID: &[&str] = &["proc", "sys", "dev", "tmp", "run"];
+
+/// What one top-level entry of the host's `/` is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A symbolic link with its target, e.g. `bin -> usr/bin`.
+    Symlink(PathBuf),
+    /// A regular file.
+    File,
+    /// Sockets, fifos, devices at top level: left out.
+    Other,
+}
+
+/// What PID 2 knows about the host before setup, all absolute host paths.
+#[derive(Debug, Clone)]
+pub(crate) struct HostView {
+    /// Top-level entries of `/`.
+    pub(crate) root_entries: Vec<(String, EntryKind)>,
+    /// Every mount point of the host mount table.
+    pub(crate) mount_points: Vec<PathBuf>,
+    /// Whether `/var/tmp` is a directory on the host.
+    pub(crate) has_var_tmp: bool,
+    /// Whether the kernel has `/proc/sysrq-trigger` (CONFIG_MAGIC_SYSRQ).
+    pub(crate) has_sysrq_trigger: bool,
+}
+
+/// What the test asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxConfig {
+    /// Hostname inside the UTS namespace.
+    pub(crate) hostname: String,
+    /// The working directory to return to after `pivot_root`.
+    pub(crate) cwd: PathBuf,
+    /// Host paths that must stay visible (crate dir, working dir, test
+    /// binary's dir) even under a directory that gets a fresh tmpfs.
+    pub(crate) keep: Vec<PathBuf>,
+    /// Root inside maps to one unprivileged host user: no `gid=5` for devpts.
+    pub(crate) rootless: bool,
+}
+
+/// One kernel operation of the setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `mount(NULL, "/", NULL, MS_REC|MS_PRIVATE)`.
+    MakeRootPrivate,
+    /// `sethostname`.
+    SetHostname(String),
+    /// Bring `lo` up.
+    LoopbackUp,
+    /// `mkdir -p` with this mode for the last component.
+    Mkdir(PathBuf),
+    /// Create an empty regular file (a bind target).
+    Touch(PathBuf),
+    /// `symlink(target, link)`.
+    Symlink { target: PathBuf, link: PathBuf },
+    /// Mount a tmpfs with a mode.
+    Tmpfs { target: PathBuf, mode: u32 },
+    /// `chdir`.
+    Chdir(PathBuf),
+    /// `pivot_root(new_root, put_old)`.
+    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    /// `umount2(path, MNT_DETACH)`.
+    DetachUnmount(PathBuf),
+    /// An overlay; falls back to a read-only recursive bind if the kernel
+    /// refuses the overlay (for example a lower layer on a filesystem that
+    /// overlayfs does not support).
+    Overlay { lower: PathBuf, upper: PathBuf, work: PathBuf, target: PathBuf },
+    /// A bind mount, optionally recursive; `readonly` remounts it read-only
+    /// (the whole tree when recursive).
+    Bind { source: PathBuf, target: PathBuf, recursive: bool, readonly: bool },
+    /// Remount an existing bind mount read-only.
+    RemountReadonly(PathBuf),
+    /// A fresh procfs.
+    Proc(PathBuf),
+    /// A read-only sysfs; falls back to a read-only bind of the host's `/sys`.
+    Sysfs { target: PathBuf, fallback: PathBuf },
+    /// A new devpts instance.
+    Devpts { target: PathBuf, tty_gid: bool },
+}
+
+impl Op {
+    /// Short name of the step, used as `SetupStep` in error reports.
+    pub(crate) fn step(&self) -> &'static str {
+        match self {
+            Op::MakeRootPrivate => "make_root_private",
+            Op::SetHostname(_) => "sethostname",
+            Op::LoopbackUp => "loopback_up",
+            Op::Mkdir(_) => "mkdir",
+            Op::Touch(_) => "create_file",
+            Op::Symlink { .. } => "symlink",
+            Op::Tmpfs { .. } => "mount_tmpfs",
+            Op::Chdir(_) => "chdir",
+            Op::PivotRoot { .. } => "pivot_root",
+            Op::DetachUnmount(_) => "umount",
+            Op::Overlay { .. } => "mount_overlay",
+            Op::Bind { .. } => "bind_mount",
+            Op::RemountReadonly(_) => "remount_readonly",
+            Op::Proc(_) => "mount_proc",
+            Op::Sysfs { .. } => "mount_sysfs",
+            Op::Devpts { .. } => "mount_devpts",
+        }
+    }
+
+    /// What the operation does, with its objects, for "failed to ..." messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Op::MakeRootPrivate => "make `/` a recursively private mount (so nothing propagates to the host)".into(),
+            Op::SetHostname(h) => format!("set the hostname to `{h}`"),
+            Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
+            Op::Mkdir(p) => format!("create directory `{}`", p.display()),
+            Op::Touch(p) => format!("create file `{}`", p.display()),
+            Op::Symlink { target, link } => format!("create symlink `{}` -> `{}`", link.display(), target.display()),
+            Op::Tmpfs { target, .. } => format!("mount a tmpfs at `{}`", target.display()),
+            Op::Chdir(p) => format!("change directory to `{}`", p.display()),
+            Op::PivotRoot { new_root, put_old } => {
+                format!("pivot_root into `{}` (old root at `{}`)", new_root.display(), put_old.display())
+            }
+            Op::DetachUnmount(p) => format!("detach the old root at `{}`", p.display()),
+            Op::Overlay { lower, target, .. } => {
+                format!("mount an overlay of `{}` at `{}`", lower.display(), target.display())
+            }
+            Op::Bind { source, target, readonly, .. } => format!(
+                "bind `{}` to `{}`{}",
+                source.display(),
+                target.display(),
+                if *readonly { " read-only" } else { "" }
+            ),
+            Op::RemountReadonly(p) => format!("remount `{}` read-only", p.display()),
+            Op::Proc(p) => format!("mount proc at `{}`", p.display()),
+            Op::Sysfs { target, .. } => format!("mount sysfs read-only at `{}`", target.display()),
+            Op::Devpts { target, .. } => format!("mount devpts at `{}`", target.display()),
+        }
+    }
+}
+
+/// `base` joined with the absolute `path` (`/newroot` + `/usr` = `/newroot/usr`).
+pub(crate) fn under(base: &str, path: &Path) -> PathBuf {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if rel.as_os_str().is_empty() { PathBuf::from(base) } else { Path::new(base).join(rel) }
+}
+
+/// Whether some mount point lies strictly below `dir`.
+fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
+    mount_points.iter().any(|m| m != dir && m.starts_with(dir))
+}
+
+/// Builds the whole setup sequence.
+pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut layer = 0usize;
+    let mut overlay = |ops: &mut Vec<Op>, lower: PathBuf, target: PathBuf| {
+        let dir = PathBuf::from(LAYERS).join(layer.to_string());
+        layer += 1;
+        ops.push(Op::Mkdir(dir.join("upper")));
+        ops.push(Op::Mkdir(dir.join("work")));
+        ops.push(Op::Overlay { lower, upper: dir.join("upper"), work: dir.join("work"), target });
+    };
+
+    // First, always: without this, on a host whose `/` is shared (every
+    // systemd host) the mounts below would propagate back to the host.
+    ops.push(Op::MakeRootPrivate);
+    ops.push(Op::SetHostname(config.hostname.clone()));
+    ops.push(Op::LoopbackUp);
+
+    // Enter a staging tmpfs so the host tree is reachable at /oldroot while
+    // /newroot is assembled. pivot_root needs both to be mount points.
+    ops.push(Op::Tmpfs { target: STAGING.into(), mode: 0o755 });
+    ops.push(Op::Chdir(STAGING.into()));
+    ops.push(Op::Mkdir(under(STAGING, Path::new(OLD_ROOT))));
+    ops.push(Op::PivotRoot { new_root: ".".into(), put_old: OLD_ROOT.trim_start_matches('/').into() });
+    ops.push(Op::Chdir("/".into()));
+    ops.push(Op::Mkdir(NEW_ROOT.into()));
+    ops.push(Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755 });
+    ops.push(Op::Mkdir(LAYERS.into()));
+
+    // The host's files, copy-on-write, one top-level directory at a time.
+    for (name, kind) in &host.root_entries {
+        let host_path = Path::new("/").join(name);
+        let target = under(NEW_ROOT, &host_path);
+        let source = under(OLD_ROOT, &host_path);
+        match kind {
+            EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
+            EntryKind::Dir if has_submounts(&host_path, &host.mount_points) => {
+                ops.push(Op::Mkdir(target.clone()));
+                ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+            }
+            EntryKind::Dir => {
+                ops.push(Op::Mkdir(target.clone()));
+                overlay(&mut ops, source, target);
+            }
+            EntryKind::Symlink(link_target) => ops.push(Op::Symlink { target: link_target.clone(), link: target }),
+            EntryKind::File => {
+                ops.push(Op::Touch(target.clone()));
+                ops.push(Op::Bind { source, target, recursive: false, readonly: true });
+            }
+            EntryKind::Other => {}
+        }
+    }
+
+    // A private procfs: PID 2 is inside the new PID namespace, so it shows
+    // only the sandbox. With an identity uid map the test's euid is the
+    // host's root for sysctl permission checks, so everything but the
+    // per-namespace net/ must be read-only at the mount level.
+    let proc = under(NEW_ROOT, Path::new("/proc"));
+    let proc_sys = proc.join("sys");
+    let proc_sys_net = proc_sys.join("net");
+    let sysrq = proc.join("sysrq-trigger");
+    ops.push(Op::Mkdir(proc.clone()));
+    ops.push(Op::Proc(proc));
+    ops.push(Op::Bind { source: proc_sys.clone(), target: proc_sys.clone(), recursive: false, readonly: false });
+    ops.push(Op::Bind { source: proc_sys_net.clone(), target: proc_sys_net, recursive: false, readonly: false });
+    ops.push(Op::RemountReadonly(proc_sys));
+    if host.has_sysrq_trigger {
+        ops.push(Op::Bind { source: sysrq.clone(), target: sysrq, recursive: false, readonly: true });
+    }
+
+    // sysfs can be mounted because the net namespace is ours.
+    let sys = under(NEW_ROOT, Path::new("/sys"));
+    ops.push(Op::Mkdir(sys.clone()));
+    ops.push(Op::Sysfs { target: sys, fallback: under(OLD_ROOT, Path::new("/sys")) });
+
+    // A minimal /dev.
+    let dev = under(NEW_ROOT, Path::new("/dev"));
+    ops.push(Op::Mkdir(dev.clone()));
+    ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755 });
+    for name in DEVICES {
+        ops.push(Op::Touch(dev.join(name)));
+        ops.push(Op::Bind {
+            source: under(OLD_ROOT, &Path::new("/dev").join(name)),
+            target: dev.join(name),
+            recursive: false,
+            readonly: false,
+        });
+    }
+    ops.push(Op::Mkdir(dev.join("pts")));
+    ops.push(Op::Devpts { target: dev.join("pts"), tty_gid: !config.rootless });
+    ops.push(Op::Symlink { target: "pts/ptmx".into(), link: dev.join("ptmx") });
+    ops.push(Op::Mkdir(dev.join("shm")));
+    ops.push(Op::Tmpfs { target: dev.join("shm"), mode: 0o1777 });
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        ops.push(Op::Symlink { target: target.into(), link: dev.join(name) });
+    }
+
+    // Fresh scratch directories.
+    let mut fresh: Vec<&str> = Vec::new();
+    for &(dir, mode) in FRESH_TMPFS {
+        if dir == "/var/tmp" && !host.has_var_tmp {
+            continue;
+        }
+        let target = under(NEW_ROOT, Path::new(dir));
+        ops.push(Op::Mkdir(target.clone()));
+        ops.push(Op::Tmpfs { target, mode });
+        fresh.push(dir);
+    }
+
+    // Kept paths hidden by a fresh tmpfs come back, copy-on-write too.
+    for keep in minimal_keep_set(&config.keep) {
+        if fresh.iter().any(|dir| keep.starts_with(dir) && keep != Path::new(dir)) {
+            let target = under(NEW_ROOT, &keep);
+            ops.push(Op::Mkdir(target.clone()));
+            overlay(&mut ops, under(OLD_ROOT, &keep), target);
+        }
+    }
+
+    // Make /newroot the root. pivot_root(".", ".") stacks the old root on
+    // top of the new one; detaching "." then drops it and everything below
+    // it, host tree included, from this mount namespace.
+    ops.push(Op::Chdir(NEW_ROOT.into()));
+    ops.push(Op::PivotRoot { new_root: ".".into(), put_old: ".".into() });
+    ops.push(Op::DetachUnmount(".".into()));
+    ops.push(Op::Chdir(config.cwd.clone()));
+    ops
+}
+
+/// Drops kept paths that lie under another kept path, and duplicates.
+fn minimal_keep_set(keep: &[PathBuf]) -> Vec<PathBuf> {
+    let mut sorted: Vec<PathBuf> = keep.iter().filter(|p| p.is_absolute()).cloned().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in sorted {
+        if !out.iter().any(|kept| p.starts_with(kept)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Escapes a path for an overlayfs option value (`,`, `:` and `\` are
+/// separators there).
+pub(crate) fn escape_overlay_path(path: &Path) -> String {
+    let mut out = String::new();
+    for ch in path.to_string_lossy().chars() {
+        if matches!(ch, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> HostView {
+        HostView {
+            root_entries: vec![
+                ("bin".into(), EntryKind::Symlink("usr/bin".into())),
+                ("dev".into(), EntryKind::Dir),
+                ("etc".into(), EntryKind::Dir),
+                ("mnt".into(), EntryKind::Dir),
+                ("proc".into(), EntryKind::Dir),
+                ("tmp".into(), EntryKind::Dir),
+                ("usr".into(), EntryKind::Dir),
+                ("swapfile".into(), EntryKind::File),
+            ],
+            mount_points: vec!["/".into(), "/proc".into(), "/mnt/data".into()],
+            has_var_tmp: true,
+            has_sysrq_trigger: true,
+        }
+    }
+
+    fn config() -> SandboxConfig {
+        SandboxConfig {
+            hostname: "box".into(),
+            cwd: "/tmp/crate".into(),
+            keep: vec!["/tmp/crate".into(), "/tmp/crate/target/debug".into(), "/usr/src".into()],
+            rootless: false,
+        }
+    }
+
+    fn position(ops: &[Op], pred: impl Fn(&Op) -> bool) -> usize {
+        ops.iter().position(pred).expect("op present")
+    }
+
+    #[test]
+    fn making_root_private_comes_first() {
+        let ops = plan(&config(), &host());
+        assert_eq!(ops[0], Op::MakeRootPrivate);
+        let first_mount = position(&ops, |op| matches!(op, Op::Tmpfs { .. }));
+        assert!(first_mount > 0);
+    }
+
+    #[test]
+    fn every_overlay_and_special_mount_precedes_the_final_pivot() {
+        let ops = plan(&config(), &host());
+        let final_pivot = ops
+            .iter()
+            .rposition(|op| matches!(op, Op::PivotRoot { new_root, put_old } if new_root == Path::new(".") && put_old == Path::new(".")))
+            .unwrap();
+        for (i, op) in ops.iter().enumerate() {
+            if matches!(op, Op::Overlay { .. } | Op::Proc(_) | Op::Sysfs { .. } | Op::Devpts { .. }) {
+                assert!(i < final_pivot, "{op:?} after the pivot");
+            }
+        }
+        assert_eq!(ops[final_pivot + 1], Op::DetachUnmount(".".into()));
+        assert_eq!(ops.last(), Some(&Op::Chdir("/tmp/crate".into())));
+    }
+
+    #[test]
+    fn host_directories_are_overlaid_and_ones_with_submounts_bound_read_only() {
+        let ops = plan(&config(), &host());
+        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lower, target, .. }
+            if lower == Path::new("/oldroot/usr") && target == Path::new("/newroot/usr"))));
+        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/etc"))));
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
+            if source == Path::new("/oldroot/mnt"))));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/proc"))));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp"))));
+        assert!(ops.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: false, .. }
+            if source == Path::new("/oldroot/swapfile"))));
+    }
+
+    #[test]
+    fn every_overlay_has_its_own_upper_and_work_created_before_it() {
+        let ops = plan(&config(), &host());
+        let mut uppers = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let Op::Overlay { upper, work, .. } = op {
+                assert!(ops[..i].contains(&Op::Mkdir(upper.clone())));
+                assert!(ops[..i].contains(&Op::Mkdir(work.clone())));
+                assert!(upper.starts_with(LAYERS) && work.starts_with(LAYERS));
+                uppers.push(upper.clone());
+            }
+        }
+        let n = uppers.len();
+        uppers.sort();
+        uppers.dedup();
+        assert_eq!(uppers.len(), n, "overlays share an upper layer");
+    }
+
+    #[test]
+    fn proc_sys_is_read_only_except_net() {
+        let ops = plan(&config(), &host());
+        let net_bind = position(&ops, |op| matches!(op, Op::Bind { target, .. } if target.ends_with("proc/sys/net")));
+        let sys_ro = position(&ops, |op| matches!(op, Op::RemountReadonly(p) if p.ends_with("proc/sys")));
+        let proc = position(&ops, |op| matches!(op, Op::Proc(_)));
+        assert!(proc < net_bind && net_bind < sys_ro, "net must be its own mount before sys goes read-only");
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target.ends_with("sysrq-trigger"))));
+    }
+
+    #[test]
+    fn kept_paths_under_a_fresh_tmpfs_come_back_after_it() {
+        let ops = plan(&config(), &host());
+        let tmp_mount = position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/tmp")));
+        let kept = position(&ops, |op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp/crate")));
+        assert!(tmp_mount < kept);
+        // The binary dir under the crate dir needs no second overlay; /usr/src is already in /usr's overlay.
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower.ends_with("target/debug"))));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/usr/src"))));
+    }
+
+    #[test]
+    fn rootless_devpts_has_no_tty_gid_and_var_tmp_is_optional() {
+        let mut cfg = config();
+        cfg.rootless = true;
+        let mut view = host();
+        view.has_var_tmp = false;
+        let ops = plan(&cfg, &view);
+        assert!(ops.iter().any(|op| matches!(op, Op::Devpts { tty_gid: false, .. })));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Tmpfs { target, .. } if target.ends_with("var/tmp"))));
+    }
+
+    #[test]
+    fn overlay_paths_are_escaped() {
+        assert_eq!(escape_overlay_path(Path::new("/a,b:c\\d")), "/a\\,b\\:c\\\\d");
+    }
+}

@@ -1,0 +1,126 @@
+//! Messages PID 2 sends to the parent over the result channel, one JSON
+//! object per line. PID 1 and the pre-exec code add `#`-prefixed records
+//! (see [`crate::sys::spawn::record`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorChain;
+
+/// One message from the sandboxed test process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Message {
+    /// The harness took over in PID 2 for this run and this test.
+    Hello {
+        /// The per-run nonce the parent passed in the environment.
+        nonce: String,
+        /// The libtest name the child matched.
+        test: String,
+    },
+    /// A setup step failed; the body never ran.
+    SetupFailed {
+        /// The step and its error chain.
+        error: ErrorChain,
+    },
+    /// Setup is complete; the body starts now.
+    Started,
+    /// The body returned `()` or `Ok(())`.
+    Passed,
+    /// The body returned `Err(e)`; `error` is `format!("{e:?}")`.
+    ReturnedErr {
+        /// Debug rendering of the error value.
+        error: String,
+    },
+    /// The body panicked.
+    Panicked {
+        /// The panic payload, if it was a string.
+        message: String,
+        /// `file:line:column` of the panic.
+        location: Option<String>,
+    },
+}
+
+/// What the parent read from the result channel.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct ResultLog {
+    /// Parsed messages in arrival order.
+    pub(crate) messages: Vec<Message>,
+    /// PID 2's raw wait status, from PID 1's record.
+    pub(crate) pid2_status: Option<i32>,
+    /// errno of a failed `execve` of PID 2.
+    pub(crate) exec_errno: Option<i32>,
+    /// errno of a failed fork of PID 2.
+    pub(crate) fork_errno: Option<i32>,
+    /// Lines that were neither a message nor a record (kept for the report).
+    pub(crate) garbage: Vec<String>,
+}
+
+impl ResultLog {
+    /// Parses the whole channel content.
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
+        use crate::sys::spawn::record;
+        let mut log = Self::default();
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let number = |prefix: &str| line.strip_prefix(prefix).and_then(|n| n.trim().parse::<i32>().ok());
+            if let Some(status) = number(record::PID2_STATUS) {
+                log.pid2_status = Some(status);
+            } else if let Some(errno) = number(record::EXEC_FAILED) {
+                log.exec_errno = Some(errno);
+            } else if let Some(errno) = number(record::FORK_FAILED) {
+                log.fork_errno = Some(errno);
+            } else if let Ok(message) = serde_json::from_str::<Message>(line) {
+                log.messages.push(message);
+            } else {
+                log.garbage.push(line.to_owned());
+            }
+        }
+        log
+    }
+
+    /// The nonce of the `Hello` message, if one arrived.
+    pub(crate) fn hello(&self) -> Option<(&str, &str)> {
+        self.messages.iter().find_map(|m| match m {
+            Message::Hello { nonce, test } => Some((nonce.as_str(), test.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Serialises one message as a line.
+pub(crate) fn encode(message: &Message) -> String {
+    let mut line = serde_json::to_string(message).expect("protocol messages always serialise");
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_messages_and_records_in_any_order() {
+        let mut bytes = encode(&Message::Hello { nonce: "n".into(), test: "a::b".into() }).into_bytes();
+        bytes.extend(encode(&Message::Started).as_bytes());
+        bytes.extend(encode(&Message::Panicked { message: "boom\nline2".into(), location: Some("f.rs:1:2".into()) }).as_bytes());
+        bytes.extend(b"\n#pid2-status 25856\n");
+        bytes.extend(b"not json\n");
+        let log = ResultLog::parse(&bytes);
+        assert_eq!(log.hello(), Some(("n", "a::b")));
+        assert_eq!(log.messages.len(), 3);
+        assert_eq!(log.pid2_status, Some(25856));
+        assert_eq!(log.garbage, vec!["not json".to_owned()]);
+        assert!(matches!(&log.messages[2], Message::Panicked { message, .. } if message == "boom\nline2"));
+    }
+
+    #[test]
+    fn parses_negative_and_exec_records() {
+        let log = ResultLog::parse(b"\n#exec-failed 2\n\n#fork-failed 11\n");
+        assert_eq!(log.exec_errno, Some(2));
+        assert_eq!(log.fork_errno, Some(11));
+        assert!(log.messages.is_empty());
+    }
+}

@@ -1,0 +1,274 @@
+//! Runs the setup plan inside PID 2: one kernel operation per step, each
+//! failure named by its step and objects.
+//!
+//! The [`Kernel`] trait is the seam between the sequence and the system
+//! calls: [`LinuxKernel`] does the real thing, tests record or fail steps.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
+use super::plan::{EntryKind, HostView, Op, escape_overlay_path};
+use crate::error::{IoCause, SetupError};
+
+/// Applies one setup operation.
+pub(crate) trait Kernel {
+    /// Performs `op`.
+    ///
+    /// # Errors
+    /// The system call's error.
+    fn apply(&mut self, op: &Op) -> io::Result<()>;
+}
+
+/// Runs every operation in order and stops at the first failure.
+///
+/// # Errors
+/// The failing step, what it did, and the kernel's errno.
+pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupError> {
+    for op in ops {
+        let _span = tracing::debug_span!("setup", step = op.step()).entered();
+        tracing::debug!(op = %op.describe());
+        kernel.apply(op).map_err(|source| SetupError { step: op.step(), what: op.describe(), source: IoCause(source) })?;
+    }
+    Ok(())
+}
+
+/// The real kernel.
+pub(crate) struct LinuxKernel;
+
+fn tmpfs_data(mode: u32) -> std::ffi::CString {
+    std::ffi::CString::new(format!("mode={mode:o}")).expect("no NUL in a formatted mode")
+}
+
+impl Kernel for LinuxKernel {
+    fn apply(&mut self, op: &Op) -> io::Result<()> {
+        match op {
+            Op::MakeRootPrivate => {
+                rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?
+            }
+            Op::SetHostname(name) => rustix::system::sethostname(name.as_bytes())?,
+            Op::LoopbackUp => crate::sys::net::set_interface_up("lo")?,
+            Op::Mkdir(path) => mkdir_all(path)?,
+            Op::Touch(path) => {
+                fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+            }
+            Op::Symlink { target, link } => std::os::unix::fs::symlink(target, link)?,
+            Op::Tmpfs { target, mode } => {
+                let flags = MountFlags::NOSUID | MountFlags::NODEV;
+                rustix::mount::mount("tmpfs", target, "tmpfs", flags, tmpfs_data(*mode).as_c_str())?;
+            }
+            Op::Chdir(path) => rustix::process::chdir(path)?,
+            Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
+            Op::DetachUnmount(path) => rustix::mount::unmount(path, UnmountFlags::DETACH)?,
+            Op::Overlay { lower, upper, work, target } => {
+                let data = format!(
+                    "lowerdir={},upperdir={},workdir={},userxattr",
+                    escape_overlay_path(lower),
+                    escape_overlay_path(upper),
+                    escape_overlay_path(work)
+                );
+                let data = std::ffi::CString::new(data)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+                if let Err(overlay_err) =
+                    rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str())
+                {
+                    // Some lower filesystems cannot be overlaid; the directory
+                    // stays visible, read-only, rather than missing.
+                    tracing::warn!(
+                        lower = %lower.display(),
+                        error = %overlay_err,
+                        "overlay refused; binding read-only instead (writes below it fail with EROFS)"
+                    );
+                    bind(lower, target, true, true).map_err(|bind_err| {
+                        io::Error::new(
+                            bind_err.kind(),
+                            format!("overlay refused ({overlay_err}) and the read-only bind fallback failed too ({bind_err})"),
+                        )
+                    })?;
+                }
+            }
+            Op::Bind { source, target, recursive, readonly } => bind(source, target, *recursive, *readonly)?,
+            Op::RemountReadonly(path) => remount_readonly(path)?,
+            Op::Proc(target) => rustix::mount::mount(
+                "proc",
+                target,
+                "proc",
+                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                None,
+            )?,
+            Op::Sysfs { target, fallback } => {
+                let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+                if let Err(err) = rustix::mount::mount("sysfs", target, "sysfs", flags, None) {
+                    tracing::debug!(error = %err, "sysfs refused; binding the host's /sys read-only");
+                    bind(fallback, target, true, true)?;
+                }
+            }
+            Op::Devpts { target, tty_gid } => {
+                let data = if *tty_gid {
+                    c"newinstance,ptmxmode=0666,mode=0620,gid=5"
+                } else {
+                    c"newinstance,ptmxmode=0666,mode=0620"
+                };
+                rustix::mount::mount("devpts", target, "devpts", MountFlags::NOSUID | MountFlags::NOEXEC, data)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mkdir_all(path: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().recursive(true).mode(0o755).create(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+fn bind(source: &Path, target: &Path, recursive: bool, readonly: bool) -> io::Result<()> {
+    if recursive {
+        rustix::mount::mount_bind_recursive(source, target)?;
+    } else {
+        rustix::mount::mount_bind(source, target)?;
+    }
+    if readonly {
+        if recursive {
+            crate::sys::mount::make_tree_readonly(target)?;
+        } else {
+            remount_readonly(target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remounts a bind mount read-only, keeping the flags the kernel locked on
+/// it (nosuid, nodev, noexec inherited from a more privileged namespace must
+/// be repeated, or the remount fails with EPERM).
+fn remount_readonly(path: &Path) -> io::Result<()> {
+    let current = rustix::fs::statvfs(path)?.f_flag;
+    let mut flags = MountFlags::BIND | MountFlags::RDONLY;
+    for (st, ms) in [
+        (rustix::fs::StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (rustix::fs::StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (rustix::fs::StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+        (rustix::fs::StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
+        (rustix::fs::StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
+        (rustix::fs::StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
+    ] {
+        if current.contains(st) {
+            flags |= ms;
+        }
+    }
+    rustix::mount::mount_remount(path, flags, "")?;
+    Ok(())
+}
+
+/// Reads what PID 2 sees of the host before any setup step.
+///
+/// # Errors
+/// Reading `/` or `/proc/self/mountinfo` failed.
+pub(crate) fn read_host_view() -> io::Result<HostView> {
+    let mut root_entries = Vec::new();
+    for entry in fs::read_dir("/")? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path)?;
+        let kind = if meta.file_type().is_symlink() {
+            EntryKind::Symlink(fs::read_link(&path)?)
+        } else if meta.is_dir() {
+            EntryKind::Dir
+        } else if meta.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        };
+        root_entries.push((name, kind));
+    }
+    root_entries.sort();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(HostView {
+        root_entries,
+        mount_points: parse_mount_points(&mountinfo),
+        has_var_tmp: Path::new("/var/tmp").is_dir(),
+        has_sysrq_trigger: Path::new("/proc/sysrq-trigger").exists(),
+    })
+}
+
+/// The mount point column of `/proc/self/mountinfo`, unescaped.
+pub(crate) fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo.lines().filter_map(|line| line.split(' ').nth(4)).map(|p| PathBuf::from(unescape_mountinfo(p))).collect()
+}
+
+/// Undoes the kernel's octal escaping (`\040` for a space) in mountinfo.
+pub(crate) fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Recorder {
+        seen: Vec<&'static str>,
+        fail_at: Option<&'static str>,
+    }
+
+    impl Kernel for Recorder {
+        fn apply(&mut self, op: &Op) -> io::Result<()> {
+            self.seen.push(op.step());
+            if Some(op.step()) == self.fail_at {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            Ok(())
+        }
+    }
+
+    fn ops() -> Vec<Op> {
+        vec![
+            Op::MakeRootPrivate,
+            Op::Chdir("/newroot".into()),
+            Op::PivotRoot { new_root: ".".into(), put_old: ".".into() },
+            Op::DetachUnmount(".".into()),
+        ]
+    }
+
+    #[test]
+    fn stops_at_the_first_failure_and_names_it() {
+        let mut k = Recorder { seen: vec![], fail_at: Some("pivot_root") };
+        let err = execute(&ops(), &mut k).unwrap_err();
+        assert_eq!(k.seen, ["make_root_private", "chdir", "pivot_root"]);
+        assert_eq!(err.step, "pivot_root");
+        let chain = crate::error::ErrorChain::from_error(err.step, &err);
+        assert_eq!(chain.message, "failed to pivot_root into `.` (old root at `.`)");
+        assert!(chain.causes[0].starts_with("EINVAL"), "{chain}");
+    }
+
+    #[test]
+    fn runs_everything_when_nothing_fails() {
+        let mut k = Recorder { seen: vec![], fail_at: None };
+        execute(&ops(), &mut k).unwrap();
+        assert_eq!(k.seen.len(), 4);
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        let info = "22 27 0:21 / /proc rw - proc proc rw\n30 27 0:1 / /mnt/with\\040space rw - tmpfs t rw\n";
+        assert_eq!(parse_mount_points(info), vec![PathBuf::from("/proc"), PathBuf::from("/mnt/with space")]);
+    }
+}

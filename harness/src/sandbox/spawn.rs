@@ -1,0 +1,194 @@
+//! The parent's side of starting a sandbox: prepare every string and
+//! descriptor, `clone3` PID 1 into new namespaces, write its id maps, and
+//! let it go.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use rustix::pipe::PipeFlags;
+
+use super::diagnose;
+use crate::error::{IoCause, SpawnError};
+use crate::sys::spawn::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
+
+/// Environment variable carrying the per-run nonce to PID 2; its presence
+/// (with a matching test name, as PID 2) switches the harness to child mode.
+pub(crate) const ENV_CHILD_NONCE: &str = "ISOLATED_TEST_CHILD_NONCE";
+/// Environment variable carrying the libtest name PID 2 must run.
+pub(crate) const ENV_CHILD_TEST: &str = "ISOLATED_TEST_CHILD_TEST";
+
+/// The namespaces every sandbox gets.
+pub(crate) const NAMESPACES: &[(u64, &str)] = &[
+    (libc::CLONE_NEWUSER as u64, "CLONE_NEWUSER"),
+    (libc::CLONE_NEWPID as u64, "CLONE_NEWPID"),
+    (libc::CLONE_NEWNS as u64, "CLONE_NEWNS"),
+    (libc::CLONE_NEWUTS as u64, "CLONE_NEWUTS"),
+    (libc::CLONE_NEWIPC as u64, "CLONE_NEWIPC"),
+    (libc::CLONE_NEWNET as u64, "CLONE_NEWNET"),
+    (libc::CLONE_NEWCGROUP as u64, "CLONE_NEWCGROUP"),
+];
+
+/// A started sandbox, seen from the parent.
+pub(crate) struct Started {
+    /// PID 1 (host PID and pidfd).
+    pub(crate) init: Cloned,
+    /// Read end of PID 2's stdout.
+    pub(crate) stdout: OwnedFd,
+    /// Read end of PID 2's stderr.
+    pub(crate) stderr: OwnedFd,
+    /// Read end of the result channel.
+    pub(crate) result: OwnedFd,
+}
+
+/// What to run in PID 2.
+pub(crate) struct Command<'a> {
+    /// The libtest name of the test (`module::test_fn`).
+    pub(crate) test_name: &'a str,
+    /// The per-run nonce.
+    pub(crate) nonce: &'a str,
+}
+
+fn prepare<T>(what: &str, result: std::io::Result<T>) -> Result<T, SpawnError> {
+    result.map_err(|source| SpawnError::Prepare { what: what.to_owned(), source: IoCause(source) })
+}
+
+fn cstring(what: &str, bytes: Vec<u8>) -> Result<CString, SpawnError> {
+    prepare(
+        what,
+        CString::new(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "contains a NUL byte")),
+    )
+}
+
+/// Builds argv and envp for re-running this test binary on one test.
+///
+/// The argv is built fresh, never copied from the parent: a copied flag
+/// table breaks on every new libtest flag and has made other harnesses
+/// report ignored tests as passed without running them.
+fn exec_image(cmd: &Command<'_>) -> Result<ExecImage, SpawnError> {
+    let exe = prepare("find the test binary (/proc/self/exe)", std::env::current_exe())?;
+    let path = cstring("prepare the test binary path", exe.into_os_string().into_vec())?;
+    let mut argv = vec![path.clone()];
+    for arg in [cmd.test_name, "--exact", "--include-ignored", "--test-threads=1"] {
+        argv.push(cstring("prepare the child's arguments", arg.as_bytes().to_vec())?);
+    }
+    let mut envp = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let k = key.as_bytes();
+        if k == ENV_CHILD_NONCE.as_bytes() || k == ENV_CHILD_TEST.as_bytes() || k == b"RUST_TEST_NOCAPTURE" {
+            continue;
+        }
+        let mut entry = k.to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(value.as_bytes());
+        if let Ok(c) = CString::new(entry) {
+            envp.push(c);
+        }
+    }
+    for (k, v) in [(ENV_CHILD_NONCE, cmd.nonce), (ENV_CHILD_TEST, cmd.test_name), ("RUST_TEST_NOCAPTURE", "1")] {
+        envp.push(cstring("prepare the child's environment", format!("{k}={v}").into_bytes())?);
+    }
+    Ok(ExecImage::new(path, argv, envp))
+}
+
+/// Starts PID 1 in new namespaces and PID 2 running `cmd`.
+///
+/// # Errors
+/// A preparation step, `clone3` (with the host's cause and a fix when user
+/// namespaces are restricted), or the id maps.
+pub(crate) fn start(cmd: &Command<'_>) -> Result<(Started, super::reap::Reaper), SpawnError> {
+    let image = exec_image(cmd)?;
+    let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
+    let (sync_read, sync_write) = pipe()?;
+    let (stdout_read, stdout_write) = pipe()?;
+    let (stderr_read, stderr_write) = pipe()?;
+    let (result_read, result_write) = pipe()?;
+    let devnull: OwnedFd = prepare("open /dev/null", fs::OpenOptions::new().read(true).write(true).open("/dev/null"))?.into();
+    let high = |fd: &OwnedFd| {
+        prepare("move a descriptor above 100", rustix::io::fcntl_dupfd_cloexec(fd, HANDOVER_MIN_FD).map_err(Into::into))
+    };
+    let handover = Handover {
+        sync_read: high(&sync_read)?,
+        devnull: high(&devnull)?,
+        stderr_write: high(&stderr_write)?,
+        result_write: high(&result_write)?,
+        stdout_write: high(&stdout_write)?,
+    };
+    let flags = NAMESPACES.iter().fold(0, |acc, (bit, _)| acc | bit);
+    let cloned = clone_sandbox(flags, &image, &handover).map_err(|source| {
+        let names: Vec<&str> = NAMESPACES.iter().map(|(_, n)| *n).collect();
+        SpawnError::Clone {
+            flags: names.join("|"),
+            diagnosis: diagnose::userns_failure(source.raw_os_error(), &diagnose::Probe::read()),
+            source: IoCause(source),
+        }
+    })?;
+    // The child holds its own copies now; ours must go so EOF arrives when
+    // the sandbox is gone.
+    drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
+    let reaper = super::reap::Reaper::new(&cloned);
+
+    write_id_maps(cloned.pid)?;
+    let mut sync = fs::File::from(sync_write);
+    prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
+    drop(sync);
+
+    Ok((Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read }, reaper))
+}
+
+/// The uid and gid maps: the identity of all ids as root (files keep their
+/// owners, capabilities stop at the test's namespaces), root to the caller
+/// otherwise.
+pub(crate) fn id_maps(euid: u32, egid: u32) -> (String, String, bool) {
+    if euid == 0 {
+        ("0 0 4294967295\n".into(), "0 0 4294967295\n".into(), false)
+    } else {
+        (format!("0 {euid} 1\n"), format!("0 {egid} 1\n"), true)
+    }
+}
+
+fn write_id_maps(pid: i32) -> Result<(), SpawnError> {
+    let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
+    let (uid_map, gid_map, deny_setgroups) = id_maps(euid, egid);
+    let write = |file: &str, content: &str| {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, content).map_err(|source| SpawnError::IdMap {
+            path,
+            content: content.trim_end().to_owned(),
+            source: IoCause(source),
+        })
+    };
+    if deny_setgroups {
+        // An unprivileged process may only write a gid map after denying
+        // setgroups, or it could drop supplementary groups it was denied by.
+        write("setgroups", "deny")?;
+    }
+    write("uid_map", &uid_map)?;
+    write("gid_map", &gid_map)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_gets_the_identity_map_and_users_a_single_id() {
+        assert_eq!(id_maps(0, 0), ("0 0 4294967295\n".into(), "0 0 4294967295\n".into(), false));
+        assert_eq!(id_maps(1000, 100), ("0 1000 1\n".into(), "0 100 1\n".into(), true));
+    }
+
+    #[test]
+    fn child_argv_is_built_fresh() {
+        let image = exec_image(&Command { test_name: "m::t", nonce: "abc" }).unwrap();
+        let dbg = format!("{:?}", image.argv());
+        assert!(dbg.contains("\"m::t\", \"--exact\", \"--include-ignored\", \"--test-threads=1\""), "{dbg}");
+        let env = image.envp();
+        assert!(env.iter().any(|e| e == "ISOLATED_TEST_CHILD_NONCE=abc"));
+        assert!(env.iter().any(|e| e == "ISOLATED_TEST_CHILD_TEST=m::t"));
+        assert!(env.iter().any(|e| e == "RUST_TEST_NOCAPTURE=1"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Supervision of one sandbox from the parent: a single `tokio::select!`
+//! loop over PID 1's exit (pidfd), the stdout/stderr pipes, the result
+//! channel and the deadline.
+//!
+//! Output is replayed through `print!`/`eprint!` on the test thread, so
+//! libtest captures it (shown on failure) or streams it (`--nocapture`).
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Signal, WaitId, WaitIdOptions};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+
+use super::proctree::{self, ProcInfo};
+use super::protocol::ResultLog;
+use super::reap::Reaper;
+use super::spawn::Started;
+
+/// How PID 1 ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+}
+
+/// The deadline passed and the sandbox was killed.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedOut {
+    /// The timeout that applied.
+    pub(crate) after: Duration,
+    /// What was still running just before the kill.
+    pub(crate) tree: Vec<ProcInfo>,
+}
+
+/// Everything the parent learnt about one run.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    /// PID 1's end.
+    pub(crate) exit: Exit,
+    /// The result channel.
+    pub(crate) log: ResultLog,
+    /// Set when the deadline fired.
+    pub(crate) timed_out: Option<TimedOut>,
+    /// Wall time from start to PID 1's exit.
+    pub(crate) elapsed: Duration,
+}
+
+/// After PID 1 exits the kernel kills the rest of the namespace and the
+/// pipes reach EOF; this bounds the wait for that.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Splits a byte stream into lines so multi-byte characters are never cut.
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&str)) {
+        self.pending.extend_from_slice(bytes);
+        if let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') {
+            let rest = self.pending.split_off(last_nl + 1);
+            emit(&String::from_utf8_lossy(&self.pending));
+            self.pending = rest;
+        }
+    }
+
+    fn finish(&mut self, emit: &mut impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            emit(&String::from_utf8_lossy(&self.pending));
+            self.pending.clear();
+        }
+    }
+}
+
+struct Stream {
+    pipe: Option<pipe::Receiver>,
+    lines: Lines,
+    buf: Vec<u8>,
+}
+
+impl Stream {
+    fn new(fd: OwnedFd) -> io::Result<Self> {
+        Ok(Self { pipe: Some(pipe::Receiver::from_owned_fd(fd)?), lines: Lines::default(), buf: vec![0; 16 * 1024] })
+    }
+}
+
+async fn read_some(pipe: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> io::Result<usize> {
+    match pipe {
+        Some(p) => p.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn on_read(stream: &mut Stream, r: io::Result<usize>, emit: &mut impl FnMut(&str)) {
+    match r {
+        Ok(0) | Err(_) => {
+            stream.pipe = None;
+            stream.lines.finish(emit);
+        }
+        Ok(n) => {
+            let Stream { lines, buf, .. } = stream;
+            lines.push(&buf[..n], emit);
+        }
+    }
+}
+
+/// Supervises `started` until PID 1 has exited and its output is drained,
+/// killing the whole sandbox at the deadline.
+///
+/// # Errors
+/// Registering the descriptors with tokio, or waiting on the pidfd.
+pub(crate) async fn supervise(started: Started, reaper: &mut Reaper, timeout: Duration) -> io::Result<Outcome> {
+    let start = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let Started { init, stdout, stderr, result } = started;
+    let pid = init.pid;
+    let pidfd = crate::sys::fd::register_readable(init.pidfd)?;
+    let mut out = Stream::new(stdout)?;
+    let mut err = Stream::new(stderr)?;
+    let mut res = Some(pipe::Receiver::from_owned_fd(result)?);
+    let mut res_buf = vec![0u8; 16 * 1024];
+    let mut res_bytes = Vec::new();
+    let mut exit: Option<Exit> = None;
+    let mut exited_at = start;
+    let mut timed_out: Option<TimedOut> = None;
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut print_out = |s: &str| print!("{s}");
+    let mut print_err = |s: &str| eprint!("{s}");
+
+    loop {
+        if exit.is_some() && out.pipe.is_none() && err.pipe.is_none() && res.is_none() {
+            break;
+        }
+        tokio::select! {
+            r = read_some(&mut out.pipe, &mut out.buf) => on_read(&mut out, r, &mut print_out),
+            r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),
+            r = read_some(&mut res, &mut res_buf) => match r {
+                Ok(0) | Err(_) => res = None,
+                Ok(n) => res_bytes.extend_from_slice(&res_buf[..n]),
+            },
+            guard = pidfd.readable(), if exit.is_none() => {
+                let mut guard = guard?;
+                match rustix::process::waitid(WaitId::PidFd(pidfd.get_ref().as_fd()), WaitIdOptions::EXITED | WaitIdOptions::NOHANG) {
+                    Ok(Some(status)) => {
+                        reaper.disarm();
+                        exited_at = Instant::now();
+                        exit = Some(match (status.exit_status(), status.terminating_signal()) {
+                            (_, Some(sig)) => Exit::Signal(sig),
+                            (Some(code), None) => Exit::Code(code),
+                            (None, None) => Exit::Code(-1),
+                        });
+                        drain_deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+                    }
+                    Ok(None) => guard.clear_ready(),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if exit.is_none() && timed_out.is_none() => {
+                tracing::debug!(pid, ?timeout, "deadline reached; killing the sandbox");
+                let tree = proctree::capture(pid);
+                // SIGKILL on PID 1: the kernel then kills the whole namespace.
+                let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), Signal::KILL);
+                timed_out = Some(TimedOut { after: timeout, tree });
+            }
+            () = sleep_until_opt(drain_deadline) => {
+                tracing::warn!(pid, "output pipes still open {DRAIN_GRACE:?} after the sandbox exited; giving up on them");
+                break;
+            }
+        }
+    }
+    out.lines.finish(&mut print_out);
+    err.lines.finish(&mut print_err);
+    Ok(Outcome {
+        exit: exit.unwrap_or(Exit::Code(-1)),
+        log: ResultLog::parse(&res_bytes),
+        timed_out,
+        elapsed: exited_at - start,
+    })
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_never_split_a_character_and_flush_the_tail() {
+        let mut got = Vec::new();
+        let mut emit = |s: &str| got.push(s.to_owned());
+        let mut lines = Lines::default();
+        let text = "héllo\nwörld";
+        let bytes = text.as_bytes();
+        lines.push(&bytes[..2], &mut emit); // cuts 'é' in half
+        lines.push(&bytes[2..], &mut emit);
+        lines.finish(&mut emit);
+        assert_eq!(got, vec!["héllo\n".to_owned(), "wörld".to_owned()]);
+    }
+}

@@ -1,0 +1,256 @@
+//! Turns what the parent observed into a verdict and a report that says
+//! which phase failed. Decided from the exit status and the result channel,
+//! never from libtest's text.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::protocol::Message;
+use super::supervise::{Exit, Outcome};
+use crate::sys::spawn::pid1_exit;
+
+/// The verdict on one isolated test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The body passed and the sandbox ended cleanly.
+    Pass,
+    /// The body panicked: the parent re-raises the panic (so
+    /// `#[should_panic(expected = ...)]` sees the message).
+    BodyPanicked(String),
+    /// Any other failure, fully explained.
+    Fail(String),
+}
+
+/// The name of a signal, e.g. `SIGABRT`.
+pub(crate) fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return format!("signal {sig}"),
+    };
+    format!("{name} ({sig})")
+}
+
+fn describe_wait_status(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        let core = if libc::WCOREDUMP(status) { ", core dumped" } else { "" };
+        format!("killed by {}{core}", signal_name(libc::WTERMSIG(status)))
+    } else if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else {
+        format!("ended with wait status {status:#x}")
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    crate::error::IoCause(std::io::Error::from_raw_os_error(errno)).to_string()
+}
+
+fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+/// Judges one run of `test` (libtest name) started with `nonce`.
+pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
+    let log = &outcome.log;
+    let started = log.messages.contains(&Message::Started);
+    let phase = if started { "while the body ran" } else { "during setup" };
+
+    if let Some(t) = &outcome.timed_out {
+        let mut msg = format!(
+            "timed out after {} {phase}; the whole sandbox was killed (SIGKILL to its PID 1).",
+            format_duration(t.after)
+        );
+        if t.tree.is_empty() {
+            msg.push_str("\nNo process tree could be read.");
+        } else {
+            msg.push_str("\nProcesses running in the sandbox at the deadline:");
+            for p in &t.tree {
+                let _ = write!(msg, "\n{p}");
+            }
+        }
+        msg.push_str("\nRaise the limit with `#[isolated_test(timeout = \"...\")]` or ISOLATED_TEST_TIMEOUT.");
+        return Verdict::Fail(msg);
+    }
+
+    match log.hello() {
+        Some((n, t)) if n != nonce || t != test => {
+            return Verdict::Fail(format!(
+                "the sandboxed process answered for another run (nonce `{n}`, test `{t}`); expected test `{test}`"
+            ));
+        }
+        _ => {}
+    }
+
+    for message in &log.messages {
+        match message {
+            Message::SetupFailed { error } => {
+                return Verdict::Fail(format!("sandbox setup failed at step `{}`: {error}", error.step));
+            }
+            Message::Panicked { message, location } => {
+                let at = location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
+                return Verdict::BodyPanicked(format!("the test panicked{at}:\n{message}"));
+            }
+            Message::ReturnedErr { error } => return Verdict::Fail(format!("the test returned an error: {error}")),
+            Message::Passed => {
+                return match log.pid2_status {
+                    Some(s) if libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0 => Verdict::Pass,
+                    Some(s) => Verdict::Fail(format!(
+                        "the body passed, but the test process then {} (a destructor or atexit handler failed?)",
+                        describe_wait_status(s)
+                    )),
+                    None => match outcome.exit {
+                        Exit::Code(0) => Verdict::Pass,
+                        other => Verdict::Fail(format!("the body passed, but the sandbox ended abnormally ({other:?})")),
+                    },
+                };
+            }
+            Message::Hello { .. } | Message::Started => {}
+        }
+    }
+
+    if let Some(errno) = log.exec_errno {
+        return Verdict::Fail(format!("could not execute the test binary inside the sandbox: {}", errno_text(errno)));
+    }
+    if let Some(errno) = log.fork_errno {
+        return Verdict::Fail(format!("the sandbox's PID 1 could not fork the test process: {}", errno_text(errno)));
+    }
+    if let Some(status) = log.pid2_status {
+        if libc::WIFSIGNALED(status) {
+            return Verdict::Fail(format!("the test process was {} {phase}", describe_wait_status(status)));
+        }
+        let code = libc::WEXITSTATUS(status);
+        if log.hello().is_none() {
+            return Verdict::Fail(format!(
+                "the re-executed test binary exited with status {code} without running `{test}` \
+                 (it was run as `<test binary> {test} --exact --include-ignored`; its stderr is shown below)"
+            ));
+        }
+        return Verdict::Fail(format!(
+            "the test process exited with status {code} {phase} without reporting a result \
+             (std::process::exit called from the test?)"
+        ));
+    }
+    let why = match outcome.exit {
+        Exit::Code(pid1_exit::PARENT_GONE) => "its PID 1 gave up waiting for the id maps".to_owned(),
+        Exit::Code(pid1_exit::LOST_CHILD) => "its PID 1 lost track of the test process".to_owned(),
+        Exit::Code(c) => format!("its PID 1 exited with status {c}"),
+        Exit::Signal(s) => format!("its PID 1 was killed by {} from outside", signal_name(s)),
+    };
+    Verdict::Fail(format!("the sandbox ended before the test reported anything: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorChain;
+    use crate::sandbox::proctree::ProcInfo;
+    use crate::sandbox::protocol::ResultLog;
+    use crate::sandbox::supervise::TimedOut;
+
+    fn outcome(messages: Vec<Message>, pid2_status: Option<i32>, exit: Exit) -> Outcome {
+        let mut all = vec![Message::Hello { nonce: "n".into(), test: "t".into() }];
+        all.extend(messages);
+        Outcome {
+            exit,
+            log: ResultLog { messages: all, pid2_status, ..ResultLog::default() },
+            timed_out: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    const EXIT_0: i32 = 0;
+    const EXIT_101: i32 = 101 << 8;
+    const SIGABRT_STATUS: i32 = libc::SIGABRT | 0x80;
+
+    #[test]
+    fn passes_only_with_passed_and_a_clean_exit() {
+        assert_eq!(judge("t", "n", &outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0))), Verdict::Pass);
+        assert!(matches!(
+            judge("t", "n", &outcome(vec![Message::Started, Message::Passed], Some(EXIT_101), Exit::Code(101))),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn no_result_is_never_a_pass() {
+        // Exit 0 with nothing on the channel: e.g. the filter matched no test.
+        let mut o = outcome(vec![], Some(EXIT_0), Exit::Code(0));
+        o.log.messages.clear();
+        let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!("must fail") };
+        assert!(msg.contains("without running `t`"), "{msg}");
+    }
+
+    #[test]
+    fn a_signal_is_named_with_the_phase() {
+        let Verdict::Fail(msg) = judge("t", "n", &outcome(vec![Message::Started], Some(SIGABRT_STATUS), Exit::Code(134)))
+        else {
+            panic!()
+        };
+        assert!(msg.contains("SIGABRT") && msg.contains("core dumped") && msg.contains("while the body ran"), "{msg}");
+    }
+
+    #[test]
+    fn panics_are_re_raised_with_message_and_location() {
+        let o = outcome(
+            vec![Message::Started, Message::Panicked { message: "boom".into(), location: Some("a.rs:1:2".into()) }],
+            Some(EXIT_101),
+            Exit::Code(101),
+        );
+        assert_eq!(judge("t", "n", &o), Verdict::BodyPanicked("the test panicked at a.rs:1:2:\nboom".into()));
+    }
+
+    #[test]
+    fn setup_failures_name_the_step_and_chain() {
+        let error = ErrorChain {
+            step: "pivot_root".into(),
+            message: "failed to pivot_root into `/newroot`".into(),
+            causes: vec!["EINVAL: Invalid argument (os error 22)".into()],
+        };
+        let Verdict::Fail(msg) = judge("t", "n", &outcome(vec![Message::SetupFailed { error }], Some(1 << 8), Exit::Code(1)))
+        else {
+            panic!()
+        };
+        assert!(msg.contains("step `pivot_root`") && msg.contains("caused by: EINVAL"), "{msg}");
+    }
+
+    #[test]
+    fn timeouts_list_the_tree() {
+        let mut o = outcome(vec![Message::Started], None, Exit::Signal(libc::SIGKILL));
+        o.timed_out = Some(TimedOut {
+            after: Duration::from_secs(2),
+            tree: vec![ProcInfo { host_pid: 99, ns_pid: Some(3), depth: 1, state: Some('S'), cmdline: "sleep 1000".into() }],
+        });
+        let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!() };
+        assert!(msg.contains("timed out after 2s while the body ran") && msg.contains("pid 3 (host pid 99) [S]: sleep 1000"), "{msg}");
+    }
+
+    #[test]
+    fn a_foreign_nonce_is_refused() {
+        let mut o = outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0));
+        o.log.messages[0] = Message::Hello { nonce: "other".into(), test: "t".into() };
+        assert!(matches!(judge("t", "n", &o), Verdict::Fail(m) if m.contains("another run")));
+    }
+
+    #[test]
+    fn returned_errors_are_failures() {
+        let o = outcome(vec![Message::Started, Message::ReturnedErr { error: "Os { code: 2 }".into() }], Some(EXIT_101), Exit::Code(101));
+        assert!(matches!(judge("t", "n", &o), Verdict::Fail(m) if m.contains("returned an error: Os { code: 2 }")));
+    }
+}

@@ -1,0 +1,335 @@
+//! `clone3` into fresh namespaces, the PID 1 reaper, and the `execve` of
+//! PID 2.
+//!
+//! Everything after `clone3` returns 0 runs in a copy of a multi-threaded
+//! process, so it is restricted to async-signal-safe system calls: no
+//! allocation, no locks, no std I/O. All strings and pointer arrays are
+//! prepared by the parent in [`ExecImage`] before cloning.
+//!
+//! Descriptor protocol (the fixed slots are what PID 1 and PID 2 rely on):
+//!
+//! | slot in PID 1 | becomes in PID 2 | what                                   |
+//! |---------------|------------------|----------------------------------------|
+//! | 3             | (closed)         | sync pipe: the parent writes `G` once the id maps are written |
+//! | 4             | 0 and 1          | `/dev/null`                            |
+//! | 5             | 2                | stderr pipe                            |
+//! | 6             | 3                | result channel (also PID 1's status record) |
+//! | 7             | 4                | stdout pipe, moved onto 1 by the harness in PID 2 |
+//!
+//! Libtest writes its own banner to fd 1 before the test starts; pointing fd
+//! 1 at `/dev/null` until the harness takes over keeps it out of the
+//! replayed output.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, c_char, c_int};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const SLOT_SYNC: c_int = 3;
+const SLOT_DEVNULL: c_int = 4;
+const SLOT_STDERR: c_int = 5;
+const SLOT_RESULT: c_int = 6;
+const SLOT_STDOUT: c_int = 7;
+/// Descriptors the parent hands over are first duplicated to this number or
+/// above, so moving them into the low slots never overwrites one another.
+pub(crate) const HANDOVER_MIN_FD: RawFd = 100;
+
+/// The result-channel descriptor number PID 2 sees.
+pub(crate) const CHILD_RESULT_FD: RawFd = 3;
+/// The stdout-pipe descriptor number PID 2 sees (moved onto 1 by the harness).
+pub(crate) const CHILD_STDOUT_FD: RawFd = 4;
+
+/// Exit codes of PID 1 when it never got to run PID 2.
+pub(crate) mod pid1_exit {
+    /// The sync pipe closed without the go byte: the parent is gone or gave up.
+    pub(crate) const PARENT_GONE: i32 = 120;
+    /// Forking PID 2 failed; a `#fork-failed` record names the errno.
+    pub(crate) const FORK_FAILED: i32 = 121;
+    /// `waitpid` failed while PID 2 still ran.
+    pub(crate) const LOST_CHILD: i32 = 122;
+    /// `execve` of PID 2 failed; an `#exec-failed` record names the errno.
+    pub(crate) const EXEC_FAILED: i32 = 127;
+}
+
+/// Prefixes of the records PID 1 and PID 2 (before `execve`) write on the
+/// result channel. JSON messages from the harness never start with `#`.
+pub(crate) mod record {
+    /// `#pid2-status <raw wait status>`: how PID 2 ended.
+    pub(crate) const PID2_STATUS: &str = "#pid2-status ";
+    /// `#exec-failed <errno>`
+    pub(crate) const EXEC_FAILED: &str = "#exec-failed ";
+    /// `#fork-failed <errno>`
+    pub(crate) const FORK_FAILED: &str = "#fork-failed ";
+}
+
+/// An executable with argv and envp prepared for `execve` without allocating.
+pub(crate) struct ExecImage {
+    path: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    envp_ptrs: Vec<*const c_char>,
+}
+
+impl ExecImage {
+    /// Prepares `path` with `argv` and `envp` (each entry `KEY=VALUE`).
+    pub(crate) fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> Self {
+        let argv_ptrs = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+        let envp_ptrs = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
+        Self { path, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs }
+    }
+
+    /// The argument vector, for tests and diagnostics.
+    #[cfg(test)]
+    pub(crate) fn argv(&self) -> Vec<String> {
+        self._argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    /// The environment, for tests and diagnostics.
+    #[cfg(test)]
+    pub(crate) fn envp(&self) -> Vec<String> {
+        self._envp.iter().map(|e| e.to_string_lossy().into_owned()).collect()
+    }
+}
+
+/// The descriptors PID 1 receives, each already at or above
+/// [`HANDOVER_MIN_FD`].
+pub(crate) struct Handover {
+    pub(crate) sync_read: OwnedFd,
+    pub(crate) devnull: OwnedFd,
+    pub(crate) stderr_write: OwnedFd,
+    pub(crate) result_write: OwnedFd,
+    pub(crate) stdout_write: OwnedFd,
+}
+
+/// PID 1 as seen from the parent.
+pub(crate) struct Cloned {
+    /// Host PID of PID 1.
+    pub(crate) pid: i32,
+    /// A pidfd of PID 1, for polling its exit and signalling it.
+    pub(crate) pidfd: OwnedFd,
+}
+
+/// Creates PID 1 in new namespaces (`flags` are `CLONE_NEW*` bits) and
+/// returns in the parent. The child never returns from this function.
+///
+/// # Errors
+/// The `clone3` errno: EPERM/ENOSPC/EUSERS when user namespaces are
+/// restricted, EINVAL for unsupported flag combinations, ENOSYS before 5.3.
+pub(crate) fn clone_sandbox(flags: u64, image: &ExecImage, fds: &Handover) -> io::Result<Cloned> {
+    for fd in [&fds.sync_read, &fds.devnull, &fds.stderr_write, &fds.result_write, &fds.stdout_write] {
+        assert!(fd.as_raw_fd() >= HANDOVER_MIN_FD, "handover descriptors must be >= {HANDOVER_MIN_FD}");
+    }
+    let raw = RawHandover {
+        sync_read: fds.sync_read.as_raw_fd(),
+        devnull: fds.devnull.as_raw_fd(),
+        stderr_write: fds.stderr_write.as_raw_fd(),
+        result_write: fds.result_write.as_raw_fd(),
+        stdout_write: fds.stdout_write.as_raw_fd(),
+    };
+    let mut pidfd: c_int = -1;
+    // SAFETY: clone_args is plain old data; zero is the documented default
+    // for every field we do not set.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut c_int as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    // SAFETY: `args` is a valid clone_args of the size passed. Without
+    // CLONE_VM the child gets a copy of this address space and continues on
+    // a copy of this stack, like fork; it then runs only `pid1_main`, which
+    // is async-signal-safe and never returns.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: we are the freshly cloned child; see `pid1_main`.
+        unsafe { pid1_main(image, &raw) }
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor in `pidfd`
+    // that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Cloned { pid: ret as i32, pidfd })
+}
+
+struct RawHandover {
+    sync_read: c_int,
+    devnull: c_int,
+    stderr_write: c_int,
+    result_write: c_int,
+    stdout_write: c_int,
+}
+
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot; reading it
+    // is async-signal-safe.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Writes `prefix` followed by `value` in decimal and a newline, without
+/// allocating.
+fn write_record(fd: c_int, prefix: &str, value: i64) {
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    buf[len] = b'\n';
+    len += 1;
+    for b in prefix.bytes().take(40) {
+        buf[len] = b;
+        len += 1;
+    }
+    let mut digits = [0u8; 20];
+    let mut n = value.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        buf[len] = b'-';
+        len += 1;
+    }
+    for &d in &digits[i..] {
+        buf[len] = d;
+        len += 1;
+    }
+    buf[len] = b'\n';
+    len += 1;
+    // SAFETY: write(2) from a stack buffer of `len` initialised bytes; it is
+    // async-signal-safe. A short or failed write only loses the record.
+    unsafe {
+        libc::write(fd, buf.as_ptr().cast(), len);
+    }
+}
+
+extern "C" fn pid1_on_signal(sig: c_int) {
+    // SAFETY: _exit is async-signal-safe. When PID 1 exits the kernel
+    // SIGKILLs every other process of its PID namespace.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// PID 1 of the sandbox.
+///
+/// # Safety
+/// Must only be called in the child of `clone3`, which is a single-threaded
+/// copy of a possibly multi-threaded process: only async-signal-safe calls
+/// are made, nothing is allocated, and it never returns.
+unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
+    // SAFETY (whole body): only async-signal-safe system calls on
+    // descriptors and memory prepared by the parent before `clone3`.
+    unsafe {
+        // Die with the parent's thread. Checked below through the sync pipe:
+        // if the parent died before this prctl, the pipe reads EOF.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+
+        // Move the handed-over descriptors into fixed slots. Sources are
+        // >= HANDOVER_MIN_FD, so no source is a target. Then close every
+        // other inherited descriptor: this process never execs, and a copy of
+        // another test's pipe kept here would delay that test's EOF.
+        libc::dup2(fds.sync_read, SLOT_SYNC);
+        libc::dup2(fds.devnull, SLOT_DEVNULL);
+        libc::dup2(fds.stderr_write, SLOT_STDERR);
+        libc::dup2(fds.result_write, SLOT_RESULT);
+        libc::dup2(fds.stdout_write, SLOT_STDOUT);
+        libc::syscall(libc::SYS_close_range, SLOT_STDOUT as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
+
+        // Wait until the parent has written the uid/gid maps.
+        let mut go = 0u8;
+        loop {
+            let r = libc::read(SLOT_SYNC, (&mut go as *mut u8).cast(), 1);
+            if r == 1 {
+                break;
+            }
+            if r < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            libc::_exit(pid1_exit::PARENT_GONE);
+        }
+        if go != b'G' {
+            libc::_exit(pid1_exit::PARENT_GONE);
+        }
+        libc::close(SLOT_SYNC);
+
+        // PID 1 ignores every signal it has no handler for, even SIGTERM from
+        // outside; these handlers make INT/TERM/HUP end the whole sandbox.
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = pid1_on_signal as *const () as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+
+        // Fork PID 2 with the raw syscall: glibc's fork() would run atfork
+        // handlers and take malloc locks another (non-existent here) thread
+        // may have held.
+        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
+        if pid == 0 {
+            pid2_exec(image);
+        }
+        if pid < 0 {
+            write_record(SLOT_RESULT, record::FORK_FAILED, errno() as i64);
+            libc::_exit(pid1_exit::FORK_FAILED);
+        }
+        libc::close(SLOT_DEVNULL);
+        libc::close(SLOT_STDERR);
+        libc::close(SLOT_STDOUT);
+
+        // Reap everything (orphans are re-parented to us) until PID 2 exits,
+        // then exit; the kernel kills whatever is left in the namespace.
+        loop {
+            let mut status: c_int = 0;
+            let w = libc::waitpid(-1, &mut status, libc::__WALL);
+            if w as libc::c_long == pid {
+                write_record(SLOT_RESULT, record::PID2_STATUS, status as i64);
+                let code = if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                };
+                libc::_exit(code);
+            }
+            if w < 0 && errno() != libc::EINTR {
+                libc::_exit(pid1_exit::LOST_CHILD);
+            }
+        }
+    }
+}
+
+/// PID 2 between fork and exec.
+///
+/// # Safety
+/// Same restrictions as [`pid1_main`]: async-signal-safe calls only, never
+/// returns.
+unsafe fn pid2_exec(image: &ExecImage) -> ! {
+    // SAFETY (whole body): async-signal-safe calls on the fixed slots and on
+    // the argv/envp arrays prepared before cloning.
+    unsafe {
+        // Handlers installed by PID 1 must not run in PID 2 before exec.
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+        libc::dup2(SLOT_DEVNULL, 0);
+        libc::dup2(SLOT_DEVNULL, 1);
+        libc::dup2(SLOT_STDERR, 2);
+        libc::dup2(SLOT_RESULT, CHILD_RESULT_FD);
+        libc::dup2(SLOT_STDOUT, CHILD_STDOUT_FD);
+        libc::syscall(libc::SYS_close_range, CHILD_STDOUT_FD as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
+        libc::execve(image.path.as_ptr(), image.argv_ptrs.as_ptr(), image.envp_ptrs.as_ptr());
+        write_record(CHILD_RESULT_FD, record::EXEC_FAILED, errno() as i64);
+        libc::_exit(pid1_exit::EXEC_FAILED);
+    }
+}

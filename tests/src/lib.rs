@@ -1,0 +1,1 @@
+//! Helpers shared by the dogfood and end-to-end suites.
