@@ -86,7 +86,14 @@ mod tests {
     fn captures_a_real_child_with_its_command_line() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let me = std::process::id() as i32;
-        let tree = capture(me);
+        // The spawning side can return before the new image's arguments are
+        // in place (exec closes descriptors first), so wait for them.
+        let started = std::time::Instant::now();
+        let mut tree = capture(me);
+        while !tree.iter().any(|p| p.cmdline == "sleep 30") && started.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            tree = capture(me);
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(tree[0].host_pid, me);
