@@ -25,9 +25,18 @@ impl TestSpec {
     ) -> Self {
         Self { fn_name, module_path, file, line, manifest_dir, hostname: None, timeout: None, should_panic: false }
     }
-    pub const fn hostname(mut self, h: &'static str) -> Self { self.hostname = Some(h); self }
-    pub const fn timeout_millis(mut self, ms: u64) -> Self { self.timeout = Some(Duration::from_millis(ms)); self }
-    pub const fn should_panic(mut self, yes: bool) -> Self { self.should_panic = yes; self }
+    pub const fn hostname(mut self, h: &'static str) -> Self {
+        self.hostname = Some(h);
+        self
+    }
+    pub const fn timeout_millis(mut self, ms: u64) -> Self {
+        self.timeout = Some(Duration::from_millis(ms));
+        self
+    }
+    pub const fn should_panic(mut self, yes: bool) -> Self {
+        self.should_panic = yes;
+        self
+    }
 }
 
 /// What a test body may return: `()` or `Result<(), E: Debug>`, as with
@@ -40,10 +49,14 @@ pub trait TestReturn {
     fn into_test_result(self) -> Result<(), String>;
 }
 impl TestReturn for () {
-    fn into_test_result(self) -> Result<(), String> { Ok(()) }
+    fn into_test_result(self) -> Result<(), String> {
+        Ok(())
+    }
 }
 impl<E: core::fmt::Debug> TestReturn for Result<(), E> {
-    fn into_test_result(self) -> Result<(), String> { self.map_err(|e| format!("{e:?}")) }
+    fn into_test_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("{e:?}"))
+    }
 }
 
 /// Runs one isolated test: in the parent, starts and supervises the sandbox

@@ -75,7 +75,12 @@ where
 
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_owned();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_owned());
         let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
         LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
         previous(info);

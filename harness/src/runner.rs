@@ -63,9 +63,8 @@ fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
         return Ok(t);
     }
     match std::env::var(ENV_TIMEOUT) {
-        Ok(v) => parse_duration(&v).ok_or_else(|| {
-            format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")
-        }),
+        Ok(v) => parse_duration(&v)
+            .ok_or_else(|| format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")),
         Err(_) => Ok(DEFAULT_TIMEOUT),
     }
 }

@@ -445,18 +445,25 @@ mod tests {
         let sys_ro = position(&ops, |op| matches!(op, Op::RemountReadonly(p) if p.ends_with("proc/sys")));
         let proc = position(&ops, |op| matches!(op, Op::Proc(_)));
         assert!(proc < net_bind && net_bind < sys_ro, "net must be its own mount before sys goes read-only");
-        assert!(ops.iter().any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target.ends_with("sysrq-trigger"))));
+        assert!(
+            ops.iter()
+                .any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target.ends_with("sysrq-trigger")))
+        );
     }
 
     #[test]
     fn kept_paths_under_a_fresh_tmpfs_come_back_after_it() {
         let ops = plan(&config(), &host());
-        let tmp_mount = position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/tmp")));
-        let kept = position(&ops, |op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp/crate")));
+        let tmp_mount =
+            position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/tmp")));
+        let kept =
+            position(&ops, |op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp/crate")));
         assert!(tmp_mount < kept);
         // The binary dir under the crate dir needs no second overlay; /usr/src is already in /usr's overlay.
         assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower.ends_with("target/debug"))));
-        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/usr/src"))));
+        assert!(
+            !ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/usr/src")))
+        );
     }
 
     #[test]

@@ -105,7 +105,9 @@ mod tests {
     fn parses_messages_and_records_in_any_order() {
         let mut bytes = encode(&Message::Hello { nonce: "n".into(), test: "a::b".into() }).into_bytes();
         bytes.extend(encode(&Message::Started).as_bytes());
-        bytes.extend(encode(&Message::Panicked { message: "boom\nline2".into(), location: Some("f.rs:1:2".into()) }).as_bytes());
+        bytes.extend(
+            encode(&Message::Panicked { message: "boom\nline2".into(), location: Some("f.rs:1:2".into()) }).as_bytes(),
+        );
         bytes.extend(b"\n#pid2-status 25856\n");
         bytes.extend(b"not json\n");
         let log = ResultLog::parse(&bytes);

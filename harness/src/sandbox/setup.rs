@@ -31,7 +31,11 @@ pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupEr
     for op in ops {
         let _span = tracing::debug_span!("setup", step = op.step()).entered();
         tracing::debug!(op = %op.describe());
-        kernel.apply(op).map_err(|source| SetupError { step: op.step(), what: op.describe(), source: IoCause(source) })?;
+        kernel.apply(op).map_err(|source| SetupError {
+            step: op.step(),
+            what: op.describe(),
+            source: IoCause(source),
+        })?;
     }
     Ok(())
 }

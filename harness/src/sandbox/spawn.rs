@@ -105,7 +105,8 @@ pub(crate) fn start(cmd: &Command<'_>) -> Result<(Started, super::reap::Reaper),
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
     let (result_read, result_write) = pipe()?;
-    let devnull: OwnedFd = prepare("open /dev/null", fs::OpenOptions::new().read(true).write(true).open("/dev/null"))?.into();
+    let devnull: OwnedFd =
+        prepare("open /dev/null", fs::OpenOptions::new().read(true).write(true).open("/dev/null"))?.into();
     let high = |fd: &OwnedFd| {
         prepare("move a descriptor above 100", rustix::io::fcntl_dupfd_cloexec(fd, HANDOVER_MIN_FD).map_err(Into::into))
     };

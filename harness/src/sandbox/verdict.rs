@@ -117,7 +117,9 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                     )),
                     None => match outcome.exit {
                         Exit::Code(0) => Verdict::Pass,
-                        other => Verdict::Fail(format!("the body passed, but the sandbox ended abnormally ({other:?})")),
+                        other => {
+                            Verdict::Fail(format!("the body passed, but the sandbox ended abnormally ({other:?})"))
+                        }
                     },
                 };
             }
@@ -181,7 +183,10 @@ mod tests {
 
     #[test]
     fn passes_only_with_passed_and_a_clean_exit() {
-        assert_eq!(judge("t", "n", &outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0))), Verdict::Pass);
+        assert_eq!(
+            judge("t", "n", &outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0))),
+            Verdict::Pass
+        );
         assert!(matches!(
             judge("t", "n", &outcome(vec![Message::Started, Message::Passed], Some(EXIT_101), Exit::Code(101))),
             Verdict::Fail(_)
@@ -199,7 +204,8 @@ mod tests {
 
     #[test]
     fn a_signal_is_named_with_the_phase() {
-        let Verdict::Fail(msg) = judge("t", "n", &outcome(vec![Message::Started], Some(SIGABRT_STATUS), Exit::Code(134)))
+        let Verdict::Fail(msg) =
+            judge("t", "n", &outcome(vec![Message::Started], Some(SIGABRT_STATUS), Exit::Code(134)))
         else {
             panic!()
         };
@@ -223,7 +229,8 @@ mod tests {
             message: "failed to pivot_root into `/newroot`".into(),
             causes: vec!["EINVAL: Invalid argument (os error 22)".into()],
         };
-        let Verdict::Fail(msg) = judge("t", "n", &outcome(vec![Message::SetupFailed { error }], Some(1 << 8), Exit::Code(1)))
+        let Verdict::Fail(msg) =
+            judge("t", "n", &outcome(vec![Message::SetupFailed { error }], Some(1 << 8), Exit::Code(1)))
         else {
             panic!()
         };
@@ -235,10 +242,20 @@ mod tests {
         let mut o = outcome(vec![Message::Started], None, Exit::Signal(libc::SIGKILL));
         o.timed_out = Some(TimedOut {
             after: Duration::from_secs(2),
-            tree: vec![ProcInfo { host_pid: 99, ns_pid: Some(3), depth: 1, state: Some('S'), cmdline: "sleep 1000".into() }],
+            tree: vec![ProcInfo {
+                host_pid: 99,
+                ns_pid: Some(3),
+                depth: 1,
+                state: Some('S'),
+                cmdline: "sleep 1000".into(),
+            }],
         });
         let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!() };
-        assert!(msg.contains("timed out after 2s while the body ran") && msg.contains("pid 3 (host pid 99) [S]: sleep 1000"), "{msg}");
+        assert!(
+            msg.contains("timed out after 2s while the body ran")
+                && msg.contains("pid 3 (host pid 99) [S]: sleep 1000"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -250,7 +267,11 @@ mod tests {
 
     #[test]
     fn returned_errors_are_failures() {
-        let o = outcome(vec![Message::Started, Message::ReturnedErr { error: "Os { code: 2 }".into() }], Some(EXIT_101), Exit::Code(101));
+        let o = outcome(
+            vec![Message::Started, Message::ReturnedErr { error: "Os { code: 2 }".into() }],
+            Some(EXIT_101),
+            Exit::Code(101),
+        );
         assert!(matches!(judge("t", "n", &o), Verdict::Fail(m) if m.contains("returned an error: Os { code: 2 }")));
     }
 }

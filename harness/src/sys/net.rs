@@ -24,10 +24,7 @@ pub(crate) fn set_interface_up(name: &str) -> io::Result<()> {
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     let bytes = name.as_bytes();
     if bytes.len() >= req.ifr_name.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("interface name `{name}` is too long"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("interface name `{name}` is too long")));
     }
     for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;

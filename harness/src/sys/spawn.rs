@@ -139,11 +139,7 @@ pub(crate) fn clone_sandbox(flags: u64, image: &ExecImage, fds: &Handover) -> io
     // a copy of this stack, like fork; it then runs only `pid1_main`, which
     // is async-signal-safe and never returns.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut libc::clone_args,
-            std::mem::size_of::<libc::clone_args>(),
-        )
+        libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>())
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());
@@ -224,7 +220,7 @@ extern "C" fn pid1_on_signal(sig: c_int) {
 /// copy of a possibly multi-threaded process: only async-signal-safe calls
 /// are made, nothing is allocated, and it never returns.
 unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
-    // SAFETY (whole body): only async-signal-safe system calls on
+    // SAFETY: for the whole body, only async-signal-safe system calls on
     // descriptors and memory prepared by the parent before `clone3`.
     unsafe {
         // Die with the parent's thread. Checked below through the sync pipe:
@@ -293,11 +289,8 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
             let w = libc::waitpid(-1, &mut status, libc::__WALL);
             if w as libc::c_long == pid {
                 write_record(SLOT_RESULT, record::PID2_STATUS, status as i64);
-                let code = if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                };
+                let code =
+                    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
                 libc::_exit(code);
             }
             if w < 0 && errno() != libc::EINTR {
@@ -313,7 +306,7 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
 /// Same restrictions as [`pid1_main`]: async-signal-safe calls only, never
 /// returns.
 unsafe fn pid2_exec(image: &ExecImage) -> ! {
-    // SAFETY (whole body): async-signal-safe calls on the fixed slots and on
+    // SAFETY: for the whole body, async-signal-safe calls on the fixed slots and on
     // the argv/envp arrays prepared before cloning.
     unsafe {
         // Handlers installed by PID 1 must not run in PID 2 before exec.

@@ -1,0 +1,380 @@
+//! Rendering of the generated test: an outer `#[test]` function that holds the
+//! user's function, a static `TestSpec`, and one call into the runtime.
+//! Everything here is a pure function over `proc_macro2::TokenStream`.
+
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Item, LitStr, ReturnType};
+
+use crate::args::{self, Args};
+use crate::item::TestFn;
+
+/// Parses, validates and renders one `#[isolated_test(args)] item`.
+///
+/// Errors are emitted as `compile_error!` items next to the output, never inside
+/// the generated function: that function is `#[test]` and disappears outside
+/// `cargo test`, the errors must not. With bad arguments the function is still
+/// rendered (the bad arguments left at their defaults); with a bad function the
+/// item is passed through unchanged so the rest of the crate still resolves.
+pub(crate) fn isolated_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    let (args, mut errors) = args::parse(args);
+    let checked = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(item_fn)) => TestFn::validate(item_fn),
+        Ok(other) => Err(vec![syn::Error::new_spanned(other, "`#[isolated_test]` can only be applied to a function")]),
+        Err(e) => Err(vec![e]),
+    };
+    let output = match checked {
+        Ok(test_fn) => render(&args, &test_fn),
+        Err(item_errors) => {
+            errors.extend(item_errors);
+            item
+        }
+    };
+    with_errors(output, errors)
+}
+
+/// Appends every error as a `::core::compile_error! { ... }` item.
+fn with_errors(mut output: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+    if let Some(error) = errors.into_iter().reduce(|mut all, e| {
+        all.combine(e);
+        all
+    }) {
+        output.extend(error.to_compile_error());
+    }
+    output
+}
+
+/// `tokens` with every token moved to `span`, so an error on the expression
+/// they form is reported there rather than on the attribute.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// Renders the test for a checked function.
+pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
+    let krate = match &args.krate {
+        Some(arg) => {
+            let path = &arg.value;
+            quote!(#path)
+        }
+        None => quote!(::isolated_test),
+    };
+    let TestFn { outer_attrs, lint_attrs, vis, sig, block, should_panic } = test_fn;
+    let ident = &sig.ident;
+    // Written as libtest names the test: a raw identifier keeps its `r#`.
+    let name = LitStr::new(&ident.to_string(), ident.span());
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+
+    // Builder calls carry the key's span, their values the literal's.
+    let hostname = args.hostname.as_ref().map(|arg| {
+        let lit = &arg.lit;
+        quote_spanned!(arg.key.span()=> .hostname(#lit))
+    });
+    let timeout = args.timeout.as_ref().map(|arg| {
+        let mut millis = Literal::u64_suffixed(arg.value);
+        millis.set_span(arg.lit.span());
+        quote_spanned!(arg.key.span()=> .timeout_millis(#millis))
+    });
+    let should_panic = should_panic.then(|| quote!(.should_panic(true)));
+
+    let call = if sig.asyncness.is_some() { quote!(#krate::__private::block_on(#ident())) } else { quote!(#ident()) };
+    // A return type the runtime does not accept is reported on the return type:
+    // the whole `run` path carries its span.
+    let ret_span = match &sig.output {
+        ReturnType::Default => ident.span(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
+    let run_krate = respan(krate.clone(), ret_span);
+    let run = quote_spanned! {ret_span=>
+        #run_krate::__private::run(&__ISOLATED_TEST_SPEC, || #call)
+    };
+
+    quote! {
+        #(#outer_attrs)*
+        #[::core::prelude::v1::test]
+        #vis fn #ident() {
+            #(#lint_attrs)*
+            #sig #block
+            static __ISOLATED_TEST_SPEC: #krate::__private::TestSpec = #krate::__private::TestSpec::new(
+                #name,
+                ::core::module_path!(),
+                ::core::file!(),
+                #line,
+                ::core::env!("CARGO_MANIFEST_DIR"),
+            )
+            #hostname
+            #timeout
+            #should_panic;
+            #run
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+    use syn::{Expr, ItemFn, ItemMacro, Stmt};
+
+    /// Expands and parses the output back as a file.
+    fn expand(args: TokenStream, item: TokenStream) -> syn::File {
+        let output = isolated_test(args, item);
+        syn::parse2(output.clone()).unwrap_or_else(|e| panic!("{e}: {output}"))
+    }
+
+    fn only_fn(file: &syn::File) -> &ItemFn {
+        let fns: Vec<&ItemFn> = file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Fn(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fns.len(), 1, "expected one fn");
+        fns[0]
+    }
+
+    fn compile_errors(file: &syn::File) -> Vec<String> {
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Macro(ItemMacro { mac, .. }) => {
+                    assert_eq!(tokens(&mac.path), ":: core :: compile_error");
+                    let lit: LitStr = mac.parse_body().unwrap();
+                    Some(lit.value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tokens(t: &impl ToTokens) -> String {
+        t.to_token_stream().to_string()
+    }
+
+    /// `text` parsed as an expression and printed the way `tokens` prints.
+    fn expr(text: &str) -> String {
+        tokens(&syn::parse_str::<Expr>(text).unwrap())
+    }
+
+    fn attrs(f: &ItemFn) -> Vec<String> {
+        f.attrs.iter().map(tokens).collect()
+    }
+
+    /// The outer fn's statements: inner fn, spec static, run call.
+    fn parts(outer: &ItemFn) -> (&ItemFn, &syn::ItemStatic, &Expr) {
+        let [Stmt::Item(Item::Fn(inner)), Stmt::Item(Item::Static(spec)), Stmt::Expr(run, None)] =
+            outer.block.stmts.as_slice()
+        else {
+            panic!("unexpected body: {}", tokens(&outer.block));
+        };
+        (inner, spec, run)
+    }
+
+    fn input() -> TokenStream {
+        quote! {
+            /// doc
+            #[ignore]
+            #[allow(unused)]
+            pub async fn my_test() -> std::io::Result<()> { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn full_shape() {
+        let file = expand(quote!(hostname = "box", timeout = "10s"), input());
+        assert_eq!(file.items.len(), 1);
+        let outer = only_fn(&file);
+        assert_eq!(attrs(outer), ["# [doc = r\" doc\"]", "# [ignore]", "# [:: core :: prelude :: v1 :: test]"]);
+        assert_eq!(tokens(&outer.vis), "pub");
+        assert_eq!(outer.sig.ident, "my_test");
+        assert!(outer.sig.asyncness.is_none());
+        assert!(outer.sig.inputs.is_empty());
+        assert!(matches!(outer.sig.output, ReturnType::Default));
+
+        let (inner, spec, run) = parts(outer);
+        assert_eq!(attrs(inner), ["# [allow (unused)]"]);
+        assert!(matches!(inner.vis, syn::Visibility::Inherited));
+        assert_eq!(tokens(&inner.sig), "async fn my_test () -> std :: io :: Result < () >");
+        assert_eq!(tokens(&inner.block), "{ Ok (()) }");
+
+        assert_eq!(spec.ident, "__ISOLATED_TEST_SPEC");
+        assert_eq!(tokens(&spec.ty), ":: isolated_test :: __private :: TestSpec");
+        assert_eq!(
+            tokens(&spec.expr),
+            expr(
+                r#"::isolated_test::__private::TestSpec::new(
+                    "my_test",
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                    ::core::env!("CARGO_MANIFEST_DIR"),
+                )
+                .hostname("box")
+                .timeout_millis(10000u64)"#
+            )
+        );
+        assert_eq!(
+            tokens(run),
+            expr(
+                "::isolated_test::__private::run(&__ISOLATED_TEST_SPEC, \
+                 || ::isolated_test::__private::block_on(my_test()))"
+            )
+        );
+    }
+
+    #[test]
+    fn sync_fn_without_arguments() {
+        let file = expand(
+            TokenStream::new(),
+            quote!(
+                fn plain() {
+                    assert!(true);
+                }
+            ),
+        );
+        let outer = only_fn(&file);
+        assert_eq!(attrs(outer), ["# [:: core :: prelude :: v1 :: test]"]);
+        assert!(matches!(outer.vis, syn::Visibility::Inherited));
+        let (inner, spec, run) = parts(outer);
+        assert!(inner.attrs.is_empty());
+        assert_eq!(tokens(&inner.sig), "fn plain ()");
+        assert!(
+            tokens(&spec.expr).ends_with("(\"CARGO_MANIFEST_DIR\") ,)"),
+            "no builder calls expected: {}",
+            tokens(&spec.expr)
+        );
+        assert_eq!(tokens(run), expr("::isolated_test::__private::run(&__ISOLATED_TEST_SPEC, || plain())"));
+    }
+
+    #[test]
+    fn should_panic_is_kept_and_recorded() {
+        let file = expand(
+            quote!(timeout = "1m30s"),
+            quote! {
+                #[should_panic(expected = "boom")]
+                #[cfg_attr(unix, doc = "unix")]
+                #[deny(warnings)]
+                fn panics() { panic!("boom") }
+            },
+        );
+        let outer = only_fn(&file);
+        assert_eq!(
+            attrs(outer),
+            [
+                "# [should_panic (expected = \"boom\")]",
+                "# [cfg_attr (unix , doc = \"unix\")]",
+                "# [:: core :: prelude :: v1 :: test]"
+            ]
+        );
+        let (inner, spec, _) = parts(outer);
+        assert_eq!(attrs(inner), ["# [deny (warnings)]"]);
+        assert!(
+            tokens(&spec.expr).ends_with(". timeout_millis (90000u64) . should_panic (true)"),
+            "{}",
+            tokens(&spec.expr)
+        );
+    }
+
+    #[test]
+    fn crate_override_replaces_every_path() {
+        let file = expand(quote!(crate = "renamed::inner"), input());
+        let outer = only_fn(&file);
+        let (_, spec, run) = parts(outer);
+        let all = format!("{} {} {}", tokens(&spec.ty), tokens(&spec.expr), tokens(run));
+        assert!(!all.contains("isolated_test"), "{all}");
+        assert_eq!(tokens(&spec.ty), "renamed :: inner :: __private :: TestSpec");
+        assert!(tokens(run).starts_with("renamed :: inner :: __private :: run"));
+        assert!(tokens(run).contains("renamed :: inner :: __private :: block_on (my_test ())"));
+    }
+
+    #[test]
+    fn raw_identifier_name_is_kept_as_libtest_names_it() {
+        let file = expand(
+            TokenStream::new(),
+            quote!(
+                fn r#match() {}
+            ),
+        );
+        let (_, spec, _) = parts(only_fn(&file));
+        assert!(tokens(&spec.expr).contains("new (\"r#match\""));
+    }
+
+    #[test]
+    fn bad_arguments_still_expand_with_defaults() {
+        let file = expand(quote!(timeout = "soon", hostname = "box", nope = "x", hostname = "again"), input());
+        let outer = only_fn(&file);
+        let (_, spec, _) = parts(outer);
+        assert!(tokens(&spec.expr).ends_with(". hostname (\"box\")"), "{}", tokens(&spec.expr));
+        let errors = compile_errors(&file);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("invalid timeout `soon`"));
+        assert_eq!(errors[1], "unknown argument `nope`; accepted arguments: `timeout`, `hostname`, `crate`");
+        assert_eq!(errors[2], "duplicate argument `hostname`");
+    }
+
+    #[test]
+    fn compile_errors_are_siblings_of_the_fn() {
+        let output = isolated_test(quote!(timeout), input());
+        let file: syn::File = syn::parse2(output).unwrap();
+        assert!(matches!(file.items[0], Item::Fn(_)));
+        assert!(matches!(file.items[1], Item::Macro(_)));
+        assert_eq!(compile_errors(&file), ["`timeout` needs a value: expected `timeout = \"30s\"`"]);
+        let outer = only_fn(&file);
+        assert!(!tokens(&outer.block).contains("compile_error"));
+    }
+
+    #[test]
+    fn bad_function_is_passed_through_with_errors() {
+        let file = expand(
+            quote!(hostname = "-"),
+            quote! {
+                #[tokio::test]
+                async fn takes(x: u32) {}
+            },
+        );
+        let f = only_fn(&file);
+        assert_eq!(attrs(f), ["# [tokio :: test]"]);
+        assert_eq!(tokens(&f.sig), "async fn takes (x : u32)");
+        let errors = compile_errors(&file);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("invalid hostname `-`"));
+        assert!(errors[1].starts_with("isolated tests take no arguments"));
+        assert!(errors[2].starts_with("`#[tokio::test]` cannot be combined"));
+    }
+
+    #[test]
+    fn not_a_function() {
+        let file = expand(
+            TokenStream::new(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert!(matches!(file.items[0], Item::Struct(_)));
+        assert_eq!(compile_errors(&file), ["`#[isolated_test]` can only be applied to a function"]);
+    }
+
+    #[test]
+    fn unparsable_item_is_passed_through_with_an_error() {
+        let item = quote!(fn broken() { let = ; });
+        let output = isolated_test(TokenStream::new(), item.clone());
+        let text = output.to_string();
+        assert!(text.starts_with(&item.to_string()), "{text}");
+        assert!(text.contains(":: core :: compile_error"), "{text}");
+    }
+}

@@ -1,0 +1,315 @@
+//! The dogfood suite: every isolation property of `#[isolated_test]`,
+//! proven from inside a sandbox with the attribute itself.
+//!
+//! What the host sees afterwards (files, hostname, mounts, links) is checked
+//! from outside in `e2e.rs`.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use isolated_test::isolated_test;
+use rstest::{fixture, rstest};
+
+/// PIDs visible in `/proc`.
+fn visible_pids() -> BTreeSet<u32> {
+    fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+fn mountinfo() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+/// The mount entry whose mount point is exactly `path`.
+fn mount_at(path: &str) -> Option<String> {
+    mountinfo().lines().find(|l| l.split(' ').nth(4) == Some(path)).map(str::to_owned)
+}
+
+fn errno_of(result: std::io::Result<()>) -> Option<i32> {
+    result.err().and_then(|e| e.raw_os_error())
+}
+
+// ---------------------------------------------------------------- processes
+
+#[isolated_test]
+fn body_runs_as_pid_2_under_a_reaper() {
+    assert_eq!(std::process::id(), 2);
+    assert_eq!(rustix::process::getppid().map(|p| p.as_raw_nonzero().get()), Some(1));
+}
+
+#[isolated_test]
+fn proc_shows_only_the_sandbox() {
+    assert_eq!(visible_pids(), BTreeSet::from([1, 2]));
+    let child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+    let pids = visible_pids();
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(pids, BTreeSet::from([1, 2, child.id()]));
+    let proc = mount_at("/proc").expect("a /proc mount");
+    assert!(proc.contains(" - proc proc "), "{proc}");
+}
+
+// ----------------------------------------------------------------- hostname
+
+#[isolated_test]
+fn default_hostname_is_chosen_by_the_harness() {
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), isolated_test::DEFAULT_HOSTNAME);
+}
+
+#[isolated_test(hostname = "box")]
+fn hostname_can_be_set_and_changed_inside() {
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), "box");
+    rustix::system::sethostname(b"renamed-inside").unwrap();
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(), "renamed-inside");
+}
+
+// ------------------------------------------------------------------- mounts
+
+#[isolated_test]
+fn root_is_private_so_nothing_propagates() {
+    let root = mount_at("/").expect("a root mount");
+    assert!(!root.contains("shared:"), "the sandbox root must not be a shared mount: {root}");
+    for line in mountinfo().lines() {
+        let point = line.split(' ').nth(4).unwrap();
+        assert!(!point.starts_with("/oldroot") && !point.starts_with("/newroot"), "setup scaffolding left: {line}");
+    }
+}
+
+#[isolated_test]
+fn root_can_mount_inside() {
+    let dir = "/var/lib/isolated-test-scratch";
+    fs::create_dir_all(dir).unwrap();
+    rustix::mount::mount("tmpfs", dir, "tmpfs", rustix::mount::MountFlags::empty(), None).unwrap();
+    fs::write(format!("{dir}/f"), "x").unwrap();
+    assert!(mount_at(dir).is_some());
+    rustix::mount::mount_bind(dir, "/run").unwrap();
+    assert_eq!(fs::read_to_string("/run/f").unwrap(), "x");
+}
+
+// -------------------------------------------------------- copy-on-write files
+
+/// The marker both tests below write: if a write leaked out of one sandbox,
+/// the other would find it.
+const MARKER: &str = "/etc/isolated-test-dogfood-marker";
+
+#[isolated_test]
+fn host_files_are_writable_copy_on_write_a() {
+    assert!(!Path::new(MARKER).exists(), "a previous test's write leaked");
+    fs::write(MARKER, "a").unwrap();
+    fs::write("/etc/hosts", "10.0.0.1 db\n").unwrap();
+    assert_eq!(fs::read_to_string("/etc/hosts").unwrap(), "10.0.0.1 db\n");
+    assert!(mount_at("/etc").unwrap().contains(" - overlay "));
+}
+
+#[isolated_test]
+fn host_files_are_writable_copy_on_write_b() {
+    assert!(!Path::new(MARKER).exists(), "a previous test's write leaked");
+    fs::write(MARKER, "b").unwrap();
+    fs::create_dir_all("/usr/local/share/isolated-test-dogfood").unwrap();
+    fs::write("/usr/local/share/isolated-test-dogfood/file", "b").unwrap();
+    // Deleting a host file is allowed too (a whiteout in the upper layer).
+    fs::remove_file(MARKER).unwrap();
+    assert!(!Path::new(MARKER).exists());
+}
+
+#[isolated_test]
+fn host_files_keep_their_owners() {
+    use std::os::unix::fs::MetadataExt;
+    let passwd = fs::metadata("/etc/passwd").unwrap();
+    assert_eq!(passwd.uid(), 0);
+    assert_eq!(rustix::process::getuid().as_raw(), 0, "the test is root inside its user namespace");
+}
+
+#[isolated_test]
+fn crate_dir_working_dir_and_binary_stay_visible() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(crate_dir.join("Cargo.toml").is_file());
+    assert_eq!(std::env::current_dir().unwrap(), crate_dir.canonicalize().unwrap());
+    assert!(std::env::current_exe().unwrap().is_file());
+}
+
+// ------------------------------------------------------- fresh scratch dirs
+
+fn assert_fresh_tmpfs(dir: &str) {
+    let entry = mount_at(dir).unwrap_or_else(|| panic!("{dir} is not a mount"));
+    assert!(entry.contains(" - tmpfs "), "{entry}");
+    let kept: Vec<PathBuf> = [PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::env::current_exe().unwrap()]
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(kept.iter().any(|k| k.starts_with(&path)), "{dir} is not fresh: found {}", path.display());
+    }
+}
+
+#[isolated_test]
+fn tmp_run_and_var_tmp_are_fresh() {
+    assert_fresh_tmpfs("/tmp");
+    assert_fresh_tmpfs("/run");
+    assert_fresh_tmpfs("/var/tmp");
+    fs::write("/tmp/isolated-test-dogfood", "x").unwrap();
+}
+
+// -------------------------------------------------------------------- /dev
+
+#[isolated_test]
+fn dev_is_minimal() {
+    let names: BTreeSet<String> =
+        fs::read_dir("/dev").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let expected: BTreeSet<String> =
+        ["null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm", "fd", "stdin", "stdout", "stderr"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+    assert_eq!(names, expected);
+    fs::write("/dev/null", "discarded").unwrap();
+    let mut zeros = [1u8; 8];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/zero").unwrap(), &mut zeros).unwrap();
+    assert_eq!(zeros, [0; 8]);
+    assert!(Path::new("/dev/pts/ptmx").exists());
+    fs::write("/dev/shm/isolated-test", "x").unwrap();
+}
+
+// ------------------------------------------------------------------ network
+
+#[isolated_test]
+fn only_loopback_and_it_is_up() {
+    let links: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(links, vec!["lo".to_owned()]);
+    let flags = fs::read_to_string("/sys/class/net/lo/flags").unwrap();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    drop((client, listener));
+}
+
+/// Both tests bind the same fixed port and hold it a while; in the host's
+/// network namespace the second would fail with EADDRINUSE.
+const FIXED_PORT: &str = "127.0.0.1:47913";
+
+fn hold_fixed_port() {
+    let listener = std::net::TcpListener::bind(FIXED_PORT).expect("the port is free in a fresh network namespace");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(listener);
+}
+
+#[isolated_test]
+fn same_port_in_parallel_a() {
+    hold_fixed_port();
+}
+
+#[isolated_test]
+fn same_port_in_parallel_b() {
+    hold_fixed_port();
+}
+
+// ------------------------------------------------------------------ sysctls
+
+#[isolated_test]
+fn host_sysctls_are_read_only_and_net_ones_are_ours() {
+    let erofs = Some(libc::EROFS);
+    assert_eq!(errno_of(fs::write("/proc/sys/vm/swappiness", "10")), erofs);
+    assert_eq!(errno_of(fs::write("/proc/sys/kernel/domainname", "x")), erofs);
+    assert_eq!(errno_of(fs::write("/sys/kernel/uevent_helper", "x")), erofs);
+    // /proc/sys/net belongs to the sandbox's network namespace.
+    fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+    assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "1");
+}
+
+#[isolated_test]
+fn capabilities_stop_at_the_sandbox() {
+    // Setting the clock needs CAP_SYS_TIME in the initial user namespace.
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    assert_eq!(rustix::time::clock_settime(rustix::time::ClockId::Realtime, now), Err(rustix::io::Errno::PERM));
+    // Creating a device node needs CAP_MKNOD in the initial user namespace.
+    let made = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        "/tmp/isolated-test-null",
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    );
+    assert_eq!(made, Err(rustix::io::Errno::PERM));
+}
+
+// ------------------------------------------------------- async and results
+
+#[isolated_test(timeout = "30s")]
+async fn async_bodies_get_a_runtime_inside() -> std::io::Result<()> {
+    tokio::fs::write("/etc/motd", "x").await?;
+    let pid = tokio::spawn(async { std::process::id() }).await.unwrap();
+    assert_eq!(pid, 2);
+    let (a, b) = tokio::io::duplex(64);
+    drop((a, b));
+    assert_eq!(tokio::fs::read_to_string("/etc/motd").await?, "x");
+    Ok(())
+}
+
+#[isolated_test]
+fn results_are_accepted() -> Result<(), String> {
+    if std::process::id() == 2 { Ok(()) } else { Err("not in a sandbox".into()) }
+}
+
+#[isolated_test]
+#[should_panic(expected = "expected inside the sandbox")]
+fn should_panic_sees_the_body_panic() {
+    assert_eq!(std::process::id(), 2);
+    panic!("expected inside the sandbox");
+}
+
+/// Run with `cargo test -- --ignored`; `e2e.rs` checks an ignored test
+/// really runs under every flag spelling.
+#[isolated_test]
+#[ignore = "runs only with --ignored / --include-ignored"]
+fn ignored_tests_run_in_a_sandbox_too() {
+    assert_eq!(std::process::id(), 2);
+}
+
+// -------------------------------------------------------------------- rstest
+
+#[fixture]
+fn scratch() -> PathBuf {
+    // Built inside the sandbox: PID 2, fresh /tmp.
+    assert_eq!(std::process::id(), 2);
+    let dir = PathBuf::from("/tmp/isolated-test-fixture");
+    fs::create_dir(&dir).expect("each case starts with a fresh /tmp");
+    dir
+}
+
+#[rstest]
+#[case(1)]
+#[case(2)]
+#[case(3)]
+#[isolated_test::test]
+fn every_rstest_case_is_its_own_sandbox(#[case] n: u32, scratch: PathBuf) {
+    assert_eq!(std::process::id(), 2);
+    let marker = Path::new("/etc/isolated-test-rstest-case");
+    assert!(!marker.exists(), "case {n} sees another case's file");
+    fs::write(marker, n.to_string()).unwrap();
+    fs::write(scratch.join("n"), n.to_string()).unwrap();
+}
+
+#[rstest]
+#[case("a")]
+#[case("b")]
+#[isolated_test::test(hostname = "rstest-box")]
+async fn rstest_async_cases(#[case] name: &str) {
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), "rstest-box");
+    tokio::fs::write(format!("/tmp/{name}"), name).await.unwrap();
+    for other in ["a", "b"].into_iter().filter(|o| *o != name) {
+        assert!(!Path::new("/tmp").join(other).exists(), "case {name} sees case {other}'s /tmp");
+    }
+}
+
+#[isolated_test]
+fn missing_files_stay_missing() {
+    assert_eq!(fs::read("/etc/isolated-test-never-created").unwrap_err().kind(), ErrorKind::NotFound);
+}

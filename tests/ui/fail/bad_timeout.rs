@@ -1,0 +1,4 @@
+#[isolated_test::test(timeout = "10 seconds")]
+fn bad_timeout() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[isolated_test::test(timeout)]
+fn bare_key() {}
+
+fn main() {}

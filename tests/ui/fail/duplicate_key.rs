@@ -1,0 +1,4 @@
+#[isolated_test::test(hostname = "a", hostname = "b")]
+fn duplicate_key() {}
+
+fn main() {}

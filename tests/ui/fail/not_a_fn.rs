@@ -1,0 +1,4 @@
+#[isolated_test::test]
+struct NotAFn;
+
+fn main() {}

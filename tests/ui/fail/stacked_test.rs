@@ -1,0 +1,5 @@
+#[isolated_test::test]
+#[test]
+fn stacked_test() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[isolated_test::test(timeout = "0s")]
+fn zero_timeout() {}
+
+fn main() {}

@@ -1,0 +1,15 @@
+//! Every argument at once, with attributes kept around the test.
+#[isolated_test::isolated_test(
+    timeout = "1m30s",
+    hostname = "sandbox-1.local",
+    crate = "::isolated_test"
+)]
+/// Documented.
+#[ignore]
+#[should_panic(expected = "boom")]
+#[allow(unreachable_code)]
+fn all_args() {
+    panic!("boom");
+}
+
+fn main() {}
