@@ -132,7 +132,10 @@ fn setup_sandbox(spec: &TestSpec) -> Result<(), SetupError> {
     };
     let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
     let ops = plan::plan(&config, &host);
-    setup::execute(&ops, &mut LinuxKernel)
+    match std::env::var(setup::ENV_INJECT_FAULT) {
+        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: LinuxKernel, step }),
+        Err(_) => setup::execute(&ops, &mut LinuxKernel),
+    }
 }
 
 /// Whether a uid map maps every id to itself (the parent was root).

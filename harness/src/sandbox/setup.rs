@@ -43,6 +43,29 @@ pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupEr
 /// The real kernel.
 pub(crate) struct LinuxKernel;
 
+/// Environment variable naming a setup step (e.g. `pivot_root`) at which
+/// [`FaultAt`] makes the setup fail with EINVAL. It exists so the failure
+/// path (report, exit, teardown) can be exercised end to end; it has no use
+/// outside testing the harness.
+pub(crate) const ENV_INJECT_FAULT: &str = "ISOLATED_TEST_INJECT_SETUP_FAULT";
+
+/// Wraps a kernel and fails the first operation of one step.
+pub(crate) struct FaultAt<K> {
+    /// The real kernel.
+    pub(crate) inner: K,
+    /// The step to fail, as in [`Op::step`].
+    pub(crate) step: String,
+}
+
+impl<K: Kernel> Kernel for FaultAt<K> {
+    fn apply(&mut self, op: &Op) -> io::Result<()> {
+        if op.step() == self.step {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.inner.apply(op)
+    }
+}
+
 fn tmpfs_data(mode: u32) -> std::ffi::CString {
     std::ffi::CString::new(format!("mode={mode:o}")).expect("no NUL in a formatted mode")
 }
@@ -261,6 +284,14 @@ mod tests {
         let chain = crate::error::ErrorChain::from_error(err.step, &err);
         assert_eq!(chain.message, "failed to pivot_root into `.` (old root at `.`)");
         assert!(chain.causes[0].starts_with("EINVAL"), "{chain}");
+    }
+
+    #[test]
+    fn fault_injection_fails_the_named_step_only() {
+        let mut k = FaultAt { inner: Recorder { seen: vec![], fail_at: None }, step: "chdir".into() };
+        let err = execute(&ops(), &mut k).unwrap_err();
+        assert_eq!(err.step, "chdir");
+        assert_eq!(k.inner.seen, ["make_root_private"]);
     }
 
     #[test]

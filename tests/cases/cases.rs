@@ -1,0 +1,120 @@
+//! Deliberately failing, aborting, hanging, ignored and polluting isolated
+//! tests. Not part of `cargo test` (`test = false`): `tests/e2e.rs` builds
+//! this binary and asserts each outcome from outside: exit status, the
+//! failure message, and the state of the host afterwards.
+//!
+//! Every marker string here is unique so the driver can find it in output
+//! or in the host's process table.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use isolated_test::isolated_test;
+
+#[isolated_test]
+fn passes() {
+    assert_eq!(std::process::id(), 2);
+}
+
+#[isolated_test]
+fn panics() {
+    panic!("deliberate panic 7c1f");
+}
+
+#[isolated_test]
+fn returns_err() -> std::io::Result<()> {
+    Err(std::io::Error::other("deliberate error 9a2e"))
+}
+
+#[isolated_test]
+fn aborts() {
+    std::process::abort();
+}
+
+#[isolated_test]
+fn exits_early() {
+    std::process::exit(0);
+}
+
+/// Run with `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>`: the body must never
+/// run.
+#[isolated_test]
+fn setup_fault() {
+    println!("BODY RAN 3e8b");
+}
+
+#[isolated_test]
+#[ignore = "run by e2e.rs with every spelling of --ignored"]
+fn ignored_panics() {
+    panic!("ignored test ran 51d0");
+}
+
+#[isolated_test]
+#[should_panic(expected = "wanted panic")]
+fn should_panic_but_aborts() {
+    std::process::abort();
+}
+
+/// Starts a child that ignores SIGTERM and a daemon in its own session,
+/// then hangs past its deadline.
+#[isolated_test(timeout = "1s")]
+fn hangs_with_stubborn_children() {
+    Command::new("sh").args(["-c", "trap '' TERM; exec sleep 1000.7001"]).spawn().unwrap();
+    Command::new("sh").args(["-c", "setsid sleep 1000.7002 > /dev/null 2>&1 &"]).status().unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Prints READY once its stubborn child runs, then sleeps: the driver kills
+/// the test process from outside at that point.
+#[isolated_test(timeout = "120s")]
+fn ready_then_sleep() {
+    Command::new("sh").args(["-c", "trap '' TERM; exec sleep 1000.7003"]).spawn().unwrap();
+    Command::new("sh").args(["-c", "setsid sleep 1000.7004 > /dev/null 2>&1 &"]).status().unwrap();
+    println!("READY");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+fn sh(script: &str) {
+    let status = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(status.success(), "`{script}` failed: {status}");
+}
+
+/// Changes everything a polluting test typically changes.
+#[isolated_test]
+fn pollutes_everything() {
+    std::fs::write("/etc/isolated-test-e2e-pollution", "x").unwrap();
+    std::fs::write("/etc/hosts", "10.9.9.9 polluted\n").unwrap();
+    std::fs::write("/tmp/isolated-test-e2e-pollution", "x").unwrap();
+    std::fs::create_dir_all("/usr/local/isolated-test-e2e-pollution").unwrap();
+    rustix::system::sethostname(b"polluted-host").unwrap();
+    std::fs::create_dir_all("/var/lib/isolated-test-e2e-mnt").unwrap();
+    rustix::mount::mount("tmpfs", "/var/lib/isolated-test-e2e-mnt", "tmpfs", rustix::mount::MountFlags::empty(), None)
+        .unwrap();
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+    std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 0").unwrap();
+    sh("ip addr add 10.200.0.1/32 dev lo && ip link set lo mtu 1400");
+    sh("ip link add isotest0 type veth peer name isotest1");
+    sh("setsid sleep 1000.7005 > /dev/null 2>&1 &");
+}
+
+/// Same as above with a different body, so several run at once.
+#[isolated_test]
+fn pollutes_in_parallel_a() {
+    pollutes_everything_inner("a");
+}
+
+#[isolated_test]
+fn pollutes_in_parallel_b() {
+    pollutes_everything_inner("b");
+}
+
+fn pollutes_everything_inner(tag: &str) {
+    std::fs::write(format!("/etc/isolated-test-e2e-{tag}"), tag).unwrap();
+    rustix::system::sethostname(tag.as_bytes()).unwrap();
+    sh("ip link add isotest0 type veth peer name isotest1 && ip addr add 10.201.0.1/24 dev isotest0");
+    sh("setsid sleep 1000.7006 > /dev/null 2>&1 &");
+}

@@ -1,0 +1,316 @@
+//! End-to-end: runs the deliberately failing tests of `cases/cases.rs` as a
+//! user would (the test binary, with libtest's flags, and through nextest)
+//! and asserts their outcomes from outside: exit status, the failure
+//! message, what is left running, and the state of the host.
+//!
+//! All tests here are `#[serial]`: they compare host state before and after.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use isolated_test_fixtures::{HostSnapshot, processes_matching};
+use serial_test::serial;
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the `cases` test binary (same profile as this one) and returns
+/// its path.
+fn cases_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let mut cmd = Command::new(cargo());
+        cmd.args(["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases", "--message-format=json"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stderr(Stdio::inherit()).output().unwrap();
+        assert!(out.status.success(), "building the cases binary failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "cases" && v["profile"]["test"] == true)
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no executable for the cases target")
+    })
+}
+
+/// Output of one run, stdout and stderr together.
+struct Run {
+    status: std::process::ExitStatus,
+    text: String,
+}
+
+fn run_cases(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(cases_binary());
+    cmd.args(args).env_remove("ISOLATED_TEST_INJECT_SETUP_FAULT").envs(env.iter().copied());
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    Run { status, text }
+}
+
+fn assert_fails_with(run: &Run, needles: &[&str]) {
+    assert_eq!(run.status.code(), Some(101), "expected a test failure, got {}:\n{}", run.status, run.text);
+    assert!(run.text.contains("1 failed"), "{}", run.text);
+    for needle in needles {
+        assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
+    }
+}
+
+/// Waits until no process with `marker` in its command line is left.
+fn assert_none_left(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_matching(marker);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes survived their sandbox: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[serial]
+fn a_passing_case_passes() {
+    let run = run_cases(&["--exact", "passes"], &[]);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(run.text.contains("1 passed"), "{}", run.text);
+}
+
+#[test]
+#[serial]
+fn a_panic_fails_with_message_and_location() {
+    let run = run_cases(&["--exact", "panics"], &[]);
+    assert_fails_with(
+        &run,
+        &["isolated test `panics` failed: the test panicked at", "cases.rs:", "deliberate panic 7c1f"],
+    );
+}
+
+#[test]
+#[serial]
+fn an_err_return_fails_with_the_error() {
+    let run = run_cases(&["--exact", "returns_err"], &[]);
+    assert_fails_with(&run, &["the test returned an error:", "deliberate error 9a2e"]);
+}
+
+#[test]
+#[serial]
+fn an_abort_fails_and_names_sigabrt() {
+    let run = run_cases(&["--exact", "aborts"], &[]);
+    assert_fails_with(&run, &["the test process was killed by SIGABRT (6)", "while the body ran"]);
+}
+
+#[test]
+#[serial]
+fn exiting_without_a_result_fails() {
+    let run = run_cases(&["--exact", "exits_early"], &[]);
+    assert_fails_with(&run, &["exited with status 0 while the body ran without reporting a result"]);
+}
+
+#[test]
+#[serial]
+fn should_panic_is_not_satisfied_by_an_abort() {
+    let run = run_cases(&["--exact", "should_panic_but_aborts"], &[]);
+    assert_fails_with(&run, &["did not panic as expected", "failed before its body could panic", "SIGABRT"]);
+}
+
+#[test]
+#[serial]
+fn a_setup_failure_names_the_step_and_the_errno() {
+    for (step, needle) in [
+        ("pivot_root", "failed to pivot_root into `.` (old root at `oldroot`)"),
+        ("mount_proc", "failed to mount proc at `/newroot/proc`"),
+        ("sethostname", "failed to set the hostname to `isolated-test`"),
+    ] {
+        let run = run_cases(&["--exact", "setup_fault"], &[("ISOLATED_TEST_INJECT_SETUP_FAULT", step)]);
+        assert_fails_with(&run, &[&format!("sandbox setup failed at step `{step}`"), needle, "caused by: EINVAL"][..]);
+        assert!(!run.text.contains("BODY RAN 3e8b"), "the body ran after a failed setup:\n{}", run.text);
+    }
+}
+
+#[test]
+#[serial]
+fn a_timeout_kills_the_whole_sandbox_and_shows_the_tree() {
+    let started = Instant::now();
+    let run = run_cases(&["--exact", "hangs_with_stubborn_children"], &[]);
+    let took = started.elapsed();
+    assert_fails_with(
+        &run,
+        &[
+            "timed out after 1s while the body ran",
+            "the whole sandbox was killed",
+            "sleep 1000.7001",
+            "sleep 1000.7002",
+        ],
+    );
+    // Generous bound: the point is "promptly", not "within N ms".
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert_none_left("1000.7001");
+    assert_none_left("1000.7002");
+}
+
+#[test]
+#[serial]
+fn ignored_tests_really_run_under_every_flag_spelling() {
+    for flags in [
+        &["--ignored"][..],
+        &["--include-ignored"],
+        &["--nocapture", "--ignored"],
+        &["--no-capture", "--ignored"],
+        &["--ignored", "--test-threads=1"],
+    ] {
+        let mut args = flags.to_vec();
+        args.extend(["--exact", "ignored_panics"]);
+        let run = run_cases(&args, &[]);
+        assert_fails_with(&run, &["ignored test ran 51d0"]);
+    }
+}
+
+#[test]
+#[serial]
+fn ignored_tests_really_run_under_nextest() {
+    let out = Command::new(cargo())
+        .args([
+            "nextest",
+            "run",
+            "-p",
+            "isolated-test-tests",
+            "--test",
+            "cases",
+            "--run-ignored",
+            "only",
+            "--no-fail-fast",
+            "-E",
+            "test(=ignored_panics)",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "nextest reported success for a panicking ignored test:\n{text}");
+    assert!(text.contains("ignored test ran 51d0"), "{text}");
+    assert!(text.contains("1 failed"), "{text}");
+}
+
+/// The host PIDs of every descendant of `pid`.
+fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for task in tasks.flatten() {
+            let kids = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for kid in kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()) {
+                let start = std::fs::read_to_string(format!("/proc/{kid}/stat")).unwrap_or_default();
+                out.push((kid, start.split(' ').nth(21).unwrap_or("").to_owned()));
+                stack.push(kid);
+            }
+        }
+    }
+    out
+}
+
+fn still_alive(procs: &[(u32, String)]) -> Vec<u32> {
+    procs
+        .iter()
+        .filter(|(pid, start)| {
+            let now = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Same PID and same start time: the same process, not a reuse.
+            now.split(' ').nth(21) == Some(start.as_str()) && !now.contains(") Z ")
+        })
+        .map(|(pid, _)| *pid)
+        .collect()
+}
+
+/// Starts `ready_then_sleep`, waits for READY, and returns the child and
+/// every process of its sandbox.
+fn start_ready_case(own_group: bool) -> (std::process::Child, Vec<(u32, String)>) {
+    let mut cmd = Command::new(cases_binary());
+    cmd.args(["--exact", "ready_then_sleep", "--nocapture"]).stdout(Stdio::piped()).stderr(Stdio::null());
+    if own_group {
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the case ended before READY").unwrap();
+        if line.contains("READY") {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while processes_matching("1000.7004").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let procs = descendants(child.id());
+    assert!(procs.len() >= 4, "expected PID 1, PID 2 and two sleepers, got {procs:?}");
+    (child, procs)
+}
+
+fn assert_all_gone(procs: &[(u32, String)]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = still_alive(procs);
+        if alive.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sandbox processes survived the test process: {alive:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_none_left("1000.7003");
+    assert_none_left("1000.7004");
+}
+
+#[test]
+#[serial]
+fn killing_the_test_process_kills_its_sandbox() {
+    let (mut child, procs) = start_ready_case(false);
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert_all_gone(&procs);
+}
+
+#[test]
+#[serial]
+fn sigterm_to_the_process_group_kills_the_sandbox() {
+    // What nextest does on its own timeout.
+    let (mut child, procs) = start_ready_case(true);
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    assert_all_gone(&procs);
+}
+
+#[test]
+#[serial]
+fn polluting_tests_leave_the_host_as_it_was() {
+    let before = HostSnapshot::capture().unwrap();
+    let hostname_before = rustix::system::uname().nodename().to_owned();
+    let run = run_cases(&["pollutes_", "--test-threads=3"], &[]);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(run.text.contains("3 passed"), "{}", run.text);
+    let after = HostSnapshot::capture().unwrap();
+    let diff = before.diff(&after);
+    assert!(diff.is_empty(), "the host changed:\n{}", diff.join("\n"));
+    assert_eq!(rustix::system::uname().nodename(), hostname_before.as_c_str());
+    for path in [
+        "/etc/isolated-test-e2e-pollution",
+        "/tmp/isolated-test-e2e-pollution",
+        "/usr/local/isolated-test-e2e-pollution",
+    ] {
+        assert!(!Path::new(path).exists(), "{path} reached the host");
+    }
+    assert_ne!(std::fs::read_to_string("/etc/hosts").unwrap(), "10.9.9.9 polluted\n");
+    assert_none_left("1000.7005");
+    assert_none_left("1000.7006");
+}
