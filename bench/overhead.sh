@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Per-test overhead of #[isolated_test] against plain tests, bubblewrap and
+# bare `unshare`. A report, not a test: exits 0 whether the target is met or
+# not, non-zero only when a run itself fails (a failing isolated test is a
+# bug, not a figure). See bench/README.md.
+#
+# Usage: bench/overhead.sh            (from any directory, root or not)
+#        ROUNDS=9 bench/overhead.sh   (median of 9 rounds instead of 5)
+set -euo pipefail
+shopt -s inherit_errexit
+
+ROUNDS=${ROUNDS:-5}
+CARGO=${CARGO:-cargo}
+N=100 # tests per module in tests/bench/overhead.rs
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd -- "$ROOT"
+
+die() {
+    echo "overhead.sh: $*" >&2
+    exit 1
+}
+note() { echo "note: $*" >&2; }
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got \`$ROUNDS\`"
+# libtest reads these; the figures assume its defaults.
+unset RUST_TEST_THREADS RUST_TEST_NOCAPTURE
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+apt_updated=
+apt_install() {
+    if [[ -z $apt_updated ]]; then
+        apt-get update -qq >&2
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# --- tools -------------------------------------------------------------------
+if ! command -v bwrap >/dev/null; then
+    if is_root && command -v apt-get >/dev/null; then
+        note "installing bubblewrap"
+        apt_install bubblewrap
+    else
+        die "bwrap not found; install bubblewrap (\`sudo apt-get install -y bubblewrap\`) and rerun"
+    fi
+fi
+TIME=
+if [[ -x /usr/bin/time ]]; then
+    TIME=/usr/bin/time
+elif is_root && command -v apt-get >/dev/null; then
+    note "installing time (for the peak RSS figure)"
+    apt_install time && TIME=/usr/bin/time
+fi
+command -v python3 >/dev/null || die "python3 is needed to read cargo's JSON output"
+command -v "$CARGO" >/dev/null ||
+    die "cargo not found (under sudo, try \`sudo env PATH=\"\$PATH\" bench/overhead.sh\`)"
+
+# --- build -------------------------------------------------------------------
+echo "building the overhead target (release)..." >&2
+json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
+    --message-format=json) || die "cargo build of the overhead target failed"
+BIN=$(python3 -c '
+import json, sys
+exe = None
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "overhead" \
+            and msg.get("executable"):
+        exe = msg["executable"]
+if not exe:
+    sys.exit("no executable for target `overhead` in cargo output")
+print(exe)
+' <<<"$json") || die "could not find the overhead executable"
+[[ -x $BIN ]] || die "\`$BIN\` is not executable"
+
+# --- measuring ---------------------------------------------------------------
+OUT=$(mktemp -d)
+trap 'rm -rf -- "$OUT"' EXIT
+
+# run_suite LABEL ARGS...: one run of BIN over a whole module; checks the exit
+# status and that libtest ran all N tests. Sets ELAPSED_NS.
+run_suite() {
+    local label=$1 start end status=0
+    shift
+    start=$(date +%s%N)
+    "$BIN" "$@" >"$OUT/log" 2>&1 || status=$?
+    end=$(date +%s%N)
+    if ((status != 0)) || ! grep -q "test result: ok\. $N passed" "$OUT/log"; then
+        cat "$OUT/log" >&2
+        die "$label run failed (exit status $status, or not $N passed): $BIN $*"
+    fi
+    ELAPSED_NS=$((end - start))
+}
+
+# run_each LABEL PREFIX...: N processes, one per plain test, each run under
+# PREFIX (empty for none); checks every exit status and that each ran its
+# test. Sets ELAPSED_NS.
+run_each() {
+    local label=$1 start end i name status
+    shift
+    : >"$OUT/log"
+    start=$(date +%s%N)
+    for ((i = 0; i < N; i++)); do
+        printf -v name 'plain::t%03d' "$i"
+        status=0
+        "$@" "$BIN" --exact "$name" -q >>"$OUT/log" 2>&1 || status=$?
+        if ((status != 0)); then
+            cat "$OUT/log" >&2
+            die "$label run failed on $name (exit status $status): $* $BIN --exact $name -q"
+        fi
+    done
+    end=$(date +%s%N)
+    local ran
+    ran=$(grep -c "test result: ok\. 1 passed" "$OUT/log" || true)
+    ((ran == N)) || {
+        cat "$OUT/log" >&2
+        die "$label: expected $N runs with 1 test passed, got $ran"
+    }
+    ELAPSED_NS=$((end - start))
+}
+
+# median_ms_per_test KIND LABEL ARGS...: one untimed warm-up, then ROUNDS
+# timed rounds; prints the median in milliseconds per test.
+median_ms_per_test() {
+    local kind=$1 r
+    shift
+    local -a samples=()
+    "$kind" "$@"
+    for ((r = 0; r < ROUNDS; r++)); do
+        "$kind" "$@"
+        samples+=("$ELAPSED_NS")
+    done
+    printf '%s\n' "${samples[@]}" | sort -n |
+        awk -v n="$N" '{ a[NR] = $1 }
+            END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+                  printf "%.2f\n", m / n / 1e6 }'
+}
+
+BWRAP=(bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp)
+UNSHARE=(unshare --user --map-root-user --pid --fork --mount --uts --ipc --net)
+if ! "${UNSHARE[@]}" true 2>/dev/null; then
+    if is_root; then
+        note "unshare --user --map-root-user failed; measuring the floor without a user namespace"
+        UNSHARE=(unshare --pid --fork --mount --uts --ipc --net)
+    else
+        die "\`${UNSHARE[*]} true\` failed: unprivileged user namespaces are blocked here (run as root)"
+    fi
+fi
+
+echo "measuring, median of $ROUNDS rounds (+1 warm-up) of $N tests each..." >&2
+plain=$(median_ms_per_test run_suite plain plain:: --test-threads=1 -q)
+iso=$(median_ms_per_test run_suite "isolated serial" isolated:: --test-threads=1 -q)
+iso_par=$(median_ms_per_test run_suite "isolated parallel" isolated:: -q)
+proc=$(median_ms_per_test run_each "process per test")
+bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
+floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
+
+rss="skipped"
+if [[ -n $TIME ]]; then
+    status=0
+    "$TIME" -f %M -o "$OUT/rss" "$BIN" isolated:: --test-threads=1 -q >"$OUT/log" 2>&1 || status=$?
+    if ((status != 0)) || ! grep -q "test result: ok\. $N passed" "$OUT/log"; then
+        cat "$OUT/log" >&2
+        die "isolated serial run under $TIME failed (exit status $status)"
+    fi
+    rss="$(tail -n1 "$OUT/rss") KiB"
+else
+    note "/usr/bin/time not found (install the \`time\` package); peak RSS skipped"
+fi
+
+# --- report ------------------------------------------------------------------
+ratio=$(awk -v a="$iso" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
+ratio_par=$(awk -v a="$iso_par" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
+over=$(awk -v a="$iso" -v b="$plain" 'BEGIN { printf "%.2f", a - b }')
+met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.0) ? "met" : "NOT met" }')
+
+echo
+echo "isolated-test overhead: $N trivial tests, median of $ROUNDS rounds, $(nproc) cores, $(uname -r)"
+printf '%-46s %10s\n' "figure" "ms/test"
+printf '%-46s %10s\n' "plain, one process (--test-threads=1)" "$plain"
+printf '%-46s %10s\n' "plain, one process per test" "$proc"
+printf '%-46s %10s\n' "isolated, serial (--test-threads=1)" "$iso"
+printf '%-46s %10s\n' "isolated, default threads (wall / $N)" "$iso_par"
+printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
+printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
+echo
+printf '%-46s %10s\n' "isolated overhead over plain (iso - plain)" "$over ms"
+printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
+printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
+printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
+echo
+echo "target (isolated/bwrap <= 1.0): $met"
