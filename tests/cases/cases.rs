@@ -87,12 +87,15 @@ fn sh(script: &str) {
 #[isolated_test]
 fn pollutes_everything() {
     std::fs::write("/etc/isolated-test-e2e-pollution", "x").unwrap();
-    std::fs::write("/etc/hosts", "10.9.9.9 polluted\n").unwrap();
+    // Rootless, root-owned host files cannot be modified even copy-on-write
+    // (see the dogfood suite); as root these succeed. Either way the host
+    // must not change.
+    let _ = std::fs::write("/etc/hosts", "10.9.9.9 polluted\n");
+    let _ = std::fs::create_dir_all("/usr/local/isolated-test-e2e-pollution");
     std::fs::write("/tmp/isolated-test-e2e-pollution", "x").unwrap();
-    std::fs::create_dir_all("/usr/local/isolated-test-e2e-pollution").unwrap();
     rustix::system::sethostname(b"polluted-host").unwrap();
-    std::fs::create_dir_all("/var/lib/isolated-test-e2e-mnt").unwrap();
-    rustix::mount::mount("tmpfs", "/var/lib/isolated-test-e2e-mnt", "tmpfs", rustix::mount::MountFlags::empty(), None)
+    std::fs::create_dir_all("/tmp/isolated-test-e2e-mnt").unwrap();
+    rustix::mount::mount("tmpfs", "/tmp/isolated-test-e2e-mnt", "tmpfs", rustix::mount::MountFlags::empty(), None)
         .unwrap();
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
     std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 0").unwrap();

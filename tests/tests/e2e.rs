@@ -19,10 +19,14 @@ fn cargo() -> String {
 }
 
 /// Builds the `cases` test binary (same profile as this one) and returns
-/// its path.
+/// its path. `ISOLATED_TEST_CASES_BIN` names a prebuilt one instead (used by
+/// `.ci/run` for the rootless pass, where the test user has no cargo).
 fn cases_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(prebuilt) = std::env::var_os("ISOLATED_TEST_CASES_BIN") {
+            return PathBuf::from(prebuilt);
+        }
         let mut cmd = Command::new(cargo());
         cmd.args(["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases", "--message-format=json"]);
         if !cfg!(debug_assertions) {
@@ -313,4 +317,67 @@ fn polluting_tests_leave_the_host_as_it_was() {
     assert_ne!(std::fs::read_to_string("/etc/hosts").unwrap(), "10.9.9.9 polluted\n");
     assert_none_left("1000.7005");
     assert_none_left("1000.7006");
+}
+
+/// A user namespace of our own in which user namespaces are blocked
+/// (`user.max_user_namespaces = 0` is per user namespace), with an
+/// unprivileged user (65534) to run the test binary as. The host's setting
+/// is never touched, so nothing else running on the machine is affected.
+#[test]
+#[serial]
+fn blocked_user_namespaces_fail_with_cause_and_fix() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(rustix::process::geteuid().as_raw(), 0, "this test writes another namespace's id map and must run as root");
+    // A copy the unprivileged user can execute wherever the checkout lives.
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("cases");
+    std::fs::copy(cases_binary(), &bin).unwrap();
+    // The shell `unshare` starts has no capabilities (it was exec'd before
+    // its id map existed); the inner shell, exec'd after the map is written,
+    // is root of the new namespace and may lower that namespace's limit.
+    let inner = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && \\
+         exec setpriv --reuid 65534 --regid 65534 --clear-groups {} --exact passes",
+        bin.display()
+    );
+    let script = format!("read go && exec sh -c '{inner}'");
+    let mut child = Command::new("unshare")
+        .args(["--user", "sh", "-c", &script])
+        .current_dir(dir.path())
+        .env_remove("ISOLATED_TEST_INJECT_SETUP_FAULT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // `unshare` execs the shell inside the new namespace; map root and 65534.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ours = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+        if ours != std::fs::read_link("/proc/self/ns/user").unwrap() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "unshare --user did not enter a user namespace");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for file in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{file}"), "0 0 1\n65534 65534 1\n").unwrap();
+    }
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let run = Run {
+        status: output.status,
+        text: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    };
+    assert_fails_with(
+        &run,
+        &[
+            "could not start its sandbox: failed to create the sandbox namespaces with clone3",
+            "cause: user namespaces are disabled on this host (user.max_user_namespaces = 0)",
+            "fix: sudo sysctl -w user.max_user_namespaces=",
+        ],
+    );
 }

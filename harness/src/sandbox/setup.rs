@@ -91,6 +91,16 @@ impl Kernel for LinuxKernel {
             Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
             Op::DetachUnmount(path) => rustix::mount::unmount(path, UnmountFlags::DETACH)?,
             Op::Overlay { lower, upper, work, target } => {
+                // The overlay's root directory takes owner and mode from the
+                // upper layer: copy them from the lower one so `/etc` or a
+                // kept crate directory looks as on the host. Rootless, host
+                // ids outside the map cannot be assigned; the upper then stays
+                // owned by root inside.
+                if let Ok(meta) = fs::metadata(lower) {
+                    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                    let _ = std::os::unix::fs::chown(upper, Some(meta.uid()), Some(meta.gid()));
+                    let _ = fs::set_permissions(upper, fs::Permissions::from_mode(meta.mode() & 0o7777));
+                }
                 let data = format!(
                     "lowerdir={},upperdir={},workdir={},userxattr",
                     escape_overlay_path(lower),
