@@ -19,6 +19,8 @@ fn passes() {
 
 #[isolated_test]
 fn panics() {
+    println!("stdout before the panic 4b4b");
+    eprintln!("stderr before the panic 5c5c");
     panic!("deliberate panic 7c1f");
 }
 

@@ -349,6 +349,20 @@ async fn rstest_async_cases(#[case] name: &str) {
     }
 }
 
+/// Doc comments, `cfg` and lint attributes stay on the test as written.
+#[cfg(target_os = "linux")]
+#[allow(clippy::assertions_on_constants)]
+#[isolated_test]
+fn cfg_doc_and_lint_attributes_are_kept() {
+    assert!(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+#[isolated_test]
+fn cfg_false_removes_the_test() {
+    compile_error!("this test must be configured away");
+}
+
 #[isolated_test]
 fn missing_files_stay_missing() {
     assert_eq!(fs::read("/etc/isolated-test-never-created").unwrap_err().kind(), ErrorKind::NotFound);

@@ -328,7 +328,11 @@ fn polluting_tests_leave_the_host_as_it_was() {
 fn blocked_user_namespaces_fail_with_cause_and_fix() {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(rustix::process::geteuid().as_raw(), 0, "this test writes another namespace's id map and must run as root");
+    assert_eq!(
+        rustix::process::geteuid().as_raw(),
+        0,
+        "this test writes another namespace's id map and must run as root"
+    );
     // A copy the unprivileged user can execute wherever the checkout lives.
     let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The test suite, as README.md states it: run as root on a fresh Debian/Ubuntu
+# machine (`sudo ./scripts/test.sh`).
+#
+# 1. installs what the tests use (iproute2, util-linux, bubblewrap, time);
+# 2. runs the whole workspace suite as root;
+# 3. runs the dogfood and end-to-end suites again as a temporary non-root
+#    user, so the rootless path (root inside mapped to one host user) is
+#    tested on every run;
+# 4. checks the host is as it was: mount table, hostname, links, sysctls,
+#    /etc, leftover isolated-test-* temp entries and sandbox processes, and
+#    that no test write reached the checkout.
+#
+# Environment: SKIP_ROOTLESS=1 skips step 3 (printed loudly, for machines
+# without unprivileged user namespaces); SKIP_INSTALL=1 skips step 1.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (sudo ./scripts/test.sh): the suite also runs as a temporary non-root user and checks host state"
+command -v cargo > /dev/null || die "cargo not found in PATH (with sudo, try: sudo env PATH=\"\$PATH\" ./scripts/test.sh)"
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+    say "installing test dependencies"
+    need=()
+    command -v ip > /dev/null || need+=(iproute2)
+    command -v setpriv > /dev/null || need+=(util-linux)
+    command -v bwrap > /dev/null || need+=(bubblewrap)
+    [ -x /usr/bin/time ] || need+=(time)
+    command -v pgrep > /dev/null || need+=(procps)
+    command -v python3 > /dev/null || need+=(python3)
+    if [ "${#need[@]}" -gt 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${need[@]}" > /dev/null
+    fi
+fi
+
+# --- host state -------------------------------------------------------------
+snapshot() {
+    # Mount ids (fields 1-2) are reassigned by unrelated remounts; the rest is state.
+    awk '{ $1=""; $2=""; print }' /proc/self/mountinfo
+    echo "hostname: $(hostname)"
+    ip -o link show | sed 's/^[0-9]*: //'
+    ip -o addr show
+    ip route show
+    for s in net/ipv4/ip_forward net/ipv4/ping_group_range kernel/domainname; do
+        echo "$s = $(cat /proc/sys/$s)"
+    done
+    ls -la --time-style=+%s /etc | md5sum | sed 's/^/etc listing: /'
+    ls -A "${TMPDIR:-/tmp}" | grep '^isolated-test-' | sed 's/^/temp entry: /' || true
+}
+
+sandbox_processes() {
+    # PID 2 of every sandbox runs with these arguments.
+    pgrep -af -- '--include-ignored --test-threads=1' | grep -v pgrep || true
+}
+
+before="$(snapshot)"
+sandboxes_before="$(sandbox_processes)"
+checkout_before="$(git status --porcelain --untracked-files=all)"
+
+# --- root -------------------------------------------------------------------
+say "test suite as root"
+cargo test --workspace --locked
+
+# --- rootless ---------------------------------------------------------------
+if [ "${SKIP_ROOTLESS:-0}" = 1 ]; then
+    say "SKIPPING the rootless pass because SKIP_ROOTLESS=1 (nothing rootless was tested)"
+else
+    say "test suite as a non-root user (uid ${ISOLATED_TEST_CI_UID:-65534})"
+    # An unprivileged uid with no account: creating a user would change /etc,
+    # which the final check compares. 65534 (nobody) exists everywhere.
+    uid="${ISOLATED_TEST_CI_UID:-65534}"
+    work="$(mktemp -d "${TMPDIR:-/tmp}/isolated-test-rootless-XXXXXX")"
+    cleanup() { rm -rf "$work"; }
+    trap cleanup EXIT
+    chmod 755 "$work"
+    # A copy the user can read (the checkout may live under /root), built by
+    # root (the user has no toolchain), run by the user.
+    mkdir "$work/src"
+    git ls-files -z --cached --others --exclude-standard | tar --null -cf - -T - | tar -xf - -C "$work/src"
+    chown -R "$uid:$uid" "$work/src"
+    build_json="$(cd "$work/src" && cargo test --workspace --locked --no-run --target-dir "$work/target" \
+        --message-format=json 2> "$work/build.log")" || { cat "$work/build.log"; die "building the rootless copy failed"; }
+    cases_json="$(cd "$work/src" && cargo test -p isolated-test-tests --locked --no-run --test cases \
+        --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the cases failed"; }
+    exe() {
+        printf '%s\n' "$1" | python3 -c '
+import json, sys
+name = sys.argv[1]
+for line in sys.stdin:
+    try: v = json.loads(line)
+    except ValueError: continue
+    if v.get("reason") == "compiler-artifact" and v["target"]["name"] == name and v.get("executable"):
+        print(v["executable"]); break
+' "$2"
+    }
+    dogfood="$(exe "$build_json" dogfood)"
+    e2e="$(exe "$build_json" e2e)"
+    cases="$(exe "$cases_json" cases)"
+    [ -n "$dogfood" ] && [ -n "$e2e" ] && [ -n "$cases" ] || die "could not find the rootless test binaries"
+    as_user() {
+        (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+            HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" "$@")
+    }
+    as_user "$dogfood"
+    as_user "$dogfood" --ignored
+    # Skipped here on purpose, each run as root above: the nextest case needs
+    # cargo, and the blocked-namespace case must write another namespace's id map.
+    echo "rootless e2e: skipping ignored_tests_really_run_under_nextest and blocked_user_namespaces_fail_with_cause_and_fix (root-only; run in the root pass)"
+    as_user "$e2e" --test-threads=1 \
+        --skip ignored_tests_really_run_under_nextest --skip blocked_user_namespaces_fail_with_cause_and_fix
+    cleanup
+    trap - EXIT
+fi
+
+# --- host unchanged -----------------------------------------------------------
+say "checking the host is as it was"
+after="$(snapshot)"
+if [ "$before" != "$after" ]; then
+    diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || true
+    die "the host changed during the test suite (diff above)"
+fi
+sandboxes_after="$(sandbox_processes)"
+if [ "$sandboxes_before" != "$sandboxes_after" ]; then
+    printf '%s\n' "$sandboxes_after"
+    die "sandbox processes left running"
+fi
+checkout_after="$(git status --porcelain --untracked-files=all)"
+if [ "$checkout_before" != "$checkout_after" ]; then
+    diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") || true
+    die "a test wrote into the checkout"
+fi
+echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, temp entries, processes, checkout"
