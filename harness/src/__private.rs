@@ -13,6 +13,7 @@ pub struct TestSpec {
     pub hostname: Option<&'static str>,
     pub timeout: Option<Duration>,
     pub should_panic: bool,
+    pub privileged: bool,
 }
 
 impl TestSpec {
@@ -23,7 +24,17 @@ impl TestSpec {
         line: u32,
         manifest_dir: &'static str,
     ) -> Self {
-        Self { fn_name, module_path, file, line, manifest_dir, hostname: None, timeout: None, should_panic: false }
+        Self {
+            fn_name,
+            module_path,
+            file,
+            line,
+            manifest_dir,
+            hostname: None,
+            timeout: None,
+            should_panic: false,
+            privileged: false,
+        }
     }
     pub const fn hostname(mut self, h: &'static str) -> Self {
         self.hostname = Some(h);
@@ -31,6 +42,10 @@ impl TestSpec {
     }
     pub const fn timeout_millis(mut self, ms: u64) -> Self {
         self.timeout = Some(Duration::from_millis(ms));
+        self
+    }
+    pub const fn privileged(mut self, yes: bool) -> Self {
+        self.privileged = yes;
         self
     }
     pub const fn should_panic(mut self, yes: bool) -> Self {

@@ -37,10 +37,30 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
-struct Channel(File);
+/// The result channel of PID 2.
+pub(crate) struct Channel(File);
 
 impl Channel {
-    fn send(&mut self, message: &Message) {
+    /// Takes over the inherited result channel and moves the stdout pipe
+    /// onto fd 1 (it was `/dev/null` so libtest's banner stayed out of the
+    /// output). Exits the process if the channel is missing: then this is
+    /// not PID 2 of a sandbox and nothing can be reported.
+    pub(crate) fn adopt() -> Self {
+        let channel = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
+            Ok(file) => Channel(file),
+            Err(err) => {
+                eprintln!("isolated-test: no result channel in the sandboxed process: {err}");
+                std::process::exit(70);
+            }
+        };
+        if let Some(stdout) = crate::sys::fd::adopt_inherited(CHILD_STDOUT_FD) {
+            let _ = rustix::stdio::dup2_stdout(&stdout);
+        }
+        channel
+    }
+
+    /// Sends one message.
+    pub(crate) fn send(&mut self, message: &Message) {
         // A write error means the parent is gone; PDEATHSIG ends us anyway.
         let _ = self.0.write_all(encode(message).as_bytes());
     }
@@ -52,22 +72,13 @@ where
     F: FnOnce() -> R,
     R: TestReturn,
 {
-    let mut channel = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
-        Ok(file) => Channel(file),
-        Err(err) => {
-            eprintln!("isolated-test: no result channel in the sandboxed process: {err}");
-            std::process::exit(70);
-        }
-    };
-    // Until now fd 1 was /dev/null so libtest's banner stayed out of the
-    // output; from here on the test's stdout goes to the parent.
-    if let Some(stdout) = crate::sys::fd::adopt_inherited(CHILD_STDOUT_FD) {
-        let _ = rustix::stdio::dup2_stdout(&stdout);
-    }
+    let mut channel = Channel::adopt();
     channel.send(&Message::Hello { nonce: mode.nonce.clone(), test: mode.test.clone() });
     crate::runner::init_tracing();
 
-    if let Err(err) = setup_sandbox(spec) {
+    let hostname = spec.hostname.unwrap_or(DEFAULT_HOSTNAME);
+    let keep = [PathBuf::from(spec.manifest_dir)];
+    if let Err(err) = setup_sandbox(hostname, &keep, &mut LinuxKernel) {
         channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
         exit(1);
     }
@@ -107,7 +118,7 @@ where
     }
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
@@ -117,24 +128,33 @@ fn read_step<T>(what: &str, result: std::io::Result<T>) -> Result<T, SetupError>
     result.map_err(|source| SetupError { step: "read_host", what: what.to_owned(), source: IoCause(source) })
 }
 
-fn setup_sandbox(spec: &TestSpec) -> Result<(), SetupError> {
+/// Builds the sandbox in PID 2: hostname, the host's files copy-on-write
+/// with `keep`, the working directory and the running binary's directory
+/// kept visible, and everything else of the setup sequence.
+///
+/// `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>` fails that step (for testing
+/// the harness's reports).
+///
+/// # Errors
+/// The first step that failed.
+pub(crate) fn setup_sandbox(
+    hostname: &str,
+    keep: &[PathBuf],
+    kernel: &mut dyn setup::Kernel,
+) -> Result<(), SetupError> {
     let cwd = read_step("read the working directory", std::env::current_dir())?;
-    let exe = read_step("find the test binary", std::env::current_exe())?;
-    let mut keep: Vec<PathBuf> = vec![PathBuf::from(spec.manifest_dir), cwd.clone()];
-    keep.extend(exe.parent().map(PathBuf::from));
-    let keep = keep.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let exe = read_step("find the running binary", std::env::current_exe())?;
+    let mut all: Vec<PathBuf> = keep.to_vec();
+    all.push(cwd.clone());
+    all.extend(exe.parent().map(PathBuf::from));
+    let keep = all.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
     let uid_map = read_step("read /proc/self/uid_map", std::fs::read_to_string("/proc/self/uid_map"))?;
-    let config = SandboxConfig {
-        hostname: spec.hostname.unwrap_or(DEFAULT_HOSTNAME).to_owned(),
-        cwd,
-        keep,
-        rootless: !is_identity_map(&uid_map),
-    };
+    let config = SandboxConfig { hostname: hostname.to_owned(), cwd, keep, rootless: !is_identity_map(&uid_map) };
     let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
     let ops = plan::plan(&config, &host);
     match std::env::var(setup::ENV_INJECT_FAULT) {
-        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: LinuxKernel, step }),
-        Err(_) => setup::execute(&ops, &mut LinuxKernel),
+        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step }),
+        Err(_) => setup::execute(&ops, kernel),
     }
 }
 

@@ -60,6 +60,15 @@ pub enum SpawnError {
         #[source]
         source: IoCause,
     },
+    /// `privileged = true` without real root.
+    #[error(
+        "`privileged = true` needs real root (this process runs as uid {euid}): it runs without a user namespace, \
+         with the host's capabilities; run the tests with sudo, or drop `privileged = true`"
+    )]
+    NotRoot {
+        /// The caller's effective uid.
+        euid: u32,
+    },
     /// Any other preparation step in the parent (pipes, runtime, paths).
     #[error("failed to {what}")]
     Prepare {

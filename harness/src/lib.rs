@@ -33,6 +33,9 @@
 //!   e.g. `90s`, `2m`.
 //! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
 //!   logs on stderr, in the parent and in the sandbox.
+//! - `ISOLATED_TEST_SKIP_UNSUPPORTED=1`: on a host that cannot create
+//!   sandboxes, return without running instead of failing, with a loud
+//!   line on stderr. Never set by default.
 
 pub use isolated_test_macros::isolated_test;
 /// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`
@@ -40,10 +43,15 @@ pub use isolated_test_macros::isolated_test;
 pub use isolated_test_macros::isolated_test as test;
 
 pub use child::DEFAULT_HOSTNAME;
-pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_TIMEOUT};
+pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 
 #[doc(hidden)]
 pub mod __private;
+
+/// The `isolated-test` command line (`doctor`); used by the binary.
+#[doc(hidden)]
+#[path = "cli/mod.rs"]
+pub mod __cli;
 
 mod child;
 mod error;

@@ -1,5 +1,5 @@
 //! Parsing of the attribute arguments: `timeout`, `hostname` and `crate`, each a
-//! `key = "string"` pair. Every key is kept with its span, duplicates are
+//! `key = "string"` pair, and `privileged = true`. Every key is kept with its span, duplicates are
 //! rejected, and all errors are collected so a bad argument never hides another.
 
 use proc_macro2::TokenStream;
@@ -9,7 +9,8 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 
 /// The accepted keys with an example value, in the order the messages list them.
-const KEYS: [(&str, &str); 3] = [("timeout", "30s"), ("hostname", "box"), ("crate", "::isolated_test")];
+const KEYS: [(&str, &str); 4] =
+    [("timeout", "30s"), ("hostname", "box"), ("privileged", "true"), ("crate", "::isolated_test")];
 
 /// One parsed argument: the key as written (for its span) and the checked value.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub(crate) struct Args {
     pub(crate) hostname: Option<Arg<String>>,
     /// `crate = "..."`, the path of the runtime crate.
     pub(crate) krate: Option<Arg<syn::Path>>,
+    /// `privileged = true`: no user namespace (real root only).
+    pub(crate) privileged: Option<(Ident, syn::LitBool)>,
 }
 
 /// Parses the arguments of `#[isolated_test(...)]`.
@@ -62,6 +65,13 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
             continue;
         }
         seen.push(key.clone());
+        if name == "privileged" {
+            match bool_value(&meta) {
+                Ok(lit) => args.privileged = Some((key, lit)),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         let lit = match string_value(&meta, name, example) {
             Ok(lit) => lit,
             Err(e) => {
@@ -103,6 +113,23 @@ fn string_value(meta: &Meta, name: &str, example: &str) -> syn::Result<LitStr> {
     match value {
         Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Ok(lit.clone()),
         other => Err(syn::Error::new_spanned(other, format!("`{name}` takes a string literal: {expected}"))),
+    }
+}
+
+/// The boolean literal of `privileged = true`, or an error on whatever stands
+/// instead.
+fn bool_value(meta: &Meta) -> syn::Result<syn::LitBool> {
+    let expected = "expected `privileged = true` (or `privileged = false`)";
+    let Meta::NameValue(nv) = meta else {
+        return Err(syn::Error::new_spanned(meta, format!("`privileged` needs a value: {expected}")));
+    };
+    let mut value = &nv.value;
+    while let Expr::Group(group) = value {
+        value = &group.expr;
+    }
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Bool(lit), .. }) => Ok(lit.clone()),
+        other => Err(syn::Error::new_spanned(other, format!("`privileged` takes `true` or `false`: {expected}"))),
     }
 }
 
@@ -212,7 +239,7 @@ mod tests {
     fn empty_arguments_are_defaults() {
         let (args, errors) = parse(TokenStream::new());
         assert!(errors.is_empty());
-        assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none());
+        assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none() && args.privileged.is_none());
     }
 
     #[test]
@@ -226,6 +253,23 @@ mod tests {
         let krate = args.krate.unwrap();
         assert!(krate.value.is_ident("renamed"));
         assert_eq!(krate.key, "crate");
+    }
+
+    #[test]
+    fn privileged_takes_a_bool_literal() {
+        let (args, errors) = parse(quote!(privileged = true));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        assert!(args.privileged.unwrap().1.value);
+        let (_, errors) = parse(quote!(privileged = "yes"));
+        assert_eq!(
+            messages(&errors),
+            ["`privileged` takes `true` or `false`: expected `privileged = true` (or `privileged = false`)"]
+        );
+        let (_, errors) = parse(quote!(privileged));
+        assert_eq!(
+            messages(&errors),
+            ["`privileged` needs a value: expected `privileged = true` (or `privileged = false`)"]
+        );
     }
 
     #[test]
@@ -256,9 +300,15 @@ mod tests {
     #[test]
     fn unknown_key_lists_accepted_keys() {
         let (_, errors) = parse(quote!(foo = "x"));
-        assert_eq!(messages(&errors), ["unknown argument `foo`; accepted arguments: `timeout`, `hostname`, `crate`"]);
+        assert_eq!(
+            messages(&errors),
+            ["unknown argument `foo`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"]
+        );
         let (_, errors) = parse(quote!(a::b = "x"));
-        assert_eq!(messages(&errors), ["unknown argument `a::b`; accepted arguments: `timeout`, `hostname`, `crate`"]);
+        assert_eq!(
+            messages(&errors),
+            ["unknown argument `a::b`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"]
+        );
     }
 
     #[test]
@@ -283,7 +333,7 @@ mod tests {
     #[test]
     fn bad_values() {
         let (args, errors) = parse(quote!(timeout = "10x", hostname = "-x", crate = "a b"));
-        assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none());
+        assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none() && args.privileged.is_none());
         let messages = messages(&errors);
         assert_eq!(messages.len(), 3);
         assert!(messages[0].starts_with("invalid timeout `10x`: expected one or more"));

@@ -89,6 +89,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         quote_spanned!(arg.key.span()=> .timeout_millis(#millis))
     });
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
+    let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
 
     let call = if sig.asyncness.is_some() { quote!(#krate::__private::block_on(#ident())) } else { quote!(#ident()) };
     // A return type the runtime does not accept is reported on the return type:
@@ -117,6 +118,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             )
             #hostname
             #timeout
+            #privileged
             #should_panic;
             #run
         }
@@ -323,7 +325,10 @@ mod tests {
         let errors = compile_errors(&file);
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("invalid timeout `soon`"));
-        assert_eq!(errors[1], "unknown argument `nope`; accepted arguments: `timeout`, `hostname`, `crate`");
+        assert_eq!(
+            errors[1],
+            "unknown argument `nope`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"
+        );
         assert_eq!(errors[2], "duplicate argument `hostname`");
     }
 

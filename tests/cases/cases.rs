@@ -123,3 +123,9 @@ fn pollutes_everything_inner(tag: &str) {
     sh("ip link add isotest0 type veth peer name isotest1 && ip addr add 10.201.0.1/24 dev isotest0");
     sh("setsid sleep 1000.7006 > /dev/null 2>&1 &");
 }
+
+/// Run as a non-root user by e2e.rs: refused before anything starts.
+#[isolated_test(privileged = true)]
+fn privileged_case() {
+    assert_eq!(std::process::id(), 2);
+}

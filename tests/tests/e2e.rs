@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use isolated_test_fixtures::{HostSnapshot, processes_matching};
+use isolated_test_fixtures::{HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked};
 use serial_test::serial;
 
 fn cargo() -> String {
@@ -319,69 +319,81 @@ fn polluting_tests_leave_the_host_as_it_was() {
     assert_none_left("1000.7006");
 }
 
-/// A user namespace of our own in which user namespaces are blocked
-/// (`user.max_user_namespaces = 0` is per user namespace), with an
-/// unprivileged user (65534) to run the test binary as. The host's setting
-/// is never touched, so nothing else running on the machine is affected.
-#[test]
-#[serial]
-fn blocked_user_namespaces_fail_with_cause_and_fix() {
-    use std::io::Write;
+/// Copies the cases binary where [`isolated_test_fixtures::NOBODY`] can execute it, wherever the
+/// checkout lives.
+fn cases_copy_for_nobody() -> (tempfile::TempDir, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        rustix::process::geteuid().as_raw(),
-        0,
-        "this test writes another namespace's id map and must run as root"
-    );
-    // A copy the unprivileged user can execute wherever the checkout lives.
     let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.path().join("cases");
     std::fs::copy(cases_binary(), &bin).unwrap();
-    // The shell `unshare` starts has no capabilities (it was exec'd before
-    // its id map existed); the inner shell, exec'd after the map is written,
-    // is root of the new namespace and may lower that namespace's limit.
-    let inner = format!(
-        "echo 0 > /proc/sys/user/max_user_namespaces && \\
-         exec setpriv --reuid 65534 --regid 65534 --clear-groups {} --exact passes",
-        bin.display()
-    );
-    let script = format!("read go && exec sh -c '{inner}'");
-    let mut child = Command::new("unshare")
-        .args(["--user", "sh", "-c", &script])
-        .current_dir(dir.path())
-        .env_remove("ISOLATED_TEST_INJECT_SETUP_FAULT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    // `unshare` execs the shell inside the new namespace; map root and 65534.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let ours = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
-        if ours != std::fs::read_link("/proc/self/ns/user").unwrap() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "unshare --user did not enter a user namespace");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    for file in ["uid_map", "gid_map"] {
-        std::fs::write(format!("/proc/{pid}/{file}"), "0 0 1\n65534 65534 1\n").unwrap();
-    }
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let output = child.wait_with_output().unwrap();
-    let run = Run {
+    (dir, bin)
+}
+
+fn run_of(output: Output) -> Run {
+    Run {
         status: output.status,
         text: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
-    };
+    }
+}
+
+/// In a user namespace of our own where user namespaces are blocked (the
+/// host's setting is untouched, see the fixture), as an unprivileged user.
+#[test]
+#[serial]
+#[ignore = "needs real root (writes another namespace's id map): sudo ./scripts/test.sh runs it"]
+fn blocked_user_namespaces_fail_with_cause_and_fix() {
+    let (dir, bin) = cases_copy_for_nobody();
+    let run = run_of(run_with_user_namespaces_blocked(&bin, &["--exact", "passes"], dir.path()).unwrap());
     assert_fails_with(
         &run,
         &[
             "could not start its sandbox: failed to create the sandbox namespaces with clone3",
             "cause: user namespaces are disabled on this host (user.max_user_namespaces = 0)",
             "fix: sudo sysctl -w user.max_user_namespaces=",
+        ],
+    );
+}
+
+#[test]
+#[serial]
+#[ignore = "needs real root (writes another namespace's id map): sudo ./scripts/test.sh runs it"]
+fn the_explicit_skip_is_loud_and_only_on_request() {
+    let (dir, bin) = cases_copy_for_nobody();
+    let args = ["--exact", "passes"];
+    let wrapper = dir.path().join("skip.sh");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nISOLATED_TEST_SKIP_UNSUPPORTED=1 exec {} \"$@\"\n", bin.display()))
+        .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = run_of(run_with_user_namespaces_blocked(&wrapper, &args, dir.path()).unwrap());
+    assert!(run.status.success(), "{}", run.text);
+    assert!(
+        run.text.contains("SKIPPED isolated test `passes`: NOT RUN because ISOLATED_TEST_SKIP_UNSUPPORTED=1"),
+        "{}",
+        run.text
+    );
+    assert!(run.text.contains("user.max_user_namespaces = 0"), "{}", run.text);
+}
+
+/// Runs the cases binary as an unprivileged user: directly when we are one,
+/// as [`isolated_test_fixtures::NOBODY`] (on a copy it can execute) when root.
+fn run_cases_unprivileged(args: &[&str]) -> Run {
+    if rustix::process::geteuid().as_raw() != 0 {
+        return run_cases(args, &[]);
+    }
+    let (dir, bin) = cases_copy_for_nobody();
+    run_of(run_as_nobody(&bin, args, dir.path()).unwrap())
+}
+
+#[test]
+#[serial]
+fn privileged_needs_real_root_and_says_so() {
+    let run = run_cases_unprivileged(&["--exact", "privileged_case"]);
+    assert_fails_with(
+        &run,
+        &[
+            "could not start its sandbox: `privileged = true` needs real root (this process runs as uid",
+            "run the tests with sudo",
         ],
     );
 }

@@ -79,6 +79,30 @@ pub(crate) fn userns_failure(errno: Option<i32>, probe: &Probe) -> Option<String
     None
 }
 
+/// Cause and fix for a setup step the host refused, when the step and the
+/// errno point at a known host restriction.
+pub(crate) fn setup_hint(step: &str, first_cause: &str) -> Option<&'static str> {
+    let errno = first_cause.split(':').next().unwrap_or("");
+    match (step, errno) {
+        ("mount_proc", "EPERM") => Some(
+            "cause: the kernel refuses a fresh procfs in a user namespace while the host's /proc has paths masked by \
+             a container runtime (Docker and Podman mask /proc/kcore, /proc/keys, ...)\n\
+             fix: run the container with --privileged (or --security-opt systempaths=unconfined), \
+             or use `privileged = true` as real root",
+        ),
+        ("mount_sysfs", "EPERM") | ("mount_tmpfs", "EPERM") | ("make_root_private", "EPERM") => Some(
+            "cause: mounting is refused inside the sandbox's user namespace, usually by a container runtime's \
+             seccomp or AppArmor profile\n\
+             fix: run the container with --privileged, or with --security-opt seccomp=unconfined --security-opt apparmor=unconfined",
+        ),
+        ("mount_overlay", "EINVAL") => Some(
+            "cause: overlayfs refused this lower directory (its filesystem may not support being a lower layer, \
+             or it carries locked submounts)\nfix: report the directory; meanwhile run as root with `privileged = true`",
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +120,13 @@ mod tests {
         assert!(userns_failure(Some(libc::EPERM), &base).unwrap().contains("seccomp"));
         assert_eq!(userns_failure(Some(libc::ENOMEM), &base), None);
         assert_eq!(userns_failure(None, &base), None);
+    }
+
+    #[test]
+    fn setup_hints_match_step_and_errno() {
+        assert!(setup_hint("mount_proc", "EPERM: Operation not permitted (os error 1)").unwrap().contains("masked"));
+        assert_eq!(setup_hint("mount_proc", "ENOENT: No such file"), None);
+        assert_eq!(setup_hint("chdir", "EPERM: x"), None);
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub(crate) enum Message {
     },
     /// Setup is complete; the body starts now.
     Started,
+    /// The CLI's probe (`isolated-test doctor`) completed these setup steps.
+    Probe {
+        /// Distinct step names that succeeded, in order.
+        steps: Vec<String>,
+        /// Top-level host directories bound read-only instead of overlaid.
+        readonly_dirs: Vec<String>,
+    },
     /// The body returned `()` or `Ok(())`.
     Passed,
     /// The body returned `Err(e)`; `error` is `format!("{e:?}")`.

@@ -57,6 +57,12 @@ pub(crate) struct FaultAt<K> {
     pub(crate) step: String,
 }
 
+impl<K: Kernel + ?Sized> Kernel for &mut K {
+    fn apply(&mut self, op: &Op) -> io::Result<()> {
+        (**self).apply(op)
+    }
+}
+
 impl<K: Kernel> Kernel for FaultAt<K> {
     fn apply(&mut self, op: &Op) -> io::Result<()> {
         if op.step() == self.step {

@@ -2,11 +2,11 @@
 //! descriptor, `clone3` PID 1 into new namespaces, write its id maps, and
 //! let it go.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 
 use rustix::pipe::PipeFlags;
 
@@ -43,12 +43,36 @@ pub(crate) struct Started {
     pub(crate) result: OwnedFd,
 }
 
-/// What to run in PID 2.
-pub(crate) struct Command<'a> {
-    /// The libtest name of the test (`module::test_fn`).
-    pub(crate) test_name: &'a str,
-    /// The per-run nonce.
-    pub(crate) nonce: &'a str,
+/// What to run as PID 2, and how.
+pub(crate) struct Invocation {
+    /// `argv[0]` is also the path executed.
+    pub(crate) argv: Vec<OsString>,
+    /// Variables added to (or replacing in) the parent's environment.
+    pub(crate) env: Vec<(OsString, OsString)>,
+    /// Variables removed from the parent's environment.
+    pub(crate) env_remove: Vec<OsString>,
+    /// Without a user namespace (`privileged = true`, real root only).
+    pub(crate) privileged: bool,
+}
+
+impl Invocation {
+    /// Re-runs this test binary on one test.
+    ///
+    /// The argv is built fresh, never copied from the parent: a copied flag
+    /// table breaks on every new libtest flag and has made other harnesses
+    /// report ignored tests as passed without running them.
+    ///
+    /// # Errors
+    /// The test binary's path cannot be found.
+    pub(crate) fn for_test(test_name: &str, nonce: &str, privileged: bool) -> Result<Self, SpawnError> {
+        let exe = prepare("find the test binary (/proc/self/exe)", std::env::current_exe())?;
+        let mut argv = vec![exe.into_os_string()];
+        argv.extend([test_name, "--exact", "--include-ignored", "--test-threads=1"].map(OsString::from));
+        let env = [(ENV_CHILD_NONCE, nonce), (ENV_CHILD_TEST, test_name), ("RUST_TEST_NOCAPTURE", "1")]
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .to_vec();
+        Ok(Self { argv, env, env_remove: Vec::new(), privileged })
+    }
 }
 
 fn prepare<T>(what: &str, result: std::io::Result<T>) -> Result<T, SpawnError> {
@@ -62,44 +86,41 @@ fn cstring(what: &str, bytes: Vec<u8>) -> Result<CString, SpawnError> {
     )
 }
 
-/// Builds argv and envp for re-running this test binary on one test.
-///
-/// The argv is built fresh, never copied from the parent: a copied flag
-/// table breaks on every new libtest flag and has made other harnesses
-/// report ignored tests as passed without running them.
-fn exec_image(cmd: &Command<'_>) -> Result<ExecImage, SpawnError> {
-    let exe = prepare("find the test binary (/proc/self/exe)", std::env::current_exe())?;
-    let path = cstring("prepare the test binary path", exe.into_os_string().into_vec())?;
-    let mut argv = vec![path.clone()];
-    for arg in [cmd.test_name, "--exact", "--include-ignored", "--test-threads=1"] {
+/// Builds argv and envp for `execve` in PID 2.
+fn exec_image(inv: &Invocation) -> Result<ExecImage, SpawnError> {
+    let mut argv = Vec::new();
+    for arg in &inv.argv {
         argv.push(cstring("prepare the child's arguments", arg.as_bytes().to_vec())?);
     }
+    let path = argv.first().cloned().ok_or_else(|| SpawnError::Prepare {
+        what: "prepare the child's arguments".into(),
+        source: IoCause(std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty argv")),
+    })?;
+    let overridden = |k: &[u8]| {
+        inv.env.iter().any(|(key, _)| key.as_bytes() == k) || inv.env_remove.iter().any(|key| key.as_bytes() == k)
+    };
     let mut envp = Vec::new();
-    for (key, value) in std::env::vars_os() {
-        let k = key.as_bytes();
-        if k == ENV_CHILD_NONCE.as_bytes() || k == ENV_CHILD_TEST.as_bytes() || k == b"RUST_TEST_NOCAPTURE" {
-            continue;
-        }
-        let mut entry = k.to_vec();
+    let vars = std::env::vars_os().filter(|(k, _)| !overridden(k.as_bytes()));
+    for (key, value) in vars.chain(inv.env.iter().cloned()) {
+        let mut entry = key.as_bytes().to_vec();
         entry.push(b'=');
         entry.extend_from_slice(value.as_bytes());
-        if let Ok(c) = CString::new(entry) {
-            envp.push(c);
-        }
-    }
-    for (k, v) in [(ENV_CHILD_NONCE, cmd.nonce), (ENV_CHILD_TEST, cmd.test_name), ("RUST_TEST_NOCAPTURE", "1")] {
-        envp.push(cstring("prepare the child's environment", format!("{k}={v}").into_bytes())?);
+        envp.push(cstring("prepare the child's environment", entry)?);
     }
     Ok(ExecImage::new(path, argv, envp))
 }
 
-/// Starts PID 1 in new namespaces and PID 2 running `cmd`.
+/// Starts PID 1 in new namespaces and PID 2 running `inv`.
 ///
 /// # Errors
 /// A preparation step, `clone3` (with the host's cause and a fix when user
 /// namespaces are restricted), or the id maps.
-pub(crate) fn start(cmd: &Command<'_>) -> Result<(Started, super::reap::Reaper), SpawnError> {
-    let image = exec_image(cmd)?;
+pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), SpawnError> {
+    let euid = rustix::process::geteuid().as_raw();
+    if inv.privileged && euid != 0 {
+        return Err(SpawnError::NotRoot { euid });
+    }
+    let image = exec_image(inv)?;
     let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
     let (sync_read, sync_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
@@ -117,9 +138,10 @@ pub(crate) fn start(cmd: &Command<'_>) -> Result<(Started, super::reap::Reaper),
         result_write: high(&result_write)?,
         stdout_write: high(&stdout_write)?,
     };
-    let flags = NAMESPACES.iter().fold(0, |acc, (bit, _)| acc | bit);
+    let namespaces = || NAMESPACES.iter().filter(|(bit, _)| !(inv.privileged && *bit == libc::CLONE_NEWUSER as u64));
+    let flags = namespaces().fold(0, |acc, (bit, _)| acc | bit);
     let cloned = clone_sandbox(flags, &image, &handover).map_err(|source| {
-        let names: Vec<&str> = NAMESPACES.iter().map(|(_, n)| *n).collect();
+        let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
         SpawnError::Clone {
             flags: names.join("|"),
             diagnosis: diagnose::userns_failure(source.raw_os_error(), &diagnose::Probe::read()),
@@ -131,7 +153,9 @@ pub(crate) fn start(cmd: &Command<'_>) -> Result<(Started, super::reap::Reaper),
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
 
-    write_id_maps(cloned.pid)?;
+    if !inv.privileged {
+        write_id_maps(cloned.pid)?;
+    }
     let mut sync = fs::File::from(sync_write);
     prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
     drop(sync);
@@ -184,7 +208,7 @@ mod tests {
 
     #[test]
     fn child_argv_is_built_fresh() {
-        let image = exec_image(&Command { test_name: "m::t", nonce: "abc" }).unwrap();
+        let image = exec_image(&Invocation::for_test("m::t", "abc", false).unwrap()).unwrap();
         let dbg = format!("{:?}", image.argv());
         assert!(dbg.contains("\"m::t\", \"--exact\", \"--include-ignored\", \"--test-threads=1\""), "{dbg}");
         let env = image.envp();

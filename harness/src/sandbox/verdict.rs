@@ -101,7 +101,13 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
     for message in &log.messages {
         match message {
             Message::SetupFailed { error } => {
-                return Verdict::Fail(format!("sandbox setup failed at step `{}`: {error}", error.step));
+                let mut msg = format!("sandbox setup failed at step `{}`: {error}", error.step);
+                let first = error.causes.first().map(String::as_str).unwrap_or("");
+                if let Some(hint) = super::diagnose::setup_hint(&error.step, first) {
+                    msg.push('\n');
+                    msg.push_str(hint);
+                }
+                return Verdict::Fail(msg);
             }
             Message::Panicked { message, location } => {
                 let at = location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
@@ -123,7 +129,7 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                     },
                 };
             }
-            Message::Hello { .. } | Message::Started => {}
+            Message::Hello { .. } | Message::Started | Message::Probe { .. } => {}
         }
     }
 

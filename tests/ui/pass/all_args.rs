@@ -2,6 +2,7 @@
 #[isolated_test::isolated_test(
     timeout = "1m30s",
     hostname = "sandbox-1.local",
+    privileged = false,
     crate = "::isolated_test"
 )]
 /// Documented.

@@ -1,0 +1,212 @@
+//! `isolated-test doctor`: probes the host by doing what a test does
+//! (create the namespaces, map ids, run the whole setup sequence in a real
+//! sandbox) and prints one line per capability with its cause and fix.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::helper::ENV_HELPER_NONCE;
+use crate::error::SpawnError;
+use crate::sandbox::diagnose::{Probe, setup_hint};
+use crate::sandbox::protocol::Message;
+use crate::sandbox::spawn::{self, Invocation};
+use crate::sandbox::supervise::{self, Outcome};
+
+/// The capabilities a sandbox needs, each with the setup steps that prove it.
+const CAPABILITIES: &[(&str, &[&str])] = &[
+    ("private mount propagation", &["make_root_private"]),
+    ("hostname (UTS namespace)", &["sethostname"]),
+    ("loopback up (net namespace)", &["loopback_up"]),
+    ("tmpfs", &["mount_tmpfs"]),
+    ("pivot_root", &["pivot_root"]),
+    ("overlay (host files copy-on-write)", &["mount_overlay"]),
+    ("bind mounts, read-only remounts", &["bind_mount", "remount_readonly"]),
+    ("procfs (PID namespace)", &["mount_proc"]),
+    ("sysfs", &["mount_sysfs"]),
+    ("devpts", &["mount_devpts"]),
+];
+
+/// What one probe sandbox showed.
+enum ProbeResult {
+    /// The sandbox could not be created.
+    NotStarted(SpawnError),
+    /// It ran; these steps succeeded, and maybe one failed.
+    Ran { steps: Vec<String>, readonly_dirs: Vec<String>, failure: Option<(String, String)>, took: Duration },
+    /// It ran but said nothing usable.
+    Broken(String),
+}
+
+fn probe(privileged: bool) -> ProbeResult {
+    let started_at = Instant::now();
+    let nonce = format!("doctor-{}", std::process::id());
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return ProbeResult::Broken(format!("cannot find this binary: {e}")),
+    };
+    let invocation = Invocation {
+        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],
+        env: vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())],
+        env_remove: Vec::new(),
+        privileged,
+    };
+    let (started, mut reaper) = match spawn::start(&invocation) {
+        Ok(s) => s,
+        Err(e) => return ProbeResult::NotStarted(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return ProbeResult::Broken(format!("cannot build a tokio runtime: {e}")),
+    };
+    let outcome: Outcome = match runtime.block_on(supervise::supervise(started, &mut reaper, Duration::from_secs(10))) {
+        Ok(o) => o,
+        Err(e) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
+    };
+    if outcome.timed_out.is_some() {
+        return ProbeResult::Broken("the probe sandbox hung for 10s and was killed".into());
+    }
+    if outcome.log.hello().map(|(n, _)| n) != Some(nonce.as_str()) {
+        return ProbeResult::Broken(format!("the probe sandbox did not report (it ended with {:?})", outcome.exit));
+    }
+    let mut steps = Vec::new();
+    let mut readonly_dirs = Vec::new();
+    let mut failure = None;
+    for m in &outcome.log.messages {
+        match m {
+            Message::Probe { steps: s, readonly_dirs: r } => {
+                steps.clone_from(s);
+                readonly_dirs.clone_from(r);
+            }
+            Message::SetupFailed { error } => {
+                let mut text = error.to_string();
+                if let Some(hint) = setup_hint(&error.step, error.causes.first().map(String::as_str).unwrap_or("")) {
+                    let _ = write!(text, "\n{hint}");
+                }
+                failure = Some((error.step.clone(), text));
+            }
+            _ => {}
+        }
+    }
+    ProbeResult::Ran { steps, readonly_dirs, failure, took: started_at.elapsed() }
+}
+
+fn line(out: &mut String, status: &str, what: &str, detail: &str) {
+    let text = format!("{status:<12} {what:<40} {detail}");
+    let _ = writeln!(out, "{}", text.trim_end());
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("             {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Renders the report for one probe; returns whether the sandbox works.
+fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
+    match result {
+        ProbeResult::NotStarted(err) => {
+            let mode = if host.euid == 0 { "identity map of all ids" } else { "root inside mapped to your uid" };
+            line(out, "UNAVAILABLE", "user + pid/mount/uts/ipc/net namespaces", mode);
+            let _ = writeln!(out, "{}", indent(&render_chain(err)));
+            for (what, _) in CAPABILITIES {
+                line(out, "not reached", what, "");
+            }
+            false
+        }
+        ProbeResult::Broken(why) => {
+            line(out, "FAILED", "probe sandbox", why);
+            false
+        }
+        ProbeResult::Ran { steps, readonly_dirs, failure, took } => {
+            let mode = if host.euid == 0 { "identity map of all ids (root)" } else { "root inside mapped to your uid" };
+            line(out, "ok", "user + pid/mount/uts/ipc/net namespaces", mode);
+            for (what, needed) in CAPABILITIES {
+                let failed = failure.as_ref().filter(|(step, _)| needed.contains(&step.as_str()));
+                if let Some((_, text)) = failed {
+                    line(out, "FAILED", what, "");
+                    let _ = writeln!(out, "{}", indent(text));
+                } else if needed.iter().all(|n| steps.iter().any(|s| s == n)) {
+                    let mut detail = String::new();
+                    if *what == "overlay (host files copy-on-write)" {
+                        if !readonly_dirs.is_empty() {
+                            detail = format!("read-only instead (they carry submounts): {}", readonly_dirs.join(" "));
+                        }
+                        if host.euid != 0 {
+                            detail.push_str(if detail.is_empty() { "" } else { "; " });
+                            detail.push_str("rootless: files of other host users cannot be modified");
+                        }
+                    }
+                    line(out, "ok", what, &detail);
+                } else {
+                    line(out, "not reached", what, "");
+                }
+            }
+            line(out, "", "", &format!("(probe sandbox took {} ms)", took.as_millis()));
+            failure.is_none()
+        }
+    }
+}
+
+fn render_chain(err: &SpawnError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(text, "\ncaused by: {cause}");
+        source = cause.source();
+    }
+    if let SpawnError::Clone { diagnosis: Some(d), .. } = err {
+        let _ = write!(text, "\n{d}");
+    }
+    text
+}
+
+fn sysctl(value: Option<u64>) -> String {
+    value.map_or_else(|| "absent".into(), |v| v.to_string())
+}
+
+/// Runs the doctor and prints its report on stdout.
+pub(crate) fn run() -> ExitCode {
+    let host = Probe::read();
+    let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "isolated-test doctor: Linux {kernel}, running as uid {}{}",
+        host.euid,
+        if host.euid == 0 { " (root)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "host: user.max_user_namespaces={} kernel.apparmor_restrict_unprivileged_userns={} kernel.unprivileged_userns_clone={}\n",
+        sysctl(host.max_user_namespaces),
+        sysctl(host.apparmor_restrict),
+        sysctl(host.unprivileged_userns_clone)
+    );
+    let works = report(&mut out, &probe(false), &host);
+
+    if host.euid == 0 {
+        match probe(true) {
+            ProbeResult::Ran { failure: None, .. } => {
+                line(&mut out, "ok", "privileged = true", "available (real root)")
+            }
+            other => {
+                line(&mut out, "FAILED", "privileged = true", "");
+                let mut sub = String::new();
+                report(&mut sub, &other, &host);
+                let _ = writeln!(out, "{}", indent(&sub));
+            }
+        }
+    } else {
+        line(&mut out, "unavailable", "privileged = true", "needs real root (sudo)");
+    }
+
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if works {
+            "result: isolated tests can run on this host"
+        } else {
+            "result: isolated tests CANNOT run on this host; fix the first failure above"
+        }
+    );
+    print!("{out}");
+    if works { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,89 @@
+//! `isolated-test doctor` in the three situations users meet: root, a
+//! normal user, and a host that blocks user namespaces.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Output;
+
+use isolated_test_fixtures::{run_as_nobody, run_with_user_namespaces_blocked};
+
+const DOCTOR: &str = env!("CARGO_BIN_EXE_isolated-test");
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A copy of the binary an unprivileged user can execute.
+fn copy_for_nobody() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new().prefix("isolated-test-cli-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("isolated-test");
+    std::fs::copy(DOCTOR, &bin).unwrap();
+    (dir, bin)
+}
+
+const CAPABILITIES: &[&str] = &[
+    "private mount propagation",
+    "hostname (UTS namespace)",
+    "loopback up (net namespace)",
+    "tmpfs",
+    "pivot_root",
+    "overlay (host files copy-on-write)",
+    "bind mounts, read-only remounts",
+    "procfs (PID namespace)",
+    "sysfs",
+    "devpts",
+];
+
+fn assert_all_ok(out: &str) {
+    for what in CAPABILITIES {
+        assert!(out.lines().any(|l| l.starts_with("ok") && l.contains(what)), "`{what}` not ok:\n{out}");
+    }
+    assert!(out.contains("result: isolated tests can run on this host"), "{out}");
+}
+
+#[test]
+fn doctor_as_the_current_user_probes_every_step() {
+    let output = std::process::Command::new(DOCTOR).arg("doctor").output().unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert_all_ok(&out);
+    if rustix::process::geteuid().as_raw() == 0 {
+        assert!(out.contains("identity map of all ids (root)"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("ok") && l.contains("privileged = true")), "{out}");
+    }
+}
+
+#[test]
+#[ignore = "needs real root to switch user: sudo ./scripts/test.sh runs it"]
+fn doctor_as_a_normal_user() {
+    let (dir, bin) = copy_for_nobody();
+    let output = run_as_nobody(&bin, &["doctor"], dir.path()).unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert_all_ok(&out);
+    assert!(out.contains("root inside mapped to your uid"), "{out}");
+    assert!(out.contains("rootless: files of other host users cannot be modified"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("unavailable") && l.contains("needs real root (sudo)")), "{out}");
+}
+
+#[test]
+#[ignore = "needs real root (writes another namespace's id map): sudo ./scripts/test.sh runs it"]
+fn doctor_where_user_namespaces_are_blocked() {
+    let (dir, bin) = copy_for_nobody();
+    let output = run_with_user_namespaces_blocked(&bin, &["doctor"], dir.path()).unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("UNAVAILABLE")), "{out}");
+    assert!(out.contains("cause: user namespaces are disabled on this host (user.max_user_namespaces = 0)"), "{out}");
+    assert!(out.contains("fix: sudo sysctl -w user.max_user_namespaces="), "{out}");
+    assert!(out.contains("not reached"), "{out}");
+    assert!(out.contains("result: isolated tests CANNOT run on this host"), "{out}");
+}
+
+#[test]
+fn the_helper_mode_refuses_to_run_outside_a_sandbox() {
+    let output = std::process::Command::new(DOCTOR).args(["__sandbox-helper", "probe"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("internal"), "{}", text(&output));
+}
