@@ -2,7 +2,8 @@
 # The test suite, as README.md states it: run as root on a fresh Debian/Ubuntu
 # machine (`sudo ./scripts/test.sh`).
 #
-# 1. installs what the tests use (iproute2, util-linux, bubblewrap, time);
+# 1. installs what the tests use (iproute2, util-linux, busybox-static,
+#    bubblewrap, time);
 # 2. runs the whole workspace suite as root;
 # 3. runs the dogfood and end-to-end suites again as a temporary non-root
 #    user, so the rootless path (root inside mapped to one host user) is
@@ -32,6 +33,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     command -v bwrap > /dev/null || need+=(bubblewrap)
     [ -x /usr/bin/time ] || need+=(time)
     command -v pgrep > /dev/null || need+=(procps)
+    [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
     command -v python3 > /dev/null || need+=(python3)
     if [ "${#need[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
@@ -104,15 +106,20 @@ for line in sys.stdin:
 ' "$2"
     }
     dogfood="$(exe "$build_json" dogfood)"
+    rootfs="$(exe "$build_json" rootfs)"
     e2e="$(exe "$build_json" e2e)"
     cases="$(exe "$cases_json" cases)"
-    [ -n "$dogfood" ] && [ -n "$e2e" ] && [ -n "$cases" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$cases" ] || die "could not find the rootless test binaries"
+    # Images and unpacked archives go to a cache the user can write.
+    mkdir "$work/cache"
+    chown "$uid:$uid" "$work/cache"
     as_user() {
         (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-            HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" "$@")
+            HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
     }
     as_user "$dogfood"
     as_user "$dogfood" --ignored
+    as_user "$rootfs"
     # Skipped here on purpose and run in the root pass: the nextest case
     # needs cargo, which this user does not have. (Root-only tests are
     # #[ignore]d and not run here either.)

@@ -14,6 +14,7 @@ pub struct TestSpec {
     pub timeout: Option<Duration>,
     pub should_panic: bool,
     pub privileged: bool,
+    pub rootfs: Option<fn() -> crate::Rootfs>,
 }
 
 impl TestSpec {
@@ -34,6 +35,7 @@ impl TestSpec {
             timeout: None,
             should_panic: false,
             privileged: false,
+            rootfs: None,
         }
     }
     pub const fn hostname(mut self, h: &'static str) -> Self {
@@ -42,6 +44,10 @@ impl TestSpec {
     }
     pub const fn timeout_millis(mut self, ms: u64) -> Self {
         self.timeout = Some(Duration::from_millis(ms));
+        self
+    }
+    pub const fn rootfs(mut self, build: fn() -> crate::Rootfs) -> Self {
+        self.rootfs = Some(build);
         self
     }
     pub const fn privileged(mut self, yes: bool) -> Self {

@@ -77,8 +77,9 @@ where
     crate::runner::init_tracing();
 
     let hostname = spec.hostname.unwrap_or(DEFAULT_HOSTNAME);
-    let keep = [PathBuf::from(spec.manifest_dir)];
-    if let Err(err) = setup_sandbox(hostname, &keep, &mut LinuxKernel) {
+    let crate_dir = PathBuf::from(spec.manifest_dir);
+    let rootfs = spec.rootfs.map(|build| build()).unwrap_or_default();
+    if let Err(err) = setup_sandbox(hostname, &rootfs, &crate_dir, &mut LinuxKernel) {
         channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
         exit(1);
     }
@@ -128,9 +129,10 @@ fn read_step<T>(what: &str, result: std::io::Result<T>) -> Result<T, SetupError>
     result.map_err(|source| SetupError { step: "read_host", what: what.to_owned(), source: IoCause(source) })
 }
 
-/// Builds the sandbox in PID 2: hostname, the host's files copy-on-write
-/// with `keep`, the working directory and the running binary's directory
-/// kept visible, and everything else of the setup sequence.
+/// Builds the sandbox in PID 2: hostname, the root filesystem (relative
+/// sources taken from `base_dir`, which on the host's files stays visible
+/// with the working directory and the running binary's directory), and
+/// everything else of the setup sequence.
 ///
 /// `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>` fails that step (for testing
 /// the harness's reports).
@@ -139,17 +141,25 @@ fn read_step<T>(what: &str, result: std::io::Result<T>) -> Result<T, SetupError>
 /// The first step that failed.
 pub(crate) fn setup_sandbox(
     hostname: &str,
-    keep: &[PathBuf],
+    rootfs: &crate::Rootfs,
+    base_dir: &std::path::Path,
     kernel: &mut dyn setup::Kernel,
 ) -> Result<(), SetupError> {
     let cwd = read_step("read the working directory", std::env::current_dir())?;
     let exe = read_step("find the running binary", std::env::current_exe())?;
-    let mut all: Vec<PathBuf> = keep.to_vec();
+    let resolved = crate::sandbox::resolve::resolve(rootfs, base_dir)?;
+    let mut all: Vec<PathBuf> = vec![base_dir.to_path_buf()];
     all.push(cwd.clone());
     all.extend(exe.parent().map(PathBuf::from));
     let keep = all.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
     let uid_map = read_step("read /proc/self/uid_map", std::fs::read_to_string("/proc/self/uid_map"))?;
-    let config = SandboxConfig { hostname: hostname.to_owned(), cwd, keep, rootless: !is_identity_map(&uid_map) };
+    let config = SandboxConfig {
+        hostname: hostname.to_owned(),
+        cwd,
+        keep,
+        rootless: !is_identity_map(&uid_map),
+        rootfs: resolved,
+    };
     let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
     let ops = plan::plan(&config, &host);
     match std::env::var(setup::ENV_INJECT_FAULT) {

@@ -33,6 +33,8 @@
 //!   e.g. `90s`, `2m`.
 //! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
 //!   logs on stderr, in the parent and in the sandbox.
+//! - `ISOLATED_TEST_CACHE_DIR`: where image archives are unpacked (default:
+//!   `isolated-test-cache` in cargo's target directory).
 //! - `ISOLATED_TEST_SKIP_UNSUPPORTED=1`: on a host that cannot create
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
@@ -43,7 +45,9 @@ pub use isolated_test_macros::isolated_test;
 pub use isolated_test_macros::isolated_test as test;
 
 pub use child::DEFAULT_HOSTNAME;
+pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
+pub use sandbox::resolve::{ENV_CACHE_DIR, cache_dir};
 
 #[doc(hidden)]
 pub mod __private;
@@ -56,6 +60,7 @@ pub mod __cli;
 mod child;
 mod error;
 mod naming;
+pub mod rootfs;
 mod runner;
 mod sandbox;
 mod sys;

@@ -1,6 +1,9 @@
 //! Parsing of the attribute arguments: `timeout`, `hostname` and `crate`, each a
-//! `key = "string"` pair, and `privileged = true`. Every key is kept with its span, duplicates are
-//! rejected, and all errors are collected so a bad argument never hides another.
+//! `key = "string"` pair, `privileged = true`, and the root filesystem: a base
+//! (`rootfs`, `dir`, `layers` or `tar`) and entries on top (`bind`, `bind_rw`,
+//! `tmpfs`, `file`, `symlink`, each an array of strings). Every key is kept with
+//! its span, duplicates are rejected, paths are checked here, and all errors are
+//! collected so a bad argument never hides another.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -8,9 +11,28 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 
-/// The accepted keys with an example value, in the order the messages list them.
-const KEYS: [(&str, &str); 4] =
-    [("timeout", "30s"), ("hostname", "box"), ("privileged", "true"), ("crate", "::isolated_test")];
+/// The accepted keys with an example value as written, in the order the messages list them.
+const KEYS: [(&str, &str); 13] = [
+    ("timeout", r#""30s""#),
+    ("hostname", r#""box""#),
+    ("privileged", "true"),
+    ("rootfs", r#""busybox""#),
+    ("dir", r#""images/root""#),
+    ("layers", r#"["images/base", "images/app"]"#),
+    ("tar", r#""images/root.tar.gz""#),
+    ("bind", r#"["testdata:/data"]"#),
+    ("bind_rw", r#"["out:/out"]"#),
+    ("tmpfs", r#"["/scratch"]"#),
+    ("file", r#"["/etc/motd=hello"]"#),
+    ("symlink", r#"["/bin/sh=busybox"]"#),
+    ("crate", r#""::isolated_test""#),
+];
+
+/// The keys that choose the base of the root filesystem; at most one may be given.
+const BASE_KEYS: [&str; 4] = ["rootfs", "dir", "layers", "tar"];
+
+/// The named bases of `rootfs = "..."`, each the name of a `Rootfs` constructor.
+const NAMED_BASES: [&str; 3] = ["host", "host_ro", "busybox"];
 
 /// One parsed argument: the key as written (for its span) and the checked value.
 #[derive(Debug, Clone)]
@@ -34,6 +56,62 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Arg<syn::Path>>,
     /// `privileged = true`: no user namespace (real root only).
     pub(crate) privileged: Option<(Ident, syn::LitBool)>,
+    /// The base of the root filesystem with the key that chose it: `rootfs`,
+    /// `dir`, `layers` or `tar`, at most one. `None` is the host's files.
+    pub(crate) base: Option<(Ident, Base)>,
+    /// `bind`, `bind_rw`, `tmpfs`, `file` and `symlink` elements, checked, in
+    /// the order written; applied on top of the base.
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// The base of the root filesystem. Every literal here carries the span of
+/// the literal it was written as.
+#[derive(Debug, Clone)]
+pub(crate) enum Base {
+    /// `rootfs = "host" | "host_ro" | "busybox"`: the name of the `Rootfs` constructor.
+    Named(Ident),
+    /// `rootfs = some::path`: a `fn() -> Rootfs`.
+    Fn(syn::Path),
+    /// `dir = "PATH"`: an extracted root.
+    Dir(LitStr),
+    /// `layers = ["A", "B"]`: at least one image layer, bottom first.
+    Layers(Vec<LitStr>),
+    /// `tar = "PATH"`: an image archive.
+    Tar(LitStr),
+}
+
+/// One checked element of `bind`, `bind_rw`, `tmpfs`, `file` or `symlink`.
+/// Each string carries the span of the array element it was split from.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    /// `bind = ["SRC:DST"]` or `["SRC"]` (`DST` is `SRC`); `bind_rw` sets `rw`.
+    Bind {
+        /// The host path, absolute or relative to the crate directory.
+        src: LitStr,
+        /// The absolute path inside the sandbox.
+        dst: LitStr,
+        /// Writable.
+        rw: bool,
+    },
+    /// `tmpfs = ["/DST"]`.
+    Tmpfs {
+        /// The absolute path inside the sandbox.
+        dst: LitStr,
+    },
+    /// `file = ["/DST=CONTENTS"]`, split at the first `=`.
+    File {
+        /// The absolute path inside the sandbox.
+        dst: LitStr,
+        /// The contents, possibly empty.
+        contents: LitStr,
+    },
+    /// `symlink = ["/LINK=TARGET"]`, split at the first `=`.
+    Symlink {
+        /// The absolute path of the link inside the sandbox.
+        link: LitStr,
+        /// What the link points to, as written.
+        target: LitStr,
+    },
 }
 
 /// Parses the arguments of `#[isolated_test(...)]`.
@@ -51,6 +129,7 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
         }
     };
     let mut seen: Vec<Ident> = Vec::new();
+    let mut base_key: Option<Ident> = None;
     for meta in metas {
         let Some(key) = meta.path().get_ident().cloned() else {
             errors.push(unknown_key(meta.path()));
@@ -65,27 +144,49 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
             continue;
         }
         seen.push(key.clone());
-        if name == "privileged" {
-            match bool_value(&meta) {
-                Ok(lit) => args.privileged = Some((key, lit)),
-                Err(e) => errors.push(e),
+        if BASE_KEYS.contains(&name) {
+            // The first base wins; a second one is reported, and its value still checked.
+            let first = base_key.get_or_insert_with(|| key.clone());
+            if *first != key {
+                errors.push(syn::Error::new_spanned(
+                    &key,
+                    format!("`{key}` and `{first}` both choose the root filesystem; keep one"),
+                ));
+            }
+            let chosen = *first == key;
+            match base_value(&meta, name, example) {
+                Ok(base) if chosen => args.base = Some((key, base)),
+                Ok(_) => {}
+                Err(e) => errors.extend(e),
             }
             continue;
         }
-        let lit = match string_value(&meta, name, example) {
-            Ok(lit) => lit,
-            Err(e) => {
-                errors.push(e);
-                continue;
+        match name {
+            "privileged" => match bool_value(&meta) {
+                Ok(lit) => args.privileged = Some((key, lit)),
+                Err(e) => errors.push(e),
+            },
+            "bind" | "bind_rw" | "tmpfs" | "file" | "symlink" => match string_array(&meta, name, example) {
+                Ok((_, lits)) => {
+                    for lit in &lits {
+                        match parse_entry(name, lit) {
+                            Ok(entry) => args.entries.push(entry),
+                            Err(e) => errors.extend(e),
+                        }
+                    }
+                }
+                Err(e) => errors.extend(e),
+            },
+            _ => {
+                let result = string_value(&meta, name, example).and_then(|lit| match name {
+                    "timeout" => parse_timeout(&lit).map(|value| args.timeout = Some(Arg { key, lit, value })),
+                    "hostname" => check_hostname(&lit).map(|value| args.hostname = Some(Arg { key, lit, value })),
+                    _ => parse_crate(&lit).map(|value| args.krate = Some(Arg { key, lit, value })),
+                });
+                if let Err(e) = result {
+                    errors.push(e);
+                }
             }
-        };
-        let result = match name {
-            "timeout" => parse_timeout(&lit).map(|value| args.timeout = Some(Arg { key, lit, value })),
-            "hostname" => check_hostname(&lit).map(|value| args.hostname = Some(Arg { key, lit, value })),
-            _ => parse_crate(&lit).map(|value| args.krate = Some(Arg { key, lit, value })),
-        };
-        if let Err(e) = result {
-            errors.push(e);
         }
     }
     (args, errors)
@@ -97,37 +198,234 @@ fn unknown_key(tokens: impl ToTokens) -> syn::Error {
     syn::Error::new_spanned(tokens, format!("unknown argument `{written}`; accepted arguments: {accepted}"))
 }
 
+/// The value of `key = value`, without the invisible groups `macro_rules!` adds,
+/// or an error on the bare key or list.
+fn value<'a>(meta: &'a Meta, name: &str, expected: &str) -> syn::Result<&'a Expr> {
+    match meta {
+        Meta::NameValue(nv) => Ok(ungroup(&nv.value)),
+        Meta::Path(_) | Meta::List(_) => {
+            Err(syn::Error::new_spanned(meta, format!("`{name}` needs a value: {expected}")))
+        }
+    }
+}
+
+fn ungroup(mut expr: &Expr) -> &Expr {
+    while let Expr::Group(group) = expr {
+        expr = &group.expr;
+    }
+    expr
+}
+
+fn as_lit_str(expr: &Expr) -> Option<&LitStr> {
+    match ungroup(expr) {
+        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Some(lit),
+        _ => None,
+    }
+}
+
 /// The string literal of `key = "..."`, or an error on whatever stands instead.
 fn string_value(meta: &Meta, name: &str, example: &str) -> syn::Result<LitStr> {
-    let expected = format!("expected `{name} = \"{example}\"`");
-    let value = match meta {
-        Meta::NameValue(nv) => &nv.value,
-        Meta::Path(_) | Meta::List(_) => {
-            return Err(syn::Error::new_spanned(meta, format!("`{name}` needs a value: {expected}")));
-        }
+    let expected = format!("expected `{name} = {example}`");
+    let value = value(meta, name, &expected)?;
+    as_lit_str(value)
+        .cloned()
+        .ok_or_else(|| syn::Error::new_spanned(value, format!("`{name}` takes a string literal: {expected}")))
+}
+
+/// The array of `key = ["...", ...]` and its string literals, or one error on
+/// the value if it is no array, else one on each element that is no string literal.
+fn string_array<'a>(meta: &'a Meta, name: &str, example: &str) -> Result<(&'a Expr, Vec<LitStr>), Vec<syn::Error>> {
+    let expected = format!("expected `{name} = {example}`");
+    let message = format!("`{name}` takes an array of string literals: {expected}");
+    let value = value(meta, name, &expected).map_err(|e| vec![e])?;
+    let Expr::Array(array) = value else {
+        return Err(vec![syn::Error::new_spanned(value, message)]);
     };
-    let mut value = value;
-    while let Expr::Group(group) = value {
-        value = &group.expr;
+    let mut lits = Vec::new();
+    let mut errors = Vec::new();
+    for elem in &array.elems {
+        match as_lit_str(elem) {
+            Some(lit) => lits.push(lit.clone()),
+            None => errors.push(syn::Error::new_spanned(elem, &message)),
+        }
+    }
+    if errors.is_empty() { Ok((value, lits)) } else { Err(errors) }
+}
+
+/// The base chosen by `rootfs`, `dir`, `layers` or `tar`, checked.
+fn base_value(meta: &Meta, name: &str, example: &str) -> Result<Base, Vec<syn::Error>> {
+    match name {
+        "rootfs" => rootfs_value(meta).map_err(|e| vec![e]),
+        "layers" => {
+            let (array, lits) = string_array(meta, name, example)?;
+            if lits.is_empty() {
+                let message = format!("`layers` needs at least one layer, bottom first: expected `layers = {example}`");
+                return Err(vec![syn::Error::new_spanned(array, message)]);
+            }
+            let errors: Vec<syn::Error> =
+                lits.iter().filter_map(|lit| check_source(lit, "`layers` path", &lit.value()).err()).collect();
+            if errors.is_empty() { Ok(Base::Layers(lits)) } else { Err(errors) }
+        }
+        _ => {
+            let lit = string_value(meta, name, example).map_err(|e| vec![e])?;
+            let text = lit.value();
+            if name == "dir" {
+                check_source(&lit, "`dir` path", &text).map_err(|e| vec![e])?;
+                Ok(Base::Dir(lit))
+            } else {
+                check_source(&lit, "`tar` path", &text).and_then(|()| check_tar(&lit, &text)).map_err(|e| vec![e])?;
+                Ok(Base::Tar(lit))
+            }
+        }
+    }
+}
+
+/// `rootfs = "host" | "host_ro" | "busybox"` or `rootfs = some::path`.
+fn rootfs_value(meta: &Meta) -> syn::Result<Base> {
+    let expected = "expected `rootfs = \"busybox\"` (or `\"host\"`, `\"host_ro\"`), or a path to a \
+                    `fn() -> Rootfs` such as `rootfs = my_rootfs`";
+    let value = value(meta, "rootfs", expected)?;
+    if let Some(lit) = as_lit_str(value) {
+        let text = lit.value();
+        return match NAMED_BASES.iter().find(|name| **name == text) {
+            Some(name) => Ok(Base::Named(Ident::new(name, lit.span()))),
+            None => Err(syn::Error::new_spanned(
+                lit,
+                format!(
+                    "unknown root filesystem `{}`: expected `rootfs = \"host\"`, `\"host_ro\"` or `\"busybox\"`, \
+                     or a path to a `fn() -> Rootfs` such as `rootfs = my_rootfs`; an image directory, layers \
+                     or archive take `dir`, `layers` or `tar`",
+                    text.escape_debug()
+                ),
+            )),
+        };
     }
     match value {
-        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Ok(lit.clone()),
-        other => Err(syn::Error::new_spanned(other, format!("`{name}` takes a string literal: {expected}"))),
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Ok(Base::Fn(path.path.clone())),
+        Expr::Call(call) if call.args.is_empty() && matches!(ungroup(&call.func), Expr::Path(_)) => {
+            let func = call.func.to_token_stream().to_string().replace(' ', "");
+            Err(syn::Error::new_spanned(
+                value,
+                format!("`rootfs` takes the function itself, not a call: write `rootfs = {func}`"),
+            ))
+        }
+        other => Err(syn::Error::new_spanned(other, format!("`rootfs` takes a string literal or a path: {expected}"))),
     }
+}
+
+/// One element of `bind`, `bind_rw`, `tmpfs`, `file` or `symlink`, split and
+/// checked; the parts carry the element's span.
+fn parse_entry(name: &str, lit: &LitStr) -> Result<Entry, Vec<syn::Error>> {
+    let text = lit.value();
+    let part = |text: &str| LitStr::new(text, lit.span());
+    let split_eq = |form: &str, example: &str| {
+        text.split_once('=').ok_or_else(|| {
+            vec![syn::Error::new_spanned(
+                lit,
+                format!(
+                    "`{name}` element `{}` has no `=`: expected `\"{form}\"` (split at the first `=`), \
+                     e.g. `{name} = {example}`",
+                    text.escape_debug()
+                ),
+            )]
+        })
+    };
+    let mut errors = Vec::new();
+    let entry = match name {
+        "bind" | "bind_rw" => {
+            let (src, dst) = text.split_once(':').unwrap_or((&text, &text));
+            if dst.contains(':') {
+                return Err(vec![syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "`{name}` element `{}` has more than one `:`: expected `\"SRC:DST\"` or `\"SRC\"` \
+                         (no mount options: `bind` is read-only, `bind_rw` writable)",
+                        text.escape_debug()
+                    ),
+                )]);
+            }
+            let source = check_source(lit, &format!("`{name}` source"), src);
+            let implicit = !text.contains(':');
+            if implicit && source.is_ok() && !src.starts_with('/') {
+                errors.push(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "`{name}` source `{0}` is relative, so it needs a destination inside the sandbox: \
+                         `\"{0}:/PATH\"` (the destination defaults to the source only for absolute paths)",
+                        src.escape_debug()
+                    ),
+                ));
+            } else if !implicit || source.is_ok() {
+                errors.extend(check_destination(lit, &format!("`{name}` destination"), dst).err());
+            }
+            errors.extend(source.err());
+            Entry::Bind { src: part(src), dst: part(dst), rw: name == "bind_rw" }
+        }
+        "tmpfs" => {
+            errors.extend(check_destination(lit, "`tmpfs` path", &text).err());
+            Entry::Tmpfs { dst: part(&text) }
+        }
+        "file" => {
+            let (dst, contents) = split_eq("/PATH=CONTENTS", r#"["/etc/motd=hello"]"#)?;
+            errors.extend(check_destination(lit, "`file` path", dst).err());
+            Entry::File { dst: part(dst), contents: part(contents) }
+        }
+        _ => {
+            let (link, target) = split_eq("/LINK=TARGET", r#"["/bin/sh=busybox"]"#)?;
+            errors.extend(check_destination(lit, "`symlink` link", link).err());
+            errors.extend(check_source(lit, "`symlink` target", target).err());
+            Entry::Symlink { link: part(link), target: part(target) }
+        }
+    };
+    if errors.is_empty() { Ok(entry) } else { Err(errors) }
+}
+
+/// Checks a host path (or symlink target): not empty, no NUL. Relative host
+/// paths are resolved against the crate directory at run time.
+fn check_source(lit: &LitStr, what: &str, text: &str) -> syn::Result<()> {
+    if text.is_empty() {
+        return Err(syn::Error::new_spanned(lit, format!("{what} is empty")));
+    }
+    if text.contains('\0') {
+        return Err(syn::Error::new_spanned(lit, format!("{what} `{}` contains a NUL byte", text.escape_debug())));
+    }
+    Ok(())
+}
+
+/// Checks a path inside the sandbox: a host path that is also absolute, not
+/// `/` itself and without `..` components.
+fn check_destination(lit: &LitStr, what: &str, text: &str) -> syn::Result<()> {
+    check_source(lit, what, text)?;
+    let shown = text.escape_debug();
+    let message = if !text.starts_with('/') {
+        format!("{what} `{shown}` must be absolute (start with `/`): it is a path inside the sandbox")
+    } else if text.split('/').all(|c| c.is_empty() || c == ".") {
+        format!("{what} cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers` or `tar`")
+    } else if text.split('/').any(|c| c == "..") {
+        format!("{what} `{shown}` must not contain `..`")
+    } else {
+        return Ok(());
+    };
+    Err(syn::Error::new_spanned(lit, message))
+}
+
+/// Checks the archive ending of `tar = "..."`.
+fn check_tar(lit: &LitStr, text: &str) -> syn::Result<()> {
+    if [".tar", ".tar.gz", ".tgz"].iter().any(|end| text.ends_with(end)) {
+        return Ok(());
+    }
+    let zstd = if text.ends_with(".zst") || text.ends_with(".tzst") { " (zstd is not supported)" } else { "" };
+    Err(syn::Error::new_spanned(
+        lit,
+        format!("`tar` archive `{}` must end in `.tar`, `.tar.gz` or `.tgz`{zstd}", text.escape_debug()),
+    ))
 }
 
 /// The boolean literal of `privileged = true`, or an error on whatever stands
 /// instead.
 fn bool_value(meta: &Meta) -> syn::Result<syn::LitBool> {
     let expected = "expected `privileged = true` (or `privileged = false`)";
-    let Meta::NameValue(nv) = meta else {
-        return Err(syn::Error::new_spanned(meta, format!("`privileged` needs a value: {expected}")));
-    };
-    let mut value = &nv.value;
-    while let Expr::Group(group) = value {
-        value = &group.expr;
-    }
-    match value {
+    match value(meta, "privileged", expected)? {
         Expr::Lit(ExprLit { lit: Lit::Bool(lit), .. }) => Ok(lit.clone()),
         other => Err(syn::Error::new_spanned(other, format!("`privileged` takes `true` or `false`: {expected}"))),
     }
@@ -227,12 +525,41 @@ fn parse_crate(lit: &LitStr) -> syn::Result<syn::Path> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use quote::quote;
 
+    pub(crate) const ACCEPTED: &str = "`timeout`, `hostname`, `privileged`, `rootfs`, `dir`, `layers`, `tar`, \
+                                       `bind`, `bind_rw`, `tmpfs`, `file`, `symlink`, `crate`";
+
     fn messages(errors: &[syn::Error]) -> Vec<String> {
         errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// The messages of parsing `tokens`, which must all be errors.
+    fn rejected(tokens: TokenStream) -> Vec<String> {
+        let (args, errors) = parse(tokens);
+        assert!(args.base.is_none() && args.entries.is_empty(), "{args:?}");
+        messages(&errors)
+    }
+
+    fn values(lits: &[&LitStr]) -> Vec<String> {
+        lits.iter().map(|lit| lit.value()).collect()
+    }
+
+    /// Each entry as `kind(part, part)`, for comparing.
+    fn entries(args: &Args) -> Vec<String> {
+        args.entries
+            .iter()
+            .map(|entry| match entry {
+                Entry::Bind { src, dst, rw } => {
+                    format!("{}({}, {})", if *rw { "bind_rw" } else { "bind" }, src.value(), dst.value())
+                }
+                Entry::Tmpfs { dst } => format!("tmpfs({})", dst.value()),
+                Entry::File { dst, contents } => format!("file({}, {})", dst.value(), contents.value()),
+                Entry::Symlink { link, target } => format!("symlink({}, {})", link.value(), target.value()),
+            })
+            .collect()
     }
 
     #[test]
@@ -240,6 +567,7 @@ mod tests {
         let (args, errors) = parse(TokenStream::new());
         assert!(errors.is_empty());
         assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none() && args.privileged.is_none());
+        assert!(args.base.is_none() && args.entries.is_empty());
     }
 
     #[test]
@@ -300,15 +628,9 @@ mod tests {
     #[test]
     fn unknown_key_lists_accepted_keys() {
         let (_, errors) = parse(quote!(foo = "x"));
-        assert_eq!(
-            messages(&errors),
-            ["unknown argument `foo`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"]
-        );
+        assert_eq!(messages(&errors), [format!("unknown argument `foo`; accepted arguments: {ACCEPTED}")]);
         let (_, errors) = parse(quote!(a::b = "x"));
-        assert_eq!(
-            messages(&errors),
-            ["unknown argument `a::b`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"]
-        );
+        assert_eq!(messages(&errors), [format!("unknown argument `a::b`; accepted arguments: {ACCEPTED}")]);
     }
 
     #[test]
@@ -351,6 +673,202 @@ mod tests {
         let (args, errors) = parse(quote!(foo = "x", timeout, hostname = "ok", hostname = "y"));
         assert_eq!(errors.len(), 3);
         assert_eq!(args.hostname.unwrap().value, "ok");
+    }
+
+    #[test]
+    fn rootfs_named_kinds() {
+        for kind in ["host", "host_ro", "busybox"] {
+            let (args, errors) = parse(quote!(rootfs = #kind));
+            assert!(errors.is_empty(), "{:?}", messages(&errors));
+            let (key, base) = args.base.unwrap();
+            assert_eq!(key, "rootfs");
+            assert!(matches!(base, Base::Named(name) if name == kind));
+        }
+    }
+
+    #[test]
+    fn rootfs_path() {
+        let (args, errors) = parse(quote!(rootfs = fixtures::image, privileged = true));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        let Some((_, Base::Fn(path))) = args.base else { panic!("expected a path") };
+        assert_eq!(path.to_token_stream().to_string(), "fixtures :: image");
+        assert!(args.privileged.unwrap().1.value);
+    }
+
+    #[test]
+    fn rootfs_bad_values() {
+        assert_eq!(
+            rejected(quote!(rootfs = "alpine")),
+            ["unknown root filesystem `alpine`: expected `rootfs = \"host\"`, `\"host_ro\"` or `\"busybox\"`, \
+              or a path to a `fn() -> Rootfs` such as `rootfs = my_rootfs`; an image directory, layers or archive \
+              take `dir`, `layers` or `tar`"]
+        );
+        let expected = "expected `rootfs = \"busybox\"` (or `\"host\"`, `\"host_ro\"`), or a path to a \
+                        `fn() -> Rootfs` such as `rootfs = my_rootfs`";
+        assert_eq!(rejected(quote!(rootfs = 1)), [format!("`rootfs` takes a string literal or a path: {expected}")]);
+        assert_eq!(rejected(quote!(rootfs)), [format!("`rootfs` needs a value: {expected}")]);
+        assert_eq!(
+            rejected(quote!(rootfs = my::image())),
+            ["`rootfs` takes the function itself, not a call: write `rootfs = my::image`"]
+        );
+    }
+
+    #[test]
+    fn dir_tar_and_layers() {
+        let (args, errors) = parse(quote!(dir = "images/root"));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        assert!(matches!(args.base, Some((_, Base::Dir(lit))) if lit.value() == "images/root"));
+        for good in ["a.tar", "/abs/b.tar.gz", "../c.tgz"] {
+            let (args, errors) = parse(quote!(tar = #good));
+            assert!(errors.is_empty(), "{:?}", messages(&errors));
+            assert!(matches!(args.base, Some((_, Base::Tar(lit))) if lit.value() == good));
+        }
+        let (args, errors) = parse(quote!(layers = ["base", "/abs/app",]));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        let Some((_, Base::Layers(lits))) = args.base else { panic!("expected layers") };
+        assert_eq!(values(&lits.iter().collect::<Vec<_>>()), ["base", "/abs/app"]);
+    }
+
+    #[test]
+    fn bad_bases() {
+        assert_eq!(rejected(quote!(dir = "")), ["`dir` path is empty"]);
+        assert_eq!(rejected(quote!(dir = "a\0b")), ["`dir` path `a\\0b` contains a NUL byte"]);
+        assert_eq!(rejected(quote!(dir = ["a"])), ["`dir` takes a string literal: expected `dir = \"images/root\"`"]);
+        assert_eq!(
+            rejected(quote!(tar = "root.zip")),
+            ["`tar` archive `root.zip` must end in `.tar`, `.tar.gz` or `.tgz`"]
+        );
+        assert_eq!(
+            rejected(quote!(tar = "root.tar.zst")),
+            ["`tar` archive `root.tar.zst` must end in `.tar`, `.tar.gz` or `.tgz` (zstd is not supported)"]
+        );
+        assert_eq!(
+            rejected(quote!(layers = [])),
+            ["`layers` needs at least one layer, bottom first: expected `layers = [\"images/base\", \"images/app\"]`"]
+        );
+        let not_strings = "`layers` takes an array of string literals: expected \
+                           `layers = [\"images/base\", \"images/app\"]`";
+        assert_eq!(rejected(quote!(layers = "base")), [not_strings]);
+        assert_eq!(rejected(quote!(layers = ["a", b, 1])), [not_strings, not_strings]);
+        assert_eq!(rejected(quote!(layers = ["", "ok", ""])), ["`layers` path is empty", "`layers` path is empty"]);
+    }
+
+    #[test]
+    fn second_base_is_refused_and_first_kept() {
+        let (args, errors) = parse(quote!(rootfs = "busybox", dir = "images/root"));
+        assert_eq!(messages(&errors), ["`dir` and `rootfs` both choose the root filesystem; keep one"]);
+        assert!(matches!(args.base, Some((key, Base::Named(name))) if key == "rootfs" && name == "busybox"));
+        // The second one's value is still checked; a third is reported too.
+        let (_, errors) = parse(quote!(tar = "a.tar", layers = [], rootfs = x));
+        assert_eq!(
+            messages(&errors),
+            [
+                "`layers` and `tar` both choose the root filesystem; keep one",
+                "`layers` needs at least one layer, bottom first: expected `layers = [\"images/base\", \"images/app\"]`",
+                "`rootfs` and `tar` both choose the root filesystem; keep one",
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_parse_in_order() {
+        let (args, errors) = parse(quote!(
+            tmpfs = ["/scratch", "/tmp/x/"],
+            bind = ["/usr/share/zoneinfo", "testdata:/data", "../up:/up"],
+            file = ["/etc/motd=a=b", "/empty="],
+            bind_rw = ["out:/out"],
+            symlink = ["/bin/sh=busybox", "/abs=/target/../x"],
+        ));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        assert!(args.base.is_none());
+        assert_eq!(
+            entries(&args),
+            [
+                "tmpfs(/scratch)",
+                "tmpfs(/tmp/x/)",
+                "bind(/usr/share/zoneinfo, /usr/share/zoneinfo)",
+                "bind(testdata, /data)",
+                "bind(../up, /up)",
+                "file(/etc/motd, a=b)",
+                "file(/empty, )",
+                "bind_rw(out, /out)",
+                "symlink(/bin/sh, busybox)",
+                "symlink(/abs, /target/../x)",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_destinations() {
+        let inside = "must be absolute (start with `/`): it is a path inside the sandbox";
+        let root = "cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers` or `tar`";
+        assert_eq!(rejected(quote!(tmpfs = ["scratch"])), [format!("`tmpfs` path `scratch` {inside}")]);
+        assert_eq!(rejected(quote!(tmpfs = ["/"])), [format!("`tmpfs` path {root}")]);
+        assert_eq!(rejected(quote!(tmpfs = ["//./"])), [format!("`tmpfs` path {root}")]);
+        assert_eq!(rejected(quote!(tmpfs = ["/a/../b"])), ["`tmpfs` path `/a/../b` must not contain `..`"]);
+        assert_eq!(rejected(quote!(tmpfs = ["/.."])), ["`tmpfs` path `/..` must not contain `..`"]);
+        assert_eq!(rejected(quote!(tmpfs = [""])), ["`tmpfs` path is empty"]);
+        assert_eq!(rejected(quote!(file = ["etc/motd=hi"])), [format!("`file` path `etc/motd` {inside}")]);
+        assert_eq!(rejected(quote!(file = ["=hi"])), ["`file` path is empty"]);
+        assert_eq!(rejected(quote!(symlink = ["/=x"])), [format!("`symlink` link {root}")]);
+        assert_eq!(rejected(quote!(symlink = ["/x="])), ["`symlink` target is empty"]);
+        assert_eq!(rejected(quote!(bind_rw = ["/a:b"])), [format!("`bind_rw` destination `b` {inside}")]);
+        assert_eq!(rejected(quote!(bind = ["/"])), [format!("`bind` destination {root}")]);
+        assert_eq!(rejected(quote!(bind = ["/a/../b"])), ["`bind` destination `/a/../b` must not contain `..`"]);
+    }
+
+    #[test]
+    fn bad_bind_sources() {
+        assert_eq!(
+            rejected(quote!(bind = ["data"])),
+            ["`bind` source `data` is relative, so it needs a destination inside the sandbox: `\"data:/PATH\"` \
+              (the destination defaults to the source only for absolute paths)"]
+        );
+        assert_eq!(rejected(quote!(bind = [""])), ["`bind` source is empty"]);
+        assert_eq!(rejected(quote!(bind = [":/x"])), ["`bind` source is empty"]);
+        assert_eq!(rejected(quote!(bind = [":"])), ["`bind` destination is empty", "`bind` source is empty"]);
+        assert_eq!(
+            rejected(quote!(bind = ["/a:/b:ro"])),
+            ["`bind` element `/a:/b:ro` has more than one `:`: expected `\"SRC:DST\"` or `\"SRC\"` (no mount \
+              options: `bind` is read-only, `bind_rw` writable)"]
+        );
+    }
+
+    #[test]
+    fn elements_without_eq() {
+        assert_eq!(
+            rejected(quote!(file = ["/etc/motd"])),
+            ["`file` element `/etc/motd` has no `=`: expected `\"/PATH=CONTENTS\"` (split at the first `=`), \
+              e.g. `file = [\"/etc/motd=hello\"]`"]
+        );
+        assert_eq!(
+            rejected(quote!(symlink = ["/bin/sh"])),
+            ["`symlink` element `/bin/sh` has no `=`: expected `\"/LINK=TARGET\"` (split at the first `=`), \
+              e.g. `symlink = [\"/bin/sh=busybox\"]`"]
+        );
+    }
+
+    #[test]
+    fn entry_values_must_be_arrays_of_strings() {
+        assert_eq!(
+            rejected(quote!(tmpfs = "/scratch")),
+            ["`tmpfs` takes an array of string literals: expected `tmpfs = [\"/scratch\"]`"]
+        );
+        assert_eq!(rejected(quote!(tmpfs)), ["`tmpfs` needs a value: expected `tmpfs = [\"/scratch\"]`"]);
+        assert_eq!(
+            rejected(quote!(bind = ["/ok", PATH])),
+            ["`bind` takes an array of string literals: expected `bind = [\"testdata:/data\"]`"]
+        );
+        // Empty entry lists are accepted and add nothing.
+        let (args, errors) = parse(quote!(bind = [], tmpfs = []));
+        assert!(errors.is_empty() && args.entries.is_empty());
+    }
+
+    #[test]
+    fn every_bad_element_is_reported() {
+        let (args, errors) = parse(quote!(tmpfs = ["/ok", "rel", "/"], file = ["nope", "/f=x"], dir = ""));
+        assert_eq!(errors.len(), 4, "{:?}", messages(&errors));
+        assert_eq!(entries(&args), ["tmpfs(/ok)", "file(/f, x)"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Rendering of the generated test: an outer `#[test]` function that holds the
-//! user's function, a static `TestSpec`, and one call into the runtime.
+//! user's function, a static `TestSpec` (with a private `fn() -> Rootfs`
+//! beside it when the root filesystem is configured), and one call into the runtime.
 //! Everything here is a pure function over `proc_macro2::TokenStream`.
 
 use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
@@ -7,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Item, LitStr, ReturnType};
 
-use crate::args::{self, Args};
+use crate::args::{self, Args, Base, Entry};
 use crate::item::TestFn;
 
 /// Parses, validates and renders one `#[isolated_test(args)] item`.
@@ -90,6 +91,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
     });
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
     let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
+    let (rootfs_fn, rootfs) = rootfs(args, &krate);
 
     let call = if sig.asyncness.is_some() { quote!(#krate::__private::block_on(#ident())) } else { quote!(#ident()) };
     // A return type the runtime does not accept is reported on the return type:
@@ -109,6 +111,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         #vis fn #ident() {
             #(#lint_attrs)*
             #sig #block
+            #rootfs_fn
             static __ISOLATED_TEST_SPEC: #krate::__private::TestSpec = #krate::__private::TestSpec::new(
                 #name,
                 ::core::module_path!(),
@@ -119,10 +122,57 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #hostname
             #timeout
             #privileged
+            #rootfs
             #should_panic;
             #run
         }
     }
+}
+
+/// The root filesystem of the spec: the private builder fn to put beside it
+/// (when one is needed) and the `.rootfs(...)` call; both empty when nothing
+/// is configured.
+///
+/// Each builder call carries the span of the literal (or path) it comes from,
+/// so a type error is reported on what the user wrote.
+fn rootfs(args: &Args, krate: &TokenStream) -> (Option<TokenStream>, Option<TokenStream>) {
+    let base = args.base.as_ref().map(|(_, base)| base);
+    if let (Some(Base::Fn(path)), true) = (base, args.entries.is_empty()) {
+        return (None, Some(quote_spanned!(path.span()=> .rootfs(#path))));
+    }
+    if base.is_none() && args.entries.is_empty() {
+        return (None, None);
+    }
+    // A user's fn is first bound to a typed `fn` pointer, so a wrong signature is
+    // reported on the path ("expected fn pointer `fn() -> Rootfs`"), not on the first entry.
+    let user_fn = match base {
+        Some(Base::Fn(path)) => {
+            Some(quote_spanned!(path.span()=> let __isolated_test_base: fn() -> #krate::Rootfs = #path;))
+        }
+        _ => None,
+    };
+    let base = match base {
+        None => quote!(#krate::Rootfs::host()),
+        Some(Base::Named(name)) => quote_spanned!(name.span()=> #krate::Rootfs::#name()),
+        Some(Base::Fn(path)) => quote_spanned!(path.span()=> __isolated_test_base()),
+        Some(Base::Dir(lit)) => quote_spanned!(lit.span()=> #krate::Rootfs::dir(#lit)),
+        Some(Base::Layers(lits)) => quote_spanned!(lits[0].span()=> #krate::Rootfs::layers([#(#lits),*])),
+        Some(Base::Tar(lit)) => quote_spanned!(lit.span()=> #krate::Rootfs::tar(#lit)),
+    };
+    let entries = args.entries.iter().map(|entry| match entry {
+        Entry::Bind { src, dst, rw: false } => quote_spanned!(src.span()=> .bind(#src, #dst)),
+        Entry::Bind { src, dst, rw: true } => quote_spanned!(src.span()=> .bind_rw(#src, #dst)),
+        Entry::Tmpfs { dst } => quote_spanned!(dst.span()=> .tmpfs(#dst)),
+        Entry::File { dst, contents } => quote_spanned!(dst.span()=> .file(#dst, #contents)),
+        Entry::Symlink { link, target } => quote_spanned!(link.span()=> .symlink(#link, #target)),
+    });
+    let builder = quote! {
+        fn __isolated_test_rootfs() -> #krate::Rootfs {
+            #user_fn
+            #base #(#entries)*
+        }
+    };
+    (Some(builder), Some(quote!(.rootfs(__isolated_test_rootfs))))
 }
 
 #[cfg(test)]
@@ -179,12 +229,51 @@ mod tests {
 
     /// The outer fn's statements: inner fn, spec static, run call.
     fn parts(outer: &ItemFn) -> (&ItemFn, &syn::ItemStatic, &Expr) {
-        let [Stmt::Item(Item::Fn(inner)), Stmt::Item(Item::Static(spec)), Stmt::Expr(run, None)] =
-            outer.block.stmts.as_slice()
-        else {
-            panic!("unexpected body: {}", tokens(&outer.block));
-        };
+        let (inner, builder, spec, run) = parts_with_rootfs(outer);
+        assert!(builder.is_none(), "unexpected rootfs builder: {}", tokens(&outer.block));
         (inner, spec, run)
+    }
+
+    /// The outer fn's statements: inner fn, the rootfs builder fn if any, spec static, run call.
+    fn parts_with_rootfs(outer: &ItemFn) -> (&ItemFn, Option<&ItemFn>, &syn::ItemStatic, &Expr) {
+        match outer.block.stmts.as_slice() {
+            [Stmt::Item(Item::Fn(inner)), Stmt::Item(Item::Static(spec)), Stmt::Expr(run, None)] => {
+                (inner, None, spec, run)
+            }
+            [
+                Stmt::Item(Item::Fn(inner)),
+                Stmt::Item(Item::Fn(builder)),
+                Stmt::Item(Item::Static(spec)),
+                Stmt::Expr(run, None),
+            ] => (inner, Some(builder), spec, run),
+            _ => panic!("unexpected body: {}", tokens(&outer.block)),
+        }
+    }
+
+    /// The builder fn's body and the spec's builder calls after `TestSpec::new(..)`.
+    fn rootfs_parts(args: TokenStream) -> (Option<String>, String) {
+        let file = expand(
+            args,
+            quote!(
+                fn t() {}
+            ),
+        );
+        assert_eq!(compile_errors(&file), Vec::<String>::new());
+        let (_, builder, spec, _) = parts_with_rootfs(only_fn(&file));
+        let builder = builder.map(|f| {
+            assert_eq!(f.sig.ident, "__isolated_test_rootfs");
+            assert!(matches!(f.vis, syn::Visibility::Inherited));
+            assert_eq!(tokens(&f.sig), "fn __isolated_test_rootfs () -> :: isolated_test :: Rootfs");
+            tokens(&f.block)
+        });
+        let spec = tokens(&spec.expr);
+        let calls = spec.split_once("(\"CARGO_MANIFEST_DIR\") ,)").unwrap().1.trim().to_owned();
+        (builder, calls)
+    }
+
+    /// `text` parsed as a block and printed the way `tokens` prints.
+    fn block(text: &str) -> String {
+        tokens(&syn::parse_str::<syn::Block>(text).unwrap())
     }
 
     fn input() -> TokenStream {
@@ -325,11 +414,111 @@ mod tests {
         let errors = compile_errors(&file);
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("invalid timeout `soon`"));
-        assert_eq!(
-            errors[1],
-            "unknown argument `nope`; accepted arguments: `timeout`, `hostname`, `privileged`, `crate`"
-        );
+        assert_eq!(errors[1], format!("unknown argument `nope`; accepted arguments: {}", args::tests::ACCEPTED));
         assert_eq!(errors[2], "duplicate argument `hostname`");
+    }
+
+    #[test]
+    fn named_rootfs_with_entries() {
+        let (builder, calls) = rootfs_parts(quote!(
+            rootfs = "busybox",
+            bind = ["/src:/dst", "/usr/share/zoneinfo"],
+            tmpfs = ["/scratch"],
+            file = ["/etc/motd=hi\n=there"],
+            bind_rw = ["out:/out"],
+            symlink = ["/bin/sh=busybox"],
+            privileged = true,
+        ));
+        assert_eq!(
+            builder.unwrap(),
+            block(
+                r#"{
+                    ::isolated_test::Rootfs::busybox()
+                        .bind("/src", "/dst")
+                        .bind("/usr/share/zoneinfo", "/usr/share/zoneinfo")
+                        .tmpfs("/scratch")
+                        .file("/etc/motd", "hi\n=there")
+                        .bind_rw("out", "/out")
+                        .symlink("/bin/sh", "busybox")
+                }"#
+            )
+        );
+        assert_eq!(calls, ". privileged (true) . rootfs (__isolated_test_rootfs)");
+    }
+
+    #[test]
+    fn every_base() {
+        let cases = [
+            (quote!(rootfs = "host"), "::isolated_test::Rootfs::host()"),
+            (quote!(rootfs = "host_ro"), "::isolated_test::Rootfs::host_ro()"),
+            (quote!(dir = "images/root"), r#"::isolated_test::Rootfs::dir("images/root")"#),
+            (quote!(layers = ["a", "/b"]), r#"::isolated_test::Rootfs::layers(["a", "/b"])"#),
+            (quote!(tar = "x.tgz"), r#"::isolated_test::Rootfs::tar("x.tgz")"#),
+            (quote!(tmpfs = ["/t"]), r#"::isolated_test::Rootfs::host().tmpfs("/t")"#),
+        ];
+        for (args, body) in cases {
+            let (builder, calls) = rootfs_parts(args);
+            assert_eq!(builder.unwrap(), block(&format!("{{ {body} }}")));
+            assert_eq!(calls, ". rootfs (__isolated_test_rootfs)");
+        }
+    }
+
+    #[test]
+    fn rootfs_path_is_passed_directly() {
+        let (builder, calls) = rootfs_parts(quote!(rootfs = fixtures::image, timeout = "1s"));
+        assert_eq!(builder, None);
+        assert_eq!(calls, ". timeout_millis (1000u64) . rootfs (fixtures :: image)");
+    }
+
+    #[test]
+    fn rootfs_path_with_entries_is_called_through_a_typed_pointer() {
+        let (builder, calls) = rootfs_parts(quote!(rootfs = self::image, tmpfs = ["/t"]));
+        assert_eq!(
+            builder.unwrap(),
+            block(
+                r#"{
+                    let __isolated_test_base: fn() -> ::isolated_test::Rootfs = self::image;
+                    __isolated_test_base().tmpfs("/t")
+                }"#
+            )
+        );
+        assert_eq!(calls, ". rootfs (__isolated_test_rootfs)");
+    }
+
+    #[test]
+    fn no_rootfs_arguments_no_builder() {
+        let (builder, calls) = rootfs_parts(quote!(hostname = "box", bind = []));
+        assert_eq!(builder, None);
+        assert_eq!(calls, ". hostname (\"box\")");
+    }
+
+    #[test]
+    fn rootfs_builder_uses_the_crate_override() {
+        let file = expand(
+            quote!(crate = "renamed", rootfs = "busybox"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        let (_, builder, _, _) = parts_with_rootfs(only_fn(&file));
+        let builder = tokens(builder.unwrap());
+        assert!(!builder.contains("isolated_test ::"), "{builder}");
+        assert!(builder.contains("-> renamed :: Rootfs"), "{builder}");
+        assert!(builder.contains("renamed :: Rootfs :: busybox ()"), "{builder}");
+    }
+
+    #[test]
+    fn bad_rootfs_arguments_still_expand() {
+        let file = expand(
+            quote!(tmpfs = ["/ok", "rel"], dir = "x", tar = "y.zip"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        let (_, builder, spec, _) = parts_with_rootfs(only_fn(&file));
+        assert_eq!(tokens(&builder.unwrap().block), block(r#"{ ::isolated_test::Rootfs::dir("x").tmpfs("/ok") }"#));
+        assert!(tokens(&spec.expr).ends_with(". rootfs (__isolated_test_rootfs)"));
+        assert_eq!(compile_errors(&file).len(), 3);
     }
 
     #[test]

@@ -17,10 +17,24 @@ use proc_macro::TokenStream;
 /// `Result<(), E: Debug>`. It is registered as an ordinary `#[test]`; other
 /// attributes (`#[ignore]`, `#[should_panic]`, docs, `cfg`) are kept.
 ///
-/// Arguments, all optional, as `key = "string"`:
+/// Arguments, all optional:
 /// - `timeout = "1m30s"`: kill the test after this long (units `ms`, `s`, `m`, `h`);
 /// - `hostname = "box"`: the hostname inside the sandbox;
+/// - `privileged = true`: no user namespace (real root only);
+/// - the root filesystem's base, at most one of: `rootfs = "host"` (the default),
+///   `"host_ro"` or `"busybox"`; `rootfs = some::path` to a `fn() -> isolated_test::Rootfs`;
+///   `dir = "images/root"`; `layers = ["base", "app"]` (bottom first);
+///   `tar = "root.tar.gz"` (`.tar`, `.tar.gz` or `.tgz`). Relative paths are
+///   resolved against the crate directory;
+/// - entries on top, each an array of strings, applied in the order written:
+///   `bind = ["SRC:DST", "/SRC"]` (read-only; the destination defaults to an
+///   absolute source), `bind_rw = [...]` (writable), `tmpfs = ["/scratch"]`,
+///   `file = ["/etc/motd=CONTENTS"]` and `symlink = ["/LINK=TARGET"]` (split
+///   at the first `=`). Paths inside the sandbox are absolute, not `/`, without `..`;
 /// - `crate = "::isolated_test"`: the path of the runtime crate, when renamed.
+///
+/// Paths and forms are checked at compile time; the rootfs arguments are
+/// sugar for the `isolated_test::Rootfs` builder.
 ///
 /// ```rust,ignore
 /// #[isolated_test::test(timeout = "10s", hostname = "box")]

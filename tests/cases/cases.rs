@@ -129,3 +129,67 @@ fn pollutes_everything_inner(tag: &str) {
 fn privileged_case() {
     assert_eq!(std::process::id(), 2);
 }
+
+// ------------------------------------------------------------ rootfs inputs
+
+#[isolated_test(dir = "/nonexistent/isolated-test-image")]
+fn rootfs_missing_dir() {
+    println!("BODY RAN 3e8b");
+}
+
+#[isolated_test(dir = "/etc/passwd")]
+fn rootfs_file_as_dir() {
+    println!("BODY RAN 3e8b");
+}
+
+#[isolated_test(bind = ["/nonexistent/isolated-test-src:/srv/x"])]
+fn rootfs_missing_bind_source() {
+    println!("BODY RAN 3e8b");
+}
+
+#[isolated_test(rootfs = "host_ro", bind = ["/etc/hostname:/usr/isolated-test-new-dir/hostname"])]
+fn rootfs_bind_into_read_only_base() {
+    println!("BODY RAN 3e8b");
+}
+
+/// The directory e2e.rs prepares for the archive cases
+/// (`ISOLATED_TEST_E2E_DIR`).
+fn e2e_dir() -> std::path::PathBuf {
+    std::env::var_os("ISOLATED_TEST_E2E_DIR").expect("run by e2e.rs, which sets ISOLATED_TEST_E2E_DIR").into()
+}
+
+fn corrupt_archive() -> isolated_test::Rootfs {
+    isolated_test::Rootfs::tar(e2e_dir().join("corrupt.tar.gz"))
+}
+
+#[isolated_test(rootfs = corrupt_archive)]
+fn rootfs_corrupt_archive() {
+    println!("BODY RAN 3e8b");
+}
+
+fn truncated_archive() -> isolated_test::Rootfs {
+    isolated_test::Rootfs::tar(e2e_dir().join("truncated.tar.gz"))
+}
+
+#[isolated_test(rootfs = truncated_archive)]
+fn rootfs_truncated_archive() {
+    println!("BODY RAN 3e8b");
+}
+
+fn shared_archive() -> isolated_test::Rootfs {
+    isolated_test::Rootfs::tar(e2e_dir().join("image.tar.gz")).tmpfs("/scratch")
+}
+
+macro_rules! archive_stress {
+    ($($name:ident)*) => {$(
+        #[isolated_test(rootfs = shared_archive)]
+        fn $name() {
+            assert!(std::path::Path::new("/bin/busybox").is_file());
+            std::fs::write("/etc/os-release", stringify!($name)).unwrap();
+            std::fs::write("/scratch/f", "x").unwrap();
+        }
+    )*};
+}
+
+archive_stress!(archive_stress_0 archive_stress_1 archive_stress_2 archive_stress_3
+                archive_stress_4 archive_stress_5 archive_stress_6 archive_stress_7);

@@ -130,7 +130,7 @@ fn should_panic_is_not_satisfied_by_an_abort() {
 fn a_setup_failure_names_the_step_and_the_errno() {
     for (step, needle) in [
         ("pivot_root", "failed to pivot_root into `.` (old root at `oldroot`)"),
-        ("mount_proc", "failed to mount proc at `/newroot/proc`"),
+        ("mount_proc", "failed to mount proc at `/proc`"),
         ("sethostname", "failed to set the hostname to `isolated-test`"),
     ] {
         let run = run_cases(&["--exact", "setup_fault"], &[("ISOLATED_TEST_INJECT_SETUP_FAULT", step)]);
@@ -396,4 +396,111 @@ fn privileged_needs_real_root_and_says_so() {
             "run the tests with sudo",
         ],
     );
+}
+
+fn assert_setup_fails(case: &str, env: &[(&str, &str)], needles: &[&str]) {
+    let run = run_cases(&["--exact", case], env);
+    assert_fails_with(&run, needles);
+    assert!(!run.text.contains("BODY RAN 3e8b"), "the body ran after a failed setup:\n{}", run.text);
+}
+
+#[test]
+#[serial]
+fn bad_rootfs_inputs_name_the_step_the_path_and_the_errno_and_change_nothing() {
+    let before = HostSnapshot::capture().unwrap();
+    assert_setup_fails(
+        "rootfs_missing_dir",
+        &[],
+        &[
+            "sandbox setup failed at step `check_rootfs`",
+            "failed to use the image directory `/nonexistent/isolated-test-image`",
+            "caused by: ENOENT",
+        ],
+    );
+    assert_setup_fails(
+        "rootfs_file_as_dir",
+        &[],
+        &["step `check_rootfs`", "the image directory `/etc/passwd`", "caused by: ENOTDIR"],
+    );
+    assert_setup_fails(
+        "rootfs_missing_bind_source",
+        &[],
+        &["step `check_rootfs`", "bind host `/nonexistent/isolated-test-src` to `/srv/x`", "caused by: ENOENT"],
+    );
+    assert_setup_fails(
+        "rootfs_bind_into_read_only_base",
+        &[],
+        &["step `mkdir`", "failed to create directory `/usr/isolated-test-new-dir`", "caused by: EROFS"],
+    );
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
+}
+
+/// A scratch directory with a cache of its own for the archive cases.
+fn archive_workspace() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = isolated_test_fixtures::images::busybox_image().expect("busybox-static must be installed");
+    let archive = dir.path().join("image.tar.gz");
+    isolated_test_fixtures::images::tar_gz_from_dir(&image, &archive).unwrap();
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(dir.path().join("truncated.tar.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(dir.path().join("corrupt.tar.gz"), b"\x1f\x8b\x08\x00this is not deflate data at all").unwrap();
+    std::fs::create_dir(dir.path().join("cache")).unwrap();
+    dir
+}
+
+fn cache_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+#[serial]
+fn corrupt_and_truncated_archives_fail_cleanly() {
+    let work = archive_workspace();
+    let dir = work.path().to_str().unwrap();
+    let cache = work.path().join("cache");
+    let env = [("ISOLATED_TEST_E2E_DIR", dir), ("ISOLATED_TEST_CACHE_DIR", cache.to_str().unwrap())];
+    for (case, file) in [("rootfs_corrupt_archive", "corrupt.tar.gz"), ("rootfs_truncated_archive", "truncated.tar.gz")]
+    {
+        assert_setup_fails(
+            case,
+            &env,
+            &["sandbox setup failed at step `unpack_tar`", &format!("failed to unpack `{dir}/{file}`")],
+        );
+    }
+    assert_eq!(cache_entries(work.path()), Vec::<String>::new(), "a failed unpack left something in the cache");
+}
+
+#[test]
+#[serial]
+fn many_tests_share_one_archive_unpacked_once() {
+    let work = archive_workspace();
+    let cache = work.path().join("cache");
+    let env = [
+        ("ISOLATED_TEST_E2E_DIR", work.path().to_str().unwrap()),
+        ("ISOLATED_TEST_CACHE_DIR", cache.to_str().unwrap()),
+    ];
+    let before = HostSnapshot::capture().unwrap();
+    let run = run_cases(&["archive_stress_", "--test-threads=8"], &env);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(run.text.contains("8 passed"), "{}", run.text);
+    let entries = cache_entries(work.path());
+    assert_eq!(entries.len(), 1, "exactly one unpacked copy, no leftovers: {entries:?}");
+    assert!(entries[0].starts_with("tar-"), "{entries:?}");
+    let root = cache.join(&entries[0]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/os-release")).unwrap().lines().next(),
+        Some("ID=isolated-test-busybox"),
+        "a test's write reached the unpacked image"
+    );
+    let after = HostSnapshot::capture().unwrap();
+    let diff: Vec<String> = before.diff(&after);
+    assert!(diff.is_empty(), "the host changed:\n{}", diff.join("\n"));
 }

@@ -54,7 +54,8 @@ pub(crate) fn run(mode: &str) -> ExitCode {
     match mode {
         "probe" => {
             let mut kernel = Recording { steps: Vec::new(), readonly_dirs: BTreeSet::new() };
-            match setup_sandbox(DEFAULT_HOSTNAME, &[], &mut kernel) {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+            match setup_sandbox(DEFAULT_HOSTNAME, &crate::Rootfs::host(), &cwd, &mut kernel) {
                 Ok(()) => {
                     channel.send(&Message::Probe {
                         steps: kernel.steps,

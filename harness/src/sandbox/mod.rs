@@ -6,6 +6,7 @@ pub(crate) mod plan;
 pub(crate) mod proctree;
 pub(crate) mod protocol;
 pub(crate) mod reap;
+pub mod resolve;
 pub(crate) mod setup;
 pub(crate) mod spawn;
 pub(crate) mod supervise;

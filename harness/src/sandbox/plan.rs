@@ -78,6 +78,61 @@ pub(crate) struct SandboxConfig {
     pub(crate) keep: Vec<PathBuf>,
     /// Root inside maps to one unprivileged host user: no `gid=5` for devpts.
     pub(crate) rootless: bool,
+    /// The root filesystem, with every host path resolved.
+    pub(crate) rootfs: ResolvedRootfs,
+}
+
+/// The base of the root filesystem after resolution on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResolvedBase {
+    /// The host's files, copy-on-write.
+    Host,
+    /// The host's files, read-only.
+    HostRo,
+    /// The host's static busybox at `binary`, with links for `applets`
+    /// (relative paths such as `usr/bin/awk`).
+    Busybox { binary: PathBuf, applets: Vec<PathBuf> },
+    /// Absolute host directories, bottom first.
+    Layers(Vec<PathBuf>),
+}
+
+/// Whether a bind source is a directory or something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    /// A directory: the target is created as one.
+    Dir,
+    /// Anything else: the target is created as an empty file.
+    File,
+}
+
+/// An entry on top of the base, with host paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResolvedEntry {
+    /// A bind of an absolute host path.
+    Bind { src: PathBuf, kind: SourceKind, dst: PathBuf, rw: bool },
+    /// A tmpfs.
+    Tmpfs { dst: PathBuf },
+    /// A read-only file.
+    File { dst: PathBuf, contents: Vec<u8> },
+    /// A symbolic link.
+    Symlink { link: PathBuf, target: PathBuf },
+}
+
+/// The root filesystem ready to be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedRootfs {
+    /// The base.
+    pub(crate) base: ResolvedBase,
+    /// Entries on top, in order.
+    pub(crate) entries: Vec<ResolvedEntry>,
+}
+
+impl ResolvedRootfs {
+    /// The host's files, copy-on-write, nothing on top.
+    #[cfg(test)]
+    pub(crate) fn host() -> Self {
+        Self { base: ResolvedBase::Host, entries: Vec::new() }
+    }
 }
 
 /// One kernel operation of the setup.
@@ -93,6 +148,8 @@ pub(crate) enum Op {
     Mkdir(PathBuf),
     /// Create an empty regular file (a bind target).
     Touch(PathBuf),
+    /// Write a file with these contents.
+    WriteFile { path: PathBuf, contents: Vec<u8> },
     /// `symlink(target, link)`.
     Symlink { target: PathBuf, link: PathBuf },
     /// Mount a tmpfs with a mode.
@@ -106,7 +163,7 @@ pub(crate) enum Op {
     /// An overlay; falls back to a read-only recursive bind if the kernel
     /// refuses the overlay (for example a lower layer on a filesystem that
     /// overlayfs does not support).
-    Overlay { lower: PathBuf, upper: PathBuf, work: PathBuf, target: PathBuf },
+    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
     /// A bind mount, optionally recursive; `readonly` remounts it read-only
     /// (the whole tree when recursive).
     Bind { source: PathBuf, target: PathBuf, recursive: bool, readonly: bool },
@@ -128,7 +185,7 @@ impl Op {
             Op::SetHostname(_) => "sethostname",
             Op::LoopbackUp => "loopback_up",
             Op::Mkdir(_) => "mkdir",
-            Op::Touch(_) => "create_file",
+            Op::Touch(_) | Op::WriteFile { .. } => "create_file",
             Op::Symlink { .. } => "symlink",
             Op::Tmpfs { .. } => "mount_tmpfs",
             Op::Chdir(_) => "chdir",
@@ -149,29 +206,41 @@ impl Op {
             Op::MakeRootPrivate => "make `/` a recursively private mount (so nothing propagates to the host)".into(),
             Op::SetHostname(h) => format!("set the hostname to `{h}`"),
             Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
-            Op::Mkdir(p) => format!("create directory `{}`", p.display()),
-            Op::Touch(p) => format!("create file `{}`", p.display()),
-            Op::Symlink { target, link } => format!("create symlink `{}` -> `{}`", link.display(), target.display()),
-            Op::Tmpfs { target, .. } => format!("mount a tmpfs at `{}`", target.display()),
-            Op::Chdir(p) => format!("change directory to `{}`", p.display()),
+            Op::Mkdir(p) => format!("create directory {}", show(p)),
+            Op::Touch(p) | Op::WriteFile { path: p, .. } => format!("create file {}", show(p)),
+            Op::Symlink { target, link } => format!("create symlink {} -> `{}`", show(link), target.display()),
+            Op::Tmpfs { target, .. } => format!("mount a tmpfs at {}", show(target)),
+            Op::Chdir(p) => format!("change directory to {}", show(p)),
             Op::PivotRoot { new_root, put_old } => {
                 format!("pivot_root into `{}` (old root at `{}`)", new_root.display(), put_old.display())
             }
             Op::DetachUnmount(p) => format!("detach the old root at `{}`", p.display()),
-            Op::Overlay { lower, target, .. } => {
-                format!("mount an overlay of `{}` at `{}`", lower.display(), target.display())
-            }
-            Op::Bind { source, target, readonly, .. } => format!(
-                "bind `{}` to `{}`{}",
-                source.display(),
-                target.display(),
-                if *readonly { " read-only" } else { "" }
+            Op::Overlay { lowers, target, .. } => format!(
+                "mount an overlay of {} at {}",
+                lowers.iter().map(|l| show(l)).collect::<Vec<_>>().join(" over "),
+                show(target)
             ),
-            Op::RemountReadonly(p) => format!("remount `{}` read-only", p.display()),
-            Op::Proc(p) => format!("mount proc at `{}`", p.display()),
-            Op::Sysfs { target, .. } => format!("mount sysfs read-only at `{}`", target.display()),
-            Op::Devpts { target, .. } => format!("mount devpts at `{}`", target.display()),
+            Op::Bind { source, target, readonly, .. } => {
+                format!("bind {} to {}{}", show(source), show(target), if *readonly { " read-only" } else { "" })
+            }
+            Op::RemountReadonly(p) => format!("remount {} read-only", show(p)),
+            Op::Proc(p) => format!("mount proc at {}", show(p)),
+            Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
+            Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
         }
+    }
+}
+
+/// A path of the setup in words: host paths (under [`OLD_ROOT`]) as
+/// "host `/x`", sandbox paths (under [`NEW_ROOT`]) as "`/x`", scaffolding
+/// as is.
+pub(crate) fn show(path: &Path) -> String {
+    if let Ok(rel) = path.strip_prefix(OLD_ROOT) {
+        format!("host `{}`", Path::new("/").join(rel).display())
+    } else if let Ok(rel) = path.strip_prefix(NEW_ROOT) {
+        format!("`{}`", Path::new("/").join(rel).display())
+    } else {
+        format!("`{}`", path.display())
     }
 }
 
@@ -190,13 +259,15 @@ fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
 pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut layer = 0usize;
-    let mut overlay = |ops: &mut Vec<Op>, lower: PathBuf, target: PathBuf| {
+    // `lowers` bottom first, as in `Rootfs::layers`.
+    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf| {
         let dir = PathBuf::from(LAYERS).join(layer.to_string());
         layer += 1;
         ops.push(Op::Mkdir(dir.join("upper")));
         ops.push(Op::Mkdir(dir.join("work")));
-        ops.push(Op::Overlay { lower, upper: dir.join("upper"), work: dir.join("work"), target });
+        ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target });
     };
+    let base = &config.rootfs.base;
 
     // First, always: without this, on a host whose `/` is shared (every
     // systemd host) the mounts below would propagate back to the host.
@@ -215,27 +286,65 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755 });
     ops.push(Op::Mkdir(LAYERS.into()));
 
-    // The host's files, copy-on-write, one top-level directory at a time.
-    for (name, kind) in &host.root_entries {
-        let host_path = Path::new("/").join(name);
-        let target = under(NEW_ROOT, &host_path);
-        let source = under(OLD_ROOT, &host_path);
-        match kind {
-            EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
-            EntryKind::Dir if has_submounts(&host_path, &host.mount_points) => {
-                ops.push(Op::Mkdir(target.clone()));
-                ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+    match base {
+        ResolvedBase::Host | ResolvedBase::HostRo => {
+            // The host's files, one top-level directory at a time:
+            // copy-on-write, or read-only binds.
+            let readonly = *base == ResolvedBase::HostRo;
+            for (name, kind) in &host.root_entries {
+                let host_path = Path::new("/").join(name);
+                let target = under(NEW_ROOT, &host_path);
+                let source = under(OLD_ROOT, &host_path);
+                match kind {
+                    EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
+                    EntryKind::Dir if readonly || has_submounts(&host_path, &host.mount_points) => {
+                        ops.push(Op::Mkdir(target.clone()));
+                        ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                    }
+                    EntryKind::Dir => {
+                        ops.push(Op::Mkdir(target.clone()));
+                        overlay(&mut ops, vec![source], target);
+                    }
+                    EntryKind::Symlink(link_target) => {
+                        ops.push(Op::Symlink { target: link_target.clone(), link: target })
+                    }
+                    EntryKind::File => {
+                        ops.push(Op::Touch(target.clone()));
+                        ops.push(Op::Bind { source, target, recursive: false, readonly: true });
+                    }
+                    EntryKind::Other => {}
+                }
             }
-            EntryKind::Dir => {
-                ops.push(Op::Mkdir(target.clone()));
-                overlay(&mut ops, source, target);
+        }
+        ResolvedBase::Busybox { binary, applets } => {
+            // A throw-away root on the /newroot tmpfs: the binary, a link per
+            // applet, and just enough /etc for `id` and `ls -l`.
+            for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "var"] {
+                ops.push(Op::Mkdir(Path::new(NEW_ROOT).join(dir)));
             }
-            EntryKind::Symlink(link_target) => ops.push(Op::Symlink { target: link_target.clone(), link: target }),
-            EntryKind::File => {
-                ops.push(Op::Touch(target.clone()));
-                ops.push(Op::Bind { source, target, recursive: false, readonly: true });
+            let target = under(NEW_ROOT, Path::new("/bin/busybox"));
+            ops.push(Op::Touch(target.clone()));
+            ops.push(Op::Bind { source: under(OLD_ROOT, binary), target, recursive: false, readonly: true });
+            for applet in applets {
+                let link = under(NEW_ROOT, &Path::new("/").join(applet));
+                if link != Path::new(NEW_ROOT).join("bin/busybox") {
+                    ops.push(Op::Symlink { target: "/bin/busybox".into(), link });
+                }
             }
-            EntryKind::Other => {}
+            ops.push(Op::WriteFile {
+                path: Path::new(NEW_ROOT).join("etc/passwd"),
+                contents: b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n".to_vec(),
+            });
+            ops.push(Op::WriteFile {
+                path: Path::new(NEW_ROOT).join("etc/group"),
+                contents: b"root:x:0:\ntty:x:5:\nnogroup:x:65534:\n".to_vec(),
+            });
+        }
+        ResolvedBase::Layers(layers) => {
+            // The image under a throw-away upper layer; the image is never
+            // modified.
+            let lowers = layers.iter().map(|l| under(OLD_ROOT, l)).collect();
+            overlay(&mut ops, lowers, NEW_ROOT.into());
         }
     }
 
@@ -300,12 +409,63 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         fresh.push(dir);
     }
 
-    // Kept paths hidden by a fresh tmpfs come back, copy-on-write too.
-    for keep in minimal_keep_set(&config.keep) {
+    // On the host's files, kept paths hidden by a fresh tmpfs come back,
+    // as the rest of the host's files are (copy-on-write or read-only).
+    // Other roots show nothing of the host unless asked with `bind`.
+    let host_based = matches!(base, ResolvedBase::Host | ResolvedBase::HostRo);
+    for keep in minimal_keep_set(&config.keep).into_iter().filter(|_| host_based) {
         if fresh.iter().any(|dir| keep.starts_with(dir) && keep != Path::new(dir)) {
             let target = under(NEW_ROOT, &keep);
             ops.push(Op::Mkdir(target.clone()));
-            overlay(&mut ops, under(OLD_ROOT, &keep), target);
+            if *base == ResolvedBase::HostRo {
+                ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
+            } else {
+                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target);
+            }
+        }
+    }
+
+    // The test's own entries, last, so they can go anywhere (even into the
+    // fresh /tmp).
+    for (i, entry) in config.rootfs.entries.iter().enumerate() {
+        match entry {
+            ResolvedEntry::Bind { src, kind, dst, rw } => {
+                let target = under(NEW_ROOT, dst);
+                match kind {
+                    SourceKind::Dir => ops.push(Op::Mkdir(target.clone())),
+                    SourceKind::File => {
+                        if let Some(parent) = target.parent() {
+                            ops.push(Op::Mkdir(parent.to_path_buf()));
+                        }
+                        ops.push(Op::Touch(target.clone()));
+                    }
+                }
+                ops.push(Op::Bind { source: under(OLD_ROOT, src), target, recursive: true, readonly: !rw });
+            }
+            ResolvedEntry::Tmpfs { dst } => {
+                let target = under(NEW_ROOT, dst);
+                ops.push(Op::Mkdir(target.clone()));
+                ops.push(Op::Tmpfs { target, mode: 0o755 });
+            }
+            ResolvedEntry::File { dst, contents } => {
+                // Written to the scaffolding tmpfs and bound read-only, so it
+                // also works on a read-only base.
+                let staged = Path::new(LAYERS).join(format!("file-{i}"));
+                let target = under(NEW_ROOT, dst);
+                ops.push(Op::WriteFile { path: staged.clone(), contents: contents.clone() });
+                if let Some(parent) = target.parent() {
+                    ops.push(Op::Mkdir(parent.to_path_buf()));
+                }
+                ops.push(Op::Touch(target.clone()));
+                ops.push(Op::Bind { source: staged, target, recursive: false, readonly: true });
+            }
+            ResolvedEntry::Symlink { link, target } => {
+                let link = under(NEW_ROOT, link);
+                if let Some(parent) = link.parent() {
+                    ops.push(Op::Mkdir(parent.to_path_buf()));
+                }
+                ops.push(Op::Symlink { target: target.clone(), link });
+            }
         }
     }
 
@@ -315,7 +475,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::Chdir(NEW_ROOT.into()));
     ops.push(Op::PivotRoot { new_root: ".".into(), put_old: ".".into() });
     ops.push(Op::DetachUnmount(".".into()));
-    ops.push(Op::Chdir(config.cwd.clone()));
+    ops.push(Op::Chdir(if host_based { config.cwd.clone() } else { "/".into() }));
     ops
 }
 
@@ -374,6 +534,7 @@ mod tests {
             cwd: "/tmp/crate".into(),
             keep: vec!["/tmp/crate".into(), "/tmp/crate/target/debug".into(), "/usr/src".into()],
             rootless: false,
+            rootfs: ResolvedRootfs::host(),
         }
     }
 
@@ -408,13 +569,21 @@ mod tests {
     #[test]
     fn host_directories_are_overlaid_and_ones_with_submounts_bound_read_only() {
         let ops = plan(&config(), &host());
-        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lower, target, .. }
-            if lower == Path::new("/oldroot/usr") && target == Path::new("/newroot/usr"))));
-        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/etc"))));
+        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lowers, target, .. }
+            if lowers == &[PathBuf::from("/oldroot/usr")] && target == Path::new("/newroot/usr"))));
+        assert!(
+            ops.iter().any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/etc")]))
+        );
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
             if source == Path::new("/oldroot/mnt"))));
-        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/proc"))));
-        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp"))));
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/proc")]))
+        );
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/tmp")]))
+        );
         assert!(ops.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: false, .. }
             if source == Path::new("/oldroot/swapfile"))));
@@ -456,13 +625,16 @@ mod tests {
         let ops = plan(&config(), &host());
         let tmp_mount =
             position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/tmp")));
-        let kept =
-            position(&ops, |op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/tmp/crate")));
+        let kept = position(
+            &ops,
+            |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/tmp/crate")]),
+        );
         assert!(tmp_mount < kept);
         // The binary dir under the crate dir needs no second overlay; /usr/src is already in /usr's overlay.
-        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower.ends_with("target/debug"))));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers[0].ends_with("target/debug"))));
         assert!(
-            !ops.iter().any(|op| matches!(op, Op::Overlay { lower, .. } if lower == Path::new("/oldroot/usr/src")))
+            !ops.iter()
+                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/usr/src")]))
         );
     }
 
@@ -475,6 +647,100 @@ mod tests {
         let ops = plan(&cfg, &view);
         assert!(ops.iter().any(|op| matches!(op, Op::Devpts { tty_gid: false, .. })));
         assert!(!ops.iter().any(|op| matches!(op, Op::Tmpfs { target, .. } if target.ends_with("var/tmp"))));
+    }
+
+    fn with_rootfs(base: ResolvedBase, entries: Vec<ResolvedEntry>) -> Vec<Op> {
+        let mut cfg = config();
+        cfg.rootfs = ResolvedRootfs { base, entries };
+        plan(&cfg, &host())
+    }
+
+    #[test]
+    fn host_ro_binds_everything_read_only_and_overlays_nothing() {
+        let ops = with_rootfs(ResolvedBase::HostRo, vec![]);
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { .. })), "{ops:#?}");
+        for dir in ["/oldroot/usr", "/oldroot/etc", "/oldroot/tmp/crate"] {
+            assert!(
+                ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: true, .. } if source == Path::new(dir))),
+                "{dir} not bound read-only"
+            );
+        }
+        assert_eq!(ops.last(), Some(&Op::Chdir("/tmp/crate".into())));
+    }
+
+    #[test]
+    fn busybox_shows_nothing_of_the_host() {
+        let base = ResolvedBase::Busybox {
+            binary: "/bin/busybox".into(),
+            applets: vec!["bin/ls".into(), "usr/bin/awk".into(), "bin/busybox".into()],
+        };
+        let ops = with_rootfs(base, vec![]);
+        assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { .. })));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Bind { source, .. } if source.starts_with("/oldroot/usr") || source.starts_with("/oldroot/etc"))));
+        assert!(ops.contains(&Op::Symlink { target: "/bin/busybox".into(), link: "/newroot/usr/bin/awk".into() }));
+        assert!(
+            !ops.iter().any(|op| matches!(op, Op::Symlink { link, .. } if link == Path::new("/newroot/bin/busybox")))
+        );
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, target, readonly: true, .. }
+            if source == Path::new("/oldroot/bin/busybox") && target == Path::new("/newroot/bin/busybox"))));
+        assert!(
+            ops.iter().any(|op| matches!(op, Op::WriteFile { path, .. } if path == Path::new("/newroot/etc/passwd")))
+        );
+        assert_eq!(ops.last(), Some(&Op::Chdir("/".into())), "the host's working directory is not in this root");
+    }
+
+    #[test]
+    fn layers_stack_bottom_first_over_the_new_root() {
+        let ops = with_rootfs(ResolvedBase::Layers(vec!["/img/base".into(), "/img/app".into()]), vec![]);
+        let overlays: Vec<&Op> = ops.iter().filter(|op| matches!(op, Op::Overlay { .. })).collect();
+        assert_eq!(overlays.len(), 1, "no host directory is overlaid: {overlays:#?}");
+        let Op::Overlay { lowers, target, .. } = overlays[0] else { unreachable!() };
+        assert_eq!(lowers, &[PathBuf::from("/oldroot/img/base"), PathBuf::from("/oldroot/img/app")]);
+        assert_eq!(target, Path::new(NEW_ROOT));
+        let overlay_at = position(&ops, |op| matches!(op, Op::Overlay { .. }));
+        let proc_at = position(&ops, |op| matches!(op, Op::Proc(_)));
+        assert!(overlay_at < proc_at, "mount points are created in the image's overlay");
+    }
+
+    #[test]
+    fn entries_come_last_and_files_are_staged_read_only() {
+        let entries = vec![
+            ResolvedEntry::Bind { src: "/srv/data".into(), kind: SourceKind::Dir, dst: "/tmp/data".into(), rw: false },
+            ResolvedEntry::Bind { src: "/srv/out".into(), kind: SourceKind::File, dst: "/out".into(), rw: true },
+            ResolvedEntry::Tmpfs { dst: "/scratch".into() },
+            ResolvedEntry::File { dst: "/etc/motd".into(), contents: b"hi".to_vec() },
+            ResolvedEntry::Symlink { link: "/opt/link".into(), target: "/tmp/data".into() },
+        ];
+        let ops = with_rootfs(ResolvedBase::Host, entries);
+        let tmp = position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/tmp")));
+        let data = position(&ops, |op| {
+            matches!(op, Op::Bind { source, target, readonly: true, recursive: true }
+            if source == Path::new("/oldroot/srv/data") && target == Path::new("/newroot/tmp/data"))
+        });
+        assert!(tmp < data, "a bind into /tmp must follow the fresh /tmp");
+        assert!(ops[data - 1] == Op::Mkdir("/newroot/tmp/data".into()));
+        let out = position(
+            &ops,
+            |op| matches!(op, Op::Bind { target, readonly: false, .. } if target == Path::new("/newroot/out")),
+        );
+        assert_eq!(ops[out - 1], Op::Touch("/newroot/out".into()));
+        assert!(ops.contains(&Op::Tmpfs { target: "/newroot/scratch".into(), mode: 0o755 }));
+        let staged = position(&ops, |op| matches!(op, Op::WriteFile { path, .. } if path.starts_with(LAYERS)));
+        let motd = position(
+            &ops,
+            |op| matches!(op, Op::Bind { target, readonly: true, recursive: false, .. } if target == Path::new("/newroot/etc/motd")),
+        );
+        assert!(staged < motd);
+        assert!(ops.contains(&Op::Symlink { target: "/tmp/data".into(), link: "/newroot/opt/link".into() }));
+        let pivot = ops.iter().rposition(|op| matches!(op, Op::PivotRoot { .. })).unwrap();
+        assert!(motd < pivot);
+    }
+
+    #[test]
+    fn setup_paths_are_shown_as_the_user_knows_them() {
+        assert_eq!(show(Path::new("/oldroot/srv/x")), "host `/srv/x`");
+        assert_eq!(show(Path::new("/newroot/etc")), "`/etc`");
+        assert_eq!(show(Path::new("/layers/1")), "`/layers/1`");
     }
 
     #[test]

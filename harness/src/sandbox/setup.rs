@@ -88,6 +88,7 @@ impl Kernel for LinuxKernel {
             Op::Touch(path) => {
                 fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
             }
+            Op::WriteFile { path, contents } => fs::write(path, contents)?,
             Op::Symlink { target, link } => std::os::unix::fs::symlink(target, link)?,
             Op::Tmpfs { target, mode } => {
                 let flags = MountFlags::NOSUID | MountFlags::NODEV;
@@ -96,7 +97,13 @@ impl Kernel for LinuxKernel {
             Op::Chdir(path) => rustix::process::chdir(path)?,
             Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
             Op::DetachUnmount(path) => rustix::mount::unmount(path, UnmountFlags::DETACH)?,
-            Op::Overlay { lower, upper, work, target } => {
+            Op::Overlay { lowers, upper, work, target } => {
+                let Some(lower) = lowers.last() else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an overlay needs at least one lower layer",
+                    ));
+                };
                 // The overlay's root directory takes owner and mode from the
                 // upper layer: copy them from the lower one so `/etc` or a
                 // kept crate directory looks as on the host. Rootless, host
@@ -107,17 +114,22 @@ impl Kernel for LinuxKernel {
                     let _ = std::os::unix::fs::chown(upper, Some(meta.uid()), Some(meta.gid()));
                     let _ = fs::set_permissions(upper, fs::Permissions::from_mode(meta.mode() & 0o7777));
                 }
+                // overlayfs lists the top layer first.
+                let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
                 let data = format!(
                     "lowerdir={},upperdir={},workdir={},userxattr",
-                    escape_overlay_path(lower),
+                    lowerdir.join(":"),
                     escape_overlay_path(upper),
                     escape_overlay_path(work)
                 );
                 let data = std::ffi::CString::new(data)
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-                if let Err(overlay_err) =
-                    rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str())
-                {
+                let mounted = rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str());
+                if let Err(overlay_err) = mounted {
+                    if lowers.len() > 1 || target == Path::new(super::plan::NEW_ROOT) {
+                        // An image root has no read-only equivalent.
+                        return Err(overlay_err.into());
+                    }
                     // Some lower filesystems cannot be overlaid; the directory
                     // stays visible, read-only, rather than missing.
                     tracing::warn!(
@@ -176,12 +188,10 @@ fn bind(source: &Path, target: &Path, recursive: bool, readonly: bool) -> io::Re
     } else {
         rustix::mount::mount_bind(source, target)?;
     }
-    if readonly {
-        if recursive {
-            crate::sys::mount::make_tree_readonly(target)?;
-        } else {
-            remount_readonly(target)?;
-        }
+    if recursive {
+        crate::sys::mount::harden_tree(target, readonly)?;
+    } else if readonly {
+        remount_readonly(target)?;
     }
     Ok(())
 }

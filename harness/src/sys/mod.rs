@@ -5,7 +5,7 @@
 //!   `execve` of PID 2, all async-signal-safe.
 //! - [`fd`]: adopting the descriptors the parent handed to PID 2.
 //! - [`net`]: bringing the loopback interface up with an ioctl.
-//! - [`mount`]: recursive read-only through `mount_setattr`.
+//! - [`mount`]: recursive read-only, nosuid, nodev through `mount_setattr`.
 
 pub(crate) mod fd;
 pub(crate) mod mount;

@@ -17,17 +17,21 @@ struct MountAttr {
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 
-/// Marks the mount at `path` and every mount below it read-only.
+/// Marks the mount at `path` and every mount below it `nosuid` and `nodev`,
+/// and read-only when `readonly`.
 ///
 /// # Errors
 /// Fails when the path contains a NUL byte or the kernel refuses
 /// (ENOSYS before Linux 5.12, EPERM on a locked mount).
-pub(crate) fn make_tree_readonly(path: &Path) -> io::Result<()> {
+pub(crate) fn harden_tree(path: &Path, readonly: bool) -> io::Result<()> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | if readonly { MOUNT_ATTR_RDONLY } else { 0 };
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
     // SAFETY: `c_path` is a valid NUL-terminated string and `attr` a valid
     // mount_attr whose size is passed alongside; both outlive the call.
     let ret = unsafe {

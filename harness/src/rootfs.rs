@@ -1,0 +1,186 @@
+//! The root filesystem of a sandbox, as a value: a base (the host's files
+//! copy-on-write, read-only, a busybox root, an image directory, layers or
+//! an archive) plus entries mounted on top (binds, tmpfs, files, symlinks).
+//!
+//! The attribute arguments (`rootfs = "busybox"`, `dir = "..."`,
+//! `bind = [...]`, ...) are sugar for the same builder, so both read alike:
+//!
+//! ```no_run
+//! use isolated_test::Rootfs;
+//!
+//! fn image() -> Rootfs {
+//!     Rootfs::busybox().bind("/usr/share/zoneinfo", "/usr/share/zoneinfo").tmpfs("/scratch")
+//! }
+//!
+//! #[isolated_test::isolated_test(rootfs = image)]
+//! fn sees_only_busybox() {
+//!     assert!(std::path::Path::new("/bin/busybox").exists());
+//! }
+//! ```
+//!
+//! Relative source paths (image directories, archives, bind sources) are
+//! resolved against the test's crate directory. Sources are never modified:
+//! images are overlay lower layers, binds are read-only unless `bind_rw`.
+
+use std::path::PathBuf;
+
+/// What the sandbox's `/` is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// The host's files, copy-on-write (the default).
+    Host,
+    /// The host's files through read-only binds.
+    HostRo,
+    /// A minimal root of the host's static busybox and its applet links.
+    Busybox,
+    /// Image layers, bottom first, under a throw-away upper layer. One
+    /// layer is a plain extracted root (`dir`).
+    Layers(Vec<PathBuf>),
+    /// An image archive (`.tar`, `.tar.gz`/`.tgz`), unpacked once into a
+    /// cache keyed by its content, then used as a layer.
+    Tar(PathBuf),
+}
+
+/// Something mounted or created on top of the base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A host path bound at `dst` (`nosuid`, `nodev`; read-only unless `rw`).
+    Bind {
+        /// Host path.
+        src: PathBuf,
+        /// Path inside the sandbox.
+        dst: PathBuf,
+        /// Writable (the host sees the writes).
+        rw: bool,
+    },
+    /// A fresh tmpfs at `dst` (`nosuid`, `nodev`).
+    Tmpfs {
+        /// Path inside the sandbox.
+        dst: PathBuf,
+    },
+    /// A read-only file with these contents at `dst`.
+    File {
+        /// Path inside the sandbox.
+        dst: PathBuf,
+        /// The contents.
+        contents: Vec<u8>,
+    },
+    /// A symbolic link at `link` pointing to `target`.
+    Symlink {
+        /// Path of the link inside the sandbox.
+        link: PathBuf,
+        /// What it points to.
+        target: PathBuf,
+    },
+}
+
+/// A root filesystem: a [`Base`] and [`Entry`]s on top, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rootfs {
+    /// The base.
+    pub base: Base,
+    /// Entries applied on top of the base, in order.
+    pub entries: Vec<Entry>,
+}
+
+impl Default for Rootfs {
+    fn default() -> Self {
+        Self::host()
+    }
+}
+
+impl Rootfs {
+    fn with_base(base: Base) -> Self {
+        Self { base, entries: Vec::new() }
+    }
+
+    /// The host's files, copy-on-write: writes land in a throw-away layer.
+    pub fn host() -> Self {
+        Self::with_base(Base::Host)
+    }
+
+    /// The host's files, read-only: writes fail with EROFS except in the
+    /// fresh `/tmp`, `/run`, `/var/tmp` and `/dev/shm`.
+    pub fn host_ro() -> Self {
+        Self::with_base(Base::HostRo)
+    }
+
+    /// A minimal root: the host's static busybox (Debian/Ubuntu package
+    /// `busybox-static`) with a link per applet, `/etc/passwd` and
+    /// `/etc/group` for root, and the usual `/proc`, `/dev`, `/tmp`.
+    pub fn busybox() -> Self {
+        Self::with_base(Base::Busybox)
+    }
+
+    /// An extracted root (a debootstrap output, an unpacked image) as the
+    /// lower layer of an overlay: the directory itself is never modified.
+    pub fn dir(path: impl Into<PathBuf>) -> Self {
+        Self::with_base(Base::Layers(vec![path.into()]))
+    }
+
+    /// Image layers stacked bottom first (the last one wins), under a
+    /// throw-away upper layer.
+    pub fn layers<P: Into<PathBuf>>(layers: impl IntoIterator<Item = P>) -> Self {
+        Self::with_base(Base::Layers(layers.into_iter().map(Into::into).collect()))
+    }
+
+    /// An image archive (`.tar`, `.tar.gz`, `.tgz`), unpacked once into a
+    /// cache keyed by its content (safe when many tests start at once), then
+    /// used like [`Rootfs::dir`].
+    pub fn tar(path: impl Into<PathBuf>) -> Self {
+        Self::with_base(Base::Tar(path.into()))
+    }
+
+    /// Binds host path `src` at `dst`, read-only.
+    pub fn bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
+        self.entries.push(Entry::Bind { src: src.into(), dst: dst.into(), rw: false });
+        self
+    }
+
+    /// Binds host path `src` at `dst`, writable: the host sees the writes.
+    pub fn bind_rw(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
+        self.entries.push(Entry::Bind { src: src.into(), dst: dst.into(), rw: true });
+        self
+    }
+
+    /// Mounts a fresh tmpfs at `dst`.
+    pub fn tmpfs(mut self, dst: impl Into<PathBuf>) -> Self {
+        self.entries.push(Entry::Tmpfs { dst: dst.into() });
+        self
+    }
+
+    /// Puts a read-only file with `contents` at `dst`.
+    pub fn file(mut self, dst: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
+        self.entries.push(Entry::File { dst: dst.into(), contents: contents.into() });
+        self
+    }
+
+    /// Creates a symbolic link at `link` pointing to `target`.
+    pub fn symlink(mut self, link: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.entries.push(Entry::Symlink { link: link.into(), target: target.into() });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_keeps_entries_in_order() {
+        let r = Rootfs::busybox().bind("/a", "/b").bind_rw("/c", "/d").tmpfs("/t").file("/f", "x").symlink("/l", "t");
+        assert_eq!(r.base, Base::Busybox);
+        assert_eq!(
+            r.entries,
+            vec![
+                Entry::Bind { src: "/a".into(), dst: "/b".into(), rw: false },
+                Entry::Bind { src: "/c".into(), dst: "/d".into(), rw: true },
+                Entry::Tmpfs { dst: "/t".into() },
+                Entry::File { dst: "/f".into(), contents: b"x".to_vec() },
+                Entry::Symlink { link: "/l".into(), target: "t".into() },
+            ]
+        );
+        assert_eq!(Rootfs::dir("x").base, Base::Layers(vec!["x".into()]));
+        assert_eq!(Rootfs::default(), Rootfs::host());
+    }
+}

@@ -1,0 +1,173 @@
+//! Every root filesystem kind, proven from inside: what `/` contains, that
+//! writes never reach the source directory or archive, and that binds are
+//! as read-only as asked. Bad inputs are asserted from outside in e2e.rs.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use isolated_test::{Rootfs, isolated_test};
+use isolated_test_fixtures::images;
+
+fn root_entries() -> BTreeSet<String> {
+    fs::read_dir("/").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+fn mount_options(path: &str) -> String {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info.lines().filter(|l| l.split(' ').nth(4) == Some(path)).last().unwrap_or_else(|| {
+        panic!("{path} is not a mount point:\n{info}");
+    });
+    line.split(' ').nth(5).unwrap().to_owned()
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("/bin/sh").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "`{script}`: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn erofs(result: std::io::Result<()>) -> bool {
+    result.err().and_then(|e| e.raw_os_error()) == Some(libc::EROFS)
+}
+
+// ------------------------------------------------------------------ host_ro
+
+#[isolated_test(rootfs = "host_ro")]
+fn host_ro_refuses_writes_outside_scratch() {
+    assert!(erofs(fs::write("/etc/isolated-test-ro", "x")));
+    assert!(erofs(fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("isolated-test-ro"), "x")));
+    fs::write("/tmp/ok", "x").unwrap();
+    fs::write("/run/ok", "x").unwrap();
+    fs::write("/var/tmp/ok", "x").unwrap();
+    fs::write("/dev/shm/ok", "x").unwrap();
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").is_file());
+    assert!(mount_options("/usr").contains("ro"));
+}
+
+// ------------------------------------------------------------------ busybox
+
+#[isolated_test(rootfs = "busybox")]
+fn busybox_root_shows_only_its_own_directories() {
+    let expected: BTreeSet<String> = ["bin", "dev", "etc", "proc", "root", "run", "sbin", "sys", "tmp", "usr", "var"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    // `linuxrc` is busybox's own top-level applet link.
+    let mut entries = root_entries();
+    entries.remove("linuxrc");
+    assert_eq!(entries, expected);
+    assert_eq!(sh("echo hello from $(id -u)"), "hello from 0\n");
+    assert_eq!(sh("ls /usr/bin/awk >/dev/null && readlink /bin/ls"), "/bin/busybox\n");
+    assert!(!Path::new("/usr/lib").exists(), "nothing of the host");
+    assert_eq!(std::env::current_dir().unwrap(), Path::new("/"));
+    fs::write("/etc/isolated-test", "a throw-away root").unwrap();
+}
+
+// ---------------------------------------------------------------- dir, tar
+
+fn busybox_image() -> PathBuf {
+    images::busybox_image().expect("busybox-static must be installed (scripts/test.sh installs it)")
+}
+
+/// The image, plus the image itself bound read-only at /image-source so the
+/// test can check that its writes never reach it.
+fn image_dir() -> Rootfs {
+    let image = busybox_image();
+    Rootfs::dir(&image).bind(&image, "/image-source")
+}
+
+#[isolated_test(rootfs = image_dir)]
+fn an_image_directory_is_never_modified() {
+    assert_eq!(fs::read_to_string("/etc/os-release").unwrap().lines().next(), Some("ID=isolated-test-busybox"));
+    fs::write("/etc/os-release", "ID=changed-inside\n").unwrap();
+    fs::write("/etc/added-inside", "x").unwrap();
+    fs::remove_file("/bin/ls").unwrap();
+    assert!(Path::new("/image-source/bin/ls").exists(), "a deletion reached the image");
+    assert!(!Path::new("/image-source/etc/added-inside").exists(), "a new file reached the image");
+    let source = fs::read_to_string("/image-source/etc/os-release").unwrap();
+    assert!(source.starts_with("ID=isolated-test-busybox"), "a write reached the image: {source}");
+    assert!(erofs(fs::write("/image-source/etc/x", "x")), "the bound source must be read-only");
+    assert_eq!(sh("cat /etc/os-release"), "ID=changed-inside\n");
+}
+
+fn layered() -> Rootfs {
+    let app = images::layer(&[
+        ("/app/config", b"debug=1\n".as_slice()),
+        ("/etc/os-release", b"ID=isolated-test-app-layer\n".as_slice()),
+    ])
+    .unwrap();
+    Rootfs::layers([busybox_image(), app])
+}
+
+#[isolated_test(rootfs = layered)]
+fn layers_stack_and_the_top_one_wins() {
+    assert_eq!(fs::read_to_string("/app/config").unwrap(), "debug=1\n");
+    assert_eq!(fs::read_to_string("/etc/os-release").unwrap(), "ID=isolated-test-app-layer\n");
+    assert!(Path::new("/bin/busybox").is_file(), "the bottom layer is there too");
+    fs::write("/app/config", "debug=0\n").unwrap();
+}
+
+fn archive() -> Rootfs {
+    // The archive is made once (next to the image cache) and unpacked once.
+    let image = busybox_image();
+    let archive = image.with_extension("tar.gz");
+    if !archive.exists() {
+        let partial = image.with_extension(format!("tar.gz.{}", std::process::id()));
+        images::tar_gz_from_dir(&image, &partial).unwrap();
+        fs::rename(&partial, &archive).unwrap();
+    }
+    Rootfs::tar(archive)
+}
+
+#[isolated_test(rootfs = archive)]
+fn an_archive_is_unpacked_into_the_cache_and_used_as_an_image() {
+    assert_eq!(fs::read_to_string("/etc/os-release").unwrap().lines().next(), Some("ID=isolated-test-busybox"));
+    assert_eq!(sh("echo from the archive"), "from the archive\n");
+    fs::write("/etc/os-release", "changed").unwrap();
+}
+
+// ------------------------------------------------------------------ entries
+
+#[isolated_test(
+    bind = ["/etc/hostname:/srv/hostname-ro", "/usr/share"],
+    tmpfs = ["/srv/scratch"],
+    file = ["/etc/isolated-test-motd=written by the attribute"],
+    symlink = ["/srv/link=/srv/scratch"]
+)]
+fn entries_on_the_host_files() {
+    assert!(erofs(fs::write("/srv/hostname-ro", "x")), "bind is read-only");
+    assert!(Path::new("/usr/share").is_dir());
+    let opts = mount_options("/srv/hostname-ro");
+    assert!(opts.contains("ro") && opts.contains("nosuid") && opts.contains("nodev"), "{opts}");
+    fs::write("/srv/scratch/f", "x").unwrap();
+    assert!(mount_options("/srv/scratch").contains("nosuid"));
+    assert_eq!(fs::read_to_string("/etc/isolated-test-motd").unwrap(), "written by the attribute");
+    assert!(erofs(fs::write("/etc/isolated-test-motd", "x")), "files are read-only");
+    assert_eq!(fs::read_link("/srv/link").unwrap(), Path::new("/srv/scratch"));
+    assert_eq!(fs::read_to_string("/srv/link/f").unwrap(), "x");
+}
+
+/// A host directory the next test writes through `bind_rw`; made in the
+/// cache so nothing outside the build directory is touched.
+fn rw_dir() -> PathBuf {
+    let dir = isolated_test::cache_dir().unwrap().join("bind-rw-probe");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn busybox_with_rw_bind() -> Rootfs {
+    Rootfs::busybox().bind_rw(rw_dir(), "/out").bind(rw_dir(), "/out-ro")
+}
+
+#[isolated_test(rootfs = busybox_with_rw_bind)]
+fn bind_rw_reaches_the_host_and_bind_does_not_write() {
+    let stamp = format!("{:?}", std::time::SystemTime::now());
+    fs::write("/out/stamp", &stamp).unwrap();
+    assert_eq!(fs::read_to_string("/out-ro/stamp").unwrap(), stamp, "same host directory");
+    assert!(erofs(fs::write("/out-ro/stamp", "x")));
+    assert!(!root_entries().contains("usr") || Path::new("/usr/bin/awk").is_symlink(), "busybox root");
+    assert_eq!(fs::read("/nonexistent").unwrap_err().kind(), ErrorKind::NotFound);
+}
