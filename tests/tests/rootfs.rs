@@ -17,7 +17,7 @@ fn root_entries() -> BTreeSet<String> {
 
 fn mount_options(path: &str) -> String {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = info.lines().filter(|l| l.split(' ').nth(4) == Some(path)).last().unwrap_or_else(|| {
+    let line = info.lines().rfind(|l| l.split(' ').nth(4) == Some(path)).unwrap_or_else(|| {
         panic!("{path} is not a mount point:\n{info}");
     });
     line.split(' ').nth(5).unwrap().to_owned()
