@@ -15,6 +15,7 @@ pub struct TestSpec {
     pub should_panic: bool,
     pub privileged: bool,
     pub rootfs: Option<fn() -> crate::Rootfs>,
+    pub teardown_verify: bool,
 }
 
 impl TestSpec {
@@ -36,6 +37,7 @@ impl TestSpec {
             should_panic: false,
             privileged: false,
             rootfs: None,
+            teardown_verify: false,
         }
     }
     pub const fn hostname(mut self, h: &'static str) -> Self {
@@ -48,6 +50,10 @@ impl TestSpec {
     }
     pub const fn rootfs(mut self, build: fn() -> crate::Rootfs) -> Self {
         self.rootfs = Some(build);
+        self
+    }
+    pub const fn teardown_verify(mut self, yes: bool) -> Self {
+        self.teardown_verify = yes;
         self
     }
     pub const fn privileged(mut self, yes: bool) -> Self {

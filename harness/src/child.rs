@@ -84,6 +84,7 @@ where
         exit(1);
     }
     channel.send(&Message::Started);
+    let mounts_at_start = spec.teardown_verify.then(crate::sandbox::teardown::mount_ids);
 
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
@@ -101,6 +102,12 @@ where
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => match value.into_test_result() {
             Ok(()) => {
+                if let Some(at_start) = mounts_at_start {
+                    if let Err(report) = crate::sandbox::teardown::verify(&at_start) {
+                        channel.send(&Message::TeardownFailed { report });
+                        exit(101);
+                    }
+                }
                 channel.send(&Message::Passed);
                 exit(0);
             }

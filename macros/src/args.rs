@@ -12,10 +12,11 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 
 /// The accepted keys with an example value as written, in the order the messages list them.
-const KEYS: [(&str, &str); 13] = [
+const KEYS: [(&str, &str); 14] = [
     ("timeout", r#""30s""#),
     ("hostname", r#""box""#),
     ("privileged", "true"),
+    ("teardown", r#""verify""#),
     ("rootfs", r#""busybox""#),
     ("dir", r#""images/root""#),
     ("layers", r#"["images/base", "images/app"]"#),
@@ -56,6 +57,8 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Arg<syn::Path>>,
     /// `privileged = true`: no user namespace (real root only).
     pub(crate) privileged: Option<(Ident, syn::LitBool)>,
+    /// `teardown = "verify" | "kernel"`: `true` for `"verify"`.
+    pub(crate) teardown: Option<Arg<bool>>,
     /// The base of the root filesystem with the key that chose it: `rootfs`,
     /// `dir`, `layers` or `tar`, at most one. `None` is the host's files.
     pub(crate) base: Option<(Ident, Base)>,
@@ -181,6 +184,7 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
                 let result = string_value(&meta, name, example).and_then(|lit| match name {
                     "timeout" => parse_timeout(&lit).map(|value| args.timeout = Some(Arg { key, lit, value })),
                     "hostname" => check_hostname(&lit).map(|value| args.hostname = Some(Arg { key, lit, value })),
+                    "teardown" => check_teardown(&lit).map(|value| args.teardown = Some(Arg { key, lit, value })),
                     _ => parse_crate(&lit).map(|value| args.krate = Some(Arg { key, lit, value })),
                 });
                 if let Err(e) = result {
@@ -190,6 +194,22 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
         }
     }
     (args, errors)
+}
+
+/// `"verify"` (unmount everything the test may have left busy, and fail if
+/// something is) or `"kernel"` (the default: the kernel drops the mounts with
+/// the namespace).
+fn check_teardown(lit: &LitStr) -> syn::Result<bool> {
+    match lit.value().as_str() {
+        "verify" => Ok(true),
+        "kernel" => Ok(false),
+        other => Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "unknown teardown `{other}`: expected `teardown = \"verify\"` or `teardown = \"kernel\"` (the default)"
+            ),
+        )),
+    }
 }
 
 fn unknown_key(tokens: impl ToTokens) -> syn::Error {
@@ -529,7 +549,7 @@ pub(crate) mod tests {
     use super::*;
     use quote::quote;
 
-    pub(crate) const ACCEPTED: &str = "`timeout`, `hostname`, `privileged`, `rootfs`, `dir`, `layers`, `tar`, \
+    pub(crate) const ACCEPTED: &str = "`timeout`, `hostname`, `privileged`, `teardown`, `rootfs`, `dir`, `layers`, `tar`, \
                                        `bind`, `bind_rw`, `tmpfs`, `file`, `symlink`, `crate`";
 
     fn messages(errors: &[syn::Error]) -> Vec<String> {
@@ -597,6 +617,20 @@ pub(crate) mod tests {
         assert_eq!(
             messages(&errors),
             ["`privileged` needs a value: expected `privileged = true` (or `privileged = false`)"]
+        );
+    }
+
+    #[test]
+    fn teardown_is_verify_or_kernel() {
+        let (args, errors) = parse(quote!(teardown = "verify"));
+        assert!(errors.is_empty());
+        assert!(args.teardown.unwrap().value);
+        let (args, _) = parse(quote!(teardown = "kernel"));
+        assert!(!args.teardown.unwrap().value);
+        let (_, errors) = parse(quote!(teardown = "lazy"));
+        assert_eq!(
+            messages(&errors),
+            ["unknown teardown `lazy`: expected `teardown = \"verify\"` or `teardown = \"kernel\"` (the default)"]
         );
     }
 

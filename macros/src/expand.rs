@@ -91,6 +91,11 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
     });
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
     let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
+    let teardown = args
+        .teardown
+        .as_ref()
+        .filter(|arg| arg.value)
+        .map(|arg| quote_spanned!(arg.key.span()=> .teardown_verify(true)));
     let (rootfs_fn, rootfs) = rootfs(args, &krate);
 
     let call = if sig.asyncness.is_some() { quote!(#krate::__private::block_on(#ident())) } else { quote!(#ident()) };
@@ -122,6 +127,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #hostname
             #timeout
             #privileged
+            #teardown
             #rootfs
             #should_panic;
             #run

@@ -21,6 +21,7 @@ use proc_macro::TokenStream;
 /// - `timeout = "1m30s"`: kill the test after this long (units `ms`, `s`, `m`, `h`);
 /// - `hostname = "box"`: the hostname inside the sandbox;
 /// - `privileged = true`: no user namespace (real root only);
+/// - `teardown = "verify"`: unmount what the test left mounted and fail if something is busy;
 /// - the root filesystem's base, at most one of: `rootfs = "host"` (the default),
 ///   `"host_ro"` or `"busybox"`; `rootfs = some::path` to a `fn() -> isolated_test::Rootfs`;
 ///   `dir = "images/root"`; `layers = ["base", "app"]` (bottom first);

@@ -193,3 +193,20 @@ macro_rules! archive_stress {
 
 archive_stress!(archive_stress_0 archive_stress_1 archive_stress_2 archive_stress_3
                 archive_stress_4 archive_stress_5 archive_stress_6 archive_stress_7);
+
+/// Leaves a mount busy twice: a daemon sits in it, and a leaked file
+/// handle points into another.
+#[isolated_test(teardown = "verify")]
+fn teardown_busy() {
+    for dir in ["/tmp/isolated-test-busy-cwd", "/srv/isolated-test-busy-fd"] {
+        std::fs::create_dir_all(dir).unwrap();
+        rustix::mount::mount("tmpfs", dir, "tmpfs", rustix::mount::MountFlags::empty(), None).unwrap();
+    }
+    Command::new("sh")
+        .args(["-c", "cd /tmp/isolated-test-busy-cwd && exec setsid sleep 1000.7007 > /dev/null 2>&1 &"])
+        .status()
+        .unwrap();
+    let leaked = std::fs::File::create("/srv/isolated-test-busy-fd/held").unwrap();
+    std::mem::forget(leaked);
+    std::thread::sleep(Duration::from_millis(200));
+}

@@ -367,3 +367,17 @@ fn cfg_false_removes_the_test() {
 fn missing_files_stay_missing() {
     assert_eq!(fs::read("/etc/isolated-test-never-created").unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+// ----------------------------------------------------------------- teardown
+
+#[isolated_test(teardown = "verify")]
+fn teardown_verify_unmounts_what_the_test_left() {
+    fs::create_dir_all("/tmp/isolated-test-left/inner").unwrap();
+    rustix::mount::mount("tmpfs", "/tmp/isolated-test-left", "tmpfs", rustix::mount::MountFlags::empty(), None)
+        .unwrap();
+    fs::create_dir("/tmp/isolated-test-left/inner").unwrap();
+    rustix::mount::mount("tmpfs", "/tmp/isolated-test-left/inner", "tmpfs", rustix::mount::MountFlags::empty(), None)
+        .unwrap();
+    fs::write("/tmp/isolated-test-left/inner/f", "closed again").unwrap();
+    // Left mounted, but nothing holds them: teardown unmounts both and passes.
+}

@@ -504,3 +504,20 @@ fn many_tests_share_one_archive_unpacked_once() {
     let diff: Vec<String> = before.diff(&after);
     assert!(diff.is_empty(), "the host changed:\n{}", diff.join("\n"));
 }
+
+#[test]
+#[serial]
+fn teardown_verify_names_busy_mounts_and_their_holders() {
+    let run = run_cases(&["--exact", "teardown_busy"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "the body passed, but teardown = \"verify\" found busy mounts",
+            "mount `/tmp/isolated-test-busy-cwd` is busy (EBUSY)",
+            "(sleep): working directory `/tmp/isolated-test-busy-cwd`",
+            "mount `/srv/isolated-test-busy-fd` is busy (EBUSY)",
+            "open file `/srv/isolated-test-busy-fd/held`",
+        ],
+    );
+    assert_none_left("1000.7007");
+}

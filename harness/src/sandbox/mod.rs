@@ -10,4 +10,5 @@ pub mod resolve;
 pub(crate) mod setup;
 pub(crate) mod spawn;
 pub(crate) mod supervise;
+pub(crate) mod teardown;
 pub(crate) mod verdict;

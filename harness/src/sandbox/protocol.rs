@@ -33,6 +33,11 @@ pub(crate) enum Message {
     },
     /// The body returned `()` or `Ok(())`.
     Passed,
+    /// The body passed but `teardown = "verify"` found busy mounts.
+    TeardownFailed {
+        /// Every busy mount and what holds it.
+        report: String,
+    },
     /// The body returned `Err(e)`; `error` is `format!("{e:?}")`.
     ReturnedErr {
         /// Debug rendering of the error value.

@@ -114,6 +114,11 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                 return Verdict::BodyPanicked(format!("the test panicked{at}:\n{message}"));
             }
             Message::ReturnedErr { error } => return Verdict::Fail(format!("the test returned an error: {error}")),
+            Message::TeardownFailed { report } => {
+                return Verdict::Fail(format!(
+                    "the body passed, but teardown = \"verify\" found busy mounts:\n{report}"
+                ));
+            }
             Message::Passed => {
                 return match log.pid2_status {
                     Some(s) if libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0 => Verdict::Pass,

@@ -1,0 +1,145 @@
+//! `teardown = "verify"`: after the body, unmount in reverse order every
+//! mount the test added and the scratch mounts (`/tmp`, `/run`, `/var/tmp`,
+//! `/dev/shm` and what lies below them), and report each one that is busy
+//! with the processes that hold it (working directory, root, open file,
+//! mapped file). A test that leaves mounts busy is often a real bug in the
+//! code under test: a leaked file handle, a daemon left running.
+//!
+//! The mounts that carry the running test binary and its libraries cannot be
+//! unmounted from inside and are left to the kernel, which drops them with
+//! the namespace.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::setup::unescape_mountinfo;
+
+/// Scratch mount points checked even when the test did not add them.
+const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
+
+/// Mount ids of the current mount table.
+pub(crate) fn mount_ids() -> BTreeSet<u64> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|l| l.split(' ').next()?.parse().ok()).collect()
+}
+
+/// `(id, mount point)` in table order.
+fn table() -> Vec<(u64, PathBuf)> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            Some((id, PathBuf::from(unescape_mountinfo(f.nth(3)?))))
+        })
+        .collect()
+}
+
+/// The mounts to take down, children before parents.
+pub(crate) fn targets(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = table
+        .iter()
+        .filter(|(id, point)| !at_start.contains(id) || SCRATCH.iter().any(|s| point.starts_with(s)))
+        .map(|(_, point)| point.clone())
+        .collect();
+    out.reverse();
+    out
+}
+
+/// What in process `pid` refers to something under `mount`.
+fn holders_in(pid: &str, mount: &Path) -> Vec<String> {
+    let base = Path::new("/proc").join(pid);
+    let comm = fs::read_to_string(base.join("comm")).unwrap_or_default().trim().to_owned();
+    let mut found = Vec::new();
+    let under = |p: &Path| p.starts_with(mount);
+    for (link, what) in [("cwd", "working directory"), ("root", "root directory")] {
+        if let Ok(target) = fs::read_link(base.join(link)) {
+            if under(&target) {
+                found.push(format!("pid {pid} ({comm}): {what} `{}`", target.display()));
+            }
+        }
+    }
+    if let Ok(fds) = fs::read_dir(base.join("fd")) {
+        for fd in fds.flatten() {
+            if let Ok(target) = fs::read_link(fd.path()) {
+                if under(&target) {
+                    found.push(format!(
+                        "pid {pid} ({comm}): open file `{}` (fd {})",
+                        target.display(),
+                        fd.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    let maps = fs::read_to_string(base.join("maps")).unwrap_or_default();
+    let mapped: BTreeSet<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
+    for path in mapped.into_iter().filter(|p| under(Path::new(p))) {
+        found.push(format!("pid {pid} ({comm}): mapped file `{path}`"));
+    }
+    found
+}
+
+fn holders(mount: &Path) -> Vec<String> {
+    let Ok(procs) = fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<String> = procs
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.parse::<u32>().is_ok())
+        .collect();
+    pids.sort_by_key(|p| p.parse::<u32>().unwrap_or(0));
+    pids.iter().flat_map(|pid| holders_in(pid, mount)).collect()
+}
+
+/// Unmounts the targets; `Err` lists every busy mount with its holders.
+pub(crate) fn verify(at_start: &BTreeSet<u64>) -> Result<(), String> {
+    // Our own working directory must not hold a scratch mount.
+    let _ = std::env::set_current_dir("/");
+    let mut busy = Vec::new();
+    for mount in targets(&table(), at_start) {
+        match rustix::mount::unmount(&mount, rustix::mount::UnmountFlags::empty()) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::BUSY) => {
+                let held = holders(&mount);
+                let why = if held.is_empty() {
+                    "  (nothing holds it directly: a mount below it is busy)".to_owned()
+                } else {
+                    held.iter().map(|h| format!("  held by {h}")).collect::<Vec<_>>().join("\n")
+                };
+                busy.push(format!("mount `{}` is busy (EBUSY)\n{why}", mount.display()));
+            }
+            Err(e) => busy.push(format!("mount `{}` could not be unmounted: {e}", mount.display())),
+        }
+    }
+    if busy.is_empty() { Ok(()) } else { Err(busy.join("\n")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_added_and_scratch_mounts_children_first() {
+        let table = vec![
+            (1, PathBuf::from("/")),
+            (2, PathBuf::from("/usr")),
+            (3, PathBuf::from("/tmp")),
+            (4, PathBuf::from("/proc")),
+            (5, PathBuf::from("/tmp/cache")),
+            (6, PathBuf::from("/srv/added")),
+        ];
+        let at_start: BTreeSet<u64> = [1, 2, 3, 4].into();
+        assert_eq!(targets(&table, &at_start), [PathBuf::from("/srv/added"), "/tmp/cache".into(), "/tmp".into()]);
+    }
+
+    #[test]
+    fn holders_of_this_process_are_found() {
+        let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
+        let file = fs::File::create(dir.path().join("held")).unwrap();
+        let me = std::process::id().to_string();
+        let found = holders_in(&me, dir.path());
+        assert!(found.iter().any(|h| h.contains("open file") && h.contains("held")), "{found:?}");
+        drop(file);
+    }
+}
