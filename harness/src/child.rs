@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use crate::__private::{TestReturn, TestSpec};
 use crate::error::{ErrorChain, IoCause, SetupError};
 use crate::sandbox::plan::{self, SandboxConfig};
+use crate::sandbox::pollution;
 use crate::sandbox::protocol::{Message, encode};
 use crate::sandbox::setup::{self, LinuxKernel};
 use crate::sandbox::spawn::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
@@ -79,10 +80,15 @@ where
     let hostname = spec.hostname.unwrap_or(DEFAULT_HOSTNAME);
     let crate_dir = PathBuf::from(spec.manifest_dir);
     let rootfs = spec.rootfs.map(|build| build()).unwrap_or_default();
-    if let Err(err) = setup_sandbox(hostname, &rootfs, &crate_dir, &mut LinuxKernel) {
-        channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
-        exit(1);
-    }
+    let built = match setup_sandbox(hostname, &rootfs, &crate_dir, &mut LinuxKernel) {
+        Ok(built) => built,
+        Err(err) => {
+            channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
+            exit(1);
+        }
+    };
+    let report_wanted = std::env::var(ENV_REPORT).as_deref() == Ok("1");
+    let start = report_wanted.then(|| pollution::Snapshot::take(&built.layers));
     channel.send(&Message::Started);
     let mounts_at_start = spec.teardown_verify.then(crate::sandbox::teardown::mount_ids);
 
@@ -99,7 +105,13 @@ where
         previous(info);
     }));
 
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(body));
+    if let Some(start) = start {
+        // Also after a failure: the report often explains it.
+        let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers, &[]);
+        channel.send(&Message::Report { report, lowers: built.lowers.clone() });
+    }
+    match outcome {
         Ok(value) => match value.into_test_result() {
             Ok(()) => {
                 if let Some(at_start) = mounts_at_start {
@@ -151,7 +163,7 @@ pub(crate) fn setup_sandbox(
     rootfs: &crate::Rootfs,
     base_dir: &std::path::Path,
     kernel: &mut dyn setup::Kernel,
-) -> Result<(), SetupError> {
+) -> Result<Built, SetupError> {
     let cwd = read_step("read the working directory", std::env::current_dir())?;
     let exe = read_step("find the running binary", std::env::current_exe())?;
     let resolved = crate::sandbox::resolve::resolve(rootfs, base_dir)?;
@@ -168,12 +180,34 @@ pub(crate) fn setup_sandbox(
         rootfs: resolved,
     };
     let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
+    let lowers = match &config.rootfs.base {
+        plan::ResolvedBase::Layers(layers) => layers.clone(),
+        _ => Vec::new(),
+    };
+    let tracked = !matches!(config.rootfs.base, plan::ResolvedBase::Busybox { .. });
     let ops = plan::plan(&config, &host);
     match std::env::var(setup::ENV_INJECT_FAULT) {
-        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step }),
-        Err(_) => setup::execute(&ops, kernel),
+        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step })?,
+        Err(_) => setup::execute(&ops, kernel)?,
     }
+    let uppers = plan::uppers(&ops)
+        .into_iter()
+        .filter_map(|(upper, inside)| Some((setup::kept_layer_path(&upper)?, inside)))
+        .collect();
+    Ok(Built { layers: pollution::Layers { uppers, tracked }, lowers })
 }
+
+/// What the pollution report needs to know about a built sandbox.
+pub(crate) struct Built {
+    /// The overlays' upper layers.
+    pub(crate) layers: pollution::Layers,
+    /// Image layers below the overlays, bottom first; empty for the host.
+    pub(crate) lowers: Vec<PathBuf>,
+}
+
+/// Environment variable that, set to `1`, prints every test's pollution
+/// report.
+pub const ENV_REPORT: &str = "ISOLATED_TEST_REPORT";
 
 /// Whether a uid map maps every id to itself (the parent was root).
 fn is_identity_map(map: &str) -> bool {

@@ -47,6 +47,7 @@ pub use isolated_test_macros::isolated_test as test;
 pub use child::DEFAULT_HOSTNAME;
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
+pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
 pub use sandbox::resolve::{ENV_CACHE_DIR, cache_dir};
 
 #[doc(hidden)]

@@ -24,8 +24,10 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// What the sandbox's `/` is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Base {
     /// The host's files, copy-on-write (the default).
     Host,
@@ -42,7 +44,7 @@ pub enum Base {
 }
 
 /// Something mounted or created on top of the base.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Entry {
     /// A host path bound at `dst` (`nosuid`, `nodev`; read-only unless `rw`).
     Bind {
@@ -75,7 +77,7 @@ pub enum Entry {
 }
 
 /// A root filesystem: a [`Base`] and [`Entry`]s on top, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rootfs {
     /// The base.
     pub base: Base,

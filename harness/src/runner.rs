@@ -118,6 +118,12 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         }
         Err(StartError { message, .. }) => panic!("isolated test `{name}` could not start its sandbox: {message}"),
     };
+    if let Some(report) = crate::sandbox::pollution::from_messages(&outcome.log.messages) {
+        use std::io::Write;
+        // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
+        // show for passing tests too, past libtest's capture.
+        let _ = write!(std::io::stderr(), "isolated test `{name}`: {report}");
+    }
     match verdict::judge(name, &nonce, &outcome) {
         Verdict::Pass => {}
         Verdict::BodyPanicked(msg) if spec.should_panic => panic!("{msg}"),

@@ -521,3 +521,32 @@ fn teardown_verify_names_busy_mounts_and_their_holders() {
     );
     assert_none_left("1000.7007");
 }
+
+#[test]
+#[serial]
+fn the_pollution_report_names_every_category() {
+    let run = run_cases(&["--exact", "pollutes_everything"], &[("ISOLATED_TEST_REPORT", "1")]);
+    assert!(run.status.success(), "{}", run.text);
+    let mut needles = vec![
+        "isolated test `pollutes_everything`: pollution report:",
+        "added    /etc/isolated-test-e2e-pollution (file, 1 bytes, mode 644)",
+        "mount added:   /tmp/isolated-test-e2e-mnt (tmpfs)",
+        "hostname: isolated-test -> polluted-host",
+        "network: + address 10.200.0.1",
+        "network: + link isotest0 ",
+        "network: - link lo flags=0x9 mtu=65536",
+        "sysctl net.ipv4.ip_forward: 0 -> 1",
+        "sysctl net.ipv4.ping_group_range:",
+        "process still running: pid ",
+        "sleep 1000.7005",
+    ];
+    if rustix::process::geteuid().as_raw() == 0 {
+        // Rootless, root-owned host files cannot be modified at all.
+        needles.push("modified /etc/hosts (file, 18 bytes");
+        needles.push("added    /usr/local/isolated-test-e2e-pollution (dir");
+    }
+    for needle in needles {
+        assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
+    }
+    assert_none_left("1000.7005");
+}

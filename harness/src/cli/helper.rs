@@ -56,7 +56,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
             let mut kernel = Recording { steps: Vec::new(), readonly_dirs: BTreeSet::new() };
             let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
             match setup_sandbox(DEFAULT_HOSTNAME, &crate::Rootfs::host(), &cwd, &mut kernel) {
-                Ok(()) => {
+                Ok(_) => {
                     channel.send(&Message::Probe {
                         steps: kernel.steps,
                         readonly_dirs: kernel.readonly_dirs.into_iter().collect(),

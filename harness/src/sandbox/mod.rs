@@ -3,6 +3,7 @@
 
 pub(crate) mod diagnose;
 pub(crate) mod plan;
+pub mod pollution;
 pub(crate) mod proctree;
 pub(crate) mod protocol;
 pub(crate) mod reap;

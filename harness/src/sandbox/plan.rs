@@ -175,6 +175,9 @@ pub(crate) enum Op {
     Sysfs { target: PathBuf, fallback: PathBuf },
     /// A new devpts instance.
     Devpts { target: PathBuf, tty_gid: bool },
+    /// Keep a descriptor on the overlays' upper layers, so the pollution
+    /// report can read them after the scaffolding is detached.
+    KeepLayers,
 }
 
 impl Op {
@@ -197,6 +200,7 @@ impl Op {
             Op::Proc(_) => "mount_proc",
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
+            Op::KeepLayers => "keep_layers",
         }
     }
 
@@ -227,6 +231,7 @@ impl Op {
             Op::Proc(p) => format!("mount proc at {}", show(p)),
             Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
+            Op::KeepLayers => format!("open `{LAYERS}` for the pollution report"),
         }
     }
 }
@@ -472,11 +477,25 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // Make /newroot the root. pivot_root(".", ".") stacks the old root on
     // top of the new one; detaching "." then drops it and everything below
     // it, host tree included, from this mount namespace.
+    ops.push(Op::KeepLayers);
     ops.push(Op::Chdir(NEW_ROOT.into()));
     ops.push(Op::PivotRoot { new_root: ".".into(), put_old: ".".into() });
     ops.push(Op::DetachUnmount(".".into()));
     ops.push(Op::Chdir(if host_based { config.cwd.clone() } else { "/".into() }));
     ops
+}
+
+/// The overlays of a plan as `(upper layer, path inside the sandbox)`.
+pub(crate) fn uppers(ops: &[Op]) -> Vec<(PathBuf, PathBuf)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::Overlay { upper, target, .. } => {
+                let inside = target.strip_prefix(NEW_ROOT).ok()?;
+                Some((upper.clone(), Path::new("/").join(inside)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Drops kept paths that lie under another kept path, and duplicates.

@@ -24,6 +24,21 @@ pub(crate) enum Message {
     },
     /// Setup is complete; the body starts now.
     Started,
+    /// What the test or command changed in its sandbox (unclassified: the
+    /// parent tells added from modified), and the image layers below the
+    /// overlays (empty: the host's files).
+    Report {
+        /// The report.
+        report: crate::sandbox::pollution::Report,
+        /// Host directories of the image layers, bottom first.
+        lowers: Vec<std::path::PathBuf>,
+    },
+    /// The command `isolated-test run` ran ended with this exit code
+    /// (128 + signal when killed).
+    CommandExited {
+        /// The code.
+        code: i32,
+    },
     /// The CLI's probe (`isolated-test doctor`) completed these setup steps.
     Probe {
         /// Distinct step names that succeeded, in order.

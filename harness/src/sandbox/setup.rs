@@ -43,6 +43,18 @@ pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupEr
 /// The real kernel.
 pub(crate) struct LinuxKernel;
 
+/// The descriptor [`Op::KeepLayers`] opened on the upper layers' tmpfs.
+static KEPT_LAYERS: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+
+/// Where the upper layer `upper` (a path under `/layers` during setup) can
+/// be read after setup: through the kept descriptor.
+pub(crate) fn kept_layer_path(upper: &Path) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let fd = KEPT_LAYERS.get()?.as_raw_fd();
+    let rel = upper.strip_prefix(super::plan::LAYERS).ok()?;
+    Some(PathBuf::from(format!("/proc/self/fd/{fd}")).join(rel))
+}
+
 /// Environment variable naming a setup step (e.g. `pivot_root`) at which
 /// [`FaultAt`] makes the setup fail with EINVAL. It exists so the failure
 /// path (report, exit, teardown) can be exercised end to end; it has no use
@@ -160,6 +172,10 @@ impl Kernel for LinuxKernel {
                     tracing::debug!(error = %err, "sysfs refused; binding the host's /sys read-only");
                     bind(fallback, target, true, true)?;
                 }
+            }
+            Op::KeepLayers => {
+                let dir = fs::File::open(super::plan::LAYERS)?;
+                let _ = KEPT_LAYERS.set(dir.into());
             }
             Op::Devpts { target, tty_gid } => {
                 let data = if *tty_gid {

@@ -134,7 +134,11 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                     },
                 };
             }
-            Message::Hello { .. } | Message::Started | Message::Probe { .. } => {}
+            Message::Hello { .. }
+            | Message::Started
+            | Message::Probe { .. }
+            | Message::Report { .. }
+            | Message::CommandExited { .. } => {}
         }
     }
 
