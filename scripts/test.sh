@@ -94,6 +94,8 @@ else
         --message-format=json 2> "$work/build.log")" || { cat "$work/build.log"; die "building the rootless copy failed"; }
     cases_json="$(cd "$work/src" && cargo test -p isolated-test-tests --locked --no-run --test cases \
         --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the cases failed"; }
+    cli_json="$(cd "$work/src" && cargo build -p isolated-test --bin isolated-test --locked \
+        --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the CLI failed"; }
     exe() {
         printf '%s\n' "$1" | python3 -c '
 import json, sys
@@ -109,17 +111,20 @@ for line in sys.stdin:
     rootfs="$(exe "$build_json" rootfs)"
     e2e="$(exe "$build_json" e2e)"
     cases="$(exe "$cases_json" cases)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$cases" ] || die "could not find the rootless test binaries"
+    cli="$(exe "$cli_json" isolated-test)"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
     as_user() {
         (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-            HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
+            HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CLI_BIN="$cli" \
+            ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
     }
     as_user "$dogfood"
     as_user "$dogfood" --ignored
     as_user "$rootfs"
+    as_user "$cli" doctor
     # Skipped here on purpose and run in the root pass: the nextest case
     # needs cargo, which this user does not have. (Root-only tests are
     # #[ignore]d and not run here either.)

@@ -16,6 +16,7 @@ pub struct TestSpec {
     pub privileged: bool,
     pub rootfs: Option<fn() -> crate::Rootfs>,
     pub teardown_verify: bool,
+    pub forbid_pollution: Option<&'static [&'static str]>,
 }
 
 impl TestSpec {
@@ -38,6 +39,7 @@ impl TestSpec {
             privileged: false,
             rootfs: None,
             teardown_verify: false,
+            forbid_pollution: None,
         }
     }
     pub const fn hostname(mut self, h: &'static str) -> Self {
@@ -50,6 +52,10 @@ impl TestSpec {
     }
     pub const fn rootfs(mut self, build: fn() -> crate::Rootfs) -> Self {
         self.rootfs = Some(build);
+        self
+    }
+    pub const fn forbid_pollution(mut self, allowed: &'static [&'static str]) -> Self {
+        self.forbid_pollution = Some(allowed);
         self
     }
     pub const fn teardown_verify(mut self, yes: bool) -> Self {

@@ -87,8 +87,13 @@ where
             exit(1);
         }
     };
-    let report_wanted = std::env::var(ENV_REPORT).as_deref() == Ok("1");
-    let start = report_wanted.then(|| pollution::Snapshot::take(&built.layers));
+    let report_wanted = std::env::var(ENV_REPORT).as_deref() == Ok("1") || spec.forbid_pollution.is_some();
+    let start = if report_wanted {
+        pollution::Snapshot::take(&built.layers)
+    } else {
+        pollution::Snapshot::take_cheap(&built.layers)
+    };
+    let _ = BASELINE.set((start.clone(), built.layers.clone()));
     channel.send(&Message::Started);
     let mounts_at_start = spec.teardown_verify.then(crate::sandbox::teardown::mount_ids);
 
@@ -106,7 +111,7 @@ where
     }));
 
     let outcome = panic::catch_unwind(AssertUnwindSafe(body));
-    if let Some(start) = start {
+    if report_wanted {
         // Also after a failure: the report often explains it.
         let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers, &[]);
         channel.send(&Message::Report { report, lowers: built.lowers.clone() });
@@ -190,6 +195,7 @@ pub(crate) fn setup_sandbox(
         Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step })?,
         Err(_) => setup::execute(&ops, kernel)?,
     }
+    crate::sandbox::resolve::seed(rootfs)?;
     let uppers = plan::uppers(&ops)
         .into_iter()
         .filter_map(|(upper, inside)| Some((setup::kept_layer_path(&upper)?, inside)))
@@ -208,6 +214,35 @@ pub(crate) struct Built {
 /// Environment variable that, set to `1`, prints every test's pollution
 /// report.
 pub const ENV_REPORT: &str = "ISOLATED_TEST_REPORT";
+
+/// The state after setup, for [`pollution`].
+static BASELINE: std::sync::OnceLock<(pollution::Snapshot, pollution::Layers)> = std::sync::OnceLock::new();
+
+/// What the running test has changed in its sandbox so far: files written
+/// or deleted (not yet told apart as added or modified: only the parent can
+/// look at the host), mounts, hostname, network, processes. Namespaced
+/// sysctls are included when the test asked for a report
+/// (`ISOLATED_TEST_REPORT=1` or `forbid_pollution`).
+///
+/// ```no_run
+/// #[isolated_test::isolated_test]
+/// fn leaves_nothing_behind() {
+///     std::fs::write("/etc/app.conf", "x").unwrap();
+///     std::fs::remove_file("/etc/app.conf").unwrap();
+///     assert!(isolated_test::pollution().files.is_empty());
+/// }
+/// ```
+///
+/// # Panics
+/// Outside the body of an isolated test.
+pub fn pollution() -> pollution::Report {
+    let (start, layers) = BASELINE.get().expect("isolated_test::pollution() works only inside an isolated test's body");
+    let mut end = pollution::Snapshot::take_cheap(layers);
+    if start.has_sysctls() {
+        end = pollution::Snapshot::take(layers);
+    }
+    start.diff(&end, layers, &[])
+}
 
 /// Whether a uid map maps every id to itself (the parent was root).
 fn is_identity_map(map: &str) -> bool {

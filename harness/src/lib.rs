@@ -44,7 +44,7 @@ pub use isolated_test_macros::isolated_test;
 /// works and rstest recognises it as the test attribute.
 pub use isolated_test_macros::isolated_test as test;
 
-pub use child::DEFAULT_HOSTNAME;
+pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};

@@ -74,6 +74,22 @@ pub enum Entry {
         /// What it points to.
         target: PathBuf,
     },
+    /// Prepared state: a writable file written after setup, as if an
+    /// earlier test had left it (copy-on-write, so the host never sees it).
+    SeedFile {
+        /// Path inside the sandbox.
+        dst: PathBuf,
+        /// The contents.
+        contents: Vec<u8>,
+    },
+    /// Prepared state: a sysctl of the sandbox's own namespaces set after
+    /// setup (`net.*`; the others are read-only in a sandbox).
+    Sysctl {
+        /// Dotted name, e.g. `net.ipv4.ip_forward`.
+        name: String,
+        /// The value.
+        value: String,
+    },
 }
 
 /// A root filesystem: a [`Base`] and [`Entry`]s on top, in order.
@@ -160,6 +176,20 @@ impl Rootfs {
     /// Creates a symbolic link at `link` pointing to `target`.
     pub fn symlink(mut self, link: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
         self.entries.push(Entry::Symlink { link: link.into(), target: target.into() });
+        self
+    }
+
+    /// Starts from a prepared state: writes a file after setup, writable
+    /// and copy-on-write (to reproduce what an earlier test left behind).
+    pub fn seed_file(mut self, dst: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
+        self.entries.push(Entry::SeedFile { dst: dst.into(), contents: contents.into() });
+        self
+    }
+
+    /// Starts from a prepared state: sets a namespaced sysctl after setup,
+    /// e.g. `sysctl("net.ipv4.ip_forward", "1")`.
+    pub fn sysctl(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.entries.push(Entry::Sysctl { name: name.into(), value: value.into() });
         self
     }
 }

@@ -118,13 +118,27 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         }
         Err(StartError { message, .. }) => panic!("isolated test `{name}` could not start its sandbox: {message}"),
     };
-    if let Some(report) = crate::sandbox::pollution::from_messages(&outcome.log.messages) {
+    let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
+    if let Some(report) = report.as_ref().filter(|_| std::env::var(crate::ENV_REPORT).as_deref() == Ok("1")) {
         use std::io::Write;
         // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
         // show for passing tests too, past libtest's capture.
         let _ = write!(std::io::stderr(), "isolated test `{name}`: {report}");
     }
-    match verdict::judge(name, &nonce, &outcome) {
+    let mut verdict = verdict::judge(name, &nonce, &outcome);
+    if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {
+        let left = report.map(|r| r.disallowed(allowed));
+        match left {
+            Some(left) if left.is_clean() => {}
+            Some(left) => {
+                verdict = Verdict::Fail(format!(
+                    "the test polluted its sandbox (forbid_pollution; allowed: {allowed:?}):\n{left}"
+                ));
+            }
+            None => verdict = Verdict::Fail("forbid_pollution is set but no pollution report arrived".into()),
+        }
+    }
+    match verdict {
         Verdict::Pass => {}
         Verdict::BodyPanicked(msg) if spec.should_panic => panic!("{msg}"),
         Verdict::BodyPanicked(msg) => panic!("isolated test `{name}` failed: {msg}"),

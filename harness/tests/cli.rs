@@ -87,3 +87,50 @@ fn the_helper_mode_refuses_to_run_outside_a_sandbox() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("internal"), "{}", text(&output));
 }
+
+/// What a new user would try first: install a real Debian package inside,
+/// then change /etc, the hostname and the links; all of it in the report,
+/// none of it on the host.
+#[test]
+#[ignore = "needs real root and the Debian mirror (apt-get download): sudo ./scripts/test.sh runs it"]
+fn run_reports_a_dpkg_install_and_the_host_keeps_none_of_it() {
+    let dpkg_status = || std::fs::read("/var/lib/dpkg/status").unwrap();
+    let hostname = || rustix::system::uname().nodename().to_owned();
+    let status_before = dpkg_status();
+    let hostname_before = hostname();
+    assert!(!std::path::Path::new("/usr/bin/hello").exists(), "precondition: the host must not have GNU hello");
+    let dir = tempfile::Builder::new().prefix("isolated-test-cli-").tempdir().unwrap();
+    let download =
+        std::process::Command::new("apt-get").args(["download", "-q", "hello"]).current_dir(dir.path()).output();
+    let download = download.expect("apt-get must be installed");
+    assert!(download.status.success(), "apt-get download hello failed (needs apt-get update): {}", text(&download));
+    let deb = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let output = std::process::Command::new(DOCTOR)
+        .args(["run", "--"])
+        .args(["sh", "-c"])
+        .arg(format!(
+            "dpkg -i {} && hello && echo x > /etc/isolated-test-run && hostname pkgbox && \
+             ip link add isotest0 type veth peer name isotest1",
+            deb.display()
+        ))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    for needle in [
+        "Hello, world!",
+        "modified /var/lib/dpkg/status",
+        "added    /usr/bin/hello (file",
+        "added    /etc/isolated-test-run (file, 2 bytes",
+        "hostname: isolated-test -> pkgbox",
+        "network: + link isotest0 ",
+    ] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    assert_eq!(dpkg_status(), status_before, "the host's package database changed");
+    assert!(!std::path::Path::new("/usr/bin/hello").exists());
+    assert!(!std::path::Path::new("/etc/isolated-test-run").exists());
+    assert_eq!(hostname(), hostname_before);
+    assert!(!std::path::Path::new("/sys/class/net/isotest0").exists());
+}

@@ -12,7 +12,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Meta, Token};
 
 /// The accepted keys with an example value as written, in the order the messages list them.
-const KEYS: [(&str, &str); 14] = [
+const KEYS: [(&str, &str); 17] = [
     ("timeout", r#""30s""#),
     ("hostname", r#""box""#),
     ("privileged", "true"),
@@ -26,6 +26,9 @@ const KEYS: [(&str, &str); 14] = [
     ("tmpfs", r#"["/scratch"]"#),
     ("file", r#"["/etc/motd=hello"]"#),
     ("symlink", r#"["/bin/sh=busybox"]"#),
+    ("seed_file", r#"["/etc/app.conf=left=behind"]"#),
+    ("sysctl", r#"["net.ipv4.ip_forward=1"]"#),
+    ("forbid_pollution", r#"["/var/cache/**"]"#),
     ("crate", r#""::isolated_test""#),
 ];
 
@@ -59,6 +62,9 @@ pub(crate) struct Args {
     pub(crate) privileged: Option<(Ident, syn::LitBool)>,
     /// `teardown = "verify" | "kernel"`: `true` for `"verify"`.
     pub(crate) teardown: Option<Arg<bool>>,
+    /// `forbid_pollution = true` or `= ["allowed/path/**", ...]`: the
+    /// allowed path patterns (empty: nothing allowed).
+    pub(crate) forbid_pollution: Option<(Ident, Vec<LitStr>)>,
     /// The base of the root filesystem with the key that chose it: `rootfs`,
     /// `dir`, `layers` or `tar`, at most one. `None` is the host's files.
     pub(crate) base: Option<(Ident, Base)>,
@@ -107,6 +113,20 @@ pub(crate) enum Entry {
         dst: LitStr,
         /// The contents, possibly empty.
         contents: LitStr,
+    },
+    /// `seed_file = ["/DST=CONTENTS"]`: prepared state, written after setup.
+    SeedFile {
+        /// The absolute path inside the sandbox.
+        dst: LitStr,
+        /// The contents.
+        contents: LitStr,
+    },
+    /// `sysctl = ["net.x.y=VALUE"]`: prepared state, set after setup.
+    Sysctl {
+        /// Dotted name.
+        name: LitStr,
+        /// Value.
+        value: LitStr,
     },
     /// `symlink = ["/LINK=TARGET"]`, split at the first `=`.
     Symlink {
@@ -169,17 +189,39 @@ pub(crate) fn parse(tokens: TokenStream) -> (Args, Vec<syn::Error>) {
                 Ok(lit) => args.privileged = Some((key, lit)),
                 Err(e) => errors.push(e),
             },
-            "bind" | "bind_rw" | "tmpfs" | "file" | "symlink" => match string_array(&meta, name, example) {
-                Ok((_, lits)) => {
-                    for lit in &lits {
-                        match parse_entry(name, lit) {
-                            Ok(entry) => args.entries.push(entry),
-                            Err(e) => errors.extend(e),
+            "forbid_pollution" => match &meta {
+                Meta::NameValue(nv) if matches!(&nv.value, Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) if b.value) => {
+                    args.forbid_pollution = Some((key, Vec::new()));
+                }
+                _ => match string_array(&meta, name, example) {
+                    Ok((_, lits)) => {
+                        for lit in &lits {
+                            if !lit.value().starts_with('/') {
+                                errors.push(syn::Error::new_spanned(
+                                    lit,
+                                    "`forbid_pollution` patterns are absolute paths inside the sandbox, \
+                                     with `*` for one path component and `**` for any number, e.g. `\"/var/cache/**\"`",
+                                ));
+                            }
+                        }
+                        args.forbid_pollution = Some((key, lits));
+                    }
+                    Err(e) => errors.extend(e),
+                },
+            },
+            "bind" | "bind_rw" | "tmpfs" | "file" | "symlink" | "seed_file" | "sysctl" => {
+                match string_array(&meta, name, example) {
+                    Ok((_, lits)) => {
+                        for lit in &lits {
+                            match parse_entry(name, lit) {
+                                Ok(entry) => args.entries.push(entry),
+                                Err(e) => errors.extend(e),
+                            }
                         }
                     }
+                    Err(e) => errors.extend(e),
                 }
-                Err(e) => errors.extend(e),
-            },
+            }
             _ => {
                 let result = string_value(&meta, name, example).and_then(|lit| match name {
                     "timeout" => parse_timeout(&lit).map(|value| args.timeout = Some(Arg { key, lit, value })),
@@ -390,6 +432,24 @@ fn parse_entry(name: &str, lit: &LitStr) -> Result<Entry, Vec<syn::Error>> {
             errors.extend(check_destination(lit, "`file` path", dst).err());
             Entry::File { dst: part(dst), contents: part(contents) }
         }
+        "seed_file" => {
+            let (dst, contents) = split_eq("/PATH=CONTENTS", r#"["/etc/app.conf=debug=1"]"#)?;
+            errors.extend(check_destination(lit, "`seed_file` path", dst).err());
+            Entry::SeedFile { dst: part(dst), contents: part(contents) }
+        }
+        "sysctl" => {
+            let (sysctl, value) = split_eq("NAME=VALUE", r#"["net.ipv4.ip_forward=1"]"#)?;
+            if !sysctl.starts_with("net.") || sysctl.contains('/') || sysctl.contains("..") {
+                errors.push(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "`sysctl` `{sysctl}`: only `net.*` sysctls belong to the sandbox (the others are read-only \
+                         there), written dotted, e.g. `sysctl = [\"net.ipv4.ip_forward=1\"]`"
+                    ),
+                ));
+            }
+            Entry::Sysctl { name: part(sysctl), value: part(value) }
+        }
         _ => {
             let (link, target) = split_eq("/LINK=TARGET", r#"["/bin/sh=busybox"]"#)?;
             errors.extend(check_destination(lit, "`symlink` link", link).err());
@@ -550,7 +610,8 @@ pub(crate) mod tests {
     use quote::quote;
 
     pub(crate) const ACCEPTED: &str = "`timeout`, `hostname`, `privileged`, `teardown`, `rootfs`, `dir`, `layers`, `tar`, \
-                                       `bind`, `bind_rw`, `tmpfs`, `file`, `symlink`, `crate`";
+                                       `bind`, `bind_rw`, `tmpfs`, `file`, `symlink`, `seed_file`, `sysctl`, \
+                                       `forbid_pollution`, `crate`";
 
     fn messages(errors: &[syn::Error]) -> Vec<String> {
         errors.iter().map(ToString::to_string).collect()
@@ -578,8 +639,28 @@ pub(crate) mod tests {
                 Entry::Tmpfs { dst } => format!("tmpfs({})", dst.value()),
                 Entry::File { dst, contents } => format!("file({}, {})", dst.value(), contents.value()),
                 Entry::Symlink { link, target } => format!("symlink({}, {})", link.value(), target.value()),
+                Entry::SeedFile { dst, contents } => format!("seed_file({}, {})", dst.value(), contents.value()),
+                Entry::Sysctl { name, value } => format!("sysctl({}, {})", name.value(), value.value()),
             })
             .collect()
+    }
+
+    #[test]
+    fn prepared_state_and_forbid_pollution() {
+        let (args, errors) = parse(quote!(
+            seed_file = ["/etc/a=b=c"],
+            sysctl = ["net.ipv4.ip_forward=1"],
+            forbid_pollution = ["/var/cache/**"]
+        ));
+        assert!(errors.is_empty(), "{:?}", messages(&errors));
+        assert_eq!(entries(&args), ["seed_file(/etc/a, b=c)", "sysctl(net.ipv4.ip_forward, 1)"]);
+        assert_eq!(args.forbid_pollution.unwrap().1.len(), 1);
+        let (args, errors) = parse(quote!(forbid_pollution = true));
+        assert!(errors.is_empty() && args.forbid_pollution.unwrap().1.is_empty());
+        let (_, errors) = parse(quote!(sysctl = ["kernel.hostname=x"], forbid_pollution = ["relative"]));
+        let messages = messages(&errors);
+        assert!(messages[0].starts_with("`sysctl` `kernel.hostname`: only `net.*` sysctls"), "{messages:?}");
+        assert!(messages[1].starts_with("`forbid_pollution` patterns are absolute paths"), "{messages:?}");
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
     });
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
     let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
+    let forbid =
+        args.forbid_pollution.as_ref().map(|(key, lits)| quote_spanned!(key.span()=> .forbid_pollution(&[#(#lits),*])));
     let teardown = args
         .teardown
         .as_ref()
@@ -128,6 +130,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #timeout
             #privileged
             #teardown
+            #forbid
             #rootfs
             #should_panic;
             #run
@@ -171,6 +174,8 @@ fn rootfs(args: &Args, krate: &TokenStream) -> (Option<TokenStream>, Option<Toke
         Entry::Tmpfs { dst } => quote_spanned!(dst.span()=> .tmpfs(#dst)),
         Entry::File { dst, contents } => quote_spanned!(dst.span()=> .file(#dst, #contents)),
         Entry::Symlink { link, target } => quote_spanned!(link.span()=> .symlink(#link, #target)),
+        Entry::SeedFile { dst, contents } => quote_spanned!(dst.span()=> .seed_file(#dst, #contents)),
+        Entry::Sysctl { name, value } => quote_spanned!(name.span()=> .sysctl(#name, #value)),
     });
     let builder = quote! {
         fn __isolated_test_rootfs() -> #krate::Rootfs {

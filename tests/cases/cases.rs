@@ -210,3 +210,35 @@ fn teardown_busy() {
     std::mem::forget(leaked);
     std::thread::sleep(Duration::from_millis(200));
 }
+
+// ----------------------------------------------- isolated-test pair inputs
+
+/// Plain tests for `isolated-test pair`: A leaves a file, B trips on it.
+/// They refuse to run anywhere but in a sandbox, where the file is
+/// copy-on-write.
+fn only_in_a_pair_sandbox() {
+    assert_eq!(
+        rustix::system::uname().nodename().to_str().unwrap(),
+        isolated_test::DEFAULT_HOSTNAME,
+        "this test pollutes /etc: run it only through `isolated-test pair`"
+    );
+}
+
+#[test]
+fn pair_a_leaves_a_marker() {
+    only_in_a_pair_sandbox();
+    std::fs::write("/etc/isolated-test-pair-marker", "left by A").unwrap();
+}
+
+#[test]
+fn pair_b_trips_on_the_marker() {
+    only_in_a_pair_sandbox();
+    assert!(!std::path::Path::new("/etc/isolated-test-pair-marker").exists(), "found A's leftover marker");
+}
+
+#[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*"])]
+fn forbid_pollution_violated() {
+    std::fs::write("/etc/isolated-test-allowed-ok", "x").unwrap();
+    std::fs::write("/etc/isolated-test-forbidden", "x").unwrap();
+    rustix::system::sethostname(b"forbidden").unwrap();
+}

@@ -381,3 +381,38 @@ fn teardown_verify_unmounts_what_the_test_left() {
     fs::write("/tmp/isolated-test-left/inner/f", "closed again").unwrap();
     // Left mounted, but nothing holds them: teardown unmounts both and passes.
 }
+
+// ---------------------------------------------------------------- pollution
+
+#[isolated_test]
+fn the_body_can_read_its_own_pollution() {
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+    fs::write("/etc/isolated-test-polluter", "x").unwrap();
+    rustix::system::sethostname(b"polluted").unwrap();
+    let report = isolated_test::pollution();
+    assert_eq!(report.files.len(), 1, "{report}");
+    assert_eq!(report.files[0].path, "/etc/isolated-test-polluter");
+    assert_eq!(report.files[0].change, isolated_test::Change::Written);
+    assert_eq!(report.hostname, Some((isolated_test::DEFAULT_HOSTNAME.to_owned(), "polluted".to_owned())));
+    fs::remove_file("/etc/isolated-test-polluter").unwrap();
+    rustix::system::sethostname(isolated_test::DEFAULT_HOSTNAME.as_bytes()).unwrap();
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+}
+
+#[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*", "/proc/sys/net/ipv4/**"])]
+fn forbid_pollution_allows_what_is_listed() {
+    fs::write("/etc/isolated-test-allowed-1", "x").unwrap();
+    fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+}
+
+#[isolated_test(
+    seed_file = ["/etc/isolated-test-seeded=left by an earlier test"],
+    sysctl = ["net.ipv4.ip_forward=1"],
+    forbid_pollution = true
+)]
+fn tests_can_start_from_a_prepared_state() {
+    assert_eq!(fs::read_to_string("/etc/isolated-test-seeded").unwrap(), "left by an earlier test");
+    assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "1");
+    // The prepared state is the starting point, not pollution.
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+}

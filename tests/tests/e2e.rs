@@ -550,3 +550,113 @@ fn the_pollution_report_names_every_category() {
     }
     assert_none_left("1000.7005");
 }
+
+/// The `isolated-test` command line, built by cargo (or
+/// `ISOLATED_TEST_CLI_BIN`, for the rootless pass).
+fn cli_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(prebuilt) = std::env::var_os("ISOLATED_TEST_CLI_BIN") {
+            return PathBuf::from(prebuilt);
+        }
+        let mut cmd = Command::new(cargo());
+        cmd.args(["build", "-p", "isolated-test", "--bin", "isolated-test", "--message-format=json"]);
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stderr(Stdio::inherit()).output().unwrap();
+        assert!(out.status.success(), "building the isolated-test binary failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "isolated-test")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no executable for isolated-test")
+    })
+}
+
+#[test]
+#[serial]
+fn pair_shows_that_a_leftover_changes_b() {
+    let out = Command::new(cli_binary())
+        .args(["pair"])
+        .arg(cases_binary())
+        .args(["pair_a_leaves_a_marker", "pair_b_trips_on_the_marker"])
+        .output()
+        .unwrap();
+    let text = run_of(out.clone()).text;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for needle in [
+        "A `pair_a_leaves_a_marker`: passed",
+        "B `pair_b_trips_on_the_marker` after A: FAILED (exit 101)",
+        "B `pair_b_trips_on_the_marker` alone:   passed",
+        "verdict: A's leftovers change B's verdict (B passes alone, fails after A)",
+        "added    /etc/isolated-test-pair-marker (file, 9 bytes",
+        "found A's leftover marker",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
+    // And when B does not care, the pair says so.
+    let out = Command::new(cli_binary())
+        .args(["pair"])
+        .arg(cases_binary())
+        .args(["pair_a_leaves_a_marker", "passes"])
+        .output()
+        .unwrap();
+    let text = run_of(out.clone()).text;
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("verdict: A's leftovers do not change B's verdict"), "{text}");
+}
+
+#[test]
+#[serial]
+fn run_streams_output_reports_and_exits_with_the_command_status() {
+    let before = HostSnapshot::capture().unwrap();
+    let out = Command::new(cli_binary())
+        .args(["run", "--hostname", "runbox", "--seed-file", "/etc/isolated-test-seed=seeded", "--"])
+        .args(["sh", "-c"])
+        .arg(
+            "cat /etc/isolated-test-seed; echo; echo to-stderr >&2; echo x > /etc/isolated-test-run; \
+             hostname renamed; ip link add isotest0 type veth peer name isotest1; \
+             echo 1 > /proc/sys/net/ipv4/ip_forward; exit 7",
+        )
+        .output()
+        .unwrap();
+    let text = run_of(out.clone()).text;
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    for needle in [
+        "seeded",
+        "to-stderr",
+        "added    /etc/isolated-test-run (file, 2 bytes",
+        "hostname: runbox -> renamed",
+        "network: + link isotest0 ",
+        "sysctl net.ipv4.ip_forward: 0 -> 1",
+    ] {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    assert!(!text.contains("isolated-test-seed ("), "seeded state is the start, not a change:\n{text}");
+    let json = Command::new(cli_binary()).args(["run", "--json", "--", "true"]).output().unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["exit_code"], 0);
+    assert_eq!(value["report"]["files"], serde_json::json!([]));
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
+    assert!(!Path::new("/etc/isolated-test-run").exists());
+}
+
+#[test]
+#[serial]
+fn forbid_pollution_fails_a_polluting_test_with_the_report() {
+    let run = run_cases(&["--exact", "forbid_pollution_violated"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "the test polluted its sandbox (forbid_pollution; allowed: [\"/etc/isolated-test-allowed*\"])",
+            "added    /etc/isolated-test-forbidden (file, 1 bytes",
+            "hostname: isolated-test -> forbidden",
+        ],
+    );
+    assert!(!run.text.contains("isolated-test-allowed-ok ("), "an allowed path was reported:\n{}", run.text);
+}

@@ -12,6 +12,56 @@ use crate::sandbox::setup::{Kernel, LinuxKernel};
 
 /// Environment variable carrying the per-run nonce to a helper.
 pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
+/// Environment variable carrying a [`RunSpec`] (JSON) to a `run` helper.
+pub(crate) const ENV_HELPER_SPEC: &str = "ISOLATED_TEST_HELPER_SPEC";
+
+/// What a `run` helper does in its sandbox.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RunSpec {
+    /// Hostname inside.
+    pub(crate) hostname: String,
+    /// Root filesystem; relative sources from the caller's working directory.
+    pub(crate) rootfs: crate::Rootfs,
+    /// Commands run one after the other; the pollution report is taken
+    /// after the first one.
+    pub(crate) commands: Vec<Vec<String>>,
+}
+
+/// Runs `spec`'s commands in the finished sandbox, reporting each exit and
+/// the first command's pollution report. Each command is a child of PID 2
+/// (rather than PID 2 `execve`ing it, as DESIGN.md sketches) so that PID 2
+/// is still there afterwards to take the report.
+fn run_commands(channel: &mut Channel, spec: &RunSpec) -> i32 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let built = match setup_sandbox(&spec.hostname, &spec.rootfs, &cwd, &mut LinuxKernel) {
+        Ok(built) => built,
+        Err(err) => {
+            channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
+            return 1;
+        }
+    };
+    let start = crate::sandbox::pollution::Snapshot::take(&built.layers);
+    channel.send(&Message::Started);
+    for (i, argv) in spec.commands.iter().enumerate() {
+        let Some((program, args)) = argv.split_first() else { continue };
+        let code = match std::process::Command::new(program).args(args).status() {
+            Ok(status) => status
+                .code()
+                .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
+            Err(e) => {
+                eprintln!("isolated-test: cannot run `{program}`: {e}");
+                if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+            }
+        };
+        if i == 0 {
+            let end = crate::sandbox::pollution::Snapshot::take(&built.layers);
+            let report = start.diff(&end, &built.layers, &[]);
+            channel.send(&Message::Report { report, lowers: built.lowers.clone() });
+        }
+        channel.send(&Message::CommandExited { code });
+    }
+    0
+}
 
 /// Records the steps that succeeded.
 struct Recording {
@@ -72,6 +122,16 @@ pub(crate) fn run(mode: &str) -> ExitCode {
                     exit(1)
                 }
             }
+        }
+        "run" => {
+            let spec: RunSpec = match std::env::var(ENV_HELPER_SPEC).map(|s| serde_json::from_str(&s)) {
+                Ok(Ok(spec)) => spec,
+                _ => {
+                    eprintln!("isolated-test: the run helper got no valid {ENV_HELPER_SPEC}");
+                    exit(2)
+                }
+            };
+            exit(run_commands(&mut channel, &spec))
         }
         other => {
             eprintln!("isolated-test: unknown helper mode `{other}`");

@@ -1,10 +1,12 @@
-//! The `isolated-test` command line. Declarations and dispatch only.
+//! The `isolated-test` command line: `doctor`, `run`, `pair`. Declarations
+//! and dispatch only.
 //!
 //! The binary re-executes itself as PID 2 of a sandbox in a hidden helper
 //! mode (`__sandbox-helper`), which runs the same setup code as a test.
 
 mod doctor;
 mod helper;
+mod run;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,28 @@ struct Cli {
 enum Command {
     /// Probe this host by creating a sandbox, and print what works and how to fix what does not.
     Doctor,
+    /// Run any command in a sandbox, stream its output, print what it changed, exit with its status.
+    Run {
+        #[command(flatten)]
+        sandbox: run::SandboxArgs,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Run test A then test B in one sandbox, and B alone in another: do A's leftovers change B's verdict?
+    Pair {
+        #[command(flatten)]
+        sandbox: run::SandboxArgs,
+        /// The test binary (e.g. target/debug/deps/mytests-...).
+        test_binary: std::path::PathBuf,
+        /// The test that may leave state behind.
+        test_a: String,
+        /// The test that may trip on it.
+        test_b: String,
+    },
     /// Internal: PID 2 of a sandbox started by this binary.
     #[command(name = "__sandbox-helper", hide = true)]
     SandboxHelper {
@@ -34,6 +58,8 @@ enum Command {
 pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Doctor => doctor::run(),
+        Command::Run { sandbox, json, command } => run::run(&sandbox, json, command),
+        Command::Pair { sandbox, test_binary, test_a, test_b } => run::pair(&sandbox, test_binary, test_a, test_b),
         Command::SandboxHelper { mode } => helper::run(&mode),
     }
 }

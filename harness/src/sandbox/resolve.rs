@@ -80,6 +80,12 @@ pub(crate) fn resolve(rootfs: &Rootfs, base_dir: &Path) -> Result<ResolvedRootfs
             Entry::Symlink { link, target } => {
                 ResolvedEntry::Symlink { link: checked_dst(link)?, target: target.clone() }
             }
+            // Applied after setup, in the finished sandbox (see `seed`).
+            Entry::SeedFile { dst, .. } => {
+                checked_dst(dst)?;
+                continue;
+            }
+            Entry::Sysctl { .. } => continue,
         });
     }
     Ok(ResolvedRootfs { base, entries })
@@ -98,6 +104,34 @@ fn checked_dst(dst: &Path) -> Result<PathBuf, SetupError> {
         ));
     }
     Ok(dst.to_path_buf())
+}
+
+/// Applies the prepared-state entries of `rootfs` in the finished sandbox
+/// (after `pivot_root`, before the body or command and before the pollution
+/// report's first snapshot).
+///
+/// # Errors
+/// A seed file could not be written, or a sysctl could not be set (only
+/// `net.*` is writable in a sandbox).
+pub(crate) fn seed(rootfs: &Rootfs) -> Result<(), SetupError> {
+    for entry in &rootfs.entries {
+        match entry {
+            Entry::SeedFile { dst, contents } => {
+                let what = || format!("seed the file `{}`", dst.display());
+                if let Some(parent) = dst.parent() {
+                    fs::create_dir_all(parent).map_err(|e| fail("seed", what(), e))?;
+                }
+                fs::write(dst, contents).map_err(|e| fail("seed", what(), e))?;
+            }
+            Entry::Sysctl { name, value } => {
+                let path = Path::new("/proc/sys").join(name.replace('.', "/"));
+                let what = || format!("set the sysctl `{name}` to `{value}` (only net.* belongs to the sandbox)");
+                fs::write(&path, value).map_err(|e| fail("seed", what(), e))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Where busybox is looked for, in order.

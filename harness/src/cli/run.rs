@@ -1,0 +1,250 @@
+//! `isolated-test run` (any command in a sandbox, with its pollution
+//! report) and `isolated-test pair` (does test A's leftover state change
+//! test B's verdict?).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
+use crate::Rootfs;
+use crate::sandbox::pollution::{self, Report};
+use crate::sandbox::protocol::Message;
+use crate::sandbox::spawn::{self, Invocation};
+use crate::sandbox::supervise::{self, Outcome};
+use crate::sandbox::verdict::{Verdict, judge};
+
+/// Where and how to run, shared by `run` and `pair`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SandboxArgs {
+    /// Hostname inside the sandbox.
+    #[arg(long, default_value = crate::child::DEFAULT_HOSTNAME)]
+    hostname: String,
+    /// Root filesystem: host, host_ro or busybox.
+    #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"])]
+    rootfs: String,
+    /// An image directory (overlay lower layer); repeat for layers, bottom first.
+    #[arg(long = "dir", value_name = "PATH", conflicts_with = "tar")]
+    dirs: Vec<PathBuf>,
+    /// An image archive (.tar, .tar.gz, .tgz).
+    #[arg(long, value_name = "PATH")]
+    tar: Option<PathBuf>,
+    /// Bind a host path read-only: SRC or SRC:DST.
+    #[arg(long, value_name = "SRC[:DST]")]
+    bind: Vec<String>,
+    /// Bind a host path writable: SRC or SRC:DST.
+    #[arg(long = "bind-rw", value_name = "SRC[:DST]")]
+    bind_rw: Vec<String>,
+    /// Mount a fresh tmpfs.
+    #[arg(long, value_name = "DST")]
+    tmpfs: Vec<PathBuf>,
+    /// Prepared state: write a file before the command (DST=CONTENTS).
+    #[arg(long = "seed-file", value_name = "DST=CONTENTS")]
+    seed_files: Vec<String>,
+    /// Prepared state: set a net.* sysctl before the command (NAME=VALUE).
+    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
+    sysctls: Vec<String>,
+    /// Kill the whole sandbox after this long (500ms, 10s, 2m).
+    #[arg(long, default_value = "10m", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// No user namespace (real root only; no security boundary).
+    #[arg(long)]
+    privileged: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    crate::runner::parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))
+}
+
+fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
+    text.split_once(sep).map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| format!("`{text}`: expected {what}"))
+}
+
+impl SandboxArgs {
+    fn rootfs(&self) -> Result<Rootfs, String> {
+        let mut rootfs = if let Some(tar) = &self.tar {
+            Rootfs::tar(tar)
+        } else if !self.dirs.is_empty() {
+            Rootfs::layers(self.dirs.clone())
+        } else {
+            match self.rootfs.as_str() {
+                "host_ro" => Rootfs::host_ro(),
+                "busybox" => Rootfs::busybox(),
+                _ => Rootfs::host(),
+            }
+        };
+        for (list, rw) in [(&self.bind, false), (&self.bind_rw, true)] {
+            for spec in list {
+                let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
+                let dst = if dst.starts_with('/') {
+                    PathBuf::from(dst)
+                } else {
+                    return Err(format!("--bind `{spec}`: the destination must be absolute (SRC:/DST)"));
+                };
+                rootfs = if rw { rootfs.bind_rw(src, dst) } else { rootfs.bind(src, dst) };
+            }
+        }
+        for dst in &self.tmpfs {
+            rootfs = rootfs.tmpfs(dst);
+        }
+        for spec in &self.seed_files {
+            let (dst, contents) = split_pair(spec, '=', "DST=CONTENTS")?;
+            rootfs = rootfs.seed_file(dst, contents);
+        }
+        for spec in &self.sysctls {
+            let (name, value) = split_pair(spec, '=', "NAME=VALUE")?;
+            rootfs = rootfs.sysctl(name, value);
+        }
+        Ok(rootfs)
+    }
+}
+
+/// One helper sandbox run to the end.
+fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, Outcome), String> {
+    let spec = RunSpec { hostname: args.hostname.clone(), rootfs: args.rootfs()?, commands };
+    let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let invocation = Invocation {
+        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "run".into()],
+        env: vec![
+            (ENV_HELPER_NONCE.into(), nonce.clone().into()),
+            (ENV_HELPER_SPEC.into(), serde_json::to_string(&spec).map_err(|e| e.to_string())?.into()),
+        ],
+        env_remove: Vec::new(),
+        privileged: args.privileged,
+    };
+    let (started, mut reaper) = spawn::start(&invocation).map_err(|e| {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(&format!("\ncaused by: {cause}"));
+            source = cause.source();
+        }
+        if let crate::error::SpawnError::Clone { diagnosis: Some(d), .. } = &e {
+            text.push('\n');
+            text.push_str(d);
+        }
+        text
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let outcome = runtime
+        .block_on(supervise::supervise(started, &mut reaper, args.timeout))
+        .map_err(|e| format!("supervising the sandbox failed: {e}"))?;
+    Ok((nonce, outcome))
+}
+
+fn exit_codes(outcome: &Outcome) -> Vec<i32> {
+    outcome
+        .log
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::CommandExited { code } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Why the sandbox itself failed (setup, timeout, protocol), if it did.
+fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
+    if let Some((n, _)) = outcome.log.hello() {
+        if n != nonce {
+            return Some("the sandbox answered for another run".into());
+        }
+    }
+    if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
+        return match judge("run", nonce, outcome) {
+            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg),
+            Verdict::Pass => None,
+        };
+    }
+    None
+}
+
+/// `isolated-test run`.
+pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
+    let (nonce, outcome) = match sandboxed(args, vec![command.clone()]) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("isolated-test run: could not start the sandbox: {msg}");
+            return ExitCode::from(125);
+        }
+    };
+    if let Some(msg) = sandbox_failure(&nonce, &outcome) {
+        eprintln!("isolated-test run: {msg}");
+        return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
+    }
+    let code = exit_codes(&outcome).first().copied();
+    let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
+    if json {
+        let value = serde_json::json!({ "command": command, "exit_code": code, "report": report });
+        println!("{value}");
+    } else {
+        eprint!("\n{report}");
+    }
+    match code {
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => {
+            eprintln!("isolated-test run: the command's exit status was not reported");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn verdict_word(code: Option<i32>) -> String {
+    match code {
+        Some(0) => "passed".into(),
+        Some(c) => format!("FAILED (exit {c})"),
+        None => "did not finish".into(),
+    }
+}
+
+/// `isolated-test pair`.
+pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: String) -> ExitCode {
+    let binary = match binary.canonicalize() {
+        Ok(b) => b.display().to_string(),
+        Err(e) => {
+            eprintln!("isolated-test pair: cannot use the test binary `{}`: {e}", binary.display());
+            return ExitCode::from(125);
+        }
+    };
+    // Plain libtest runs of one test each: the pair is for tests that are
+    // not isolated yet (an #[isolated_test] would run in a sandbox of its own).
+    let test = |name: &str| vec![binary.clone(), name.into(), "--exact".into(), "--test-threads=1".into()];
+    eprintln!("== A then B, in one sandbox");
+    let together = sandboxed(args, vec![test(&test_a), test(&test_b)]);
+    eprintln!("== B alone, in a fresh sandbox");
+    let alone = sandboxed(args, vec![test(&test_b)]);
+    let (Ok((n1, together)), Ok((n2, alone))) = (together, alone) else {
+        eprintln!("isolated-test pair: could not start a sandbox");
+        return ExitCode::from(125);
+    };
+    for (nonce, outcome) in [(&n1, &together), (&n2, &alone)] {
+        if let Some(msg) = sandbox_failure(nonce, outcome) {
+            eprintln!("isolated-test pair: {msg}");
+            return ExitCode::from(125);
+        }
+    }
+    let codes = exit_codes(&together);
+    let (a, b_after) = (codes.first().copied(), codes.get(1).copied());
+    let b_alone = exit_codes(&alone).first().copied();
+    let report: Report = pollution::from_messages(&together.log.messages).unwrap_or_default();
+    println!("A `{test_a}`: {}", verdict_word(a));
+    println!("B `{test_b}` after A: {}", verdict_word(b_after));
+    println!("B `{test_b}` alone:   {}", verdict_word(b_alone));
+    let changed = (b_after == Some(0)) != (b_alone == Some(0));
+    if changed {
+        println!(
+            "verdict: A's leftovers change B's verdict (B {} alone, {} after A)",
+            if b_alone == Some(0) { "passes" } else { "fails" },
+            if b_after == Some(0) { "passes" } else { "fails" }
+        );
+    } else {
+        println!("verdict: A's leftovers do not change B's verdict");
+    }
+    println!("A's {report}");
+    if changed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
