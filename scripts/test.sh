@@ -33,7 +33,8 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     command -v bwrap > /dev/null || need+=(bubblewrap)
     [ -x /usr/bin/time ] || need+=(time)
     command -v pgrep > /dev/null || need+=(procps)
-    [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+    # The busybox root needs a static busybox, which only busybox-static ships.
+    dpkg-query -W -f='${Status}' busybox-static 2> /dev/null | grep -q 'ok installed' || need+=(busybox-static)
     command -v python3 > /dev/null || need+=(python3)
     if [ "${#need[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -57,14 +57,14 @@ pub(crate) fn userns_failure(errno: Option<i32>, probe: &Probe) -> Option<String
         return Some(
             "cause: AppArmor blocks unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1, \
              the default on Ubuntu 24.04 and its GitHub runners)\n\
-             fix: run the tests as root (sudo -E cargo test), or sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+             fix: run the tests as root (sudo env \"PATH=$PATH\" cargo test), or sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
                 .into(),
         );
     }
     if probe.euid != 0 && probe.unprivileged_userns_clone == Some(0) {
         return Some(
             "cause: unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)\n\
-             fix: run the tests as root (sudo -E cargo test), or sudo sysctl -w kernel.unprivileged_userns_clone=1"
+             fix: run the tests as root (sudo env \"PATH=$PATH\" cargo test), or sudo sysctl -w kernel.unprivileged_userns_clone=1"
                 .into(),
         );
     }
