@@ -2,12 +2,13 @@
 # The test suite, as README.md states it: run as root on a fresh Debian/Ubuntu
 # machine (`sudo ./scripts/test.sh`).
 #
-# 1. installs what the tests use (iproute2, util-linux, busybox-static,
-#    bubblewrap, time);
+# 1. installs what the tests use (iproute2, util-linux, uidmap,
+#    busybox-static, bubblewrap, time);
 # 2. runs the whole workspace suite as root;
-# 3. runs the dogfood and end-to-end suites again as a temporary non-root
-#    user, so the rootless path (root inside mapped to one host user) is
-#    tested on every run;
+# 3. runs the dogfood and end-to-end suites again as a non-root user (uid
+#    65534, given a subordinate id range for the run), so the rootless path
+#    (root inside mapped to that user, ids 1.. to the range) is tested on
+#    every run;
 # 4. checks the host is as it was: mount table, hostname, links, sysctls,
 #    /etc, leftover isolated-test-* temp entries and sandbox processes, and
 #    that no test write reached the checkout.
@@ -30,6 +31,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     need=()
     command -v ip > /dev/null || need+=(iproute2)
     command -v setpriv > /dev/null || need+=(util-linux)
+    command -v newuidmap > /dev/null || need+=(uidmap)
     command -v bwrap > /dev/null || need+=(bubblewrap)
     [ -x /usr/bin/time ] || need+=(time)
     command -v pgrep > /dev/null || need+=(procps)
@@ -54,7 +56,8 @@ snapshot() {
     for s in net/ipv4/ip_forward net/ipv4/ping_group_range kernel/domainname; do
         echo "$s = $(cat /proc/sys/$s)"
     done
-    ls -la --time-style=+%s /etc | md5sum | sed 's/^/etc listing: /'
+    # -A: the entries, not `.` (whose mtime any create-and-delete moves).
+    ls -lA --time-style=+%s /etc | md5sum | sed 's/^/etc listing: /'
     ls -A "${TMPDIR:-/tmp}" | grep '^isolated-test-' | sed 's/^/temp entry: /' || true
 }
 
@@ -83,7 +86,19 @@ else
     # which the final check compares. 65534 (nobody) exists everywhere.
     uid="${ISOLATED_TEST_CI_UID:-65534}"
     work="$(mktemp -d "${TMPDIR:-/tmp}/isolated-test-rootless-XXXXXX")"
-    cleanup() { rm -rf "$work"; }
+    # Subordinate ids for the user, so the rootless pass covers the wider
+    # map (newuidmap/newgidmap: chown to other ids inside). Restored exactly,
+    # modification time included, by cleanup.
+    for f in /etc/subuid /etc/subgid; do
+        if [ -e "$f" ]; then cp -p "$f" "$work/$(basename "$f").orig"; fi
+        echo "$uid:3000000:65536" >> "$f"
+    done
+    cleanup() {
+        for f in /etc/subuid /etc/subgid; do
+            if [ -e "$work/$(basename "$f").orig" ]; then cp -p "$work/$(basename "$f").orig" "$f"; else rm -f "$f"; fi
+        done
+        rm -rf "$work"
+    }
     trap cleanup EXIT
     chmod 755 "$work"
     # A copy the user can read (the checkout may live under /root), built by

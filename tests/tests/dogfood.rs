@@ -416,3 +416,24 @@ fn tests_can_start_from_a_prepared_state() {
     // The prepared state is the starting point, not pollution.
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
 }
+
+/// How many ids the sandbox's user namespace maps: all of them as root,
+/// one rootless, or one plus a subordinate range (`/etc/subuid` with
+/// `newuidmap`).
+fn mapped_ids() -> u64 {
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap();
+    map.lines().filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()).sum()
+}
+
+#[isolated_test]
+fn chown_to_other_ids_works_where_ids_are_mapped() {
+    use std::os::unix::fs::MetadataExt;
+    fs::write("/tmp/owned", "x").unwrap();
+    let result = std::os::unix::fs::chown("/tmp/owned", Some(1000), Some(1000));
+    if mapped_ids() > 1000 {
+        result.unwrap();
+        assert_eq!(fs::metadata("/tmp/owned").unwrap().uid(), 1000);
+    } else {
+        assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::EINVAL), "uid 1000 is not mapped here");
+    }
+}

@@ -10,6 +10,7 @@ pub(crate) mod reap;
 pub mod resolve;
 pub(crate) mod setup;
 pub(crate) mod spawn;
+pub(crate) mod subid;
 pub(crate) mod supervise;
 pub(crate) mod teardown;
 pub(crate) mod verdict;

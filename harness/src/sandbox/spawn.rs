@@ -177,6 +177,17 @@ pub(crate) fn id_maps(euid: u32, egid: u32) -> (String, String, bool) {
 fn write_id_maps(pid: i32) -> Result<(), SpawnError> {
     let euid = rustix::process::geteuid().as_raw();
     let egid = rustix::process::getegid().as_raw();
+    if euid != 0 {
+        if let Some(sub) = super::subid::Subordinate::lookup(euid) {
+            // With subordinate ids, shadow's setuid helpers write a wider map
+            // (and keep setgroups allowed, as they require).
+            return sub.map(pid, euid, egid).map_err(|message| SpawnError::IdMap {
+                path: format!("/proc/{pid}/uid_map"),
+                content: "(through newuidmap/newgidmap)".into(),
+                source: IoCause(std::io::Error::other(message)),
+            });
+        }
+    }
     let (uid_map, gid_map, deny_setgroups) = id_maps(euid, egid);
     let write = |file: &str, content: &str| {
         let path = format!("/proc/{pid}/{file}");
