@@ -242,3 +242,13 @@ fn forbid_pollution_violated() {
     std::fs::write("/etc/isolated-test-forbidden", "x").unwrap();
     rustix::system::sethostname(b"forbidden").unwrap();
 }
+
+#[isolated_test(rootfs = "busybox")]
+fn rootfs_busybox() {
+    println!("BODY RAN 3e8b");
+}
+
+#[isolated_test(dir = "/proc/sys")]
+fn rootfs_overlay_refused() {
+    println!("BODY RAN 3e8b");
+}

@@ -660,3 +660,30 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
     );
     assert!(!run.text.contains("isolated-test-allowed-ok ("), "an allowed path was reported:\n{}", run.text);
 }
+
+#[test]
+#[serial]
+fn an_overlay_the_kernel_refuses_and_a_missing_busybox_are_named() {
+    let before = HostSnapshot::capture().unwrap();
+    assert_setup_fails(
+        "rootfs_overlay_refused",
+        &[],
+        &[
+            "sandbox setup failed at step `mount_overlay`: failed to mount an overlay of host `/proc/sys` at `/`",
+            "caused by: EINVAL",
+            "cause: overlayfs refused this lower directory",
+        ],
+    );
+    assert_setup_fails(
+        "rootfs_busybox",
+        &[("ISOLATED_TEST_BUSYBOX", "/nonexistent/busybox")],
+        &["step `find_busybox`", "`/nonexistent/busybox`", "install the package busybox-static"],
+    );
+    assert_setup_fails(
+        "rootfs_busybox",
+        &[("ISOLATED_TEST_BUSYBOX", "/bin/sh")],
+        &["step `find_busybox`", "it is dynamically linked", "install the package busybox-static"],
+    );
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
+}

@@ -96,8 +96,9 @@ pub(crate) fn setup_hint(step: &str, first_cause: &str) -> Option<&'static str> 
              fix: run the container with --privileged, or with --security-opt seccomp=unconfined --security-opt apparmor=unconfined",
         ),
         ("mount_overlay", "EINVAL") => Some(
-            "cause: overlayfs refused this lower directory (its filesystem may not support being a lower layer, \
-             or it carries locked submounts)\nfix: report the directory; meanwhile run as root with `privileged = true`",
+            "cause: overlayfs refused this lower directory: its filesystem cannot be an overlay layer \
+             (procfs, sysfs, some FUSE or network filesystems), or it carries mounts of its own\n\
+             fix: put the image on an ordinary filesystem (ext4, xfs, btrfs, tmpfs), or bind it in with `bind` instead",
         ),
         _ => None,
     }

@@ -137,8 +137,28 @@ pub(crate) fn seed(rootfs: &Rootfs) -> Result<(), SetupError> {
 /// Where busybox is looked for, in order.
 const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox"];
 
+/// Environment variable naming the busybox binary to use instead of the
+/// first of [`BUSYBOX_CANDIDATES`]; it must be statically linked.
+pub const ENV_BUSYBOX: &str = "ISOLATED_TEST_BUSYBOX";
+
 fn find_busybox() -> Result<ResolvedBase, SetupError> {
-    let found = BUSYBOX_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file());
+    let found = match std::env::var_os(ENV_BUSYBOX) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(fail(
+                    "find_busybox",
+                    format!("use the busybox named by {ENV_BUSYBOX} (`{}`)", path.display()),
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "no such file; install the package busybox-static (Debian/Ubuntu: sudo apt-get install busybox-static) or fix the variable",
+                    ),
+                ));
+            }
+            Some(path)
+        }
+        None => BUSYBOX_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()),
+    };
     let Some(binary) = found else {
         return Err(fail(
             "find_busybox",
