@@ -576,17 +576,17 @@ fn cli_binary() -> &'static Path {
     })
 }
 
+/// `isolated-test pair <cases binary> a b`: exit code and all output.
+fn pair(a: &str, b: &str) -> (Option<i32>, String) {
+    let out = Command::new(cli_binary()).arg("pair").arg(cases_binary()).args([a, b]).output().unwrap();
+    (out.status.code(), run_of(out).text)
+}
+
 #[test]
 #[serial]
 fn pair_shows_that_a_leftover_changes_b() {
-    let out = Command::new(cli_binary())
-        .args(["pair"])
-        .arg(cases_binary())
-        .args(["pair_a_leaves_a_marker", "pair_b_trips_on_the_marker"])
-        .output()
-        .unwrap();
-    let text = run_of(out.clone()).text;
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = pair("pair_a_leaves_a_marker", "pair_b_trips_on_the_marker");
+    assert_eq!(code, Some(1), "{text}");
     for needle in [
         "A `pair_a_leaves_a_marker`: passed",
         "B `pair_b_trips_on_the_marker` after A: FAILED (exit 101)",
@@ -599,14 +599,8 @@ fn pair_shows_that_a_leftover_changes_b() {
     }
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
     // And when B does not care, the pair says so.
-    let out = Command::new(cli_binary())
-        .args(["pair"])
-        .arg(cases_binary())
-        .args(["pair_a_leaves_a_marker", "passes"])
-        .output()
-        .unwrap();
-    let text = run_of(out.clone()).text;
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = pair("pair_a_leaves_a_marker", "passes");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("verdict: A's leftovers do not change B's verdict"), "{text}");
 }
 
