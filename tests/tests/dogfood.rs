@@ -437,3 +437,17 @@ fn chown_to_other_ids_works_where_ids_are_mapped() {
         assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::EINVAL), "uid 1000 is not mapped here");
     }
 }
+
+#[isolated_test]
+fn a_directory_deleted_and_made_again_reads_as_replaced() {
+    // The crate directory belongs to whoever runs the tests, in every mode.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    assert!(dir.join("pass").is_dir());
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("new"), "x").unwrap();
+    let report = isolated_test::pollution();
+    let replaced = report.files.iter().find(|c| Path::new(&c.path) == dir).unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(replaced.detail, "replaced: everything it held below was deleted", "{report}");
+    assert!(report.files.iter().any(|c| c.path.ends_with("ui/new")), "{report}");
+}

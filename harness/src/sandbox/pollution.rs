@@ -198,8 +198,16 @@ fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, (String, u64, u32, 
         let Ok(meta) = entry.metadata() else { continue };
         let ft = meta.file_type();
         let path = shown.join(entry.file_name());
-        // overlayfs marks deletions with a 0/0 character device.
-        let kind = if ft.is_char_device() && meta.rdev() == 0 { "whiteout" } else { kind_of(&ft) };
+        // overlayfs marks deletions with a 0/0 character device, and a
+        // directory deleted and made again with an "opaque" attribute
+        // (`user.overlay.` with userxattr, `trusted.overlay.` without).
+        let kind = if ft.is_char_device() && meta.rdev() == 0 {
+            "whiteout"
+        } else if ft.is_dir() && is_opaque(&entry.path()) {
+            "opaque-dir"
+        } else {
+            kind_of(&ft)
+        };
         let size = if ft.is_dir() { 0 } else { meta.size() };
         out.insert(
             path.display().to_string(),
@@ -209,6 +217,13 @@ fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, (String, u64, u32, 
             walk(&entry.path(), &path, out);
         }
     }
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    ["user.overlay.opaque", "trusted.overlay.opaque"].iter().any(|name| {
+        let mut value = [0u8; 4];
+        matches!(rustix::fs::getxattr(dir, *name, &mut value[..]), Ok(n) if value[..n] == *b"y")
+    })
 }
 
 fn network_lines() -> BTreeSet<String> {
@@ -323,6 +338,15 @@ impl Snapshot {
                     mode: 0,
                     detail: String::new(),
                 }
+            } else if kind == "opaque-dir" {
+                FileChange {
+                    path: path.clone(),
+                    change: Change::Written,
+                    kind: "dir".into(),
+                    size: 0,
+                    mode: *mode,
+                    detail: OPAQUE.into(),
+                }
             } else {
                 FileChange {
                     path: path.clone(),
@@ -369,6 +393,9 @@ impl Snapshot {
     }
 }
 
+/// The detail of a directory deleted and made again.
+const OPAQUE: &str = "replaced: everything it held below was deleted";
+
 fn processes_left(skip: &[u32]) -> Vec<ProcessLeft> {
     let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
     let mut out: Vec<ProcessLeft> = entries
@@ -398,10 +425,17 @@ pub(crate) fn classify(report: &mut Report, lower: impl Fn(&str) -> Option<fs::M
         if change.change != Change::Written {
             continue;
         }
+        let opaque = change.detail == OPAQUE;
         match lower(&change.path) {
-            None => change.change = Change::Added,
+            None => {
+                change.change = Change::Added;
+                change.detail.clear();
+            }
             Some(meta) => {
                 let mut details = Vec::new();
+                if opaque {
+                    details.push(OPAQUE.to_owned());
+                }
                 let kind = kind_of(&meta.file_type());
                 if kind != change.kind {
                     details.push(format!("type {kind} -> {}", change.kind));
