@@ -140,7 +140,11 @@ median_ms_per_test() {
                   printf "%.2f\n", m / n / 1e6 }'
 }
 
-BWRAP=(bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp)
+# The issue's command line, plus the binary bound back in: a checkout under
+# /tmp would otherwise be hidden by the fresh /tmp (the harness keeps the
+# test binary's directory visible the same way).
+BWRAP=(bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev --tmpfs /tmp
+    --ro-bind "$BIN" "$BIN")
 UNSHARE=(unshare --user --map-root-user --pid --fork --mount --uts --ipc --net)
 if ! "${UNSHARE[@]}" true 2>/dev/null; then
     if is_root; then
