@@ -171,3 +171,21 @@ fn bind_rw_reaches_the_host_and_bind_does_not_write() {
     assert!(!root_entries().contains("usr") || Path::new("/usr/bin/awk").is_symlink(), "busybox root");
     assert_eq!(fs::read("/nonexistent").unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+// ----------------------------------------------------- rstest and builders
+
+/// An rstest fixture that returns a root filesystem: the attribute takes
+/// its generated `default` function, and every case gets that root.
+#[rstest::fixture]
+fn layered_fixture() -> Rootfs {
+    layered()
+}
+
+#[rstest::rstest]
+#[case("/app/config")]
+#[case("/bin/busybox")]
+#[isolated_test::test(rootfs = layered_fixture::default)]
+fn a_root_from_an_rstest_fixture(#[case] path: &str) {
+    assert!(Path::new(path).exists(), "{path} missing from the fixture's root");
+    assert_eq!(fs::read_to_string("/etc/os-release").unwrap(), "ID=isolated-test-app-layer\n");
+}
