@@ -39,7 +39,7 @@ thread_local! {
 }
 
 /// The result channel of PID 2.
-pub(crate) struct Channel(File);
+pub(crate) struct Channel(std::sync::Mutex<File>);
 
 impl Channel {
     /// Takes over the inherited result channel and moves the stdout pipe
@@ -48,7 +48,7 @@ impl Channel {
     /// not PID 2 of a sandbox and nothing can be reported.
     pub(crate) fn adopt() -> Self {
         let channel = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
-            Ok(file) => Channel(file),
+            Ok(file) => Channel(std::sync::Mutex::new(file)),
             Err(err) => {
                 eprintln!("isolated-test: no result channel in the sandboxed process: {err}");
                 std::process::exit(70);
@@ -61,9 +61,10 @@ impl Channel {
     }
 
     /// Sends one message.
-    pub(crate) fn send(&mut self, message: &Message) {
+    pub(crate) fn send(&self, message: &Message) {
         // A write error means the parent is gone; PDEATHSIG ends us anyway.
-        let _ = self.0.write_all(encode(message).as_bytes());
+        let mut file = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = file.write_all(encode(message).as_bytes());
     }
 }
 
@@ -73,7 +74,8 @@ where
     F: FnOnce() -> R,
     R: TestReturn,
 {
-    let mut channel = Channel::adopt();
+    // Shared with the thread that answers a report request at the deadline.
+    let channel: &'static Channel = Box::leak(Box::new(Channel::adopt()));
     channel.send(&Message::Hello { nonce: mode.nonce.clone(), test: mode.test.clone() });
     crate::runner::init_tracing();
 
@@ -94,6 +96,9 @@ where
         pollution::Snapshot::take_cheap(&built.layers)
     };
     let _ = BASELINE.set((start.clone(), built.layers.clone()));
+    if report_wanted {
+        answer_report_requests(channel, start.clone(), built.layers.clone(), built.lowers.clone());
+    }
     channel.send(&Message::Started);
     let mounts_at_start = spec.teardown_verify.then(crate::sandbox::teardown::mount_ids);
 
@@ -141,6 +146,24 @@ where
             exit(101);
         }
     }
+}
+
+/// When the deadline comes, the parent asks (SIGUSR2) for the report before
+/// it kills the sandbox: a thread answers, since the body may be stuck.
+fn answer_report_requests(
+    channel: &'static Channel,
+    start: pollution::Snapshot,
+    layers: pollution::Layers,
+    lowers: Vec<PathBuf>,
+) {
+    let Ok(mut requests) = crate::sys::signal::report_requests() else { return };
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        if matches!(std::io::Read::read(&mut requests, &mut byte), Ok(1)) {
+            let report = start.diff(&pollution::Snapshot::take(&layers), &layers, &[]);
+            channel.send(&Message::Report { report, lowers });
+        }
+    });
 }
 
 pub(crate) fn exit(code: i32) -> ! {

@@ -172,6 +172,13 @@ impl From<SpawnError> for StartError {
     }
 }
 
+/// With a report asked for, the deadline gives the sandbox this long to
+/// send it before the kill.
+fn report_grace(spec: &TestSpec) -> Option<Duration> {
+    let wanted = std::env::var(crate::ENV_REPORT).as_deref() == Ok("1") || spec.forbid_pollution.is_some();
+    wanted.then_some(Duration::from_secs(2))
+}
+
 fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
     let timeout = timeout_for(spec)?;
     let nonce = nonce();
@@ -183,7 +190,7 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         .build()
         .map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
     let outcome = runtime
-        .block_on(supervise::supervise(started, &mut reaper, timeout))
+        .block_on(supervise::supervise(started, &mut reaper, timeout, report_grace(spec)))
         .map_err(|e| format!("failed to supervise the sandbox: {e}"))?;
     tracing::debug!(elapsed = ?outcome.elapsed, exit = ?outcome.exit, "sandbox ended");
     Ok((nonce, outcome))

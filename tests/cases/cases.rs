@@ -252,3 +252,14 @@ fn rootfs_busybox() {
 fn rootfs_overlay_refused() {
     println!("BODY RAN 3e8b");
 }
+
+/// Pollutes, then hangs past its deadline: with a report asked for, the
+/// report still comes (the harness asks for it before the kill).
+#[isolated_test(timeout = "1s")]
+fn pollutes_then_hangs() {
+    std::fs::write("/etc/isolated-test-before-the-hang", "x").unwrap();
+    rustix::system::sethostname(b"hung-host").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

@@ -681,3 +681,22 @@ fn an_overlay_the_kernel_refuses_and_a_missing_busybox_are_named() {
     let after = HostSnapshot::capture().unwrap();
     assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
+
+#[test]
+#[serial]
+fn a_report_is_taken_even_when_the_test_hangs_past_its_deadline() {
+    let run = run_cases(&["--exact", "pollutes_then_hangs"], &[("ISOLATED_TEST_REPORT", "1")]);
+    assert_fails_with(
+        &run,
+        &[
+            "timed out after 1s while the body ran",
+            "isolated test `pollutes_then_hangs`: pollution report:",
+            "added    /etc/isolated-test-before-the-hang (file, 1 bytes",
+            "hostname: isolated-test -> hung-host",
+        ],
+    );
+    // Without a report asked for, the kill is immediate and there is none.
+    let run = run_cases(&["--exact", "pollutes_then_hangs"], &[]);
+    assert_fails_with(&run, &["timed out after 1s"]);
+    assert!(!run.text.contains("pollution report"), "{}", run.text);
+}

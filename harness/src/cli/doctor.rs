@@ -58,10 +58,11 @@ fn probe(privileged: bool) -> ProbeResult {
         Ok(rt) => rt,
         Err(e) => return ProbeResult::Broken(format!("cannot build a tokio runtime: {e}")),
     };
-    let outcome: Outcome = match runtime.block_on(supervise::supervise(started, &mut reaper, Duration::from_secs(10))) {
-        Ok(o) => o,
-        Err(e) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
-    };
+    let outcome: Outcome =
+        match runtime.block_on(supervise::supervise(started, &mut reaper, Duration::from_secs(10), None)) {
+            Ok(o) => o,
+            Err(e) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
+        };
     if outcome.timed_out.is_some() {
         return ProbeResult::Broken("the probe sandbox hung for 10s and was killed".into());
     }

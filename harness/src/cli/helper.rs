@@ -31,7 +31,7 @@ pub(crate) struct RunSpec {
 /// the first command's pollution report. Each command is a child of PID 2
 /// (rather than PID 2 `execve`ing it, as DESIGN.md sketches) so that PID 2
 /// is still there afterwards to take the report.
-fn run_commands(channel: &mut Channel, spec: &RunSpec) -> i32 {
+fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let built = match setup_sandbox(&spec.hostname, &spec.rootfs, &cwd, &mut LinuxKernel) {
         Ok(built) => built,
@@ -98,7 +98,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
         eprintln!("isolated-test: `__sandbox-helper` must run as PID 2 of a sandbox");
         return ExitCode::from(2);
     }
-    let mut channel = Channel::adopt();
+    let channel = Channel::adopt();
     channel.send(&Message::Hello { nonce, test: format!("__sandbox-helper {mode}") });
     crate::runner::init_tracing();
     match mode {
@@ -131,7 +131,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
                     exit(2)
                 }
             };
-            exit(run_commands(&mut channel, &spec))
+            exit(run_commands(&channel, &spec))
         }
         other => {
             eprintln!("isolated-test: unknown helper mode `{other}`");

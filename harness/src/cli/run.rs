@@ -131,7 +131,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         .build()
         .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     let outcome = runtime
-        .block_on(supervise::supervise(started, &mut reaper, args.timeout))
+        .block_on(supervise::supervise(started, &mut reaper, args.timeout, None))
         .map_err(|e| format!("supervising the sandbox failed: {e}"))?;
     Ok((nonce, outcome))
 }

@@ -49,6 +49,9 @@ pub(crate) struct Outcome {
     pub(crate) elapsed: Duration,
 }
 
+/// How a pollution report starts on the result channel.
+const REPORT_TAG: &[u8] = br#"{"kind":"report""#;
+
 /// After PID 1 exits the kernel kills the rest of the namespace and the
 /// pipes reach EOF; this bounds the wait for that.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -110,11 +113,18 @@ fn on_read(stream: &mut Stream, r: io::Result<usize>, emit: &mut impl FnMut(&str
 }
 
 /// Supervises `started` until PID 1 has exited and its output is drained,
-/// killing the whole sandbox at the deadline.
+/// killing the whole sandbox at the deadline. With `report_grace`, the
+/// deadline first asks PID 2 for its pollution report (SIGUSR2) and kills
+/// when the report has arrived or the grace has passed.
 ///
 /// # Errors
 /// Registering the descriptors with tokio, or waiting on the pidfd.
-pub(crate) async fn supervise(started: Started, reaper: &mut Reaper, timeout: Duration) -> io::Result<Outcome> {
+pub(crate) async fn supervise(
+    started: Started,
+    reaper: &mut Reaper,
+    timeout: Duration,
+    report_grace: Option<Duration>,
+) -> io::Result<Outcome> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let Started { init, stdout, stderr, result } = started;
@@ -129,6 +139,11 @@ pub(crate) async fn supervise(started: Started, reaper: &mut Reaper, timeout: Du
     let mut exited_at = start;
     let mut timed_out: Option<TimedOut> = None;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let kill = |pidfd: &tokio::io::unix::AsyncFd<OwnedFd>| {
+        // SIGKILL on PID 1: the kernel then kills the whole namespace.
+        let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), Signal::KILL);
+    };
     let mut print_out = |s: &str| print!("{s}");
     let mut print_err = |s: &str| eprint!("{s}");
 
@@ -141,7 +156,14 @@ pub(crate) async fn supervise(started: Started, reaper: &mut Reaper, timeout: Du
             r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),
             r = read_some(&mut res, &mut res_buf) => match r {
                 Ok(0) | Err(_) => res = None,
-                Ok(n) => res_bytes.extend_from_slice(&res_buf[..n]),
+                Ok(n) => {
+                    res_bytes.extend_from_slice(&res_buf[..n]);
+                    let reported = res_bytes.windows(REPORT_TAG.len()).any(|w| w == REPORT_TAG);
+                    if kill_at.is_some() && reported {
+                        kill(&pidfd);
+                        kill_at = None;
+                    }
+                }
             },
             guard = pidfd.readable(), if exit.is_none() => {
                 let mut guard = guard?;
@@ -163,9 +185,19 @@ pub(crate) async fn supervise(started: Started, reaper: &mut Reaper, timeout: Du
             () = tokio::time::sleep_until(deadline), if exit.is_none() && timed_out.is_none() => {
                 tracing::debug!(pid, ?timeout, "deadline reached; killing the sandbox");
                 let tree = proctree::capture(pid);
-                // SIGKILL on PID 1: the kernel then kills the whole namespace.
-                let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), Signal::KILL);
+                let pid2 = tree.iter().find(|p| p.ns_pid == Some(2)).map(|p| p.host_pid);
+                match (report_grace, pid2.and_then(rustix::process::Pid::from_raw)) {
+                    (Some(grace), Some(pid2)) => {
+                        let _ = rustix::process::kill_process(pid2, Signal::USR2);
+                        kill_at = Some(tokio::time::Instant::now() + grace);
+                    }
+                    _ => kill(&pidfd),
+                }
                 timed_out = Some(TimedOut { after: timeout, tree });
+            }
+            () = sleep_until_opt(kill_at), if exit.is_none() => {
+                kill(&pidfd);
+                kill_at = None;
             }
             () = sleep_until_opt(drain_deadline) => {
                 tracing::warn!(pid, "output pipes still open {DRAIN_GRACE:?} after the sandbox exited; giving up on them");
