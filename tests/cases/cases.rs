@@ -256,7 +256,7 @@ fn rootfs_overlay_refused() {
 /// Pollutes, then hangs past its deadline: with a report asked for, the
 /// report still comes (the harness asks for it before the kill).
 #[isolated_test(timeout = "1s")]
-fn pollutes_then_hangs() {
+fn hangs_after_polluting() {
     std::fs::write("/etc/isolated-test-before-the-hang", "x").unwrap();
     rustix::system::sethostname(b"hung-host").unwrap();
     loop {

@@ -300,7 +300,8 @@ fn sigterm_to_the_process_group_kills_the_sandbox() {
 fn polluting_tests_leave_the_host_as_it_was() {
     let before = HostSnapshot::capture().unwrap();
     let hostname_before = rustix::system::uname().nodename().to_owned();
-    let run = run_cases(&["pollutes_", "--test-threads=3"], &[]);
+    let names = ["pollutes_everything", "pollutes_in_parallel_a", "pollutes_in_parallel_b"];
+    let run = run_cases(&[&names[..], &["--exact", "--test-threads=3"]].concat(), &[]);
     assert!(run.status.success(), "{}", run.text);
     assert!(run.text.contains("3 passed"), "{}", run.text);
     let after = HostSnapshot::capture().unwrap();
@@ -685,18 +686,18 @@ fn an_overlay_the_kernel_refuses_and_a_missing_busybox_are_named() {
 #[test]
 #[serial]
 fn a_report_is_taken_even_when_the_test_hangs_past_its_deadline() {
-    let run = run_cases(&["--exact", "pollutes_then_hangs"], &[("ISOLATED_TEST_REPORT", "1")]);
+    let run = run_cases(&["--exact", "hangs_after_polluting"], &[("ISOLATED_TEST_REPORT", "1")]);
     assert_fails_with(
         &run,
         &[
             "timed out after 1s while the body ran",
-            "isolated test `pollutes_then_hangs`: pollution report:",
+            "isolated test `hangs_after_polluting`: pollution report:",
             "added    /etc/isolated-test-before-the-hang (file, 1 bytes",
             "hostname: isolated-test -> hung-host",
         ],
     );
     // Without a report asked for, the kill is immediate and there is none.
-    let run = run_cases(&["--exact", "pollutes_then_hangs"], &[]);
+    let run = run_cases(&["--exact", "hangs_after_polluting"], &[]);
     assert_fails_with(&run, &["timed out after 1s"]);
     assert!(!run.text.contains("pollution report"), "{}", run.text);
 }
