@@ -80,6 +80,24 @@ pub enum SpawnError {
     },
 }
 
+impl SpawnError {
+    /// The message, its `caused by:` chain and, for a refused `clone3`, the
+    /// host's cause and fix: what the test's failure, `doctor` and `run` show.
+    pub(crate) fn render(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(&format!("\n  caused by: {cause}"));
+            source = cause.source();
+        }
+        if let SpawnError::Clone { diagnosis: Some(d), .. } = self {
+            text.push('\n');
+            text.push_str(d);
+        }
+        text
+    }
+}
+
 /// An error and its causes as plain strings, to cross the process boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorChain {

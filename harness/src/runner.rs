@@ -81,20 +81,6 @@ fn nonce() -> String {
     format!("{:016x}{:08x}", h.finish(), std::process::id())
 }
 
-fn render_spawn_error(err: &SpawnError) -> String {
-    let mut msg = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        msg.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    if let SpawnError::Clone { diagnosis: Some(d), .. } = err {
-        msg.push('\n');
-        msg.push_str(d);
-    }
-    msg
-}
-
 /// Runs `name` in a sandbox and panics (the libtest way to fail) unless it
 /// passed.
 #[track_caller]
@@ -168,7 +154,7 @@ impl From<String> for StartError {
 impl From<SpawnError> for StartError {
     fn from(err: SpawnError) -> Self {
         let unsupported_host = matches!(err, SpawnError::Clone { diagnosis: Some(_), .. });
-        Self { message: render_spawn_error(&err), unsupported_host }
+        Self { message: err.render(), unsupported_host }
     }
 }
 

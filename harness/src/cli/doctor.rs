@@ -106,7 +106,7 @@ fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
         ProbeResult::NotStarted(err) => {
             let mode = if host.euid == 0 { "identity map of all ids" } else { "root inside mapped to your uid" };
             line(out, "UNAVAILABLE", "user + pid/mount/uts/ipc/net namespaces", mode);
-            let _ = writeln!(out, "{}", indent(&render_chain(err)));
+            let _ = writeln!(out, "{}", indent(&err.render()));
             for (what, _) in CAPABILITIES {
                 line(out, "not reached", what, "");
             }
@@ -144,19 +144,6 @@ fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
             failure.is_none()
         }
     }
-}
-
-fn render_chain(err: &SpawnError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(text, "\ncaused by: {cause}");
-        source = cause.source();
-    }
-    if let SpawnError::Clone { diagnosis: Some(d), .. } = err {
-        let _ = write!(text, "\n{d}");
-    }
-    text
 }
 
 fn sysctl(value: Option<u64>) -> String {

@@ -113,19 +113,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         env_remove: Vec::new(),
         privileged: args.privileged,
     };
-    let (started, mut reaper) = spawn::start(&invocation).map_err(|e| {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            text.push_str(&format!("\ncaused by: {cause}"));
-            source = cause.source();
-        }
-        if let crate::error::SpawnError::Clone { diagnosis: Some(d), .. } = &e {
-            text.push('\n');
-            text.push_str(d);
-        }
-        text
-    })?;
+    let (started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
