@@ -89,7 +89,7 @@ where
             exit(1);
         }
     };
-    let report_wanted = std::env::var(ENV_REPORT).as_deref() == Ok("1") || spec.forbid_pollution.is_some();
+    let report_wanted = report_wanted(spec);
     let start = if report_wanted {
         pollution::Snapshot::take(&built.layers)
     } else {
@@ -237,6 +237,17 @@ pub(crate) struct Built {
 /// Environment variable that, set to `1`, prints every test's pollution
 /// report.
 pub const ENV_REPORT: &str = "ISOLATED_TEST_REPORT";
+
+/// Whether `ISOLATED_TEST_REPORT=1` asks for every test's report.
+pub(crate) fn report_requested() -> bool {
+    std::env::var(ENV_REPORT).as_deref() == Ok("1")
+}
+
+/// Whether the sandbox of `spec` must send a pollution report (to print or
+/// to check); the parent and PID 2 decide alike.
+pub(crate) fn report_wanted(spec: &TestSpec) -> bool {
+    report_requested() || spec.forbid_pollution.is_some()
+}
 
 /// The state after setup, for [`pollution`].
 static BASELINE: std::sync::OnceLock<(pollution::Snapshot, pollution::Layers)> = std::sync::OnceLock::new();

@@ -105,7 +105,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         Err(StartError { message, .. }) => panic!("isolated test `{name}` could not start its sandbox: {message}"),
     };
     let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
-    if let Some(report) = report.as_ref().filter(|_| std::env::var(crate::ENV_REPORT).as_deref() == Ok("1")) {
+    if let Some(report) = report.as_ref().filter(|_| crate::child::report_requested()) {
         use std::io::Write;
         // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
         // show for passing tests too, past libtest's capture.
@@ -161,8 +161,7 @@ impl From<SpawnError> for StartError {
 /// With a report asked for, the deadline gives the sandbox this long to
 /// send it before the kill.
 fn report_grace(spec: &TestSpec) -> Option<Duration> {
-    let wanted = std::env::var(crate::ENV_REPORT).as_deref() == Ok("1") || spec.forbid_pollution.is_some();
-    wanted.then_some(Duration::from_secs(2))
+    crate::child::report_wanted(spec).then_some(Duration::from_secs(2))
 }
 
 fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
