@@ -1,7 +1,6 @@
 //! `isolated-test doctor` in the three situations users meet: root, a
 //! normal user, and a host that blocks user namespaces.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -15,11 +14,7 @@ fn text(output: &Output) -> String {
 
 /// A copy of the binary an unprivileged user can execute.
 fn copy_for_nobody() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new().prefix("isolated-test-cli-").tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("isolated-test");
-    std::fs::copy(DOCTOR, &bin).unwrap();
-    (dir, bin)
+    isolated_test_fixtures::copy_for_nobody(std::path::Path::new(DOCTOR)).unwrap()
 }
 
 const CAPABILITIES: &[&str] = &[

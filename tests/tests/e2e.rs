@@ -66,17 +66,23 @@ fn assert_fails_with(run: &Run, needles: &[&str]) {
     }
 }
 
-/// Waits until no process with `marker` in its command line is left.
-fn assert_none_left(marker: &str) {
+/// Polls `left` until it returns nothing, failing with `what` and the last
+/// answer after 5 s.
+fn wait_until_empty<T: std::fmt::Debug>(what: &str, mut left: impl FnMut() -> Vec<T>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = processes_matching(marker);
-        if left.is_empty() {
+        let now = left();
+        if now.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "processes survived their sandbox: {left:?}");
+        assert!(Instant::now() < deadline, "{what}: {now:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Waits until no process with `marker` in its command line is left.
+fn assert_none_left(marker: &str) {
+    wait_until_empty("processes survived their sandbox", || processes_matching(marker));
 }
 
 #[test]
@@ -259,15 +265,7 @@ fn start_ready_case(own_group: bool) -> (std::process::Child, Vec<(u32, String)>
 }
 
 fn assert_all_gone(procs: &[(u32, String)]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive = still_alive(procs);
-        if alive.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "sandbox processes survived the test process: {alive:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_empty("sandbox processes survived the test process", || still_alive(procs));
     assert_none_left("1000.7003");
     assert_none_left("1000.7004");
 }
@@ -323,12 +321,7 @@ fn polluting_tests_leave_the_host_as_it_was() {
 /// Copies the cases binary where [`isolated_test_fixtures::NOBODY`] can execute it, wherever the
 /// checkout lives.
 fn cases_copy_for_nobody() -> (tempfile::TempDir, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("cases");
-    std::fs::copy(cases_binary(), &bin).unwrap();
-    (dir, bin)
+    isolated_test_fixtures::copy_for_nobody(cases_binary()).unwrap()
 }
 
 fn run_of(output: Output) -> Run {
