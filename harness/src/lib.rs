@@ -48,7 +48,7 @@ pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
-pub use sandbox::resolve::{ENV_BUSYBOX, ENV_CACHE_DIR, cache_dir};
+pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, ENV_BUSYBOX, ENV_CACHE_DIR, cache_dir, find_static_busybox};
 
 #[doc(hidden)]
 pub mod __private;

@@ -48,7 +48,7 @@ pub(crate) fn resolve(rootfs: &Rootfs, base_dir: &Path) -> Result<ResolvedRootfs
     let base = match &rootfs.base {
         Base::Host => ResolvedBase::Host,
         Base::HostRo => ResolvedBase::HostRo,
-        Base::Busybox => find_busybox()?,
+        Base::Busybox => resolve_busybox()?,
         Base::Layers(layers) if layers.is_empty() => {
             return Err(fail(
                 "check_rootfs",
@@ -135,13 +135,38 @@ pub(crate) fn seed(rootfs: &Rootfs) -> Result<(), SetupError> {
 }
 
 /// Where busybox is looked for, in order.
-const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox"];
+pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox"];
 
 /// Environment variable naming the busybox binary to use instead of the
 /// first of [`BUSYBOX_CANDIDATES`]; it must be statically linked.
 pub const ENV_BUSYBOX: &str = "ISOLATED_TEST_BUSYBOX";
 
-fn find_busybox() -> Result<ResolvedBase, SetupError> {
+/// A static busybox of this host and its applets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busybox {
+    /// The binary (canonical path).
+    pub binary: PathBuf,
+    /// Where its applets live, relative to `/` (`bin/ls`, `usr/bin/awk`).
+    pub applets: Vec<PathBuf>,
+}
+
+/// Finds the static busybox the `busybox` root uses: `ISOLATED_TEST_BUSYBOX`,
+/// else the first of [`BUSYBOX_CANDIDATES`]; also for image builders.
+///
+/// # Errors
+/// None is installed, it is dynamically linked, or it cannot list its
+/// applets; the message says which package to install.
+pub fn find_static_busybox() -> io::Result<Busybox> {
+    find_busybox()
+        .map(|(binary, applets)| Busybox { binary, applets })
+        .map_err(|e| io::Error::new(e.source.0.kind(), crate::error::ErrorChain::from_error(e.step, &e).to_string()))
+}
+
+fn resolve_busybox() -> Result<ResolvedBase, SetupError> {
+    find_busybox().map(|(binary, applets)| ResolvedBase::Busybox { binary, applets })
+}
+
+fn find_busybox() -> Result<(PathBuf, Vec<PathBuf>), SetupError> {
     let found = match std::env::var_os(ENV_BUSYBOX) {
         Some(path) => {
             let path = PathBuf::from(path);
@@ -199,7 +224,7 @@ fn find_busybox() -> Result<ResolvedBase, SetupError> {
         .filter(|l| !l.is_empty() && !l.contains(".."))
         .map(PathBuf::from)
         .collect();
-    Ok(ResolvedBase::Busybox { binary, applets })
+    Ok((binary, applets))
 }
 
 /// Whether an ELF file asks for a program interpreter (is dynamically
@@ -280,7 +305,11 @@ fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
         return Ok(root);
     }
     fs::create_dir_all(&cache).map_err(|e| fail("unpack_tar", format!("create the cache `{}`", cache.display()), e))?;
-    let private = tempdir_in(&cache).map_err(|e| step("make a private directory to unpack", e))?;
+    let private = tempfile::Builder::new()
+        .prefix("unpacking-")
+        .tempdir_in(&cache)
+        .map_err(|e| step("make a private directory to unpack", e))?
+        .keep();
     let unpacked = unpack_into(archive, &private);
     if let Err(e) = unpacked {
         let _ = fs::remove_dir_all(&private);
@@ -298,13 +327,6 @@ fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
             Err(step("move the unpacked root of", e))
         }
     }
-}
-
-fn tempdir_in(dir: &Path) -> io::Result<PathBuf> {
-    let unique = format!("unpacking-{}-{:?}", std::process::id(), std::time::SystemTime::now());
-    let path = dir.join(unique.replace([' ', ':', '{', '}', ','], ""));
-    fs::create_dir(&path)?;
-    Ok(path)
 }
 
 fn unpack_into(archive: &Path, dst: &Path) -> io::Result<()> {
@@ -386,7 +408,7 @@ mod tests {
         fs::write(&archive, b"\x1f\x8b\x08\x00 definitely not gzip").unwrap();
         let cache = dir.path().join("cache");
         fs::create_dir(&cache).unwrap();
-        let private = tempdir_in(&cache).unwrap();
+        let private = tempfile::Builder::new().tempdir_in(&cache).unwrap().keep();
         assert!(unpack_into(&archive, &private).is_err());
         let err = unpack_into(&dir.path().join("x.zip"), &private);
         assert!(err.is_err());
