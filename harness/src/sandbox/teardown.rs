@@ -20,8 +20,7 @@ const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
 
 /// Mount ids of the current mount table.
 pub(crate) fn mount_ids() -> BTreeSet<u64> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines().filter_map(|l| l.split(' ').next()?.parse().ok()).collect()
+    table().into_iter().map(|(id, _)| id).collect()
 }
 
 /// `(id, mount point)` in table order.
