@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, as README.md states it: `./scripts/example.sh` (as root, or as
-# a user where unprivileged user namespaces are allowed).
+# The main job, as README.md states it: `sudo env "PATH=$PATH" ./scripts/example.sh`
+# (or directly as root, or as a user where unprivileged user namespaces are
+# allowed).
 #
 # Runs tests/tests/example.rs, a suite of classic host-polluting tests
 # (renaming the host, rewriting /etc/hosts, binding port 8080 twice at once,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite, as README.md states it: run as root on a fresh Debian/Ubuntu
-# machine (`sudo ./scripts/test.sh`).
+# machine (`sudo env "PATH=$PATH" ./scripts/test.sh`, or directly as root).
 #
 # 1. installs what the tests use (iproute2, util-linux, uidmap,
 #    busybox-static, bubblewrap, time);
@@ -23,7 +23,7 @@ cd "$repo"
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (sudo ./scripts/test.sh): the suite also runs as a temporary non-root user and checks host state"
+[ "$(id -u)" = 0 ] || die "run as root (sudo env \"PATH=\$PATH\" ./scripts/test.sh): the suite also runs as a temporary non-root user and checks host state"
 command -v cargo > /dev/null || die "cargo not found in PATH (with sudo, try: sudo env PATH=\"\$PATH\" ./scripts/test.sh)"
 
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
