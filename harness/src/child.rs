@@ -1,6 +1,6 @@
-//! Child mode: the harness inside PID 2. Runs the setup in plain
-//! synchronous Rust, then the body, and reports each phase to the parent
-//! over the result channel.
+//! Child mode: the harness inside PID 2, on libtest's test thread. The
+//! sandbox was built before `main` (see `entry`); this runs the body and
+//! reports each phase to the parent over the result channel.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -9,11 +9,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use crate::__private::{TestReturn, TestSpec};
-use crate::error::{ErrorChain, IoCause, SetupError};
-use crate::sandbox::plan::{self, SandboxConfig};
+use crate::entry::Built;
+use crate::error::ErrorChain;
 use crate::sandbox::pollution;
 use crate::sandbox::protocol::{Message, encode};
-use crate::sandbox::setup::{self, LinuxKernel};
 use crate::sandbox::spawn::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
 use crate::sys::spawn::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
 
@@ -79,16 +78,7 @@ where
     channel.send(&Message::Hello { nonce: mode.nonce.clone(), test: mode.test.clone() });
     crate::runner::init_tracing();
 
-    let hostname = spec.hostname.unwrap_or(DEFAULT_HOSTNAME);
-    let crate_dir = PathBuf::from(spec.manifest_dir);
-    let rootfs = spec.rootfs.map(|build| build()).unwrap_or_default();
-    let built = match setup_sandbox(hostname, &rootfs, &crate_dir, &mut LinuxKernel) {
-        Ok(built) => built,
-        Err(err) => {
-            channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
-            exit(1);
-        }
-    };
+    let built = setup_outcome(channel);
     let report_wanted = report_wanted(spec);
     let start = if report_wanted {
         pollution::Snapshot::take(&built.layers)
@@ -166,72 +156,35 @@ fn answer_report_requests(
     });
 }
 
+/// The sandbox the constructor built before `main`; a setup failure is
+/// reported and ends the process.
+pub(crate) fn setup_outcome(channel: &Channel) -> &'static Built {
+    let Some(entered) = crate::entry::entered() else {
+        let error = ErrorChain {
+            step: "enter".into(),
+            message: "the sandbox setup did not run before `main`".into(),
+            causes: vec![format!(
+                "the harness's constructor found no {} in PID 2 (is this binary linked against a different \
+                 copy of isolated-test than the one that started it?)",
+                crate::entry::ENV_SETUP
+            )],
+        };
+        channel.send(&Message::SetupFailed { error });
+        exit(1);
+    };
+    match &entered.built {
+        Ok(built) => built,
+        Err(err) => {
+            channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, err) });
+            exit(1);
+        }
+    }
+}
+
 pub(crate) fn exit(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
-}
-
-fn read_step<T>(what: &str, result: std::io::Result<T>) -> Result<T, SetupError> {
-    result.map_err(|source| SetupError { step: "read_host", what: what.to_owned(), source: IoCause(source) })
-}
-
-/// Builds the sandbox in PID 2: hostname, the root filesystem (relative
-/// sources taken from `base_dir`, which on the host's files stays visible
-/// with the working directory and the running binary's directory), and
-/// everything else of the setup sequence.
-///
-/// `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>` fails that step (for testing
-/// the harness's reports).
-///
-/// # Errors
-/// The first step that failed.
-pub(crate) fn setup_sandbox(
-    hostname: &str,
-    rootfs: &crate::Rootfs,
-    base_dir: &std::path::Path,
-    kernel: &mut dyn setup::Kernel,
-) -> Result<Built, SetupError> {
-    let cwd = read_step("read the working directory", std::env::current_dir())?;
-    let exe = read_step("find the running binary", std::env::current_exe())?;
-    let resolved = crate::sandbox::resolve::resolve(rootfs, base_dir)?;
-    let mut all: Vec<PathBuf> = vec![base_dir.to_path_buf()];
-    all.push(cwd.clone());
-    all.extend(exe.parent().map(PathBuf::from));
-    let keep = all.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let uid_map = read_step("read /proc/self/uid_map", std::fs::read_to_string("/proc/self/uid_map"))?;
-    let config = SandboxConfig {
-        hostname: hostname.to_owned(),
-        cwd,
-        keep,
-        rootless: !is_identity_map(&uid_map),
-        rootfs: resolved,
-    };
-    let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
-    let lowers = match &config.rootfs.base {
-        plan::ResolvedBase::Layers(layers) => layers.clone(),
-        _ => Vec::new(),
-    };
-    let tracked = !matches!(config.rootfs.base, plan::ResolvedBase::Busybox { .. });
-    let ops = plan::plan(&config, &host);
-    match std::env::var(setup::ENV_INJECT_FAULT) {
-        Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step })?,
-        Err(_) => setup::execute(&ops, kernel)?,
-    }
-    crate::sandbox::resolve::seed(rootfs)?;
-    let uppers = plan::uppers(&ops)
-        .into_iter()
-        .filter_map(|(upper, inside)| Some((setup::kept_layer_path(&upper)?, inside)))
-        .collect();
-    Ok(Built { layers: pollution::Layers { uppers, tracked }, lowers })
-}
-
-/// What the pollution report needs to know about a built sandbox.
-pub(crate) struct Built {
-    /// The overlays' upper layers.
-    pub(crate) layers: pollution::Layers,
-    /// Image layers below the overlays, bottom first; empty for the host.
-    pub(crate) lowers: Vec<PathBuf>,
 }
 
 /// Environment variable that, set to `1`, prints every test's pollution
@@ -276,21 +229,4 @@ pub fn pollution() -> pollution::Report {
         end = pollution::Snapshot::take(layers);
     }
     start.diff(&end, layers, &[])
-}
-
-/// Whether a uid map maps every id to itself (the parent was root).
-fn is_identity_map(map: &str) -> bool {
-    let fields: Vec<&str> = map.split_whitespace().collect();
-    fields.len() == 3 && fields[0] == "0" && fields[1] == "0" && fields[2] == "4294967295"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identity_map_detection() {
-        assert!(is_identity_map("         0          0 4294967295\n"));
-        assert!(!is_identity_map("         0       1000          1\n"));
-    }
 }

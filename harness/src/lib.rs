@@ -59,6 +59,7 @@ pub mod __private;
 pub mod __cli;
 
 mod child;
+mod entry;
 mod error;
 mod naming;
 pub mod rootfs;

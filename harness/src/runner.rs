@@ -168,7 +168,16 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     let timeout = timeout_for(spec)?;
     let nonce = nonce();
     let _span = tracing::debug_span!("isolated_test", test = name).entered();
-    let invocation = Invocation::for_test(name, &nonce, spec.privileged)?;
+    // The root filesystem's builder runs here, on the host, once per test
+    // (an rstest fixture's function, an image built into the cache).
+    let setup = crate::entry::SetupRequest {
+        hostname: spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
+        rootfs: spec.rootfs.map(|build| build()).unwrap_or_default(),
+        base_dir: spec.manifest_dir.into(),
+        lock: !spec.privileged,
+        record: false,
+    };
+    let invocation = Invocation::for_test(name, &nonce, setup)?;
     let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::helper::ENV_HELPER_NONCE;
+use crate::entry::SetupRequest;
 use crate::error::SpawnError;
 use crate::sandbox::diagnose::{Probe, setup_hint};
 use crate::sandbox::protocol::Message;
@@ -16,6 +17,7 @@ use crate::sandbox::supervise::{self, Outcome};
 /// The capabilities a sandbox needs, each with the setup steps that prove it.
 const CAPABILITIES: &[(&str, &[&str])] = &[
     ("private mount propagation", &["make_root_private"]),
+    ("nested user namespace (IPC, UTS, net)", &["enter_namespaces"]),
     ("hostname (UTS namespace)", &["sethostname"]),
     ("loopback up (net namespace)", &["loopback_up"]),
     ("tmpfs", &["mount_tmpfs"]),
@@ -25,6 +27,9 @@ const CAPABILITIES: &[(&str, &[&str])] = &[
     ("procfs (PID namespace)", &["mount_proc"]),
     ("sysfs", &["mount_sysfs"]),
     ("devpts", &["mount_devpts"]),
+    // `mounts_locked` is no setup step: the probe sends it once it has seen
+    // a read-write remount and an unmount of `/proc/sys` refused.
+    ("mounts locked against the test", &["lock_mounts", "mounts_locked"]),
 ];
 
 /// What one probe sandbox showed.
@@ -44,11 +49,19 @@ fn probe(privileged: bool) -> ProbeResult {
         Ok(exe) => exe,
         Err(e) => return ProbeResult::Broken(format!("cannot find this binary: {e}")),
     };
+    let setup = SetupRequest {
+        hostname: crate::child::DEFAULT_HOSTNAME.into(),
+        rootfs: crate::Rootfs::host(),
+        base_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
+        lock: !privileged,
+        record: true,
+    };
     let invocation = Invocation {
         argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],
         env: vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())],
         env_remove: Vec::new(),
         privileged,
+        setup,
     };
     let (started, mut reaper) = match spawn::start(&invocation) {
         Ok(s) => s,

@@ -1,27 +1,19 @@
 //! The hidden helper mode: the CLI binary as PID 2 of a sandbox.
 
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::ExitCode;
 
-use crate::child::{Channel, DEFAULT_HOSTNAME, exit, setup_sandbox};
-use crate::error::ErrorChain;
-use crate::sandbox::plan::{OLD_ROOT, Op};
+use crate::child::{Channel, exit, setup_outcome};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::setup::{Kernel, LinuxKernel};
 
 /// Environment variable carrying the per-run nonce to a helper.
 pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
 /// Environment variable carrying a [`RunSpec`] (JSON) to a `run` helper.
 pub(crate) const ENV_HELPER_SPEC: &str = "ISOLATED_TEST_HELPER_SPEC";
 
-/// What a `run` helper does in its sandbox.
+/// What a `run` helper does in its sandbox (built before `main` from the
+/// setup request, like a test's).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunSpec {
-    /// Hostname inside.
-    pub(crate) hostname: String,
-    /// Root filesystem; relative sources from the caller's working directory.
-    pub(crate) rootfs: crate::Rootfs,
     /// Commands run one after the other; the pollution report is taken
     /// after the first one.
     pub(crate) commands: Vec<Vec<String>>,
@@ -30,18 +22,14 @@ pub(crate) struct RunSpec {
 /// Runs `spec`'s commands in the finished sandbox, reporting each exit and
 /// the first command's pollution report. Each command is a child of PID 2
 /// (rather than PID 2 `execve`ing it, as DESIGN.md sketches) so that PID 2
-/// is still there afterwards to take the report.
+/// is still there afterwards to take the report. The commands inherit no
+/// descriptor of the harness (the result channel is close-on-exec) and
+/// cannot open PID 2's through `/proc` (PID 2 is not dumpable).
 fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let built = match setup_sandbox(&spec.hostname, &spec.rootfs, &cwd, &mut LinuxKernel) {
-        Ok(built) => built,
-        Err(err) => {
-            channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
-            return 1;
-        }
-    };
+    let built = setup_outcome(channel);
     let start = crate::sandbox::pollution::Snapshot::take(&built.layers);
     channel.send(&Message::Started);
+    let mut last = 0;
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
         let code = match std::process::Command::new(program).args(args).status() {
@@ -59,32 +47,20 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
             channel.send(&Message::Report { report, lowers: built.lowers.clone() });
         }
         channel.send(&Message::CommandExited { code });
+        last = code;
     }
-    0
+    // The helper exits with the last command's status: the parent checks
+    // the reported one against it, so a forged report changes nothing.
+    last
 }
 
-/// Records the steps that succeeded.
-struct Recording {
-    steps: Vec<String>,
-    readonly_dirs: BTreeSet<String>,
-}
-
-impl Kernel for Recording {
-    fn apply(&mut self, op: &Op) -> std::io::Result<()> {
-        LinuxKernel.apply(op)?;
-        let step = op.step().to_owned();
-        if !self.steps.contains(&step) {
-            self.steps.push(step);
-        }
-        if let Op::Bind { source, recursive: true, readonly: true, .. } = op {
-            if let Ok(rel) = source.strip_prefix(OLD_ROOT) {
-                if rel.components().count() == 1 {
-                    self.readonly_dirs.insert(Path::new("/").join(rel).display().to_string());
-                }
-            }
-        }
-        Ok(())
-    }
+/// Whether the mounts of the setup are locked: a read-write remount and an
+/// unmount of `/proc/sys` (read-only, made by the setup) are both refused.
+fn mounts_locked() -> bool {
+    use rustix::mount::{MountFlags, UnmountFlags};
+    let remount = rustix::mount::mount_remount("/proc/sys", MountFlags::BIND, "");
+    let unmount = rustix::mount::unmount("/proc/sys", UnmountFlags::empty());
+    remount.is_err() && unmount.is_err()
 }
 
 pub(crate) fn run(mode: &str) -> ExitCode {
@@ -103,25 +79,17 @@ pub(crate) fn run(mode: &str) -> ExitCode {
     crate::runner::init_tracing();
     match mode {
         "probe" => {
-            let mut kernel = Recording { steps: Vec::new(), readonly_dirs: BTreeSet::new() };
-            let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-            match setup_sandbox(DEFAULT_HOSTNAME, &crate::Rootfs::host(), &cwd, &mut kernel) {
-                Ok(_) => {
-                    channel.send(&Message::Probe {
-                        steps: kernel.steps,
-                        readonly_dirs: kernel.readonly_dirs.into_iter().collect(),
-                    });
-                    exit(0)
-                }
-                Err(err) => {
-                    channel.send(&Message::Probe {
-                        steps: kernel.steps,
-                        readonly_dirs: kernel.readonly_dirs.into_iter().collect(),
-                    });
-                    channel.send(&Message::SetupFailed { error: ErrorChain::from_error(err.step, &err) });
-                    exit(1)
-                }
+            let Some(entered) = crate::entry::entered() else {
+                setup_outcome(&channel);
+                exit(1)
+            };
+            let mut steps = entered.steps.clone();
+            if entered.built.is_ok() && steps.iter().any(|s| s == "lock_mounts") && mounts_locked() {
+                steps.push("mounts_locked".into());
             }
+            channel.send(&Message::Probe { steps, readonly_dirs: entered.readonly_dirs.clone() });
+            setup_outcome(&channel);
+            exit(0)
         }
         "run" => {
             let spec: RunSpec = match std::env::var(ENV_HELPER_SPEC).map(|s| serde_json::from_str(&s)) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
 use crate::Rootfs;
+use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::spawn::{self, Invocation};
@@ -101,7 +102,15 @@ impl SandboxArgs {
 
 /// One helper sandbox run to the end.
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, Outcome), String> {
-    let spec = RunSpec { hostname: args.hostname.clone(), rootfs: args.rootfs()?, commands };
+    let setup = SetupRequest {
+        hostname: args.hostname.clone(),
+        rootfs: args.rootfs()?,
+        // Relative sources are the caller's, as on any command line.
+        base_dir: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
+        lock: !args.privileged,
+        record: false,
+    };
+    let spec = RunSpec { commands };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let invocation = Invocation {
@@ -112,6 +121,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         ],
         env_remove: Vec::new(),
         privileged: args.privileged,
+        setup,
     };
     let (started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -165,7 +175,18 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
         eprintln!("isolated-test run: {msg}");
         return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
     }
-    let code = exit_codes(&outcome).first().copied();
+    // The exit status comes from the helper's own exit, which PID 1 records
+    // and nothing in the sandbox can write; the reported code must agree.
+    let reported = exit_codes(&outcome).first().copied();
+    let exited = outcome.log.pid2_status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s));
+    let code = match (reported, exited) {
+        (Some(r), Some(e)) if r != e => {
+            eprintln!("isolated-test run: the sandbox reported exit {r}, but the command exited {e}; using {e}");
+            Some(e)
+        }
+        (_, Some(e)) if reported.is_some() => Some(e),
+        _ => None,
+    };
     let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
     if json {
         let value = serde_json::json!({ "command": command, "exit_code": code, "report": report });

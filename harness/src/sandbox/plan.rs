@@ -6,17 +6,29 @@
 //!
 //! The sequence, in kernel order:
 //! 1. make `/` recursively private, so nothing below propagates to the host;
-//! 2. hostname and loopback;
+//! 2. the namespaces the body will live in: a nested user namespace with
+//!    new IPC, UTS and network namespaces, made by a helper; PID 2 joins
+//!    all but the user namespace (see `sys::userns` for why now), then sets
+//!    the hostname and brings loopback up;
 //! 3. a staging tmpfs on `/tmp`, entered with `pivot_root`, so the host tree
 //!    sits at `/oldroot` (including the host's `/tmp`, which the staging
 //!    mount only hid) and the new root is built at `/newroot`;
 //! 4. one overlay per top-level host directory (inside a user namespace an
 //!    overlay with `lowerdir=/` is refused because `/` has locked submounts,
-//!    per-directory overlays are not); directories that carry submounts
-//!    of their own are bound read-only instead, for the same reason;
-//! 5. `/proc`, `/sys`, `/dev`, then the fresh `/tmp`, `/run`, `/var/tmp`,
-//!    then the kept paths that live under those;
-//! 6. `pivot_root` into `/newroot`, detach the old root, `chdir` back.
+//!    per-directory overlays are not); a directory that carries submounts
+//!    of its own is overlaid too when the setup runs outside any user
+//!    namespace (host root), with its submounts bound read-only on top,
+//!    and bound read-only whole when rootless (the kernel refuses to
+//!    overlay a directory with locked submounts);
+//! 5. `/proc` with `/proc/sys` read-only but for the per-namespace knobs,
+//!    `/sys`, `/dev`, then the fresh `/tmp`, `/run`, `/var/tmp`, then the
+//!    kept paths that live under those;
+//! 6. `pivot_root` into `/newroot`, detach the old root, `chdir` back;
+//! 7. the lock: join the nested user namespace and unshare a new mount
+//!    namespace, which locks every mount made so far.
+//!
+//! Steps 2 and 7 are skipped only by `privileged = true`, whose namespaces
+//! all come from the `clone3`.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +51,40 @@ pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom
 /// Top-level host directories that are never overlaid: the kernel's
 /// filesystems and the ones that get a fresh tmpfs.
 const NOT_OVERLAID: &[&str] = &["proc", "sys", "dev", "tmp", "run"];
+
+/// The sysctls that belong to a namespace the sandbox owns, besides
+/// `/proc/sys/net` (the network namespace's, as the kernel lists it there):
+/// the UTS namespace's writable entries (`kernel/utsname_sysctl.c`), the
+/// IPC namespace's (`ipc/ipc_sysctl.c`) and the POSIX message queue
+/// namespace's (`ipc/mq_sysctl.c`). Everything else under `/proc/sys` is
+/// global and stays read-only. Those that the running kernel lacks are
+/// skipped; `tests/tests/escape.rs` derives the per-namespace set from the
+/// kernel (file ownership in a namespace whose root is not host root) and
+/// checks it against this list.
+pub(crate) const NAMESPACED_SYSCTLS: &[&str] = &[
+    "kernel/hostname",
+    "kernel/domainname",
+    "kernel/shmmax",
+    "kernel/shmall",
+    "kernel/shmmni",
+    "kernel/shm_rmid_forced",
+    "kernel/msgmax",
+    "kernel/msgmni",
+    "kernel/msgmnb",
+    "kernel/auto_msgmni",
+    "kernel/sem",
+    "kernel/sem_next_id",
+    "kernel/msg_next_id",
+    "kernel/shm_next_id",
+    "fs/mqueue",
+];
+
+/// Sysctls under `/proc/sys/net` that the kernel shows in every network
+/// namespace but that set global state: bound read-only. The one known
+/// today: `net.netfilter.nf_hooks_lwtunnel` turns on a global static key,
+/// and once on it cannot be turned off without a reboot
+/// (`net/netfilter/nf_hooks_lwtunnel.c`).
+pub(crate) const GLOBAL_NET_SYSCTLS: &[&str] = &["net/netfilter/nf_hooks_lwtunnel"];
 
 /// What one top-level entry of the host's `/` is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +110,9 @@ pub(crate) struct HostView {
     pub(crate) has_var_tmp: bool,
     /// Whether the kernel has `/proc/sysrq-trigger` (CONFIG_MAGIC_SYSRQ).
     pub(crate) has_sysrq_trigger: bool,
+    /// The entries of [`NAMESPACED_SYSCTLS`] and [`GLOBAL_NET_SYSCTLS`]
+    /// this kernel has.
+    pub(crate) sysctls: Vec<&'static str>,
 }
 
 /// What the test asked for.
@@ -76,8 +125,12 @@ pub(crate) struct SandboxConfig {
     /// Host paths that must stay visible (crate dir, working dir, test
     /// binary's dir) even under a directory that gets a fresh tmpfs.
     pub(crate) keep: Vec<PathBuf>,
-    /// Root inside maps to one unprivileged host user: no `gid=5` for devpts.
+    /// Root inside maps to one unprivileged host user: no `gid=5` for devpts,
+    /// and the setup runs inside a user namespace (host mounts are locked).
     pub(crate) rootless: bool,
+    /// Lock the finished sandbox in a nested user namespace (all but
+    /// `privileged = true`).
+    pub(crate) lock: bool,
     /// The root filesystem, with every host path resolved.
     pub(crate) rootfs: ResolvedRootfs,
 }
@@ -178,6 +231,12 @@ pub(crate) enum Op {
     /// Keep a descriptor on the overlays' upper layers, so the pollution
     /// report can read them after the scaffolding is detached.
     KeepLayers,
+    /// Have a helper make a nested user namespace with new IPC, UTS and
+    /// network namespaces, map it, and join all but the user namespace.
+    EnterNamespaces,
+    /// Join the nested user namespace and unshare a new mount namespace:
+    /// every mount so far becomes locked.
+    Lock,
 }
 
 impl Op {
@@ -201,6 +260,8 @@ impl Op {
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
             Op::KeepLayers => "keep_layers",
+            Op::EnterNamespaces => "enter_namespaces",
+            Op::Lock => "lock_mounts",
         }
     }
 
@@ -232,6 +293,12 @@ impl Op {
             Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
             Op::KeepLayers => format!("open `{LAYERS}` for the pollution report"),
+            Op::EnterNamespaces => {
+                "make a nested user namespace with IPC, UTS and network namespaces and join them".into()
+            }
+            Op::Lock => {
+                "join the nested user namespace with a new mount namespace (locks every mount of the setup)".into()
+            }
         }
     }
 }
@@ -277,6 +344,9 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // First, always: without this, on a host whose `/` is shared (every
     // systemd host) the mounts below would propagate back to the host.
     ops.push(Op::MakeRootPrivate);
+    if config.lock {
+        ops.push(Op::EnterNamespaces);
+    }
     ops.push(Op::SetHostname(config.hostname.clone()));
     ops.push(Op::LoopbackUp);
 
@@ -302,13 +372,27 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                 let source = under(OLD_ROOT, &host_path);
                 match kind {
                     EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
-                    EntryKind::Dir if readonly || has_submounts(&host_path, &host.mount_points) => {
+                    EntryKind::Dir
+                        if readonly || (config.rootless && has_submounts(&host_path, &host.mount_points)) =>
+                    {
                         ops.push(Op::Mkdir(target.clone()));
                         ops.push(Op::Bind { source, target, recursive: true, readonly: true });
                     }
                     EntryKind::Dir => {
                         ops.push(Op::Mkdir(target.clone()));
                         overlay(&mut ops, vec![source], target);
+                        // An overlay shows only its lower directory's own
+                        // filesystem: the submounts come back read-only on
+                        // top (each tree once, at its topmost mount point).
+                        for sub in topmost_submounts(&host_path, &host.mount_points) {
+                            let target = under(NEW_ROOT, &sub);
+                            ops.push(Op::Bind {
+                                source: under(OLD_ROOT, &sub),
+                                target,
+                                recursive: true,
+                                readonly: true,
+                            });
+                        }
                     }
                     EntryKind::Symlink(link_target) => {
                         ops.push(Op::Symlink { target: link_target.clone(), link: target })
@@ -365,6 +449,13 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::Proc(proc));
     ops.push(Op::Bind { source: proc_sys.clone(), target: proc_sys.clone(), recursive: false, readonly: false });
     ops.push(Op::Bind { source: proc_sys_net.clone(), target: proc_sys_net, recursive: false, readonly: false });
+    // The per-namespace knobs writable, each on its own bind, before
+    // `/proc/sys` goes read-only; the global ones below `net/` read-only.
+    for name in &host.sysctls {
+        let path = proc_sys.join(name);
+        let readonly = GLOBAL_NET_SYSCTLS.contains(name);
+        ops.push(Op::Bind { source: path.clone(), target: path, recursive: false, readonly });
+    }
     ops.push(Op::RemountReadonly(proc_sys));
     if host.has_sysrq_trigger {
         ops.push(Op::Bind { source: sysrq.clone(), target: sysrq, recursive: false, readonly: true });
@@ -482,7 +573,28 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::PivotRoot { new_root: ".".into(), put_old: ".".into() });
     ops.push(Op::DetachUnmount(".".into()));
     ops.push(Op::Chdir(if host_based { config.cwd.clone() } else { "/".into() }));
+
+    // Last, the lock: nothing after it can be mounted by the setup alone.
+    if config.lock {
+        ops.push(Op::Lock);
+    }
     ops
+}
+
+/// The mount points strictly below `dir` that are not below another one
+/// of them: binding each recursively brings back the whole tree once.
+fn topmost_submounts(dir: &Path, mount_points: &[PathBuf]) -> Vec<PathBuf> {
+    let mut below: Vec<PathBuf> =
+        mount_points.iter().filter(|m| m.as_path() != dir && m.starts_with(dir)).cloned().collect();
+    below.sort();
+    below.dedup();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for m in below {
+        if !out.iter().any(|top| m.starts_with(top)) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// The overlays of a plan as `(upper layer, path inside the sandbox)`.
@@ -544,6 +656,7 @@ mod tests {
             mount_points: vec!["/".into(), "/proc".into(), "/mnt/data".into()],
             has_var_tmp: true,
             has_sysrq_trigger: true,
+            sysctls: vec!["kernel/hostname", "kernel/shmmax", "fs/mqueue", "net/netfilter/nf_hooks_lwtunnel"],
         }
     }
 
@@ -553,8 +666,16 @@ mod tests {
             cwd: "/tmp/crate".into(),
             keep: vec!["/tmp/crate".into(), "/tmp/crate/target/debug".into(), "/usr/src".into()],
             rootless: false,
+            lock: true,
             rootfs: ResolvedRootfs::host(),
         }
+    }
+
+    /// The ops after the final `chdir` into the sandbox: the lock and what
+    /// must happen in its namespaces.
+    fn after_setup(ops: &[Op]) -> &[Op] {
+        let chdir = ops.iter().rposition(|op| matches!(op, Op::Chdir(_))).unwrap();
+        &ops[chdir + 1..]
     }
 
     fn position(ops: &[Op], pred: impl Fn(&Op) -> bool) -> usize {
@@ -582,19 +703,53 @@ mod tests {
             }
         }
         assert_eq!(ops[final_pivot + 1], Op::DetachUnmount(".".into()));
-        assert_eq!(ops.last(), Some(&Op::Chdir("/tmp/crate".into())));
+        assert_eq!(ops[final_pivot + 2], Op::Chdir("/tmp/crate".into()));
     }
 
     #[test]
-    fn host_directories_are_overlaid_and_ones_with_submounts_bound_read_only() {
+    fn namespaces_are_entered_before_anything_and_locked_after_everything() {
+        let ops = plan(&config(), &host());
+        assert_eq!(
+            &ops[..4],
+            [Op::MakeRootPrivate, Op::EnterNamespaces, Op::SetHostname("box".into()), Op::LoopbackUp]
+        );
+        assert_eq!(after_setup(&ops), [Op::Lock]);
+        let mut privileged = config();
+        privileged.lock = false;
+        let ops = plan(&privileged, &host());
+        assert_eq!(&ops[..3], [Op::MakeRootPrivate, Op::SetHostname("box".into()), Op::LoopbackUp]);
+        assert!(after_setup(&ops).is_empty());
+        assert!(!ops.contains(&Op::Lock) && !ops.contains(&Op::EnterNamespaces));
+    }
+
+    #[test]
+    fn host_directories_are_overlaid_with_their_submounts_bound_read_only_on_top() {
         let ops = plan(&config(), &host());
         assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lowers, target, .. }
             if lowers == &[PathBuf::from("/oldroot/usr")] && target == Path::new("/newroot/usr"))));
         assert!(
             ops.iter().any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/etc")]))
         );
+        // As host root (no user namespace during setup) /mnt is copy-on-write
+        // too, and its submount comes back read-only on top of the overlay.
+        let mnt =
+            position(&ops, |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/mnt")]));
+        let data = position(&ops, |op| {
+            matches!(op, Op::Bind { source, target, recursive: true, readonly: true }
+            if source == Path::new("/oldroot/mnt/data") && target == Path::new("/newroot/mnt/data"))
+        });
+        assert!(mnt < data);
+        // Rootless, the kernel refuses to overlay a directory with locked
+        // submounts: the whole directory is bound read-only.
+        let mut rootless = config();
+        rootless.rootless = true;
+        let ops = plan(&rootless, &host());
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
             if source == Path::new("/oldroot/mnt"))));
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/mnt")]))
+        );
         assert!(
             !ops.iter()
                 .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/proc")]))
@@ -633,6 +788,18 @@ mod tests {
         let sys_ro = position(&ops, |op| matches!(op, Op::RemountReadonly(p) if p.ends_with("proc/sys")));
         let proc = position(&ops, |op| matches!(op, Op::Proc(_)));
         assert!(proc < net_bind && net_bind < sys_ro, "net must be its own mount before sys goes read-only");
+        for (name, readonly) in [
+            ("kernel/hostname", false),
+            ("kernel/shmmax", false),
+            ("fs/mqueue", false),
+            ("net/netfilter/nf_hooks_lwtunnel", true),
+        ] {
+            let bind = position(&ops, |op| {
+                matches!(op, Op::Bind { target, readonly: ro, recursive: false, .. }
+                if target.ends_with(Path::new("proc/sys").join(name)) && *ro == readonly)
+            });
+            assert!(net_bind < bind && bind < sys_ro, "{name}");
+        }
         assert!(
             ops.iter()
                 .any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target.ends_with("sysrq-trigger")))
@@ -684,7 +851,7 @@ mod tests {
                 "{dir} not bound read-only"
             );
         }
-        assert_eq!(ops.last(), Some(&Op::Chdir("/tmp/crate".into())));
+        assert!(ops.contains(&Op::Chdir("/tmp/crate".into())));
     }
 
     #[test]
@@ -705,7 +872,8 @@ mod tests {
         assert!(
             ops.iter().any(|op| matches!(op, Op::WriteFile { path, .. } if path == Path::new("/newroot/etc/passwd")))
         );
-        assert_eq!(ops.last(), Some(&Op::Chdir("/".into())), "the host's working directory is not in this root");
+        let chdir = ops.iter().rfind(|op| matches!(op, Op::Chdir(_)));
+        assert_eq!(chdir, Some(&Op::Chdir("/".into())), "the host's working directory is not in this root");
     }
 
     #[test]

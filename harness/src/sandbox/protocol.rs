@@ -78,6 +78,8 @@ pub(crate) struct ResultLog {
     pub(crate) exec_errno: Option<i32>,
     /// errno of a failed fork of PID 2.
     pub(crate) fork_errno: Option<i32>,
+    /// errno of PID 1's failed join of a fresh session keyring.
+    pub(crate) keyring_errno: Option<i32>,
     /// Lines that were neither a message nor a record (kept for the report).
     pub(crate) garbage: Vec<String>,
 }
@@ -99,6 +101,8 @@ impl ResultLog {
                 log.exec_errno = Some(errno);
             } else if let Some(errno) = number(record::FORK_FAILED) {
                 log.fork_errno = Some(errno);
+            } else if let Some(errno) = number(record::KEYRING_FAILED) {
+                log.keyring_errno = Some(errno);
             } else if let Ok(message) = serde_json::from_str::<Message>(line) {
                 log.messages.push(message);
             } else {

@@ -41,7 +41,11 @@ pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupEr
 }
 
 /// The real kernel.
-pub(crate) struct LinuxKernel;
+#[derive(Debug, Default)]
+pub(crate) struct LinuxKernel {
+    /// The nested namespaces between [`Op::EnterNamespaces`] and [`Op::Lock`].
+    nest: Option<crate::sys::userns::Nest>,
+}
 
 /// The descriptor [`Op::KeepLayers`] opened on the upper layers' tmpfs.
 static KEPT_LAYERS: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
@@ -173,6 +177,11 @@ impl Kernel for LinuxKernel {
                     bind(fallback, target, true, true)?;
                 }
             }
+            Op::EnterNamespaces => self.nest = Some(crate::sys::userns::prepare()?),
+            Op::Lock => match self.nest.take() {
+                Some(nest) => nest.lock()?,
+                None => return Err(io::Error::other("the nested namespaces were never entered")),
+            },
             Op::KeepLayers => {
                 let dir = fs::File::open(super::plan::LAYERS)?;
                 let _ = KEPT_LAYERS.set(dir.into());
@@ -263,6 +272,12 @@ pub(crate) fn read_host_view() -> io::Result<HostView> {
         mount_points: parse_mount_points(&mountinfo),
         has_var_tmp: Path::new("/var/tmp").is_dir(),
         has_sysrq_trigger: Path::new("/proc/sysrq-trigger").exists(),
+        sysctls: super::plan::NAMESPACED_SYSCTLS
+            .iter()
+            .chain(super::plan::GLOBAL_NET_SYSCTLS)
+            .copied()
+            .filter(|name| Path::new("/proc/sys").join(name).exists())
+            .collect(),
     })
 }
 

@@ -6,11 +6,12 @@ use std::ffi::{CString, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use rustix::pipe::PipeFlags;
 
 use super::diagnose;
+use crate::entry::{ENV_SETUP, MAX_REQUEST_LEN, SetupRequest};
 use crate::error::{IoCause, SpawnError};
 use crate::sys::spawn::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
 
@@ -20,7 +21,8 @@ pub(crate) const ENV_CHILD_NONCE: &str = "ISOLATED_TEST_CHILD_NONCE";
 /// Environment variable carrying the libtest name PID 2 must run.
 pub(crate) const ENV_CHILD_TEST: &str = "ISOLATED_TEST_CHILD_TEST";
 
-/// The namespaces every sandbox gets.
+/// The namespaces a sandbox can get from `clone3`; which ones it does
+/// depends on the mode (see [`clone_namespaces`]).
 pub(crate) const NAMESPACES: &[(u64, &str)] = &[
     (libc::CLONE_NEWUSER as u64, "CLONE_NEWUSER"),
     (libc::CLONE_NEWPID as u64, "CLONE_NEWPID"),
@@ -53,6 +55,8 @@ pub(crate) struct Invocation {
     pub(crate) env_remove: Vec<OsString>,
     /// Without a user namespace (`privileged = true`, real root only).
     pub(crate) privileged: bool,
+    /// What PID 2 builds before `main`.
+    pub(crate) setup: SetupRequest,
 }
 
 impl Invocation {
@@ -64,14 +68,14 @@ impl Invocation {
     ///
     /// # Errors
     /// The test binary's path cannot be found.
-    pub(crate) fn for_test(test_name: &str, nonce: &str, privileged: bool) -> Result<Self, SpawnError> {
+    pub(crate) fn for_test(test_name: &str, nonce: &str, setup: SetupRequest) -> Result<Self, SpawnError> {
         let exe = prepare("find the test binary (/proc/self/exe)", std::env::current_exe())?;
         let mut argv = vec![exe.into_os_string()];
         argv.extend([test_name, "--exact", "--include-ignored", "--test-threads=1"].map(OsString::from));
         let env = [(ENV_CHILD_NONCE, nonce), (ENV_CHILD_TEST, test_name), ("RUST_TEST_NOCAPTURE", "1")]
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .to_vec();
-        Ok(Self { argv, env, env_remove: Vec::new(), privileged })
+        Ok(Self { argv, env, env_remove: Vec::new(), privileged: !setup.lock, setup })
     }
 }
 
@@ -99,15 +103,35 @@ fn exec_image(inv: &Invocation) -> Result<ExecImage, SpawnError> {
     let overridden = |k: &[u8]| {
         inv.env.iter().any(|(key, _)| key.as_bytes() == k) || inv.env_remove.iter().any(|key| key.as_bytes() == k)
     };
+    let request = prepare(
+        "describe the sandbox for PID 2",
+        serde_json::to_string(&inv.setup).map_err(std::io::Error::other).and_then(|json| {
+            if json.len() > MAX_REQUEST_LEN {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the sandbox description is {} KiB, more than the {} KiB an environment variable can carry; \
+                         `file`/`seed_file` entries carry their contents: bind large files in with `bind` instead",
+                        json.len() / 1024,
+                        MAX_REQUEST_LEN / 1024
+                    ),
+                ));
+            }
+            Ok(json)
+        }),
+    )?;
     let mut envp = Vec::new();
-    let vars = std::env::vars_os().filter(|(k, _)| !overridden(k.as_bytes()));
-    for (key, value) in vars.chain(inv.env.iter().cloned()) {
+    let vars = std::env::vars_os().filter(|(k, _)| !overridden(k.as_bytes()) && k != ENV_SETUP);
+    let setup = (OsString::from(ENV_SETUP), OsString::from(request));
+    for (key, value) in vars.chain(inv.env.iter().cloned()).chain([setup]) {
         let mut entry = key.as_bytes().to_vec();
         entry.push(b'=');
         entry.extend_from_slice(value.as_bytes());
         envp.push(cstring("prepare the child's environment", entry)?);
     }
-    Ok(ExecImage::new(path, argv, envp))
+    let cwd = prepare("read the working directory", std::env::current_dir())?;
+    let cwd = cstring("prepare the working directory", cwd.into_os_string().into_vec())?;
+    Ok(ExecImage::new(path, cwd, argv, envp))
 }
 
 /// Starts PID 1 in new namespaces and PID 2 running `inv`.
@@ -138,8 +162,9 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
         result_write: high(&result_write)?,
         stdout_write: high(&stdout_write)?,
     };
-    let namespaces = || NAMESPACES.iter().filter(|(bit, _)| !(inv.privileged && *bit == libc::CLONE_NEWUSER as u64));
-    let flags = namespaces().fold(0, |acc, (bit, _)| acc | bit);
+    let chosen = clone_namespaces(inv.privileged, euid);
+    let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
+    let flags = chosen;
     let cloned = clone_sandbox(flags, &image, &handover).map_err(|source| {
         let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
         SpawnError::Clone {
@@ -153,7 +178,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
 
-    if !inv.privileged {
+    if chosen & libc::CLONE_NEWUSER as u64 != 0 {
         write_id_maps(cloned.pid)?;
     }
     let mut sync = fs::File::from(sync_write);
@@ -161,6 +186,31 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     drop(sync);
 
     Ok((Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read }, reaper))
+}
+
+/// The namespaces `clone3` makes for PID 1.
+///
+/// - `privileged = true`: all but a user namespace; nothing is locked.
+/// - As root: PID, mount and cgroup namespaces only, so that the setup runs
+///   with the host's full privileges (overlays of directories that carry
+///   submounts, which the kernel refuses inside a user namespace). The
+///   user, IPC, UTS and network namespaces of the body are made by PID 2's
+///   setup (`sys::userns`), nested so that every mount ends up locked.
+/// - Rootless: the same plus a user namespace, without which nothing else
+///   could be made.
+///
+/// The PID and cgroup namespaces always belong to the outer user namespace
+/// (or the host's): root inside the nested one can then mount no fresh
+/// procfs or cgroupfs.
+pub(crate) fn clone_namespaces(privileged: bool, euid: u32) -> u64 {
+    let bits = |names: &[&str]| NAMESPACES.iter().filter(|(_, n)| names.contains(n)).fold(0, |acc, (bit, _)| acc | bit);
+    if privileged {
+        bits(&["CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWCGROUP"])
+    } else if euid == 0 {
+        bits(&["CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWCGROUP"])
+    } else {
+        bits(&["CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWCGROUP"])
+    }
 }
 
 /// The uid and gid maps: the identity of all ids as root (files keep their
@@ -219,12 +269,20 @@ mod tests {
 
     #[test]
     fn child_argv_is_built_fresh() {
-        let image = exec_image(&Invocation::for_test("m::t", "abc", false).unwrap()).unwrap();
+        let setup = SetupRequest {
+            hostname: "h".into(),
+            rootfs: crate::Rootfs::host(),
+            base_dir: "/".into(),
+            lock: true,
+            record: false,
+        };
+        let image = exec_image(&Invocation::for_test("m::t", "abc", setup).unwrap()).unwrap();
         let dbg = format!("{:?}", image.argv());
         assert!(dbg.contains("\"m::t\", \"--exact\", \"--include-ignored\", \"--test-threads=1\""), "{dbg}");
         let env = image.envp();
         assert!(env.iter().any(|e| e == "ISOLATED_TEST_CHILD_NONCE=abc"));
         assert!(env.iter().any(|e| e == "ISOLATED_TEST_CHILD_TEST=m::t"));
         assert!(env.iter().any(|e| e == "RUST_TEST_NOCAPTURE=1"));
+        assert!(env.iter().any(|e| e.starts_with("ISOLATED_TEST_SETUP={\"hostname\":\"h\"")), "{env:?}");
     }
 }

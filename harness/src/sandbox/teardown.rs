@@ -7,7 +7,9 @@
 //!
 //! The mounts that carry the running test binary and its libraries cannot be
 //! unmounted from inside and are left to the kernel, which drops them with
-//! the namespace.
+//! the namespace. The scratch mounts are locked (the sandbox's boundary,
+//! see `sys::userns`), so they are checked for holders without being
+//! unmounted: busy is whatever still refers to something below them.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -35,12 +37,13 @@ fn table() -> Vec<(u64, PathBuf)> {
         .collect()
 }
 
-/// The mounts to take down, children before parents.
-pub(crate) fn targets(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = table
+/// The mounts to take down or check, children before parents, each with
+/// whether the setup made it (then it is locked and only checked).
+pub(crate) fn targets(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec<(PathBuf, bool)> {
+    let mut out: Vec<(PathBuf, bool)> = table
         .iter()
         .filter(|(id, point)| !at_start.contains(id) || SCRATCH.iter().any(|s| point.starts_with(s)))
-        .map(|(_, point)| point.clone())
+        .map(|(id, point)| (point.clone(), at_start.contains(id)))
         .collect();
     out.reverse();
     out
@@ -96,8 +99,13 @@ pub(crate) fn verify(at_start: &BTreeSet<u64>) -> Result<(), String> {
     // Our own working directory must not hold a scratch mount.
     let _ = std::env::set_current_dir("/");
     let mut busy = Vec::new();
-    for mount in targets(&table(), at_start) {
-        match rustix::mount::unmount(&mount, rustix::mount::UnmountFlags::empty()) {
+    for (mount, locked) in targets(&table(), at_start) {
+        let unmounted = if locked {
+            if holders(&mount).is_empty() { Ok(()) } else { Err(rustix::io::Errno::BUSY) }
+        } else {
+            rustix::mount::unmount(&mount, rustix::mount::UnmountFlags::empty())
+        };
+        match unmounted {
             Ok(()) => {}
             Err(rustix::io::Errno::BUSY) => {
                 let held = holders(&mount);
@@ -129,7 +137,10 @@ mod tests {
             (6, PathBuf::from("/srv/added")),
         ];
         let at_start: BTreeSet<u64> = [1, 2, 3, 4].into();
-        assert_eq!(targets(&table, &at_start), [PathBuf::from("/srv/added"), "/tmp/cache".into(), "/tmp".into()]);
+        assert_eq!(
+            targets(&table, &at_start),
+            [(PathBuf::from("/srv/added"), false), ("/tmp/cache".into(), false), ("/tmp".into(), true)]
+        );
     }
 
     #[test]

@@ -145,6 +145,13 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
     if let Some(errno) = log.exec_errno {
         return Verdict::Fail(format!("could not execute the test binary inside the sandbox: {}", errno_text(errno)));
     }
+    if let Some(errno) = log.keyring_errno {
+        return Verdict::Fail(format!(
+            "the sandbox's PID 1 could not join a fresh session keyring (keyctl KEYCTL_JOIN_SESSION_KEYRING): {}; \
+             the key quota of your user may be exhausted (/proc/sys/kernel/keys/maxkeys)",
+            errno_text(errno)
+        ));
+    }
     if let Some(errno) = log.fork_errno {
         return Verdict::Fail(format!("the sandbox's PID 1 could not fork the test process: {}", errno_text(errno)));
     }

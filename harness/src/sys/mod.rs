@@ -7,9 +7,13 @@
 //! - [`net`]: bringing the loopback interface up with an ioctl.
 //! - [`signal`]: a self-pipe for the parent's report request (SIGUSR2).
 //! - [`mount`]: recursive read-only, nosuid, nodev through `mount_setattr`.
+//! - [`entry`]: the constructor that runs the setup in PID 2 before `main`.
+//! - [`userns`]: the nested namespaces of the body and the lock.
 
+pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod mount;
 pub(crate) mod net;
 pub(crate) mod signal;
 pub(crate) mod spawn;
+pub(crate) mod userns;

@@ -49,6 +49,9 @@ pub(crate) mod pid1_exit {
     pub(crate) const LOST_CHILD: i32 = 122;
     /// `execve` of PID 2 failed; an `#exec-failed` record names the errno.
     pub(crate) const EXEC_FAILED: i32 = 127;
+    /// Joining a fresh session keyring failed; a `#keyring-failed` record
+    /// names the errno.
+    pub(crate) const KEYRING_FAILED: i32 = 123;
 }
 
 /// Prefixes of the records PID 1 and PID 2 (before `execve`) write on the
@@ -60,11 +63,15 @@ pub(crate) mod record {
     pub(crate) const EXEC_FAILED: &str = "#exec-failed ";
     /// `#fork-failed <errno>`
     pub(crate) const FORK_FAILED: &str = "#fork-failed ";
+    /// `#keyring-failed <errno>`
+    pub(crate) const KEYRING_FAILED: &str = "#keyring-failed ";
 }
 
 /// An executable with argv and envp prepared for `execve` without allocating.
 pub(crate) struct ExecImage {
     path: CString,
+    /// The working directory PID 2 starts in (PID 1 itself moves to `/`).
+    cwd: CString,
     _argv: Vec<CString>,
     _envp: Vec<CString>,
     argv_ptrs: Vec<*const c_char>,
@@ -72,11 +79,12 @@ pub(crate) struct ExecImage {
 }
 
 impl ExecImage {
-    /// Prepares `path` with `argv` and `envp` (each entry `KEY=VALUE`).
-    pub(crate) fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> Self {
+    /// Prepares `path` with `argv` and `envp` (each entry `KEY=VALUE`), to
+    /// run in the working directory `cwd`.
+    pub(crate) fn new(path: CString, cwd: CString, argv: Vec<CString>, envp: Vec<CString>) -> Self {
         let argv_ptrs = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
         let envp_ptrs = envp.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect();
-        Self { path, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs }
+        Self { path, cwd, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs }
     }
 
     /// The argument vector, for tests and diagnostics.
@@ -238,6 +246,19 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
         libc::dup2(fds.stdout_write, SLOT_STDOUT);
         libc::syscall(libc::SYS_close_range, SLOT_STDOUT as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
 
+        // Cut every tie to the caller that the sandbox could follow (see
+        // DESIGN.md, Boundary). Standard descriptors on `/dev/null`: the
+        // caller's terminal or pipes stay out of reach. cwd `/`:
+        // `pivot_root` moves the root and cwd only of processes whose root
+        // or cwd is the old root, so a cwd left in the caller's directory
+        // would keep the host's disk at `/proc/1/cwd`. A new session: no
+        // controlling terminal (no TIOCSTI into the caller's).
+        libc::dup2(SLOT_DEVNULL, 0);
+        libc::dup2(SLOT_DEVNULL, 1);
+        libc::dup2(SLOT_DEVNULL, 2);
+        libc::chdir(c"/".as_ptr());
+        libc::setsid();
+
         // Wait until the parent has written the uid/gid maps.
         let mut go = 0u8;
         loop {
@@ -254,6 +275,23 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
             libc::_exit(pid1_exit::PARENT_GONE);
         }
         libc::close(SLOT_SYNC);
+
+        // Not dumpable (only now: the parent had to write our id maps,
+        // which a non-dumpable process's /proc entries refuse to a rootless
+        // parent). `/proc/1/{cwd,root,fd,environ,mem}` then need
+        // CAP_SYS_PTRACE over the user namespace this process was created
+        // in, which nothing inside the sandbox has.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+
+        // A fresh, anonymous session keyring (after the id maps, so it is
+        // owned by root inside): the caller's keys stay out of reach and
+        // keys made inside never reach the caller. ENOSYS: a kernel without
+        // keys has nothing to share.
+        const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+        if libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0usize) < 0 && errno() != libc::ENOSYS {
+            write_record(SLOT_RESULT, record::KEYRING_FAILED, errno() as i64);
+            libc::_exit(pid1_exit::KEYRING_FAILED);
+        }
 
         // PID 1 ignores every signal it has no handler for, even SIGTERM from
         // outside; these handlers make INT/TERM/HUP end the whole sandbox.
@@ -321,6 +359,10 @@ unsafe fn pid2_exec(image: &ExecImage) -> ! {
         libc::dup2(SLOT_RESULT, CHILD_RESULT_FD);
         libc::dup2(SLOT_STDOUT, CHILD_STDOUT_FD);
         libc::syscall(libc::SYS_close_range, CHILD_STDOUT_FD as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
+        // Back to the caller's working directory (PID 1 left it for `/`); a
+        // directory that vanished leaves PID 2 in `/`, and the setup says so
+        // when it reads the working directory.
+        libc::chdir(image.cwd.as_ptr());
         libc::execve(image.path.as_ptr(), image.argv_ptrs.as_ptr(), image.envp_ptrs.as_ptr());
         write_record(CHILD_RESULT_FD, record::EXEC_FAILED, errno() as i64);
         libc::_exit(pid1_exit::EXEC_FAILED);

@@ -1,0 +1,27 @@
+//! The constructor that runs the sandbox setup in PID 2 before `main`.
+//!
+//! The setup ends by entering a nested user namespace (the lock, see
+//! [`super::userns`]), which the kernel allows only in a single-threaded
+//! process. libtest runs every test body on a thread of its own, so by the
+//! time the test function runs it is too late; a constructor in
+//! `.init_array` runs while the re-executed binary still has one thread.
+#![allow(unsafe_code)]
+
+/// Runs in every binary that links the harness, before `main`; it does
+/// nothing unless this process is PID 2 of a sandbox that carries a setup
+/// request.
+#[ctor::ctor(unsafe)]
+fn isolated_test_enter_sandbox() {
+    if std::process::id() != 2 {
+        return;
+    }
+    let Some(request) = std::env::var_os(crate::entry::ENV_SETUP) else { return };
+    // SAFETY: constructors run before `main`, while this process has a
+    // single thread, so nothing can read the environment concurrently. The
+    // request is removed so that processes the test starts (even its own
+    // binary as PID 2 of a namespace of its own) never act on it.
+    unsafe { std::env::remove_var(crate::entry::ENV_SETUP) };
+    // A panic must not unwind out of a constructor (that aborts without a
+    // word); it becomes a setup error the test reports instead.
+    let _ = std::panic::catch_unwind(|| crate::entry::before_main(&request));
+}
