@@ -126,9 +126,27 @@ fn host_files_are_writable_copy_on_write_a() {
     assert!(!Path::new(MARKER).exists(), "a previous test's write leaked");
     assert!(mount_at("/etc").unwrap().contains(" - overlay "));
     fs::write(MARKER, "a").unwrap();
-    if write_host_file("/etc/hosts", "10.0.0.1 db\n") {
-        assert_eq!(fs::read_to_string("/etc/hosts").unwrap(), "10.0.0.1 db\n");
+    let passwd = fs::read_to_string("/etc/passwd").unwrap();
+    if write_host_file("/etc/passwd", &passwd) {
+        assert_eq!(fs::read_to_string("/etc/passwd").unwrap(), passwd);
     }
+}
+
+#[isolated_test(hostname = "own-etc")]
+fn etc_hosts_hostname_and_resolv_conf_are_the_sandboxs_own_in_every_mode() {
+    // As container engines provide them: writable as root and rootless.
+    fs::write("/etc/hosts", "10.0.0.1 db\n").unwrap();
+    assert_eq!(fs::read_to_string("/etc/hosts").unwrap(), "10.0.0.1 db\n");
+    assert_eq!(fs::read_to_string("/etc/hostname").unwrap(), "own-etc\n");
+    fs::write("/etc/hostname", "renamed\n").unwrap();
+    if Path::new("/etc/resolv.conf").exists() {
+        let resolv = fs::read("/etc/resolv.conf").unwrap();
+        fs::write("/etc/resolv.conf", &resolv).unwrap();
+    }
+    // Changed ones are reported like any other write; untouched ones are not.
+    let report = isolated_test::pollution();
+    assert!(report.files.iter().any(|c| c.path == "/etc/hosts"), "{report}");
+    assert!(report.files.iter().any(|c| c.path == "/etc/hostname"), "{report}");
 }
 
 #[isolated_test]

@@ -203,6 +203,10 @@ pub(crate) enum Op {
     Touch(PathBuf),
     /// Write a file with these contents.
     WriteFile { path: PathBuf, contents: Vec<u8> },
+    /// Write a regular file (mode 0644) with the contents of `from`,
+    /// following symbolic links, or `fallback` when `from` is missing (and
+    /// nothing when there is no fallback).
+    CopyFile { from: PathBuf, to: PathBuf, fallback: Option<Vec<u8>> },
     /// `symlink(target, link)`.
     Symlink { target: PathBuf, link: PathBuf },
     /// Mount a tmpfs with a mode.
@@ -247,7 +251,7 @@ impl Op {
             Op::SetHostname(_) => "sethostname",
             Op::LoopbackUp => "loopback_up",
             Op::Mkdir(_) => "mkdir",
-            Op::Touch(_) | Op::WriteFile { .. } => "create_file",
+            Op::Touch(_) | Op::WriteFile { .. } | Op::CopyFile { .. } => "create_file",
             Op::Symlink { .. } => "symlink",
             Op::Tmpfs { .. } => "mount_tmpfs",
             Op::Chdir(_) => "chdir",
@@ -273,6 +277,7 @@ impl Op {
             Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
             Op::Mkdir(p) => format!("create directory {}", show(p)),
             Op::Touch(p) | Op::WriteFile { path: p, .. } => format!("create file {}", show(p)),
+            Op::CopyFile { from, to, .. } => format!("copy {} to {}", show(from), show(to)),
             Op::Symlink { target, link } => format!("create symlink {} -> `{}`", show(link), target.display()),
             Op::Tmpfs { target, .. } => format!("mount a tmpfs at {}", show(target)),
             Op::Chdir(p) => format!("change directory to {}", show(p)),
@@ -332,11 +337,20 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut layer = 0usize;
     // `lowers` bottom first, as in `Rootfs::layers`.
-    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf| {
+    // `staged`: files placed in the upper layer before the overlay is
+    // mounted (name relative to the overlay's root, and how to make it).
+    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, staged: Vec<Op>| {
         let dir = PathBuf::from(LAYERS).join(layer.to_string());
         layer += 1;
         ops.push(Op::Mkdir(dir.join("upper")));
         ops.push(Op::Mkdir(dir.join("work")));
+        for op in staged {
+            ops.push(match op {
+                Op::CopyFile { from, to, fallback } => Op::CopyFile { from, to: dir.join("upper").join(to), fallback },
+                Op::WriteFile { path, contents } => Op::WriteFile { path: dir.join("upper").join(path), contents },
+                other => other,
+            });
+        }
         ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target });
     };
     let base = &config.rootfs.base;
@@ -380,7 +394,8 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                     }
                     EntryKind::Dir => {
                         ops.push(Op::Mkdir(target.clone()));
-                        overlay(&mut ops, vec![source], target);
+                        let staged = if name == "etc" { own_etc_files(&config.hostname) } else { Vec::new() };
+                        overlay(&mut ops, vec![source], target, staged);
                         // An overlay shows only its lower directory's own
                         // filesystem: the submounts come back read-only on
                         // top (each tree once, at its topmost mount point).
@@ -428,12 +443,23 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                 path: Path::new(NEW_ROOT).join("etc/group"),
                 contents: b"root:x:0:\ntty:x:5:\nnogroup:x:65534:\n".to_vec(),
             });
+            for op in own_etc_files(&config.hostname) {
+                ops.push(match op {
+                    Op::CopyFile { from, to, fallback } => {
+                        Op::CopyFile { from, to: Path::new(NEW_ROOT).join("etc").join(to), fallback }
+                    }
+                    Op::WriteFile { path, contents } => {
+                        Op::WriteFile { path: Path::new(NEW_ROOT).join("etc").join(path), contents }
+                    }
+                    other => other,
+                });
+            }
         }
         ResolvedBase::Layers(layers) => {
             // The image under a throw-away upper layer; the image is never
             // modified.
             let lowers = layers.iter().map(|l| under(OLD_ROOT, l)).collect();
-            overlay(&mut ops, lowers, NEW_ROOT.into());
+            overlay(&mut ops, lowers, NEW_ROOT.into(), Vec::new());
         }
     }
 
@@ -516,7 +542,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             if *base == ResolvedBase::HostRo {
                 ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
             } else {
-                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target);
+                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target, Vec::new());
             }
         }
     }
@@ -579,6 +605,26 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         ops.push(Op::Lock);
     }
     ops
+}
+
+/// The files of `/etc` every sandbox on the host's files gets as its own,
+/// as container engines provide them: `hosts`, `hostname` (the sandbox's)
+/// and `resolv.conf`, placed in the upper layer of the `/etc` overlay
+/// before it is mounted. So they are regular files owned by root inside,
+/// writable in every mode (rootless too, where a copy-up of the host's
+/// root-owned files is refused), and not reported as changes unless the
+/// test changes them. Paths relative to the overlay's root.
+fn own_etc_files(hostname: &str) -> Vec<Op> {
+    let from = |name: &str| under(OLD_ROOT, &Path::new("/etc").join(name));
+    vec![
+        Op::CopyFile {
+            from: from("hosts"),
+            to: "hosts".into(),
+            fallback: Some(format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n").into_bytes()),
+        },
+        Op::WriteFile { path: "hostname".into(), contents: format!("{hostname}\n").into_bytes() },
+        Op::CopyFile { from: from("resolv.conf"), to: "resolv.conf".into(), fallback: None },
+    ]
 }
 
 /// The mount points strictly below `dir` that are not below another one
@@ -761,6 +807,27 @@ mod tests {
         assert!(ops.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: false, .. }
             if source == Path::new("/oldroot/swapfile"))));
+    }
+
+    #[test]
+    fn etc_hosts_hostname_and_resolv_conf_are_the_sandboxs_own() {
+        let ops = plan(&config(), &host());
+        let etc =
+            position(&ops, |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/etc")]));
+        let Op::Overlay { upper, .. } = &ops[etc] else { unreachable!() };
+        let hosts = position(&ops, |op| {
+            matches!(op, Op::CopyFile { from, to, fallback: Some(_) }
+            if from == Path::new("/oldroot/etc/hosts") && to == &upper.join("hosts"))
+        });
+        let hostname = position(&ops, |op| {
+            matches!(op, Op::WriteFile { path, contents }
+            if path == &upper.join("hostname") && contents == b"box\n")
+        });
+        let resolv = position(
+            &ops,
+            |op| matches!(op, Op::CopyFile { to, fallback: None, .. } if to == &upper.join("resolv.conf")),
+        );
+        assert!(hosts < etc && hostname < etc && resolv < etc, "staged in the upper layer before the overlay");
     }
 
     #[test]

@@ -105,6 +105,19 @@ impl Kernel for LinuxKernel {
                 fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
             }
             Op::WriteFile { path, contents } => fs::write(path, contents)?,
+            Op::CopyFile { from, to, fallback } => {
+                let contents = match fs::read(from) {
+                    Ok(contents) => contents,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => match fallback {
+                        Some(fallback) => fallback.clone(),
+                        None => return Ok(()),
+                    },
+                    Err(err) => return Err(err),
+                };
+                fs::write(to, contents)?;
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(to, fs::Permissions::from_mode(0o644))?;
+            }
             Op::Symlink { target, link } => std::os::unix::fs::symlink(target, link)?,
             Op::Tmpfs { target, mode } => {
                 let flags = MountFlags::NOSUID | MountFlags::NODEV;
