@@ -20,12 +20,17 @@
 //! ## How it works
 //!
 //! The test function runs in the ordinary test process (the *parent*),
-//! which clones a PID 1 into new namespaces. PID 1 forks PID 2, which
-//! re-executes the test binary on just this test
-//! (`<binary> <name> --exact --include-ignored`); there the harness sees a
-//! marker, builds the sandbox's root filesystem and runs the body. The
-//! parent supervises with tokio and decides pass or fail from the exit
-//! status and a structured result channel.
+//! which clones a PID 1 into new PID, mount and cgroup namespaces (and a
+//! user namespace when not root). PID 1 cuts its ties to the caller (cwd
+//! `/`, standard descriptors on `/dev/null`, a session and keyring of its
+//! own, not dumpable) and forks PID 2, which re-executes the test binary on
+//! just this test (`<binary> <name> --exact --include-ignored`). Before
+//! `main`, a constructor builds the sandbox's root filesystem and locks it
+//! by entering a nested user namespace with its own IPC, UTS, network and
+//! mount namespaces (the kernel then locks every mount of the setup); then
+//! libtest runs the test and the harness runs the body. The parent
+//! supervises with tokio and decides pass or fail from the exit status and
+//! a structured result channel. The README's "How it runs" has a diagram.
 //!
 //! ## Environment variables
 //!
