@@ -17,6 +17,12 @@ pub struct TestSpec {
     pub rootfs: Option<fn() -> crate::Rootfs>,
     pub teardown_verify: bool,
     pub forbid_pollution: Option<&'static [&'static str]>,
+    /// `memory = "256M"`, in bytes.
+    pub memory: Option<u64>,
+    /// `pids = 128`.
+    pub pids: Option<u64>,
+    /// `cpu = "1.5"`, in thousandths of a core.
+    pub cpu_millis: Option<u64>,
 }
 
 impl TestSpec {
@@ -40,7 +46,22 @@ impl TestSpec {
             rootfs: None,
             teardown_verify: false,
             forbid_pollution: None,
+            memory: None,
+            pids: None,
+            cpu_millis: None,
         }
+    }
+    pub const fn memory_bytes(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+    pub const fn pids(mut self, max: u64) -> Self {
+        self.pids = Some(max);
+        self
+    }
+    pub const fn cpu_millis(mut self, millis: u64) -> Self {
+        self.cpu_millis = Some(millis);
+        self
     }
     pub const fn hostname(mut self, h: &'static str) -> Self {
         self.hostname = Some(h);
