@@ -41,6 +41,9 @@ pub(crate) struct SetupRequest {
     pub(crate) lock: bool,
     /// Record the steps that ran (for `isolated-test doctor`).
     pub(crate) record: bool,
+    /// The resource limits; the parent enforces them with a cgroup, and
+    /// the memory limit also bounds every tmpfs of the setup.
+    pub(crate) limits: crate::sandbox::cgroup::Effective,
 }
 
 /// What the setup left for the rest of PID 2.
@@ -157,6 +160,9 @@ pub(crate) fn setup_sandbox(request: &SetupRequest, kernel: &mut dyn Kernel) -> 
         keep,
         rootless: !is_identity_map(&uid_map),
         lock: request.lock,
+        // Half the memory limit: one tmpfs filling up fails with ENOSPC, a
+        // clear error, before the OOM killer has to step in.
+        tmpfs_bytes: request.limits.memory / 2,
         rootfs: resolved,
     };
     let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;

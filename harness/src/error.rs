@@ -69,6 +69,23 @@ pub enum SpawnError {
         /// The caller's effective uid.
         euid: u32,
     },
+    /// A resource limit was asked for and no cgroup can enforce it.
+    #[error("cannot enforce the resource limits asked for ({asked}): {cause}\nfix: {fix}")]
+    Limits {
+        /// The limits asked for, in words.
+        asked: String,
+        /// Why no cgroup could be had.
+        cause: String,
+        /// How to get one.
+        fix: String,
+    },
+    /// Moving PID 1 into its cgroup failed.
+    #[error("failed to move the sandbox into its cgroup")]
+    Cgroup {
+        /// The kernel's answer.
+        #[source]
+        source: IoCause,
+    },
     /// Any other preparation step in the parent (pipes, runtime, paths).
     #[error("failed to {what}")]
     Prepare {

@@ -109,7 +109,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         use std::io::Write;
         // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
         // show for passing tests too, past libtest's capture.
-        let _ = write!(std::io::stderr(), "isolated test `{name}`: {report}");
+        let _ = write!(std::io::stderr(), "isolated test `{name}`: {report}{}\n", verdict::resources(&outcome).1);
     }
     let mut verdict = verdict::judge(name, &nonce, &outcome);
     if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {
@@ -124,6 +124,21 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
             None => verdict = Verdict::Fail("forbid_pollution is set but no pollution report arrived".into()),
         }
     }
+    // A failure leads with the limit it hit, if any, and ends with what the
+    // sandbox used.
+    let (cause, used) = verdict::resources(&outcome);
+    let explain = |msg: String| match &cause {
+        Some(cause) => format!("{cause}\n{msg}\n{used}"),
+        None => format!("{msg}\n{used}"),
+    };
+    verdict = match verdict {
+        Verdict::Pass => Verdict::Pass,
+        Verdict::BodyPanicked(msg) => Verdict::BodyPanicked(match &cause {
+            Some(_) => explain(msg),
+            None => msg,
+        }),
+        Verdict::Fail(msg) => Verdict::Fail(explain(msg)),
+    };
     match verdict {
         Verdict::Pass => {}
         Verdict::BodyPanicked(msg) if spec.should_panic => panic!("{msg}"),
@@ -176,6 +191,8 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         base_dir: spec.manifest_dir.into(),
         lock: !spec.privileged,
         record: false,
+        limits: crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
+            .effective()?,
     };
     let invocation = Invocation::for_test(name, &nonce, setup)?;
     let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;

@@ -55,6 +55,10 @@ fn probe(privileged: bool) -> ProbeResult {
         base_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
         lock: !privileged,
         record: true,
+        limits: match crate::sandbox::cgroup::Limits::default().effective() {
+            Ok(limits) => limits,
+            Err(e) => return ProbeResult::Broken(e),
+        },
     };
     let invocation = Invocation {
         argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],

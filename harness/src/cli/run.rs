@@ -51,6 +51,16 @@ pub(crate) struct SandboxArgs {
     /// No user namespace (real root only; no security boundary).
     #[arg(long)]
     privileged: bool,
+    /// Memory limit, tmpfs contents included (256M, 1G; default: a quarter
+    /// of the machine's memory, or ISOLATED_TEST_MEMORY).
+    #[arg(long, value_parser = crate::sandbox::cgroup::parse_memory)]
+    memory: Option<u64>,
+    /// Process and thread limit (default 4096, or ISOLATED_TEST_PIDS).
+    #[arg(long, value_parser = crate::sandbox::cgroup::parse_pids)]
+    pids: Option<u64>,
+    /// CPU limit in cores (1.5, 0.25; default none, or ISOLATED_TEST_CPU).
+    #[arg(long, value_parser = crate::sandbox::cgroup::parse_cpu)]
+    cpu: Option<u64>,
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -109,6 +119,8 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         base_dir: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
         lock: !args.privileged,
         record: false,
+        limits: crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }
+            .effective()?,
     };
     let spec = RunSpec { commands };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
@@ -188,11 +200,23 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
         _ => None,
     };
     let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
+    let (limit_hit, used) = crate::sandbox::verdict::resources(&outcome);
     if json {
-        let value = serde_json::json!({ "command": command, "exit_code": code, "report": report });
+        let value = serde_json::json!({
+            "command": command,
+            "exit_code": code,
+            "report": report,
+            "usage": outcome.usage,
+            "limits": outcome.limits,
+            "limit_hit": limit_hit,
+        });
         println!("{value}");
     } else {
+        if let Some(hit) = &limit_hit {
+            eprintln!("isolated-test run: {hit}");
+        }
         eprint!("\n{report}");
+        eprintln!("{used}");
     }
     match code {
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),

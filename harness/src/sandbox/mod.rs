@@ -1,6 +1,7 @@
 //! The sandbox engine: spawn, setup, supervision and verdict. Declarations
 //! only; each step lives in its own file.
 
+pub mod cgroup;
 pub(crate) mod diagnose;
 pub(crate) mod plan;
 pub mod pollution;

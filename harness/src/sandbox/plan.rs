@@ -113,6 +113,21 @@ pub(crate) struct HostView {
     /// The entries of [`NAMESPACED_SYSCTLS`] and [`GLOBAL_NET_SYSCTLS`]
     /// this kernel has.
     pub(crate) sysctls: Vec<&'static str>,
+    /// Host-wide knobs at the top of `/proc` (see [`is_proc_knob`]).
+    pub(crate) proc_knobs: Vec<String>,
+}
+
+/// Whether a top-level `/proc` entry must be read-only in a sandbox: every
+/// directory but the per-process ones, `sys` (bound entry by entry) and
+/// `pressure` (its triggers belong to the open file), and every file with
+/// a write bit. They are host-wide and guarded only by file mode (owner:
+/// host root), which root inside passes with the identity map: PCI config
+/// space in `bus/pci`, IRQ affinities in `irq`, `mtrr`, `sysrq-trigger`.
+pub(crate) fn is_proc_knob(name: &str, is_dir: bool, mode: u32) -> bool {
+    if name.bytes().all(|b| b.is_ascii_digit()) || matches!(name, "self" | "thread-self" | "sys" | "pressure") {
+        return false;
+    }
+    is_dir || mode & 0o222 != 0
 }
 
 /// What the test asked for.
@@ -131,6 +146,9 @@ pub(crate) struct SandboxConfig {
     /// Lock the finished sandbox in a nested user namespace (all but
     /// `privileged = true`).
     pub(crate) lock: bool,
+    /// The size of every tmpfs (bounded by the memory limit: a full tmpfs
+    /// then fails with ENOSPC rather than taking the host's memory).
+    pub(crate) tmpfs_bytes: u64,
     /// The root filesystem, with every host path resolved.
     pub(crate) rootfs: ResolvedRootfs,
 }
@@ -209,8 +227,9 @@ pub(crate) enum Op {
     CopyFile { from: PathBuf, to: PathBuf, fallback: Option<Vec<u8>> },
     /// `symlink(target, link)`.
     Symlink { target: PathBuf, link: PathBuf },
-    /// Mount a tmpfs with a mode.
-    Tmpfs { target: PathBuf, mode: u32 },
+    /// Mount a tmpfs with a mode, bounded to `size` bytes (and an inode per
+    /// 4 KiB of it).
+    Tmpfs { target: PathBuf, mode: u32, size: u64 },
     /// `chdir`.
     Chdir(PathBuf),
     /// `pivot_root(new_root, put_old)`.
@@ -235,12 +254,16 @@ pub(crate) enum Op {
     /// Keep a descriptor on the overlays' upper layers, so the pollution
     /// report can read them after the scaffolding is detached.
     KeepLayers,
+    /// A new cgroup namespace rooted at the sandbox's cgroup.
+    CgroupNamespace,
     /// Have a helper make a nested user namespace with new IPC, UTS and
     /// network namespaces, map it, and join all but the user namespace.
     EnterNamespaces,
     /// Join the nested user namespace and unshare a new mount namespace:
     /// every mount so far becomes locked.
     Lock,
+    /// A seccomp filter refusing new cgroup namespaces.
+    RefuseCgroupNamespaces,
 }
 
 impl Op {
@@ -264,8 +287,10 @@ impl Op {
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
             Op::KeepLayers => "keep_layers",
+            Op::CgroupNamespace => "cgroup_namespace",
             Op::EnterNamespaces => "enter_namespaces",
             Op::Lock => "lock_mounts",
+            Op::RefuseCgroupNamespaces => "seccomp",
         }
     }
 
@@ -298,12 +323,14 @@ impl Op {
             Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
             Op::KeepLayers => format!("open `{LAYERS}` for the pollution report"),
+            Op::CgroupNamespace => "unshare a cgroup namespace rooted at the sandbox's cgroup".into(),
             Op::EnterNamespaces => {
                 "make a nested user namespace with IPC, UTS and network namespaces and join them".into()
             }
             Op::Lock => {
                 "join the nested user namespace with a new mount namespace (locks every mount of the setup)".into()
             }
+            Op::RefuseCgroupNamespaces => "install a seccomp filter refusing new cgroup namespaces".into(),
         }
     }
 }
@@ -358,6 +385,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // First, always: without this, on a host whose `/` is shared (every
     // systemd host) the mounts below would propagate back to the host.
     ops.push(Op::MakeRootPrivate);
+    ops.push(Op::CgroupNamespace);
     if config.lock {
         ops.push(Op::EnterNamespaces);
     }
@@ -366,13 +394,13 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
 
     // Enter a staging tmpfs so the host tree is reachable at /oldroot while
     // /newroot is assembled. pivot_root needs both to be mount points.
-    ops.push(Op::Tmpfs { target: STAGING.into(), mode: 0o755 });
+    ops.push(Op::Tmpfs { target: STAGING.into(), mode: 0o755, size: config.tmpfs_bytes });
     ops.push(Op::Chdir(STAGING.into()));
     ops.push(Op::Mkdir(under(STAGING, Path::new(OLD_ROOT))));
     ops.push(Op::PivotRoot { new_root: ".".into(), put_old: OLD_ROOT.trim_start_matches('/').into() });
     ops.push(Op::Chdir("/".into()));
     ops.push(Op::Mkdir(NEW_ROOT.into()));
-    ops.push(Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755 });
+    ops.push(Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: config.tmpfs_bytes });
     ops.push(Op::Mkdir(LAYERS.into()));
 
     match base {
@@ -472,7 +500,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let proc_sys_net = proc_sys.join("net");
     let sysrq = proc.join("sysrq-trigger");
     ops.push(Op::Mkdir(proc.clone()));
-    ops.push(Op::Proc(proc));
+    ops.push(Op::Proc(proc.clone()));
     ops.push(Op::Bind { source: proc_sys.clone(), target: proc_sys.clone(), recursive: false, readonly: false });
     ops.push(Op::Bind { source: proc_sys_net.clone(), target: proc_sys_net, recursive: false, readonly: false });
     // The per-namespace knobs writable, each on its own bind, before
@@ -486,6 +514,10 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     if host.has_sysrq_trigger {
         ops.push(Op::Bind { source: sysrq.clone(), target: sysrq, recursive: false, readonly: true });
     }
+    for knob in host.proc_knobs.iter().filter(|k| k.as_str() != "sysrq-trigger") {
+        let path = proc.join(knob);
+        ops.push(Op::Bind { source: path.clone(), target: path, recursive: true, readonly: true });
+    }
 
     // sysfs can be mounted because the net namespace is ours.
     let sys = under(NEW_ROOT, Path::new("/sys"));
@@ -495,7 +527,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // A minimal /dev.
     let dev = under(NEW_ROOT, Path::new("/dev"));
     ops.push(Op::Mkdir(dev.clone()));
-    ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755 });
+    ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755, size: config.tmpfs_bytes });
     for name in DEVICES {
         ops.push(Op::Touch(dev.join(name)));
         ops.push(Op::Bind {
@@ -509,7 +541,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::Devpts { target: dev.join("pts"), tty_gid: !config.rootless });
     ops.push(Op::Symlink { target: "pts/ptmx".into(), link: dev.join("ptmx") });
     ops.push(Op::Mkdir(dev.join("shm")));
-    ops.push(Op::Tmpfs { target: dev.join("shm"), mode: 0o1777 });
+    ops.push(Op::Tmpfs { target: dev.join("shm"), mode: 0o1777, size: config.tmpfs_bytes });
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -527,7 +559,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         }
         let target = under(NEW_ROOT, Path::new(dir));
         ops.push(Op::Mkdir(target.clone()));
-        ops.push(Op::Tmpfs { target, mode });
+        ops.push(Op::Tmpfs { target, mode, size: config.tmpfs_bytes });
         fresh.push(dir);
     }
 
@@ -567,7 +599,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             ResolvedEntry::Tmpfs { dst } => {
                 let target = under(NEW_ROOT, dst);
                 ops.push(Op::Mkdir(target.clone()));
-                ops.push(Op::Tmpfs { target, mode: 0o755 });
+                ops.push(Op::Tmpfs { target, mode: 0o755, size: config.tmpfs_bytes });
             }
             ResolvedEntry::File { dst, contents } => {
                 // Written to the scaffolding tmpfs and bound read-only, so it
@@ -600,9 +632,11 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::DetachUnmount(".".into()));
     ops.push(Op::Chdir(if host_based { config.cwd.clone() } else { "/".into() }));
 
-    // Last, the lock: nothing after it can be mounted by the setup alone.
+    // Last, the lock: nothing after it can be mounted by the setup alone;
+    // then no cgroup namespace of the body's own (see `sys::seccomp`).
     if config.lock {
         ops.push(Op::Lock);
+        ops.push(Op::RefuseCgroupNamespaces);
     }
     ops
 }
@@ -703,6 +737,7 @@ mod tests {
             has_var_tmp: true,
             has_sysrq_trigger: true,
             sysctls: vec!["kernel/hostname", "kernel/shmmax", "fs/mqueue", "net/netfilter/nf_hooks_lwtunnel"],
+            proc_knobs: vec!["bus".into(), "mtrr".into()],
         }
     }
 
@@ -713,6 +748,7 @@ mod tests {
             keep: vec!["/tmp/crate".into(), "/tmp/crate/target/debug".into(), "/usr/src".into()],
             rootless: false,
             lock: true,
+            tmpfs_bytes: 64 << 20,
             rootfs: ResolvedRootfs::host(),
         }
     }
@@ -756,14 +792,23 @@ mod tests {
     fn namespaces_are_entered_before_anything_and_locked_after_everything() {
         let ops = plan(&config(), &host());
         assert_eq!(
-            &ops[..4],
-            [Op::MakeRootPrivate, Op::EnterNamespaces, Op::SetHostname("box".into()), Op::LoopbackUp]
+            &ops[..5],
+            [
+                Op::MakeRootPrivate,
+                Op::CgroupNamespace,
+                Op::EnterNamespaces,
+                Op::SetHostname("box".into()),
+                Op::LoopbackUp
+            ]
         );
-        assert_eq!(after_setup(&ops), [Op::Lock]);
+        assert_eq!(after_setup(&ops), [Op::Lock, Op::RefuseCgroupNamespaces]);
         let mut privileged = config();
         privileged.lock = false;
         let ops = plan(&privileged, &host());
-        assert_eq!(&ops[..3], [Op::MakeRootPrivate, Op::SetHostname("box".into()), Op::LoopbackUp]);
+        assert_eq!(
+            &ops[..4],
+            [Op::MakeRootPrivate, Op::CgroupNamespace, Op::SetHostname("box".into()), Op::LoopbackUp]
+        );
         assert!(after_setup(&ops).is_empty());
         assert!(!ops.contains(&Op::Lock) && !ops.contains(&Op::EnterNamespaces));
     }
@@ -871,6 +916,23 @@ mod tests {
             ops.iter()
                 .any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target.ends_with("sysrq-trigger")))
         );
+        for knob in ["bus", "mtrr"] {
+            let bind = position(&ops, |op| {
+                matches!(op, Op::Bind { source, target, recursive: true, readonly: true }
+                if source == target && target.ends_with(Path::new("proc").join(knob)))
+            });
+            assert!(bind > proc, "{knob}");
+        }
+        assert!(is_proc_knob("irq", true, 0o555) && is_proc_knob("mtrr", false, 0o644));
+        for (name, dir, mode) in [
+            ("1", true, 0o555),
+            ("self", true, 0o777),
+            ("sys", true, 0o555),
+            ("pressure", true, 0o555),
+            ("cpuinfo", false, 0o444),
+        ] {
+            assert!(!is_proc_knob(name, dir, mode), "{name}");
+        }
     }
 
     #[test]
@@ -978,7 +1040,7 @@ mod tests {
             |op| matches!(op, Op::Bind { target, readonly: false, .. } if target == Path::new("/newroot/out")),
         );
         assert_eq!(ops[out - 1], Op::Touch("/newroot/out".into()));
-        assert!(ops.contains(&Op::Tmpfs { target: "/newroot/scratch".into(), mode: 0o755 }));
+        assert!(ops.contains(&Op::Tmpfs { target: "/newroot/scratch".into(), mode: 0o755, size: 64 << 20 }));
         let staged = position(&ops, |op| matches!(op, Op::WriteFile { path, .. } if path.starts_with(LAYERS)));
         let motd = position(
             &ops,

@@ -88,8 +88,10 @@ impl<K: Kernel> Kernel for FaultAt<K> {
     }
 }
 
-fn tmpfs_data(mode: u32) -> std::ffi::CString {
-    std::ffi::CString::new(format!("mode={mode:o}")).expect("no NUL in a formatted mode")
+fn tmpfs_data(mode: u32, size: u64) -> std::ffi::CString {
+    let inodes = (size / 4096).max(1024);
+    std::ffi::CString::new(format!("mode={mode:o},size={size},nr_inodes={inodes}"))
+        .expect("no NUL in formatted options")
 }
 
 impl Kernel for LinuxKernel {
@@ -119,9 +121,9 @@ impl Kernel for LinuxKernel {
                 fs::set_permissions(to, fs::Permissions::from_mode(0o644))?;
             }
             Op::Symlink { target, link } => std::os::unix::fs::symlink(target, link)?,
-            Op::Tmpfs { target, mode } => {
+            Op::Tmpfs { target, mode, size } => {
                 let flags = MountFlags::NOSUID | MountFlags::NODEV;
-                rustix::mount::mount("tmpfs", target, "tmpfs", flags, tmpfs_data(*mode).as_c_str())?;
+                rustix::mount::mount("tmpfs", target, "tmpfs", flags, tmpfs_data(*mode, *size).as_c_str())?;
             }
             Op::Chdir(path) => rustix::process::chdir(path)?,
             Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
@@ -190,7 +192,9 @@ impl Kernel for LinuxKernel {
                     bind(fallback, target, true, true)?;
                 }
             }
+            Op::CgroupNamespace => crate::sys::userns::new_cgroup_namespace()?,
             Op::EnterNamespaces => self.nest = Some(crate::sys::userns::prepare()?),
+            Op::RefuseCgroupNamespaces => crate::sys::seccomp::refuse_cgroup_namespaces()?,
             Op::Lock => match self.nest.take() {
                 Some(nest) => nest.lock()?,
                 None => return Err(io::Error::other("the nested namespaces were never entered")),
@@ -285,6 +289,7 @@ pub(crate) fn read_host_view() -> io::Result<HostView> {
         mount_points: parse_mount_points(&mountinfo),
         has_var_tmp: Path::new("/var/tmp").is_dir(),
         has_sysrq_trigger: Path::new("/proc/sysrq-trigger").exists(),
+        proc_knobs: proc_knobs()?,
         sysctls: super::plan::NAMESPACED_SYSCTLS
             .iter()
             .chain(super::plan::GLOBAL_NET_SYSCTLS)
@@ -292,6 +297,23 @@ pub(crate) fn read_host_view() -> io::Result<HostView> {
             .filter(|name| Path::new("/proc/sys").join(name).exists())
             .collect(),
     })
+}
+
+/// The host-wide knobs at the top of `/proc` (see [`super::plan::is_proc_knob`]).
+fn proc_knobs() -> io::Result<Vec<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut knobs = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
+        if !meta.file_type().is_symlink() && super::plan::is_proc_knob(&name, meta.is_dir(), meta.permissions().mode())
+        {
+            knobs.push(name);
+        }
+    }
+    knobs.sort();
+    Ok(knobs)
 }
 
 /// The mount point column of `/proc/self/mountinfo`, unescaped.

@@ -43,6 +43,11 @@ pub(crate) struct Started {
     pub(crate) stderr: OwnedFd,
     /// Read end of the result channel.
     pub(crate) result: OwnedFd,
+    /// The sandbox's cgroup; `None` when no limit was asked for and none
+    /// could be had (the report then says limits are off).
+    pub(crate) cgroup: Option<super::cgroup::Cgroup>,
+    /// Why there is no cgroup, when there is none.
+    pub(crate) limits_off: Option<String>,
 }
 
 /// What to run as PID 2, and how.
@@ -145,6 +150,23 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
         return Err(SpawnError::NotRoot { euid });
     }
     let image = exec_image(inv)?;
+    // The cgroup is made before the namespaces, and PID 1 moved into it
+    // before it is let go: everything it starts is counted from the start.
+    let limits = inv.setup.limits;
+    let (cgroup, limits_off) = match super::cgroup::Cgroup::create(limits) {
+        Ok(cgroup) => (Some(cgroup), None),
+        Err(unavailable) if limits.asked != Default::default() => {
+            return Err(SpawnError::Limits {
+                asked: super::cgroup::describe(&limits.asked),
+                cause: unavailable.cause,
+                fix: unavailable.fix,
+            });
+        }
+        Err(unavailable) => {
+            tracing::debug!(cause = %unavailable.cause, "no cgroup: resource limits are off");
+            (None, Some(unavailable.cause))
+        }
+    };
     let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
     let (sync_read, sync_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
@@ -177,6 +199,9 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     // the sandbox is gone.
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
+    if let Some(cgroup) = &cgroup {
+        cgroup.add(cloned.pid).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
+    }
 
     if chosen & libc::CLONE_NEWUSER as u64 != 0 {
         write_id_maps(cloned.pid)?;
@@ -185,13 +210,16 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
     drop(sync);
 
-    Ok((Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read }, reaper))
+    Ok((
+        Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
+        reaper,
+    ))
 }
 
 /// The namespaces `clone3` makes for PID 1.
 ///
 /// - `privileged = true`: all but a user namespace; nothing is locked.
-/// - As root: PID, mount and cgroup namespaces only, so that the setup runs
+/// - As root: PID and mount namespaces only, so that the setup runs
 ///   with the host's full privileges (overlays of directories that carry
 ///   submounts, which the kernel refuses inside a user namespace). The
 ///   user, IPC, UTS and network namespaces of the body are made by PID 2's
@@ -199,17 +227,19 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
 /// - Rootless: the same plus a user namespace, without which nothing else
 ///   could be made.
 ///
+/// The cgroup namespace is made by PID 2's setup, once PID 1 is in the
+/// sandbox's cgroup (so that the sandbox sees its own cgroup as its root).
 /// The PID and cgroup namespaces always belong to the outer user namespace
 /// (or the host's): root inside the nested one can then mount no fresh
 /// procfs or cgroupfs.
 pub(crate) fn clone_namespaces(privileged: bool, euid: u32) -> u64 {
     let bits = |names: &[&str]| NAMESPACES.iter().filter(|(_, n)| names.contains(n)).fold(0, |acc, (bit, _)| acc | bit);
     if privileged {
-        bits(&["CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWNET", "CLONE_NEWCGROUP"])
+        bits(&["CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWNET"])
     } else if euid == 0 {
-        bits(&["CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWCGROUP"])
+        bits(&["CLONE_NEWPID", "CLONE_NEWNS"])
     } else {
-        bits(&["CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWCGROUP"])
+        bits(&["CLONE_NEWUSER", "CLONE_NEWPID", "CLONE_NEWNS"])
     }
 }
 
@@ -275,6 +305,7 @@ mod tests {
             base_dir: "/".into(),
             lock: true,
             record: false,
+            limits: crate::sandbox::cgroup::Limits::default().effective().unwrap(),
         };
         let image = exec_image(&Invocation::for_test("m::t", "abc", setup).unwrap()).unwrap();
         let dbg = format!("{:?}", image.argv());

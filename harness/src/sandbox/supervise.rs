@@ -47,6 +47,12 @@ pub(crate) struct Outcome {
     pub(crate) timed_out: Option<TimedOut>,
     /// Wall time from start to PID 1's exit.
     pub(crate) elapsed: Duration,
+    /// What the sandbox used, from its cgroup.
+    pub(crate) usage: Option<super::cgroup::Usage>,
+    /// The limits its cgroup enforced.
+    pub(crate) limits: Option<super::cgroup::Effective>,
+    /// Why no limits applied, when none did.
+    pub(crate) limits_off: Option<String>,
 }
 
 /// How a pollution report starts on the result channel.
@@ -127,7 +133,7 @@ pub(crate) async fn supervise(
 ) -> io::Result<Outcome> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
-    let Started { init, stdout, stderr, result } = started;
+    let Started { init, stdout, stderr, result, cgroup, limits_off } = started;
     let pid = init.pid;
     let pidfd = crate::sys::fd::register_readable(init.pidfd)?;
     let mut out = Stream::new(stdout)?;
@@ -141,9 +147,16 @@ pub(crate) async fn supervise(
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     let mut kill_at: Option<tokio::time::Instant> = None;
     let kill = |pidfd: &tokio::io::unix::AsyncFd<OwnedFd>| {
-        // SIGKILL on PID 1: the kernel then kills the whole namespace.
+        // Through the cgroup first: every process, however it hides; then
+        // SIGKILL on PID 1, after which the kernel kills the namespace.
+        if let Some(cgroup) = &cgroup {
+            cgroup.kill_all();
+        }
         let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), Signal::KILL);
     };
+    // cgroup v1 keeps no peak process count: it is sampled.
+    let mut sample = tokio::time::interval(Duration::from_millis(20));
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut print_out = |s: &str| print!("{s}");
     let mut print_err = |s: &str| eprint!("{s}");
 
@@ -184,7 +197,15 @@ pub(crate) async fn supervise(
             }
             () = tokio::time::sleep_until(deadline), if exit.is_none() && timed_out.is_none() => {
                 tracing::debug!(pid, ?timeout, "deadline reached; killing the sandbox");
+                // Frozen, the tree cannot change while it is read (proc(5):
+                // `children` is reliable only for stopped or frozen tasks).
+                let frozen = cgroup.as_ref().is_some_and(|c| c.freeze());
                 let tree = proctree::capture(pid);
+                if frozen && report_grace.is_some() {
+                    if let Some(cgroup) = &cgroup {
+                        cgroup.thaw();
+                    }
+                }
                 let pid2 = tree.iter().find(|p| p.ns_pid == Some(2)).map(|p| p.host_pid);
                 match (report_grace, pid2.and_then(rustix::process::Pid::from_raw)) {
                     (Some(grace), Some(pid2)) => {
@@ -199,6 +220,11 @@ pub(crate) async fn supervise(
                 kill(&pidfd);
                 kill_at = None;
             }
+            _ = sample.tick(), if cgroup.is_some() && exit.is_none() => {
+                if let Some(cgroup) = &cgroup {
+                    cgroup.sample();
+                }
+            }
             () = sleep_until_opt(drain_deadline) => {
                 tracing::warn!(pid, "output pipes still open {DRAIN_GRACE:?} after the sandbox exited; giving up on them");
                 break;
@@ -207,11 +233,18 @@ pub(crate) async fn supervise(
     }
     out.lines.finish(&mut print_out);
     err.lines.finish(&mut print_err);
+    let usage = cgroup.as_ref().map(|c| c.usage());
+    let limits = cgroup.as_ref().map(|c| c.limits);
+    // Dropping the cgroup kills anything left and removes it.
+    drop(cgroup);
     Ok(Outcome {
         exit: exit.unwrap_or(Exit::Code(-1)),
         log: ResultLog::parse(&res_bytes),
         timed_out,
         elapsed: exited_at - start,
+        usage,
+        limits,
+        limits_off,
     })
 }
 

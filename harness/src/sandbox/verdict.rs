@@ -21,6 +21,40 @@ pub(crate) enum Verdict {
     Fail(String),
 }
 
+/// What the sandbox's resources say about a failure: the limit it hit
+/// (leading the message, since it is the cause), and a line of what it
+/// used (closing it).
+pub(crate) fn resources(outcome: &Outcome) -> (Option<String>, String) {
+    let (Some(usage), Some(limits)) = (outcome.usage, outcome.limits) else {
+        let why = outcome.limits_off.as_deref().unwrap_or("no cgroup");
+        return (None, format!("resources: not measured, limits off ({why})"));
+    };
+    let mut cause = Vec::new();
+    if usage.oom_kills > 0 {
+        let peak = usage.peak_memory.map(|p| format!(" (peak {})", super::cgroup::bytes(p))).unwrap_or_default();
+        cause.push(format!(
+            "killed by the OOM killer: memory limit {} reached{peak}; {} process(es) killed. Raise it with \
+             `#[isolated_test(memory = \"...\")]`, ISOLATED_TEST_MEMORY or `--memory`",
+            super::cgroup::bytes(limits.memory),
+            usage.oom_kills
+        ));
+    }
+    if usage.pids_refused > 0 {
+        cause.push(format!(
+            "the pids limit of {} processes and threads was reached: {} fork/clone call(s) failed with EAGAIN. \
+             Raise it with `#[isolated_test(pids = ...)]`, ISOLATED_TEST_PIDS or `--pids`",
+            limits.pids, usage.pids_refused
+        ));
+    }
+    let cpu = limits.cpu_millis.map(|c| format!(", cpu limit {} cores", c as f64 / 1000.0)).unwrap_or_default();
+    let line = format!(
+        "resources: {usage} (limits: memory {}, pids {}{cpu})",
+        super::cgroup::bytes(limits.memory),
+        limits.pids
+    );
+    (if cause.is_empty() { None } else { Some(cause.join("\n")) }, line)
+}
+
 /// The name of a signal, e.g. `SIGABRT`.
 pub(crate) fn signal_name(sig: i32) -> String {
     let name = match sig {
@@ -196,6 +230,9 @@ mod tests {
             log: ResultLog { messages: all, pid2_status, ..ResultLog::default() },
             timed_out: None,
             elapsed: Duration::ZERO,
+            usage: None,
+            limits: None,
+            limits_off: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod mount;
 pub(crate) mod net;
+pub(crate) mod seccomp;
 pub(crate) mod signal;
 pub(crate) mod spawn;
 pub(crate) mod userns;

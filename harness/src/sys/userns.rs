@@ -116,6 +116,17 @@ pub(crate) fn prepare() -> io::Result<Nest> {
     Ok(nest)
 }
 
+/// A new cgroup namespace, rooted at this process's cgroup (the sandbox's).
+///
+/// # Errors
+/// The `unshare`.
+pub(crate) fn new_cgroup_namespace() -> io::Result<()> {
+    // SAFETY: the hazard of `unshare_unsafe` is CLONE_FILES splitting the
+    // descriptor table under other threads; it is not among the flags.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }?;
+    Ok(())
+}
+
 fn pid_of(raw: libc::pid_t) -> io::Result<rustix::process::Pid> {
     rustix::process::Pid::from_raw(raw).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
 }
