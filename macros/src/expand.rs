@@ -3,7 +3,7 @@
 //! beside it when the root filesystem is configured), and one call into the runtime.
 //! Everything here is a pure function over `proc_macro2::TokenStream`.
 
-use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Item, LitStr, ReturnType};
@@ -84,11 +84,11 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         let lit = &arg.lit;
         quote_spanned!(arg.key.span()=> .hostname(#lit))
     });
-    let timeout = args.timeout.as_ref().map(|arg| {
-        let mut millis = Literal::u64_suffixed(arg.value);
-        millis.set_span(arg.lit.span());
-        quote_spanned!(arg.key.span()=> .timeout_millis(#millis))
-    });
+    let timeout =
+        args.timeout.as_ref().map(|arg| u64_call("timeout_millis", arg.key.span(), arg.value, arg.lit.span()));
+    let memory = args.memory.as_ref().map(|arg| u64_call("memory_bytes", arg.key.span(), arg.value, arg.lit.span()));
+    let pids = args.pids.as_ref().map(|arg| u64_call("pids", arg.key.span(), arg.value, arg.lit.span()));
+    let cpu = args.cpu.as_ref().map(|arg| u64_call("cpu_millis", arg.key.span(), arg.value, arg.lit.span()));
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
     let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
     let forbid =
@@ -128,6 +128,9 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             )
             #hostname
             #timeout
+            #memory
+            #pids
+            #cpu
             #privileged
             #teardown
             #forbid
@@ -136,6 +139,14 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #run
         }
     }
+}
+
+/// `.method(VALUEu64)`: the call carries the key's span, the value the literal's.
+fn u64_call(method: &str, key_span: Span, value: u64, lit_span: Span) -> TokenStream {
+    let method = Ident::new(method, key_span);
+    let mut value = Literal::u64_suffixed(value);
+    value.set_span(lit_span);
+    quote_spanned!(key_span=> .#method(#value))
 }
 
 /// The root filesystem of the spec: the private builder fn to put beside it
@@ -390,6 +401,31 @@ mod tests {
             "{}",
             tokens(&spec.expr)
         );
+    }
+
+    #[test]
+    fn resource_limits_are_builder_calls() {
+        let (builder, calls) =
+            rootfs_parts(quote!(cpu = "0.25", hostname = "box", pids = 256, memory = "1GiB", timeout = "1s"));
+        assert_eq!(builder, None);
+        assert_eq!(
+            calls,
+            ". hostname (\"box\") . timeout_millis (1000u64) . memory_bytes (1073741824u64) . pids (256u64) \
+             . cpu_millis (250u64)"
+        );
+    }
+
+    #[test]
+    fn bad_resource_limits_still_expand_without_them() {
+        let file = expand(
+            quote!(memory = "1M", pids = "many", cpu = "fast", timeout = "1s"),
+            quote!(
+                fn t() {}
+            ),
+        );
+        let (_, spec, _) = parts(only_fn(&file));
+        assert!(tokens(&spec.expr).ends_with(". timeout_millis (1000u64)"), "{}", tokens(&spec.expr));
+        assert_eq!(compile_errors(&file).len(), 3);
     }
 
     #[test]

@@ -19,6 +19,10 @@ use proc_macro::TokenStream;
 ///
 /// Arguments, all optional:
 /// - `timeout = "1m30s"`: kill the test after this long (units `ms`, `s`, `m`, `h`);
+/// - `memory = "256M"`: the memory limit, an integer with an optional binary
+///   unit `K`, `M`, `G` or `T` (`B` or `iB` may follow; no unit is bytes), at least `"4M"`;
+/// - `pids = 128`: the most processes and threads at once, at least 16;
+/// - `cpu = "1.5"`: the CPU quota in cores, 0.01 to 1024 with at most 3 decimals;
 /// - `hostname = "box"`: the hostname inside the sandbox;
 /// - `privileged = true`: no user namespace (real root only);
 /// - `teardown = "verify"`: unmount what the test left mounted and fail if something is busy;
