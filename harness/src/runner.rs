@@ -109,7 +109,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         use std::io::Write;
         // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
         // show for passing tests too, past libtest's capture.
-        let _ = write!(std::io::stderr(), "isolated test `{name}`: {report}{}\n", verdict::resources(&outcome).1);
+        let _ = writeln!(std::io::stderr(), "isolated test `{name}`: {report}{}", verdict::resources(&outcome).1);
     }
     let mut verdict = verdict::judge(name, &nonce, &outcome);
     if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {

@@ -263,3 +263,72 @@ fn hangs_after_polluting() {
         std::thread::sleep(Duration::from_secs(1));
     }
 }
+
+// ------------------------------------------------------------ resource limits
+// Asserted from outside by `e2e.rs`. Rootless on a host without a delegated
+// cgroup v2 subtree, each of them fails before its body runs, naming the
+// cause and the fix.
+
+/// Touches memory until the OOM killer ends it.
+#[isolated_test(memory = "64M")]
+fn memory_hog() {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..64 {
+        hoard.push(vec![0x5a; 8 << 20]);
+        println!("hoarding {} MiB 6d6d", hoard.len() * 8);
+    }
+    panic!("512 MiB fitted under a 64 MiB limit 6d6e");
+}
+
+/// Starts processes until the kernel refuses the next one: passes when the
+/// refusal comes before the limit of 32 is exceeded.
+#[isolated_test(pids = 32)]
+fn fork_bomb() {
+    let mut children = Vec::new();
+    let refused = loop {
+        match Command::new("sleep").arg("1000.7101").spawn() {
+            Ok(child) => children.push(child),
+            Err(e) => break e,
+        }
+        assert!(children.len() < 32, "32 processes started under `pids = 32`");
+    };
+    println!("fork refused after {} children: {refused} 7e7e", children.len());
+    assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock, "{refused}");
+}
+
+/// Fills `/tmp`: the write fails with ENOSPC, which the test sees.
+#[isolated_test(memory = "64M")]
+fn tmpfs_fills_up() {
+    let mut file = std::fs::File::create("/tmp/isolated-test-fill").unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut written = 0usize;
+    let err = loop {
+        match file.write_all(&chunk) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 64, "64 MiB written into /tmp under a 64 MiB limit");
+    };
+    println!("tmpfs full after {written} MiB: {err} 8f8f");
+    assert_eq!(err.raw_os_error(), Some(libc_enospc()), "{err}");
+}
+
+fn libc_enospc() -> i32 {
+    28
+}
+
+/// Spins for a second of wall time under a fifth of a core, and reports
+/// the CPU time it got (measured, not assumed from the wall clock).
+#[isolated_test(cpu = "0.2")]
+fn cpu_spinner() {
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // utime and stime, fields 14 and 15, in clock ticks (100 a second).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    println!("cpu time {} ms in 1 s of wall time ({x}) 9a9a", ticks * 10);
+}

@@ -11,7 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use isolated_test_fixtures::{HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked};
+use isolated_test_fixtures::{
+    HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+};
 use serial_test::serial;
 
 fn cargo() -> String {
@@ -273,10 +275,81 @@ fn assert_all_gone(procs: &[(u32, String)]) {
 #[test]
 #[serial]
 fn killing_the_test_process_kills_its_sandbox() {
+    let cgroups_before = sandbox_cgroups();
     let (mut child, procs) = start_ready_case(false);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert_all_gone(&procs);
+    // Its cgroup could not be removed by the dead process; the next sandbox
+    // collects it.
+    let run = run_cases(&["--exact", "passes"], &[]);
+    assert!(run.status.success(), "{}", run.text);
+    wait_until_empty("cgroups left behind", || {
+        sandbox_cgroups().into_iter().filter(|c| !cgroups_before.contains(c)).collect()
+    });
+}
+
+/// Whether this process may create cgroups for the limits (root, on this
+/// project's machines; a delegated cgroup v2 subtree elsewhere).
+fn limits_enforceable() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+#[serial]
+fn resource_limits_hold_and_the_verdict_names_the_limit() {
+    let before = HostSnapshot::capture().unwrap();
+    if !limits_enforceable() {
+        // Rootless without a delegated cgroup: a limit asked for is never
+        // silently dropped.
+        for case in ["memory_hog", "fork_bomb", "tmpfs_fills_up", "cpu_spinner"] {
+            let run = run_cases(&["--exact", case], &[]);
+            assert_fails_with(&run, &["cannot enforce the resource limits asked for", "fix: "]);
+        }
+        assert!(before.diff(&HostSnapshot::capture().unwrap()).is_empty());
+        return;
+    }
+    // Memory: the OOM killer ends the test, and the verdict says so.
+    let run = run_cases(&["--exact", "memory_hog"], &[]);
+    assert_fails_with(
+        &run,
+        &["killed by the OOM killer: memory limit 64.0 MiB reached (peak 64", "resources: peak memory"],
+    );
+    assert!(!run.text.contains("6d6e"), "the hog outgrew its limit:\n{}", run.text);
+
+    // Processes: a fork bomb stops at the limit; the host's process count
+    // barely moves and nothing survives the sandbox.
+    let host_procs = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok()))
+            .count()
+    };
+    let procs_before = host_procs();
+    let run = run_cases(&["--exact", "fork_bomb", "--nocapture"], &[]);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(run.text.contains("fork refused after") && run.text.contains("7e7e"), "{}", run.text);
+    assert_none_left("1000.7101");
+    let grown = host_procs().saturating_sub(procs_before);
+    assert!(grown < 32, "{grown} more processes on the host after the fork bomb");
+
+    // tmpfs: bounded, and a full one is an error the test sees.
+    let run = run_cases(&["--exact", "tmpfs_fills_up", "--nocapture"], &[]);
+    assert!(run.status.success() && run.text.contains("No space left on device"), "{}", run.text);
+
+    // CPU: measured CPU time under a fifth of a core, with room for one
+    // quota period of slack and a noisy machine (which only lowers it).
+    let run = run_cases(&["--exact", "cpu_spinner", "--nocapture"], &[]);
+    assert!(run.status.success(), "{}", run.text);
+    let ms: u64 = run
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu time ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no cpu time reported:\n{}", run.text));
+    assert!(ms <= 600, "{ms} ms of CPU time in 1 s under `cpu = \"0.2\"`");
+
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
 
 #[test]

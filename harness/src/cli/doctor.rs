@@ -163,6 +163,27 @@ fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
     }
 }
 
+/// One line per resource-limit capability, from a real cgroup made and
+/// removed here.
+fn limits(out: &mut String) {
+    use crate::sandbox::cgroup::{Cgroup, Effective, Limits};
+    let probe = Effective { memory: 64 << 20, pids: 64, cpu_millis: Some(1000), asked: Limits::default() };
+    match Cgroup::create(probe) {
+        Ok(cgroup) => {
+            for (what, source) in cgroup.capabilities() {
+                match source {
+                    Some(source) => line(out, "ok", what, &source),
+                    None => line(out, "unavailable", what, "no such controller: a test that asks for it fails"),
+                }
+            }
+        }
+        Err(unavailable) => {
+            line(out, "off", "resource limits", "tests that ask for none run without; tests that ask for one fail");
+            let _ = writeln!(out, "{}", indent(&format!("cause: {}\nfix: {}", unavailable.cause, unavailable.fix)));
+        }
+    }
+}
+
 fn sysctl(value: Option<u64>) -> String {
     value.map_or_else(|| "absent".into(), |v| v.to_string())
 }
@@ -186,6 +207,8 @@ pub(crate) fn run() -> ExitCode {
         sysctl(host.unprivileged_userns_clone)
     );
     let works = report(&mut out, &probe(false), &host);
+
+    limits(&mut out);
 
     if host.euid == 0 {
         match probe(true) {

@@ -606,6 +606,29 @@ impl Cgroup {
         u
     }
 
+    /// Where each capability comes from, for `doctor`: (what, where or
+    /// `None` when unavailable).
+    pub(crate) fn capabilities(&self) -> Vec<(&'static str, Option<String>)> {
+        let source = |controller: &str| {
+            if self.v2_has(controller) {
+                Some("cgroup v2".to_owned())
+            } else {
+                self.v1.iter().find(|(c, _)| c.name() == controller).map(|_| format!("cgroup v1 {controller}"))
+            }
+        };
+        let freeze = if self.v2.is_some() {
+            Some("cgroup v2 (cgroup.freeze, cgroup.kill)".to_owned())
+        } else {
+            self.v1_dir(Controller::Freezer).map(|_| "cgroup v1 freezer".to_owned())
+        };
+        vec![
+            ("memory limit", source("memory")),
+            ("pids limit", source("pids")),
+            ("cpu limit", source("cpu")),
+            ("freeze and kill the whole sandbox", freeze),
+        ]
+    }
+
     /// Every leaf directory, v2 first.
     fn leaves(&self) -> impl Iterator<Item = &PathBuf> {
         self.v2.iter().chain(self.v1.iter().map(|(_, d)| d))
