@@ -59,6 +59,8 @@ snapshot() {
     # -A: the entries, not `.` (whose mtime any create-and-delete moves).
     ls -lA --time-style=+%s /etc | md5sum | sed 's/^/etc listing: /'
     ls -A "${TMPDIR:-/tmp}" | grep '^isolated-test-' | sed 's/^/temp entry: /' || true
+    # The sandboxes' cgroups (resource limits) must be gone too.
+    find /sys/fs/cgroup -maxdepth 6 -type d -name 'isolated-test*' 2> /dev/null | sort | sed 's/^/cgroup: /' || true
 }
 
 sandbox_processes() {
@@ -171,4 +173,4 @@ if [ "$checkout_before" != "$checkout_after" ]; then
     diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") || true
     die "a test wrote into the checkout"
 fi
-echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, temp entries, processes, checkout"
+echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, temp entries, cgroups, processes, checkout"

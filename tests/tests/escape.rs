@@ -295,8 +295,6 @@ fn refused(errno: i32) -> bool {
 }
 
 const KEYCTL_GET_KEYRING_ID: c_long = 0;
-const KEYCTL_READ: c_long = 11;
-const KEYCTL_SEARCH: c_long = 10;
 const KEY_SPEC_SESSION_KEYRING: c_long = -3;
 const KEY_SPEC_USER_KEYRING: c_long = -4;
 
@@ -1165,21 +1163,15 @@ fn no_controlling_terminal_is_shared() {
 
 // ------------------------------------------------------------------ keyring
 
-/// Session keyrings are not namespaced: the body must get a fresh, empty
-/// one, not the caller's (which holds the caller's keys). The user keyring
-/// is per user namespace and must be empty too.
+/// The kernel keyring is not namespaced: key serials are global and its
+/// permission check compares uids, so root inside would own the caller's
+/// keys. Every keyring call is refused (ENOSYS, as on a kernel without
+/// keys), and `/proc/keys` lists nothing.
 #[isolated_test]
-fn keyrings_start_empty() {
+fn the_kernel_keyring_is_refused_inside() {
     for (name, spec) in [("session", KEY_SPEC_SESSION_KEYRING), ("user", KEY_SPEC_USER_KEYRING)] {
-        let id = keyctl(KEYCTL_GET_KEYRING_ID, spec, 1, 0, 0)
-            .unwrap_or_else(|e| panic!("the {name} keyring: {}", errno_name(e)));
-        // With a null buffer KEYCTL_READ returns the size of the keyring's
-        // list of key ids (4 bytes each).
-        let size =
-            keyctl(KEYCTL_READ, id, 0, 0, 0).unwrap_or_else(|e| panic!("read the {name} keyring: {}", errno_name(e)));
-        assert_eq!(size, 0, "the {name} keyring ({id}) holds {} keys the sandbox did not add", size / 4);
+        assert_eq!(keyctl(KEYCTL_GET_KEYRING_ID, spec, 1, 0, 0), Err(libc::ENOSYS), "keyctl on the {name} keyring");
     }
-    // The fresh keyring is usable.
     let (kind, desc, payload) = (cstr("user"), cstr(&format!("isolated-test-escape-inside-{}", unique())), b"x");
     // SAFETY: add_key reads the NUL-terminated type and description and
     // `payload.len()` bytes of payload, all live for the call.
@@ -1193,9 +1185,20 @@ fn keyrings_start_empty() {
             KEY_SPEC_SESSION_KEYRING,
         )
     };
-    assert!(key > 0, "add_key to the session keyring: {}", errno_name(last_errno()));
-    let found = keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, kind.as_ptr() as c_long, desc.as_ptr() as c_long, 0);
-    assert_eq!(found, Ok(key), "a key added inside is found inside");
+    assert_eq!((key, last_errno()), (-1, libc::ENOSYS), "add_key");
+    // SAFETY: request_key reads the two NUL-terminated strings; no callout
+    // info (null).
+    let requested = unsafe {
+        libc::syscall(
+            libc::SYS_request_key,
+            kind.as_ptr(),
+            desc.as_ptr(),
+            std::ptr::null::<u8>(),
+            KEY_SPEC_SESSION_KEYRING,
+        )
+    };
+    assert_eq!((requested, last_errno()), (-1, libc::ENOSYS), "request_key (its helper would run on the host)");
+    assert_eq!(fs::read_to_string("/proc/keys").unwrap_or_default(), "", "/proc/keys lists keys");
 }
 
 // --------------------------------------------------- capabilities and devices

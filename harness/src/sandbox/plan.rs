@@ -115,7 +115,13 @@ pub(crate) struct HostView {
     pub(crate) sysctls: Vec<&'static str>,
     /// Host-wide knobs at the top of `/proc` (see [`is_proc_knob`]).
     pub(crate) proc_knobs: Vec<String>,
+    /// Which of [`MASKED_PROC_FILES`] this kernel has.
+    pub(crate) proc_files: Vec<String>,
 }
+
+/// Files of `/proc` shown empty in a sandbox: they list the kernel keyring's
+/// keys (descriptions, owners) across all namespaces.
+pub(crate) const MASKED_PROC_FILES: &[&str] = &["keys", "key-users"];
 
 /// Whether a top-level `/proc` entry must be read-only in a sandbox: every
 /// directory but the per-process ones, `sys` (bound entry by entry) and
@@ -262,8 +268,9 @@ pub(crate) enum Op {
     /// Join the nested user namespace and unshare a new mount namespace:
     /// every mount so far becomes locked.
     Lock,
-    /// A seccomp filter refusing new cgroup namespaces.
-    RefuseCgroupNamespaces,
+    /// A seccomp filter refusing new cgroup namespaces and the kernel
+    /// keyring (see `sys::seccomp`).
+    Seccomp,
 }
 
 impl Op {
@@ -290,7 +297,7 @@ impl Op {
             Op::CgroupNamespace => "cgroup_namespace",
             Op::EnterNamespaces => "enter_namespaces",
             Op::Lock => "lock_mounts",
-            Op::RefuseCgroupNamespaces => "seccomp",
+            Op::Seccomp => "seccomp",
         }
     }
 
@@ -330,7 +337,7 @@ impl Op {
             Op::Lock => {
                 "join the nested user namespace with a new mount namespace (locks every mount of the setup)".into()
             }
-            Op::RefuseCgroupNamespaces => "install a seccomp filter refusing new cgroup namespaces".into(),
+            Op::Seccomp => "install a seccomp filter refusing new cgroup namespaces and the kernel keyring".into(),
         }
     }
 }
@@ -518,6 +525,15 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         let path = proc.join(knob);
         ops.push(Op::Bind { source: path.clone(), target: path, recursive: true, readonly: true });
     }
+    // The keyring is refused inside (see `sys::seccomp`); these list the
+    // caller's keys by description, so they show nothing.
+    let empty = Path::new(LAYERS).join("empty");
+    ops.push(Op::WriteFile { path: empty.clone(), contents: Vec::new() });
+    for masked in MASKED_PROC_FILES {
+        if host.proc_files.iter().any(|f| f == masked) {
+            ops.push(Op::Bind { source: empty.clone(), target: proc.join(masked), recursive: false, readonly: true });
+        }
+    }
 
     // sysfs can be mounted because the net namespace is ours.
     let sys = under(NEW_ROOT, Path::new("/sys"));
@@ -633,10 +649,11 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::Chdir(if host_based { config.cwd.clone() } else { "/".into() }));
 
     // Last, the lock: nothing after it can be mounted by the setup alone;
-    // then no cgroup namespace of the body's own (see `sys::seccomp`).
+    // then no cgroup namespace of the body's own and no keyring (see
+    // `sys::seccomp`).
     if config.lock {
         ops.push(Op::Lock);
-        ops.push(Op::RefuseCgroupNamespaces);
+        ops.push(Op::Seccomp);
     }
     ops
 }
@@ -738,6 +755,7 @@ mod tests {
             has_sysrq_trigger: true,
             sysctls: vec!["kernel/hostname", "kernel/shmmax", "fs/mqueue", "net/netfilter/nf_hooks_lwtunnel"],
             proc_knobs: vec!["bus".into(), "mtrr".into()],
+            proc_files: vec!["keys".into()],
         }
     }
 
@@ -801,7 +819,7 @@ mod tests {
                 Op::LoopbackUp
             ]
         );
-        assert_eq!(after_setup(&ops), [Op::Lock, Op::RefuseCgroupNamespaces]);
+        assert_eq!(after_setup(&ops), [Op::Lock, Op::Seccomp]);
         let mut privileged = config();
         privileged.lock = false;
         let ops = plan(&privileged, &host());
@@ -924,6 +942,9 @@ mod tests {
             assert!(bind > proc, "{knob}");
         }
         assert!(is_proc_knob("irq", true, 0o555) && is_proc_knob("mtrr", false, 0o644));
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, target, readonly: true, .. }
+            if source == Path::new("/layers/empty") && target.ends_with("proc/keys"))));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Bind { target, .. } if target.ends_with("proc/key-users"))));
         for (name, dir, mode) in [
             ("1", true, 0o555),
             ("self", true, 0o777),

@@ -194,7 +194,7 @@ impl Kernel for LinuxKernel {
             }
             Op::CgroupNamespace => crate::sys::userns::new_cgroup_namespace()?,
             Op::EnterNamespaces => self.nest = Some(crate::sys::userns::prepare()?),
-            Op::RefuseCgroupNamespaces => crate::sys::seccomp::refuse_cgroup_namespaces()?,
+            Op::Seccomp => crate::sys::seccomp::install()?,
             Op::Lock => match self.nest.take() {
                 Some(nest) => nest.lock()?,
                 None => return Err(io::Error::other("the nested namespaces were never entered")),
@@ -290,6 +290,11 @@ pub(crate) fn read_host_view() -> io::Result<HostView> {
         has_var_tmp: Path::new("/var/tmp").is_dir(),
         has_sysrq_trigger: Path::new("/proc/sysrq-trigger").exists(),
         proc_knobs: proc_knobs()?,
+        proc_files: super::plan::MASKED_PROC_FILES
+            .iter()
+            .filter(|f| Path::new("/proc").join(f).exists())
+            .map(|f| (*f).to_owned())
+            .collect(),
         sysctls: super::plan::NAMESPACED_SYSCTLS
             .iter()
             .chain(super::plan::GLOBAL_NET_SYSCTLS)

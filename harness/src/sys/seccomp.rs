@@ -1,4 +1,5 @@
-//! The one system call family the sandbox refuses: new cgroup namespaces.
+//! The system calls the sandbox refuses: new cgroup namespaces, and the
+//! kernel keyring.
 //!
 //! Root of any user namespace may create a cgroup namespace, and then mount
 //! the cgroup filesystems rooted at its own cgroup. Files there belong to
@@ -11,6 +12,15 @@
 //! `unshare` and `clone` with `CLONE_NEWCGROUP` fail with EPERM, and
 //! `clone3` (whose flags a filter cannot read) with ENOSYS, which makes the
 //! C library and Rust's std fall back to `clone`.
+//!
+//! The kernel keyring is not namespaced either: key serials are global and
+//! its permission check compares uids, so root inside, the owner of every
+//! key the caller made (host root's with the identity map, the caller's
+//! rootless), could describe them by serial and read those whose owner may
+//! read them; `request_key` runs a helper program on the host. As in
+//! Docker's default profile, `add_key`, `keyctl` and `request_key` fail,
+//! here with ENOSYS, as on a kernel built without keys (libraries such as
+//! Kerberos then fall back to files).
 //!
 //! The filter is installed without `no_new_privs` (root of the nested user
 //! namespace has CAP_SYS_ADMIN there, which the kernel accepts instead), so
@@ -31,8 +41,8 @@ fn filter(rules: BTreeMap<i64, Vec<SeccompRule>>, on_match: SeccompAction) -> io
     filter.try_into().map_err(|e: seccompiler::BackendError| io::Error::other(format!("{e:?}")))
 }
 
-/// The filters, compiled: first the one for `clone3`, then the one for
-/// `unshare` and `clone`.
+/// The filters, compiled: first the one answering ENOSYS (`clone3`, the
+/// keyring), then the one for `unshare` and `clone`.
 fn programs() -> io::Result<[BpfProgram; 2]> {
     let newcgroup = libc::CLONE_NEWCGROUP as u64;
     let flag = |arg| {
@@ -40,7 +50,9 @@ fn programs() -> io::Result<[BpfProgram; 2]> {
             .and_then(|c| SeccompRule::new(vec![c]))
             .map_err(|e| io::Error::other(format!("{e:?}")))
     };
-    let clone3 = filter(BTreeMap::from([(libc::SYS_clone3, vec![])]), SeccompAction::Errno(libc::ENOSYS as u32))?;
+    let enosys = [libc::SYS_clone3, libc::SYS_add_key, libc::SYS_keyctl, libc::SYS_request_key];
+    let clone3 =
+        filter(enosys.into_iter().map(|nr| (nr, vec![])).collect(), SeccompAction::Errno(libc::ENOSYS as u32))?;
     let cgroupns = filter(
         BTreeMap::from([(libc::SYS_unshare, vec![flag(0)?]), (libc::SYS_clone, vec![flag(0)?])]),
         SeccompAction::Errno(libc::EPERM as u32),
@@ -54,7 +66,7 @@ fn programs() -> io::Result<[BpfProgram; 2]> {
 /// # Errors
 /// Compiling the filters, or the kernel refusing them (EACCES without
 /// CAP_SYS_ADMIN in the current user namespace, EINVAL without seccomp).
-pub(crate) fn refuse_cgroup_namespaces() -> io::Result<()> {
+pub(crate) fn install() -> io::Result<()> {
     for program in programs()? {
         let fprog = libc::sock_fprog {
             len: u16::try_from(program.len()).map_err(|_| io::Error::other("seccomp filter too long"))?,
