@@ -371,19 +371,15 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut layer = 0usize;
     // `lowers` bottom first, as in `Rootfs::layers`.
-    // `staged`: files placed in the upper layer before the overlay is
-    // mounted (name relative to the overlay's root, and how to make it).
-    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, staged: Vec<Op>| {
+    // `own_etc`: the sandbox's own `/etc` files go into the upper layer
+    // before the overlay is mounted.
+    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, own_etc: bool| {
         let dir = PathBuf::from(LAYERS).join(layer.to_string());
         layer += 1;
         ops.push(Op::Mkdir(dir.join("upper")));
         ops.push(Op::Mkdir(dir.join("work")));
-        for op in staged {
-            ops.push(match op {
-                Op::CopyFile { from, to, fallback } => Op::CopyFile { from, to: dir.join("upper").join(to), fallback },
-                Op::WriteFile { path, contents } => Op::WriteFile { path: dir.join("upper").join(path), contents },
-                other => other,
-            });
+        if own_etc {
+            ops.extend(own_etc_files(&dir.join("upper"), &config.hostname));
         }
         ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target });
     };
@@ -429,8 +425,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                     }
                     EntryKind::Dir => {
                         ops.push(Op::Mkdir(target.clone()));
-                        let staged = if name == "etc" { own_etc_files(&config.hostname) } else { Vec::new() };
-                        overlay(&mut ops, vec![source], target, staged);
+                        overlay(&mut ops, vec![source], target, name == "etc");
                         // An overlay shows only its lower directory's own
                         // filesystem: the submounts come back read-only on
                         // top (each tree once, at its topmost mount point).
@@ -478,23 +473,13 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                 path: Path::new(NEW_ROOT).join("etc/group"),
                 contents: b"root:x:0:\ntty:x:5:\nnogroup:x:65534:\n".to_vec(),
             });
-            for op in own_etc_files(&config.hostname) {
-                ops.push(match op {
-                    Op::CopyFile { from, to, fallback } => {
-                        Op::CopyFile { from, to: Path::new(NEW_ROOT).join("etc").join(to), fallback }
-                    }
-                    Op::WriteFile { path, contents } => {
-                        Op::WriteFile { path: Path::new(NEW_ROOT).join("etc").join(path), contents }
-                    }
-                    other => other,
-                });
-            }
+            ops.extend(own_etc_files(&Path::new(NEW_ROOT).join("etc"), &config.hostname));
         }
         ResolvedBase::Layers(layers) => {
             // The image under a throw-away upper layer; the image is never
             // modified.
             let lowers = layers.iter().map(|l| under(OLD_ROOT, l)).collect();
-            overlay(&mut ops, lowers, NEW_ROOT.into(), Vec::new());
+            overlay(&mut ops, lowers, NEW_ROOT.into(), false);
         }
     }
 
@@ -590,7 +575,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             if *base == ResolvedBase::HostRo {
                 ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
             } else {
-                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target, Vec::new());
+                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target, false);
             }
         }
     }
@@ -660,21 +645,21 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
 
 /// The files of `/etc` every sandbox on the host's files gets as its own,
 /// as container engines provide them: `hosts`, `hostname` (the sandbox's)
-/// and `resolv.conf`, placed in the upper layer of the `/etc` overlay
-/// before it is mounted. So they are regular files owned by root inside,
-/// writable in every mode (rootless too, where a copy-up of the host's
-/// root-owned files is refused), and not reported as changes unless the
-/// test changes them. Paths relative to the overlay's root.
-fn own_etc_files(hostname: &str) -> Vec<Op> {
+/// and `resolv.conf`, made in `dir`: the upper layer of the `/etc`
+/// overlay before it is mounted (or a busybox root's `/etc`). So they are
+/// regular files owned by root inside, writable in every mode (rootless
+/// too, where a copy-up of the host's root-owned files is refused), and
+/// not reported as changes unless the test changes them.
+fn own_etc_files(dir: &Path, hostname: &str) -> Vec<Op> {
     let from = |name: &str| under(OLD_ROOT, &Path::new("/etc").join(name));
     vec![
         Op::CopyFile {
             from: from("hosts"),
-            to: "hosts".into(),
+            to: dir.join("hosts"),
             fallback: Some(format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n").into_bytes()),
         },
-        Op::WriteFile { path: "hostname".into(), contents: format!("{hostname}\n").into_bytes() },
-        Op::CopyFile { from: from("resolv.conf"), to: "resolv.conf".into(), fallback: None },
+        Op::WriteFile { path: dir.join("hostname"), contents: format!("{hostname}\n").into_bytes() },
+        Op::CopyFile { from: from("resolv.conf"), to: dir.join("resolv.conf"), fallback: None },
     ]
 }
 
