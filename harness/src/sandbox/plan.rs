@@ -721,6 +721,8 @@ pub(crate) fn escape_overlay_path(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn host() -> HostView {
@@ -938,6 +940,65 @@ mod tests {
             ("cpuinfo", false, 0o444),
         ] {
             assert!(!is_proc_knob(name, dir, mode), "{name}");
+        }
+    }
+
+    /// The per-namespace sysctls, derived from the kernel: in a user
+    /// namespace whose root is not host root, with new IPC, UTS and network
+    /// namespaces, the files the namespace's root owns are the ones the
+    /// kernel keeps per namespace (`set_ownership`). Outside `net/`, they
+    /// must be exactly the IPC and message queue entries of
+    /// [`NAMESPACED_SYSCTLS`]. The UTS entries carry no such owner; they are
+    /// checked by behaviour: written in a UTS namespace of its own, the
+    /// host's value stays.
+    #[test]
+    fn namespaced_sysctls_are_what_the_kernel_keeps_per_namespace() {
+        use std::process::Command;
+        let probe = "find /proc/sys -type f -user 0 2>/dev/null | grep -v '^/proc/sys/net/' | sort";
+        let mut cmd = if rustix::process::geteuid().is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "unshare"]);
+            c
+        } else {
+            Command::new("unshare")
+        };
+        let out = cmd
+            .args(["--user", "--map-root-user", "--ipc", "--uts", "--net", "sh", "-c", probe])
+            .output()
+            .expect("run unshare (util-linux) to probe the kernel's per-namespace sysctls");
+        assert!(out.status.success(), "the probe failed: {}", String::from_utf8_lossy(&out.stderr));
+        let derived: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim_start_matches("/proc/sys/").to_owned())
+            .collect();
+        assert!(!derived.is_empty(), "the probe found no per-namespace sysctl at all");
+        let mut listed = BTreeSet::new();
+        for name in NAMESPACED_SYSCTLS.iter().filter(|n| !matches!(**n, "kernel/hostname" | "kernel/domainname")) {
+            let path = Path::new("/proc/sys").join(name);
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap().flatten() {
+                    listed.insert(format!("{name}/{}", entry.file_name().to_string_lossy()));
+                }
+            } else if path.exists() {
+                listed.insert((*name).to_owned());
+            }
+        }
+        assert_eq!(listed, derived, "NAMESPACED_SYSCTLS (left) differs from what this kernel keeps per namespace");
+        // UTS: a write in a namespace of its own leaves the host's value.
+        if rustix::process::geteuid().is_root() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+            let out = Command::new("unshare")
+                .args([
+                    "--uts",
+                    "sh",
+                    "-c",
+                    "echo isolated-test-probe > /proc/sys/kernel/domainname && cat /proc/sys/kernel/domainname",
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "isolated-test-probe");
+            assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), host);
         }
     }
 

@@ -37,24 +37,40 @@ fn table() -> Vec<(u64, PathBuf)> {
         .collect()
 }
 
+/// Mounts the setup made below a scratch directory: the crate directory,
+/// working directory or test binary kept visible there. They are the
+/// harness's, busy by design (the running binary is mapped from one).
+fn kept(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec<PathBuf> {
+    table
+        .iter()
+        .filter(|(id, point)| {
+            at_start.contains(id) && SCRATCH.iter().any(|s| point.starts_with(s) && point != Path::new(s))
+        })
+        .map(|(_, point)| point.clone())
+        .collect()
+}
+
 /// The mounts to take down or check, children before parents, each with
 /// whether the setup made it (then it is locked and only checked).
 pub(crate) fn targets(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec<(PathBuf, bool)> {
+    let kept = kept(table, at_start);
     let mut out: Vec<(PathBuf, bool)> = table
         .iter()
         .filter(|(id, point)| !at_start.contains(id) || SCRATCH.iter().any(|s| point.starts_with(s)))
+        .filter(|(_, point)| !kept.contains(point))
         .map(|(id, point)| (point.clone(), at_start.contains(id)))
         .collect();
     out.reverse();
     out
 }
 
-/// What in process `pid` refers to something under `mount`.
-fn holders_in(pid: &str, mount: &Path) -> Vec<String> {
+/// What in process `pid` refers to something under `mount` (but not under
+/// one of the `kept` mounts below it).
+fn holders_in(pid: &str, mount: &Path, kept: &[PathBuf]) -> Vec<String> {
     let base = Path::new("/proc").join(pid);
     let comm = fs::read_to_string(base.join("comm")).unwrap_or_default().trim().to_owned();
     let mut found = Vec::new();
-    let under = |p: &Path| p.starts_with(mount);
+    let under = |p: &Path| p.starts_with(mount) && !kept.iter().any(|k| p.starts_with(k));
     for (link, what) in [("cwd", "working directory"), ("root", "root directory")] {
         if let Ok(target) = fs::read_link(base.join(link)) {
             if under(&target) {
@@ -83,7 +99,7 @@ fn holders_in(pid: &str, mount: &Path) -> Vec<String> {
     found
 }
 
-fn holders(mount: &Path) -> Vec<String> {
+fn holders(mount: &Path, kept: &[PathBuf]) -> Vec<String> {
     let Ok(procs) = fs::read_dir("/proc") else { return Vec::new() };
     let mut pids: Vec<String> = procs
         .flatten()
@@ -91,7 +107,7 @@ fn holders(mount: &Path) -> Vec<String> {
         .filter(|n| n.parse::<u32>().is_ok())
         .collect();
     pids.sort_by_key(|p| p.parse::<u32>().unwrap_or(0));
-    pids.iter().flat_map(|pid| holders_in(pid, mount)).collect()
+    pids.iter().flat_map(|pid| holders_in(pid, mount, kept)).collect()
 }
 
 /// Unmounts the targets; `Err` lists every busy mount with its holders.
@@ -99,16 +115,18 @@ pub(crate) fn verify(at_start: &BTreeSet<u64>) -> Result<(), String> {
     // Our own working directory must not hold a scratch mount.
     let _ = std::env::set_current_dir("/");
     let mut busy = Vec::new();
-    for (mount, locked) in targets(&table(), at_start) {
+    let table = table();
+    let kept = kept(&table, at_start);
+    for (mount, locked) in targets(&table, at_start) {
         let unmounted = if locked {
-            if holders(&mount).is_empty() { Ok(()) } else { Err(rustix::io::Errno::BUSY) }
+            if holders(&mount, &kept).is_empty() { Ok(()) } else { Err(rustix::io::Errno::BUSY) }
         } else {
             rustix::mount::unmount(&mount, rustix::mount::UnmountFlags::empty())
         };
         match unmounted {
             Ok(()) => {}
             Err(rustix::io::Errno::BUSY) => {
-                let held = holders(&mount);
+                let held = holders(&mount, &kept);
                 let why = if held.is_empty() {
                     "  (nothing holds it directly: a mount below it is busy)".to_owned()
                 } else {
@@ -135,8 +153,9 @@ mod tests {
             (4, PathBuf::from("/proc")),
             (5, PathBuf::from("/tmp/cache")),
             (6, PathBuf::from("/srv/added")),
+            (7, PathBuf::from("/tmp/crate/target")),
         ];
-        let at_start: BTreeSet<u64> = [1, 2, 3, 4].into();
+        let at_start: BTreeSet<u64> = [1, 2, 3, 4, 7].into();
         assert_eq!(
             targets(&table, &at_start),
             [(PathBuf::from("/srv/added"), false), ("/tmp/cache".into(), false), ("/tmp".into(), true)]
@@ -148,8 +167,9 @@ mod tests {
         let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
         let file = fs::File::create(dir.path().join("held")).unwrap();
         let me = std::process::id().to_string();
-        let found = holders_in(&me, dir.path());
+        let found = holders_in(&me, dir.path(), &[]);
         assert!(found.iter().any(|h| h.contains("open file") && h.contains("held")), "{found:?}");
+        assert!(holders_in(&me, dir.path(), &[dir.path().to_path_buf()]).is_empty(), "kept mounts hold nothing");
         drop(file);
     }
 }
