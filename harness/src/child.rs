@@ -202,6 +202,25 @@ pub(crate) fn report_wanted(spec: &TestSpec) -> bool {
     report_requested() || spec.forbid_pollution.is_some()
 }
 
+/// What the running test has used so far: peak memory (tmpfs contents
+/// included), CPU time and its resource-limit events, read from its own
+/// cgroup at `/sys/fs/cgroup` (read-only inside). The most processes at
+/// once is known on cgroup v2 only. Everything is `None` (and the counts
+/// 0) where the sandbox has no cgroup: rootless without a delegated
+/// cgroup v2 subtree, or outside a sandbox.
+///
+/// ```no_run
+/// #[isolated_test::isolated_test(memory = "256M")]
+/// fn stays_small() {
+///     let buffer = vec![1u8; 32 << 20];
+///     let peak = isolated_test::usage().peak_memory.unwrap();
+///     assert!(peak < 128 << 20, "{peak} bytes for a 32 MiB buffer ({})", buffer.len());
+/// }
+/// ```
+pub fn usage() -> crate::sandbox::cgroup::Usage {
+    crate::sandbox::cgroup::Leaves::inside(std::path::Path::new("/sys/fs/cgroup")).usage(None)
+}
+
 /// The state after setup, for [`pollution`].
 static BASELINE: std::sync::OnceLock<(pollution::Snapshot, pollution::Layers)> = std::sync::OnceLock::new();
 

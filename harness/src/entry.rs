@@ -44,6 +44,12 @@ pub(crate) struct SetupRequest {
     /// The resource limits; the parent enforces them with a cgroup, and
     /// the memory limit also bounds every tmpfs of the setup.
     pub(crate) limits: crate::sandbox::cgroup::Effective,
+    /// The sandbox's cgroup leaves, shown read-only at its `/sys/fs/cgroup`
+    /// (see `Cgroup::views`); set by the parent once it has made them.
+    #[serde(default)]
+    pub(crate) cgroup_views: Vec<(String, PathBuf)>,
+    /// What the kernel offers of `/proc`, read once by the parent.
+    pub(crate) kernel: setup::KernelFacts,
 }
 
 /// What the setup left for the rest of PID 2.
@@ -163,9 +169,10 @@ pub(crate) fn setup_sandbox(request: &SetupRequest, kernel: &mut dyn Kernel) -> 
         // Half the memory limit: one tmpfs filling up fails with ENOSPC, a
         // clear error, before the OOM killer has to step in.
         tmpfs_bytes: request.limits.memory / 2,
+        cgroup_views: request.cgroup_views.clone(),
         rootfs: resolved,
     };
-    let host = read_step("read the host's root directory and mount table", setup::read_host_view())?;
+    let host = read_step("read the host's root directory and mount table", setup::read_host_view(&request.kernel))?;
     let lowers = match &config.rootfs.base {
         plan::ResolvedBase::Layers(layers) => layers.clone(),
         _ => Vec::new(),

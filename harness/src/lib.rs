@@ -49,9 +49,10 @@ pub use isolated_test_macros::isolated_test;
 /// works and rstest recognises it as the test attribute.
 pub use isolated_test_macros::isolated_test as test;
 
-pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution};
+pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution, usage};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
+pub use sandbox::cgroup::{DEFAULT_PIDS, ENV_CPU, ENV_MEMORY, ENV_PIDS, Limits, Usage};
 pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
 pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, ENV_BUSYBOX, ENV_CACHE_DIR, cache_dir, find_static_busybox};
 

@@ -193,6 +193,8 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         record: false,
         limits: crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
             .effective()?,
+        cgroup_views: Vec::new(),
+        kernel: crate::sandbox::setup::KernelFacts::get(),
     };
     let invocation = Invocation::for_test(name, &nonce, setup)?;
     let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;

@@ -468,3 +468,30 @@ fn a_directory_deleted_and_made_again_reads_as_replaced() {
     assert_eq!(replaced.detail, "replaced: everything it held below was deleted", "{report}");
     assert!(report.files.iter().any(|c| c.path.ends_with("ui/new")), "{report}");
 }
+
+// ------------------------------------------------------------ resource limits
+
+/// The sandbox's cgroup is its root (cgroup namespace) and shows at
+/// `/sys/fs/cgroup`, read-only, as in a container: runtimes find their
+/// limits, and the test cannot raise them. As root there always is one;
+/// rootless only with a delegated cgroup v2 subtree.
+#[isolated_test]
+fn the_sandbox_sees_its_own_cgroup_read_only() {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert!(own.lines().all(|l| l.ends_with(":/")), "the sandbox's cgroup is not its root:\n{own}");
+    let root = Path::new("/sys/fs/cgroup");
+    let limit = [root.join("memory.max"), root.join("memory/memory.limit_in_bytes")].into_iter().find(|p| p.exists());
+    let usage = isolated_test::usage();
+    let Some(limit) = limit else {
+        assert!(rootless(), "as root every sandbox has a cgroup with a memory limit");
+        assert_eq!(usage, isolated_test::Usage::default(), "usage without a cgroup");
+        return;
+    };
+    let bytes: u64 = fs::read_to_string(&limit).unwrap().trim().parse().unwrap();
+    assert!((4 << 20..u64::MAX / 2).contains(&bytes), "default memory limit {bytes}");
+    assert_eq!(errno_of(fs::write(&limit, (bytes * 2).to_string())), Some(libc::EROFS), "{}", limit.display());
+    let ballast = vec![7u8; 16 << 20];
+    let usage = isolated_test::usage();
+    assert!(usage.peak_memory.unwrap() >= 16 << 20, "{usage:?} with {} bytes touched", ballast.len());
+    assert!(usage.user_usec.is_some() && usage.system_usec.is_some(), "{usage:?}");
+}

@@ -59,6 +59,8 @@ fn probe(privileged: bool) -> ProbeResult {
             Ok(limits) => limits,
             Err(e) => return ProbeResult::Broken(e),
         },
+        cgroup_views: Vec::new(),
+        kernel: crate::sandbox::setup::KernelFacts::get(),
     };
     let invocation = Invocation {
         argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],

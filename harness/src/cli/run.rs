@@ -121,6 +121,8 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         record: false,
         limits: crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }
             .effective()?,
+        cgroup_views: Vec::new(),
+        kernel: crate::sandbox::setup::KernelFacts::get(),
     };
     let spec = RunSpec { commands };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());

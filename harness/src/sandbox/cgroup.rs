@@ -280,15 +280,24 @@ pub(crate) struct Unavailable {
     pub(crate) fix: String,
 }
 
-/// The cgroup of one sandbox.
-#[derive(Debug)]
-pub(crate) struct Cgroup {
+/// Where a sandbox's processes are counted: its leaf in each hierarchy.
+/// The parent sees them under the host's `/sys/fs/cgroup`; inside, the
+/// sandbox sees them read-only at its own `/sys/fs/cgroup`.
+#[derive(Debug, Default)]
+pub(crate) struct Leaves {
     /// The leaf in the cgroup2 hierarchy, when there is one we may use.
     v2: Option<PathBuf>,
     /// Controllers of the v2 hierarchy usable in the leaf.
     v2_controllers: Vec<String>,
     /// Leaves in v1 hierarchies.
     v1: Vec<(Controller, PathBuf)>,
+}
+
+/// The cgroup of one sandbox.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    /// Its leaves.
+    leaves: Leaves,
     /// The effective limits, for reports.
     pub(crate) limits: Effective,
     /// Most processes seen at once, where the kernel keeps no peak.
@@ -353,8 +362,7 @@ impl Cgroup {
                     .into()
             },
         };
-        let mut cg =
-            Cgroup { v2: None, v2_controllers: Vec::new(), v1: Vec::new(), limits, sampled_pids: AtomicU64::new(0) };
+        let mut cg = Cgroup { leaves: Leaves::default(), limits, sampled_pids: AtomicU64::new(0) };
         if let Some((mount, controllers)) = &mounts.v2 {
             // Where a leaf may go: as root a tree of our own at the root
             // (the root cgroup is exempt from "no processes in inner
@@ -380,8 +388,8 @@ impl Cgroup {
                 let leaf = parent.join(&name);
                 if fs::create_dir(&leaf).is_ok() {
                     let enabled = fs::read_to_string(leaf.join("cgroup.controllers")).unwrap_or_default();
-                    cg.v2_controllers = enabled.split_whitespace().map(str::to_owned).collect();
-                    cg.v2 = Some(leaf);
+                    cg.leaves.v2_controllers = enabled.split_whitespace().map(str::to_owned).collect();
+                    cg.leaves.v2 = Some(leaf);
                 }
             }
         }
@@ -389,11 +397,11 @@ impl Cgroup {
             // A v2 leaf freezes, kills and counts CPU time by itself; the
             // cpu controller is only needed for a quota.
             let redundant = match controller {
-                Controller::Freezer | Controller::CpuAcct => cg.v2.is_some(),
+                Controller::Freezer | Controller::CpuAcct => cg.leaves.v2.is_some(),
                 Controller::Cpu => limits.cpu_millis.is_none(),
                 _ => false,
             };
-            if redundant || cg.v2_has(controller.name()) {
+            if redundant || cg.leaves.v2_has(controller.name()) {
                 continue;
             }
             let own = own_v1.iter().find(|(c, _)| c == controller).map(|(_, p)| p.clone()).unwrap_or_default();
@@ -401,7 +409,7 @@ impl Cgroup {
             collect_stale(&parent);
             let leaf = parent.join(&name);
             if fs::create_dir(&leaf).is_ok() {
-                cg.v1.push((*controller, leaf));
+                cg.leaves.v1.push((*controller, leaf));
             }
         }
         // Every limit needs its controller; a missing one is only fatal
@@ -411,7 +419,7 @@ impl Cgroup {
             ("pids", limits.asked.pids.is_some()),
             ("cpu", limits.asked.cpu_millis.is_some()),
         ] {
-            if asked && !cg.has(needed) {
+            if asked && !cg.leaves.has(needed) {
                 let cause = format!(
                     "no `{needed}` cgroup controller this process may use ({})",
                     if euid == 0 { "none is mounted" } else { "rootless, and no delegated cgroup v2 subtree" }
@@ -419,7 +427,7 @@ impl Cgroup {
                 return Err(unavailable(cause));
             }
         }
-        if cg.v2.is_none() && cg.v1.is_empty() {
+        if cg.leaves.v2.is_none() && cg.leaves.v1.is_empty() {
             return Err(unavailable(if euid == 0 {
                 "no cgroup hierarchy is mounted".into()
             } else {
@@ -432,44 +440,31 @@ impl Cgroup {
         Ok(cg)
     }
 
-    fn v2_has(&self, controller: &str) -> bool {
-        self.v2.is_some() && self.v2_controllers.iter().any(|c| c == controller)
-    }
-
-    fn v1_dir(&self, controller: Controller) -> Option<&Path> {
-        self.v1.iter().find(|(c, _)| *c == controller).map(|(_, p)| p.as_path())
-    }
-
-    /// Whether a controller is available to this sandbox.
-    pub(crate) fn has(&self, controller: &str) -> bool {
-        self.v2_has(controller) || self.v1.iter().any(|(c, _)| c.name() == controller)
-    }
-
     fn apply_limits(&self) -> io::Result<()> {
         let l = &self.limits;
-        if let Some(dir) = self.v2.as_ref().filter(|_| self.v2_has("memory")) {
+        if let Some(dir) = self.leaves.v2.as_ref().filter(|_| self.leaves.v2_has("memory")) {
             write(&dir.join("memory.max"), &l.memory.to_string())?;
             // No swap: a limit must stop the test, not slow the host down.
             if dir.join("memory.swap.max").exists() {
                 write(&dir.join("memory.swap.max"), "0")?;
             }
-        } else if let Some(dir) = self.v1_dir(Controller::Memory) {
+        } else if let Some(dir) = self.leaves.v1_dir(Controller::Memory) {
             write(&dir.join("memory.limit_in_bytes"), &l.memory.to_string())?;
             if dir.join("memory.memsw.limit_in_bytes").exists() {
                 write(&dir.join("memory.memsw.limit_in_bytes"), &l.memory.to_string())?;
             }
         }
-        if let Some(dir) = self.v2.as_ref().filter(|_| self.v2_has("pids")) {
+        if let Some(dir) = self.leaves.v2.as_ref().filter(|_| self.leaves.v2_has("pids")) {
             write(&dir.join("pids.max"), &l.pids.to_string())?;
-        } else if let Some(dir) = self.v1_dir(Controller::Pids) {
+        } else if let Some(dir) = self.leaves.v1_dir(Controller::Pids) {
             write(&dir.join("pids.max"), &l.pids.to_string())?;
         }
         if let Some(millis) = l.cpu_millis {
             // A period of 100 ms; the quota is the share of it.
             let quota = millis * 100;
-            if let Some(dir) = self.v2.as_ref().filter(|_| self.v2_has("cpu")) {
+            if let Some(dir) = self.leaves.v2.as_ref().filter(|_| self.leaves.v2_has("cpu")) {
                 write(&dir.join("cpu.max"), &format!("{quota} 100000"))?;
-            } else if let Some(dir) = self.v1_dir(Controller::Cpu) {
+            } else if let Some(dir) = self.leaves.v1_dir(Controller::Cpu) {
                 write(&dir.join("cpu.cfs_period_us"), "100000")?;
                 write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
             }
@@ -482,7 +477,7 @@ impl Cgroup {
     /// # Errors
     /// The kernel refused the move.
     pub(crate) fn add(&self, pid: i32) -> io::Result<()> {
-        for dir in self.v2.iter().chain(self.v1.iter().map(|(_, d)| d)) {
+        for dir in self.leaves.v2.iter().chain(self.leaves.v1.iter().map(|(_, d)| d)) {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
@@ -490,14 +485,14 @@ impl Cgroup {
 
     /// Host pids of every process in the sandbox.
     pub(crate) fn procs(&self) -> Vec<i32> {
-        let dir = self.v2.as_deref().or_else(|| self.v1.first().map(|(_, d)| d.as_path()));
+        let dir = self.leaves.v2.as_deref().or_else(|| self.leaves.v1.first().map(|(_, d)| d.as_path()));
         let text = dir.and_then(|d| fs::read_to_string(d.join("cgroup.procs")).ok()).unwrap_or_default();
         text.lines().filter_map(|l| l.trim().parse().ok()).collect()
     }
 
     /// Notes the current process count (cgroup v1 keeps no peak).
     pub(crate) fn sample(&self) {
-        if let Some(dir) = self.v1_dir(Controller::Pids) {
+        if let Some(dir) = self.leaves.v1_dir(Controller::Pids) {
             if let Some(n) = read_u64(&dir.join("pids.current")) {
                 self.sampled_pids.fetch_max(n, Ordering::Relaxed);
             }
@@ -516,7 +511,7 @@ impl Cgroup {
     }
 
     fn set_frozen(&self, frozen: bool) -> bool {
-        let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if let Some(dir) = &self.v2 {
+        let (file, value, done): (PathBuf, &str, Box<dyn Fn() -> bool>) = if let Some(dir) = &self.leaves.v2 {
             let events = dir.join("cgroup.events");
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             (
@@ -524,7 +519,7 @@ impl Cgroup {
                 if frozen { "1" } else { "0" },
                 Box::new(move || fs::read_to_string(&events).is_ok_and(|t| t.lines().any(|l| l == want))),
             )
-        } else if let Some(dir) = self.v1_dir(Controller::Freezer) {
+        } else if let Some(dir) = self.leaves.v1_dir(Controller::Freezer) {
             let state = dir.join("freezer.state");
             let want = if frozen { "FROZEN" } else { "THAWED" };
             (
@@ -551,7 +546,7 @@ impl Cgroup {
     /// Kills every process in the sandbox: `cgroup.kill` where the kernel
     /// has it (5.14+), else freeze, SIGKILL each, thaw, until none is left.
     pub(crate) fn kill_all(&self) {
-        if let Some(dir) = &self.v2 {
+        if let Some(dir) = &self.leaves.v2 {
             if write(&dir.join("cgroup.kill"), "1").is_ok() {
                 return;
             }
@@ -574,8 +569,93 @@ impl Cgroup {
         }
     }
 
+    /// Where each capability comes from, for `doctor`: (what, where or
+    /// `None` when unavailable).
+    pub(crate) fn capabilities(&self) -> Vec<(&'static str, Option<String>)> {
+        let source = |controller: &str| {
+            if self.leaves.v2_has(controller) {
+                Some("cgroup v2".to_owned())
+            } else {
+                self.leaves.v1.iter().find(|(c, _)| c.name() == controller).map(|_| format!("cgroup v1 {controller}"))
+            }
+        };
+        let freeze = if self.leaves.v2.is_some() {
+            Some("cgroup v2 (cgroup.freeze, cgroup.kill)".to_owned())
+        } else {
+            self.leaves.v1_dir(Controller::Freezer).map(|_| "cgroup v1 freezer".to_owned())
+        };
+        vec![
+            ("memory limit", source("memory")),
+            ("pids limit", source("pids")),
+            ("cpu limit", source("cpu")),
+            ("freeze and kill the whole sandbox", freeze),
+        ]
+    }
+
+    /// How the sandbox sees its leaves, read-only, at its `/sys/fs/cgroup`:
+    /// `(name, host directory)`. On cgroup v2 alone the one leaf is that
+    /// directory itself (name empty), as in a container; otherwise each
+    /// leaf is a subdirectory named after its v1 controller, and `unified`
+    /// for the cgroup2 one. Runtimes that size themselves by the cgroup
+    /// limit (Go, Java) find it where they look.
+    pub(crate) fn views(&self) -> Vec<(String, PathBuf)> {
+        match (&self.leaves.v2, self.leaves.v1.is_empty()) {
+            (Some(v2), true) => vec![(String::new(), v2.clone())],
+            (v2, _) => v2
+                .iter()
+                .map(|d| ("unified".to_owned(), d.clone()))
+                .chain(self.leaves.v1.iter().map(|(c, d)| (c.name().to_owned(), d.clone())))
+                .collect(),
+        }
+    }
+
     /// What the sandbox used, read now.
     pub(crate) fn usage(&self) -> Usage {
+        self.sample();
+        self.leaves.usage(Some(self.sampled_pids.load(Ordering::Relaxed)))
+    }
+}
+
+impl Leaves {
+    /// The leaves as the sandbox sees them at `root` (its `/sys/fs/cgroup`,
+    /// laid out by [`Cgroup::views`]); none when it has no cgroup.
+    pub(crate) fn inside(root: &Path) -> Self {
+        if root.join("cgroup.controllers").exists() {
+            let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            return Leaves {
+                v2: Some(root.to_path_buf()),
+                v2_controllers: controllers.split_whitespace().map(str::to_owned).collect(),
+                v1: Vec::new(),
+            };
+        }
+        let unified = root.join("unified");
+        Leaves {
+            v2: unified.join("cgroup.procs").exists().then_some(unified),
+            v2_controllers: Vec::new(),
+            v1: Controller::V1
+                .into_iter()
+                .map(|c| (c, root.join(c.name())))
+                .filter(|(_, dir)| dir.join("cgroup.procs").exists())
+                .collect(),
+        }
+    }
+
+    fn v2_has(&self, controller: &str) -> bool {
+        self.v2.is_some() && self.v2_controllers.iter().any(|c| c == controller)
+    }
+
+    fn v1_dir(&self, controller: Controller) -> Option<&Path> {
+        self.v1.iter().find(|(c, _)| *c == controller).map(|(_, p)| p.as_path())
+    }
+
+    /// Whether a controller is available to this sandbox.
+    pub(crate) fn has(&self, controller: &str) -> bool {
+        self.v2_has(controller) || self.v1.iter().any(|(c, _)| c.name() == controller)
+    }
+
+    /// What the sandbox used, read now; `sampled_pids`: the most
+    /// processes seen at once where the kernel keeps no peak (cgroup v1).
+    pub(crate) fn usage(&self, sampled_pids: Option<u64>) -> Usage {
         let mut u = Usage::default();
         if let Some(dir) = self.v2.as_ref().filter(|_| self.v2_has("memory")) {
             u.peak_memory = read_u64(&dir.join("memory.peak"));
@@ -599,38 +679,14 @@ impl Cgroup {
             u.peak_pids = read_u64(&dir.join("pids.peak"));
             u.pids_refused = keyed(&dir.join("pids.events"), "max").unwrap_or(0);
         } else if let Some(dir) = self.v1_dir(Controller::Pids) {
-            self.sample();
-            u.peak_pids = Some(self.sampled_pids.load(Ordering::Relaxed));
+            u.peak_pids = sampled_pids;
             u.pids_refused = keyed(&dir.join("pids.events"), "max").unwrap_or(0);
         }
         u
     }
 
-    /// Where each capability comes from, for `doctor`: (what, where or
-    /// `None` when unavailable).
-    pub(crate) fn capabilities(&self) -> Vec<(&'static str, Option<String>)> {
-        let source = |controller: &str| {
-            if self.v2_has(controller) {
-                Some("cgroup v2".to_owned())
-            } else {
-                self.v1.iter().find(|(c, _)| c.name() == controller).map(|_| format!("cgroup v1 {controller}"))
-            }
-        };
-        let freeze = if self.v2.is_some() {
-            Some("cgroup v2 (cgroup.freeze, cgroup.kill)".to_owned())
-        } else {
-            self.v1_dir(Controller::Freezer).map(|_| "cgroup v1 freezer".to_owned())
-        };
-        vec![
-            ("memory limit", source("memory")),
-            ("pids limit", source("pids")),
-            ("cpu limit", source("cpu")),
-            ("freeze and kill the whole sandbox", freeze),
-        ]
-    }
-
     /// Every leaf directory, v2 first.
-    fn leaves(&self) -> impl Iterator<Item = &PathBuf> {
+    fn dirs(&self) -> impl Iterator<Item = &PathBuf> {
         self.v2.iter().chain(self.v1.iter().map(|(_, d)| d))
     }
 }
@@ -643,7 +699,7 @@ impl Drop for Cgroup {
             self.kill_all();
         }
         let until = Instant::now() + Duration::from_secs(2);
-        for leaf in self.leaves() {
+        for leaf in self.leaves.dirs() {
             while fs::remove_dir(leaf).is_err() && leaf.exists() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -652,7 +708,7 @@ impl Drop for Cgroup {
             }
         }
         // The v2 tree of our own, once no sandbox uses it.
-        if let Some(parent) = self.v2.as_ref().and_then(|l| l.parent()) {
+        if let Some(parent) = self.leaves.v2.as_ref().and_then(|l| l.parent()) {
             if parent.file_name().is_some_and(|n| n == PREFIX) {
                 let _ = fs::remove_dir(parent);
             }

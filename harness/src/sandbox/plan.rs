@@ -112,7 +112,7 @@ pub(crate) struct HostView {
     pub(crate) has_sysrq_trigger: bool,
     /// The entries of [`NAMESPACED_SYSCTLS`] and [`GLOBAL_NET_SYSCTLS`]
     /// this kernel has.
-    pub(crate) sysctls: Vec<&'static str>,
+    pub(crate) sysctls: Vec<String>,
     /// Host-wide knobs at the top of `/proc` (see [`is_proc_knob`]).
     pub(crate) proc_knobs: Vec<String>,
     /// Which of [`MASKED_PROC_FILES`] this kernel has.
@@ -155,6 +155,9 @@ pub(crate) struct SandboxConfig {
     /// The size of every tmpfs (bounded by the memory limit: a full tmpfs
     /// then fails with ENOSPC rather than taking the host's memory).
     pub(crate) tmpfs_bytes: u64,
+    /// The sandbox's cgroup leaves on the host, shown read-only at its
+    /// `/sys/fs/cgroup` (name empty: the directory itself).
+    pub(crate) cgroup_views: Vec<(String, PathBuf)>,
     /// The root filesystem, with every host path resolved.
     pub(crate) rootfs: ResolvedRootfs,
 }
@@ -251,6 +254,9 @@ pub(crate) enum Op {
     Bind { source: PathBuf, target: PathBuf, recursive: bool, readonly: bool },
     /// Remount an existing bind mount read-only.
     RemountReadonly(PathBuf),
+    /// Make a mount and every mount below it read-only, nosuid and nodev
+    /// (one `mount_setattr`).
+    ReadonlyTree(PathBuf),
     /// A fresh procfs.
     Proc(PathBuf),
     /// A read-only sysfs; falls back to a read-only bind of the host's `/sys`.
@@ -289,7 +295,7 @@ impl Op {
             Op::DetachUnmount(_) => "umount",
             Op::Overlay { .. } => "mount_overlay",
             Op::Bind { .. } => "bind_mount",
-            Op::RemountReadonly(_) => "remount_readonly",
+            Op::RemountReadonly(_) | Op::ReadonlyTree(_) => "remount_readonly",
             Op::Proc(_) => "mount_proc",
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
@@ -326,6 +332,7 @@ impl Op {
                 format!("bind {} to {}{}", show(source), show(target), if *readonly { " read-only" } else { "" })
             }
             Op::RemountReadonly(p) => format!("remount {} read-only", show(p)),
+            Op::ReadonlyTree(p) => format!("make {} and the mounts below it read-only", show(p)),
             Op::Proc(p) => format!("mount proc at {}", show(p)),
             Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
@@ -499,7 +506,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // `/proc/sys` goes read-only; the global ones below `net/` read-only.
     for name in &host.sysctls {
         let path = proc_sys.join(name);
-        let readonly = GLOBAL_NET_SYSCTLS.contains(name);
+        let readonly = GLOBAL_NET_SYSCTLS.contains(&name.as_str());
         ops.push(Op::Bind { source: path.clone(), target: path, recursive: false, readonly });
     }
     ops.push(Op::RemountReadonly(proc_sys));
@@ -523,7 +530,26 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // sysfs can be mounted because the net namespace is ours.
     let sys = under(NEW_ROOT, Path::new("/sys"));
     ops.push(Op::Mkdir(sys.clone()));
-    ops.push(Op::Sysfs { target: sys, fallback: under(OLD_ROOT, Path::new("/sys")) });
+    ops.push(Op::Sysfs { target: sys.clone(), fallback: under(OLD_ROOT, Path::new("/sys")) });
+
+    // The sandbox's own cgroup, read-only, where runtimes and tools look
+    // for their limits (the cgroup namespace makes it their root).
+    let cgroup_root = sys.join("fs/cgroup");
+    match config.cgroup_views.as_slice() {
+        [] => {}
+        [(name, leaf)] if name.is_empty() => {
+            ops.push(Op::Bind { source: under(OLD_ROOT, leaf), target: cgroup_root, recursive: false, readonly: true });
+        }
+        views => {
+            ops.push(Op::Tmpfs { target: cgroup_root.clone(), mode: 0o755, size: 1 << 20 });
+            for (name, leaf) in views {
+                let target = cgroup_root.join(name);
+                ops.push(Op::Mkdir(target.clone()));
+                ops.push(Op::Bind { source: under(OLD_ROOT, leaf), target, recursive: false, readonly: false });
+            }
+            ops.push(Op::ReadonlyTree(cgroup_root));
+        }
+    }
 
     // A minimal /dev.
     let dev = under(NEW_ROOT, Path::new("/dev"));
@@ -740,7 +766,9 @@ mod tests {
             mount_points: vec!["/".into(), "/proc".into(), "/mnt/data".into()],
             has_var_tmp: true,
             has_sysrq_trigger: true,
-            sysctls: vec!["kernel/hostname", "kernel/shmmax", "fs/mqueue", "net/netfilter/nf_hooks_lwtunnel"],
+            sysctls: ["kernel/hostname", "kernel/shmmax", "fs/mqueue", "net/netfilter/nf_hooks_lwtunnel"]
+                .map(Into::into)
+                .to_vec(),
             proc_knobs: vec!["bus".into(), "mtrr".into()],
             proc_files: vec!["keys".into()],
         }
@@ -754,6 +782,7 @@ mod tests {
             rootless: false,
             lock: true,
             tmpfs_bytes: 64 << 20,
+            cgroup_views: vec![("memory".into(), "/sys/fs/cgroup/memory/isolated-test-1-0".into())],
             rootfs: ResolvedRootfs::host(),
         }
     }
@@ -1000,6 +1029,26 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "isolated-test-probe");
             assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), host);
         }
+    }
+
+    #[test]
+    fn the_sandboxs_cgroup_is_shown_read_only_where_tools_look() {
+        let ops = plan(&config(), &host());
+        let sysfs = position(&ops, |op| matches!(op, Op::Sysfs { .. }));
+        let root = Path::new("/newroot/sys/fs/cgroup");
+        let tmpfs = position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == root));
+        let bind = position(&ops, |op| {
+            matches!(op, Op::Bind { source, target, recursive: false, .. }
+            if source == Path::new("/oldroot/sys/fs/cgroup/memory/isolated-test-1-0") && target == &root.join("memory"))
+        });
+        let ro = position(&ops, |op| matches!(op, Op::ReadonlyTree(p) if p == root));
+        assert!(sysfs < tmpfs && tmpfs < bind && bind < ro);
+        // cgroup v2 alone: the leaf is the directory itself, as in a container.
+        let mut v2 = config();
+        v2.cgroup_views = vec![(String::new(), "/sys/fs/cgroup/isolated-test/isolated-test-1-0".into())];
+        let ops = plan(&v2, &host());
+        assert!(ops.iter().any(|op| matches!(op, Op::Bind { target, readonly: true, .. } if target == root)));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Tmpfs { target, .. } if target == root)));
     }
 
     #[test]

@@ -178,6 +178,7 @@ impl Kernel for LinuxKernel {
             }
             Op::Bind { source, target, recursive, readonly } => bind(source, target, *recursive, *readonly)?,
             Op::RemountReadonly(path) => remount_readonly(path)?,
+            Op::ReadonlyTree(path) => crate::sys::mount::harden_tree(path, true)?,
             Op::Proc(target) => rustix::mount::mount(
                 "proc",
                 target,
@@ -264,7 +265,7 @@ fn remount_readonly(path: &Path) -> io::Result<()> {
 ///
 /// # Errors
 /// Reading `/` or `/proc/self/mountinfo` failed.
-pub(crate) fn read_host_view() -> io::Result<HostView> {
+pub(crate) fn read_host_view(kernel: &KernelFacts) -> io::Result<HostView> {
     let mut root_entries = Vec::new();
     for entry in fs::read_dir("/")? {
         let entry = entry?;
@@ -288,37 +289,76 @@ pub(crate) fn read_host_view() -> io::Result<HostView> {
         root_entries,
         mount_points: parse_mount_points(&mountinfo),
         has_var_tmp: Path::new("/var/tmp").is_dir(),
-        has_sysrq_trigger: Path::new("/proc/sysrq-trigger").exists(),
-        proc_knobs: proc_knobs()?,
-        proc_files: super::plan::MASKED_PROC_FILES
-            .iter()
-            .filter(|f| Path::new("/proc").join(f).exists())
-            .map(|f| (*f).to_owned())
-            .collect(),
-        sysctls: super::plan::NAMESPACED_SYSCTLS
-            .iter()
-            .chain(super::plan::GLOBAL_NET_SYSCTLS)
-            .copied()
-            .filter(|name| Path::new("/proc/sys").join(name).exists())
-            .collect(),
+        has_sysrq_trigger: kernel.proc_knobs.iter().any(|k| k == "sysrq-trigger"),
+        sysctls: kernel.sysctls.clone(),
+        proc_knobs: kernel.proc_knobs.clone(),
+        proc_files: kernel.proc_files.clone(),
     })
 }
 
-/// The host-wide knobs at the top of `/proc` (see [`super::plan::is_proc_knob`]).
-fn proc_knobs() -> io::Result<Vec<String>> {
+/// What the running kernel offers of `/proc`, the same for every sandbox:
+/// read once per process by the parent (a walk of `/proc` per sandbox
+/// would cost more than the sandbox's mounts) and handed to PID 2 in the
+/// setup request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct KernelFacts {
+    /// The entries of `NAMESPACED_SYSCTLS` and `GLOBAL_NET_SYSCTLS` it has.
+    pub(crate) sysctls: Vec<String>,
+    /// Top-level `/proc` entries with a writable file in them (see
+    /// [`super::plan::is_proc_knob`]).
+    pub(crate) proc_knobs: Vec<String>,
+    /// The `MASKED_PROC_FILES` it has.
+    pub(crate) proc_files: Vec<String>,
+}
+
+impl KernelFacts {
+    /// This kernel's facts, read on first use.
+    pub(crate) fn get() -> Self {
+        static FACTS: std::sync::OnceLock<KernelFacts> = std::sync::OnceLock::new();
+        FACTS.get_or_init(Self::read).clone()
+    }
+
+    fn read() -> Self {
+        let exists = |names: &[&str], base: &str| -> Vec<String> {
+            names.iter().filter(|n| Path::new(base).join(n).exists()).map(|n| (*n).to_owned()).collect()
+        };
+        let mut sysctls = exists(super::plan::NAMESPACED_SYSCTLS, "/proc/sys");
+        sysctls.extend(exists(super::plan::GLOBAL_NET_SYSCTLS, "/proc/sys"));
+        KernelFacts { sysctls, proc_knobs: proc_knobs(), proc_files: exists(super::plan::MASKED_PROC_FILES, "/proc") }
+    }
+}
+
+/// The host-wide knobs at the top of `/proc` (see [`super::plan::is_proc_knob`]):
+/// writable files, and directories that hold one.
+fn proc_knobs() -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
+    fn has_writable(dir: &Path, depth: usize) -> bool {
+        let Ok(entries) = fs::read_dir(dir) else { return false };
+        entries.flatten().any(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => depth > 0 && has_writable(&e.path(), depth - 1),
+            Ok(t) if t.is_file() => e.metadata().is_ok_and(|m| m.permissions().mode() & 0o222 != 0),
+            _ => false,
+        })
+    }
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
     let mut knobs = Vec::new();
-    for entry in fs::read_dir("/proc")? {
-        let entry = entry?;
+    for entry in entries.flatten() {
         let Ok(name) = entry.file_name().into_string() else { continue };
+        // Per-process directories are the sandbox's own: not even stat'ed.
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
         let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
-        if !meta.file_type().is_symlink() && super::plan::is_proc_knob(&name, meta.is_dir(), meta.permissions().mode())
-        {
+        let mode = meta.permissions().mode();
+        if meta.file_type().is_symlink() || !super::plan::is_proc_knob(&name, meta.is_dir(), mode) {
+            continue;
+        }
+        if !meta.is_dir() || has_writable(&entry.path(), 8) {
             knobs.push(name);
         }
     }
     knobs.sort();
-    Ok(knobs)
+    knobs
 }
 
 /// The mount point column of `/proc/self/mountinfo`, unescaped.

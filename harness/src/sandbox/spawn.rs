@@ -95,8 +95,8 @@ fn cstring(what: &str, bytes: Vec<u8>) -> Result<CString, SpawnError> {
     )
 }
 
-/// Builds argv and envp for `execve` in PID 2.
-fn exec_image(inv: &Invocation) -> Result<ExecImage, SpawnError> {
+/// Builds argv and envp for `execve` in PID 2, with `setup` as the request.
+fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, SpawnError> {
     let mut argv = Vec::new();
     for arg in &inv.argv {
         argv.push(cstring("prepare the child's arguments", arg.as_bytes().to_vec())?);
@@ -110,7 +110,7 @@ fn exec_image(inv: &Invocation) -> Result<ExecImage, SpawnError> {
     };
     let request = prepare(
         "describe the sandbox for PID 2",
-        serde_json::to_string(&inv.setup).map_err(std::io::Error::other).and_then(|json| {
+        serde_json::to_string(setup).map_err(std::io::Error::other).and_then(|json| {
             if json.len() > MAX_REQUEST_LEN {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
@@ -149,7 +149,6 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     if inv.privileged && euid != 0 {
         return Err(SpawnError::NotRoot { euid });
     }
-    let image = exec_image(inv)?;
     // The cgroup is made before the namespaces, and PID 1 moved into it
     // before it is let go: everything it starts is counted from the start.
     let limits = inv.setup.limits;
@@ -167,6 +166,9 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
             (None, Some(unavailable.cause))
         }
     };
+    let mut setup = inv.setup.clone();
+    setup.cgroup_views = cgroup.as_ref().map(super::cgroup::Cgroup::views).unwrap_or_default();
+    let image = exec_image(inv, &setup)?;
     let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
     let (sync_read, sync_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
@@ -306,8 +308,11 @@ mod tests {
             lock: true,
             record: false,
             limits: crate::sandbox::cgroup::Limits::default().effective().unwrap(),
+            cgroup_views: Vec::new(),
+            kernel: crate::sandbox::setup::KernelFacts::get(),
         };
-        let image = exec_image(&Invocation::for_test("m::t", "abc", setup).unwrap()).unwrap();
+        let inv = Invocation::for_test("m::t", "abc", setup).unwrap();
+        let image = exec_image(&inv, &inv.setup).unwrap();
         let dbg = format!("{:?}", image.argv());
         assert!(dbg.contains("\"m::t\", \"--exact\", \"--include-ignored\", \"--test-threads=1\""), "{dbg}");
         let env = image.envp();
