@@ -72,6 +72,11 @@ pub(crate) struct Effective {
 /// second test running beside it (4 GiB where `/proc/meminfo` cannot be
 /// read).
 pub(crate) fn default_memory() -> u64 {
+    static DEFAULT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(read_default_memory)
+}
+
+fn read_default_memory() -> u64 {
     let total = fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
         info.lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -347,8 +352,11 @@ impl Cgroup {
     /// No hierarchy this process may create cgroups in has the
     /// controllers the limits need; or a write the kernel refused.
     pub(crate) fn create(limits: Effective) -> Result<Self, Unavailable> {
-        let mounts = read_mounts();
-        let (own_v2, own_v1) = own_paths();
+        // Where the hierarchies are and where this process sits in them do
+        // not change while it runs: read once.
+        static LAYOUT: std::sync::OnceLock<(Mounts, (Option<PathBuf>, Vec<(Controller, PathBuf)>))> =
+            std::sync::OnceLock::new();
+        let (mounts, (own_v2, own_v1)) = LAYOUT.get_or_init(|| (read_mounts(), own_paths()));
         let euid = rustix::process::geteuid().as_raw();
         let name = format!("{PREFIX}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let unavailable = |cause: String| Unavailable {
