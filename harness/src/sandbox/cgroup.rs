@@ -255,7 +255,10 @@ fn read_mounts() -> Mounts {
 }
 
 /// This process's cgroup path in the v2 hierarchy and in each v1 one.
-fn own_paths() -> (Option<PathBuf>, Vec<(Controller, PathBuf)>) {
+type OwnPaths = (Option<PathBuf>, Vec<(Controller, PathBuf)>);
+
+/// This process's cgroup path in the v2 hierarchy and in each v1 one.
+fn own_paths() -> OwnPaths {
     let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mut v2 = None;
     let mut v1 = Vec::new();
@@ -354,8 +357,7 @@ impl Cgroup {
     pub(crate) fn create(limits: Effective) -> Result<Self, Unavailable> {
         // Where the hierarchies are and where this process sits in them do
         // not change while it runs: read once.
-        static LAYOUT: std::sync::OnceLock<(Mounts, (Option<PathBuf>, Vec<(Controller, PathBuf)>))> =
-            std::sync::OnceLock::new();
+        static LAYOUT: std::sync::OnceLock<(Mounts, OwnPaths)> = std::sync::OnceLock::new();
         let (mounts, (own_v2, own_v1)) = LAYOUT.get_or_init(|| (read_mounts(), own_paths()));
         let euid = rustix::process::geteuid().as_raw();
         let name = format!("{PREFIX}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
