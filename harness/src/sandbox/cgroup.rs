@@ -254,7 +254,7 @@ fn read_mounts() -> Mounts {
     mounts
 }
 
-/// This process's cgroup path in the v2 hierarchy and in each v1 one.
+/// A process's cgroup: its path in the v2 hierarchy, and in each v1 one.
 type OwnPaths = (Option<PathBuf>, Vec<(Controller, PathBuf)>);
 
 /// This process's cgroup path in the v2 hierarchy and in each v1 one.
