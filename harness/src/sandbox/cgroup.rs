@@ -482,12 +482,20 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves `pid` (a host pid, before it has children) into every leaf.
+    /// The cgroup v2 leaf, opened for `clone3(CLONE_INTO_CGROUP)`, which
+    /// puts the new process there without the cost of [`Cgroup::add`].
+    pub(crate) fn v2_dir(&self) -> Option<std::fs::File> {
+        self.leaves.v2.as_ref().and_then(|d| fs::File::open(d).ok())
+    }
+
+    /// Moves `pid` (a host pid, before it has children) into every leaf,
+    /// but the v2 one when `born_in_v2` (it was cloned into it).
     ///
     /// # Errors
     /// The kernel refused the move.
-    pub(crate) fn add(&self, pid: i32) -> io::Result<()> {
-        for dir in self.leaves.v2.iter().chain(self.leaves.v1.iter().map(|(_, d)| d)) {
+    pub(crate) fn add(&self, pid: i32, born_in_v2: bool) -> io::Result<()> {
+        let v2 = self.leaves.v2.iter().filter(|_| !born_in_v2);
+        for dir in v2.chain(self.leaves.v1.iter().map(|(_, d)| d)) {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())

@@ -189,7 +189,9 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     let chosen = clone_namespaces(inv.privileged, euid);
     let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
     let flags = chosen;
-    let cloned = clone_sandbox(flags, &image, &handover).map_err(|source| {
+    let v2_dir = cgroup.as_ref().and_then(super::cgroup::Cgroup::v2_dir);
+    let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
+    let cloned = clone_sandbox(flags, &image, &handover, into).map_err(|source| {
         let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
         SpawnError::Clone {
             flags: names.join("|"),
@@ -202,7 +204,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
     if let Some(cgroup) = &cgroup {
-        cgroup.add(cloned.pid).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
+        cgroup.add(cloned.pid, v2_dir.is_some()).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
     }
 
     if chosen & libc::CLONE_NEWUSER as u64 != 0 {

@@ -124,7 +124,17 @@ pub(crate) struct Cloned {
 /// # Errors
 /// The `clone3` errno: EPERM/ENOSPC/EUSERS when user namespaces are
 /// restricted, EINVAL for unsupported flag combinations, ENOSYS before 5.3.
-pub(crate) fn clone_sandbox(flags: u64, image: &ExecImage, fds: &Handover) -> io::Result<Cloned> {
+///
+/// With `cgroup` (a directory of a cgroup v2 hierarchy), PID 1 is born in
+/// that cgroup (`CLONE_INTO_CGROUP`, Linux 5.7+): moving it there afterwards
+/// by writing `cgroup.procs` takes the kernel's cgroup write lock, which
+/// waits for an RCU grace period, milliseconds per sandbox.
+pub(crate) fn clone_sandbox(
+    flags: u64,
+    image: &ExecImage,
+    fds: &Handover,
+    cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<Cloned> {
     for fd in [&fds.sync_read, &fds.devnull, &fds.stderr_write, &fds.result_write, &fds.stdout_write] {
         assert!(fd.as_raw_fd() >= HANDOVER_MIN_FD, "handover descriptors must be >= {HANDOVER_MIN_FD}");
     }
@@ -142,6 +152,11 @@ pub(crate) fn clone_sandbox(flags: u64, image: &ExecImage, fds: &Handover) -> io
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut c_int as u64;
     args.exit_signal = libc::SIGCHLD as u64;
+    if let Some(cgroup) = cgroup {
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cgroup.as_raw_fd() as u64;
+    }
     // SAFETY: `args` is a valid clone_args of the size passed. Without
     // CLONE_VM the child gets a copy of this address space and continues on
     // a copy of this stack, like fork; it then runs only `pid1_main`, which
