@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use isolated_test_fixtures::{
-    HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+    HostSnapshot, WorkspaceBinary, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
 };
 use serial_test::serial;
 
@@ -26,23 +26,13 @@ fn cargo() -> String {
 fn cases_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(prebuilt) = std::env::var_os("ISOLATED_TEST_CASES_BIN") {
-            return PathBuf::from(prebuilt);
+        WorkspaceBinary {
+            prebuilt_env: "ISOLATED_TEST_CASES_BIN",
+            cargo_args: &["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases"],
+            target: "cases",
+            test: true,
         }
-        let mut cmd = Command::new(cargo());
-        cmd.args(["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases", "--message-format=json"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stderr(Stdio::inherit()).output().unwrap();
-        assert!(out.status.success(), "building the cases binary failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "cases" && v["profile"]["test"] == true)
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no executable for the cases target")
+        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
     })
 }
 
@@ -619,27 +609,18 @@ fn the_pollution_report_names_every_category() {
 }
 
 /// The `isolated-test` command line, built by cargo (or
-/// `ISOLATED_TEST_CLI_BIN`, for the rootless pass).
+/// `ISOLATED_TEST_CLI_BIN`, for the rootless pass, where the test user has
+/// no cargo).
 fn cli_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(prebuilt) = std::env::var_os("ISOLATED_TEST_CLI_BIN") {
-            return PathBuf::from(prebuilt);
+        WorkspaceBinary {
+            prebuilt_env: "ISOLATED_TEST_CLI_BIN",
+            cargo_args: &["build", "-p", "isolated-test", "--bin", "isolated-test"],
+            target: "isolated-test",
+            test: false,
         }
-        let mut cmd = Command::new(cargo());
-        cmd.args(["build", "-p", "isolated-test", "--bin", "isolated-test", "--message-format=json"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stderr(Stdio::inherit()).output().unwrap();
-        assert!(out.status.success(), "building the isolated-test binary failed");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "isolated-test")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no executable for isolated-test")
+        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
     })
 }
 

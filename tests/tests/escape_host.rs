@@ -21,12 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use isolated_test_fixtures::HostSnapshot;
+use isolated_test_fixtures::{HostSnapshot, WorkspaceBinary};
 use serial_test::serial;
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
 
 /// The `isolated-test` command line, built by cargo (or
 /// `ISOLATED_TEST_CLI_BIN`, for the rootless pass, where the test user has
@@ -34,23 +30,13 @@ fn cargo() -> String {
 fn cli_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        if let Some(prebuilt) = std::env::var_os("ISOLATED_TEST_CLI_BIN") {
-            return PathBuf::from(prebuilt);
+        WorkspaceBinary {
+            prebuilt_env: "ISOLATED_TEST_CLI_BIN",
+            cargo_args: &["build", "-p", "isolated-test", "--bin", "isolated-test"],
+            target: "isolated-test",
+            test: false,
         }
-        let mut cmd = Command::new(cargo());
-        cmd.args(["build", "-p", "isolated-test", "--bin", "isolated-test", "--message-format=json"]);
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stderr(Stdio::inherit()).output().unwrap();
-        assert!(out.status.success(), "building the isolated-test binary failed");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "isolated-test")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no executable for isolated-test")
+        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
     })
 }
 

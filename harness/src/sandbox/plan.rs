@@ -594,7 +594,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // as the rest of the host's files are (copy-on-write or read-only).
     // Other roots show nothing of the host unless asked with `bind`.
     let host_based = matches!(base, ResolvedBase::Host | ResolvedBase::HostRo);
-    for keep in minimal_keep_set(&config.keep).into_iter().filter(|_| host_based) {
+    for keep in outermost(&config.keep).into_iter().filter(|_| host_based) {
         if fresh.iter().any(|dir| keep.starts_with(dir) && keep != Path::new(dir)) {
             let target = under(NEW_ROOT, &keep);
             ops.push(Op::Mkdir(target.clone()));
@@ -692,17 +692,9 @@ fn own_etc_files(dir: &Path, hostname: &str) -> Vec<Op> {
 /// The mount points strictly below `dir` that are not below another one
 /// of them: binding each recursively brings back the whole tree once.
 fn topmost_submounts(dir: &Path, mount_points: &[PathBuf]) -> Vec<PathBuf> {
-    let mut below: Vec<PathBuf> =
+    let below: Vec<PathBuf> =
         mount_points.iter().filter(|m| m.as_path() != dir && m.starts_with(dir)).cloned().collect();
-    below.sort();
-    below.dedup();
-    let mut out: Vec<PathBuf> = Vec::new();
-    for m in below {
-        if !out.iter().any(|top| m.starts_with(top)) {
-            out.push(m);
-        }
-    }
-    out
+    outermost(&below)
 }
 
 /// The overlays of a plan as `(upper layer, path inside the sandbox)`.
@@ -718,9 +710,10 @@ pub(crate) fn uppers(ops: &[Op]) -> Vec<(PathBuf, PathBuf)> {
         .collect()
 }
 
-/// Drops kept paths that lie under another kept path, and duplicates.
-fn minimal_keep_set(keep: &[PathBuf]) -> Vec<PathBuf> {
-    let mut sorted: Vec<PathBuf> = keep.iter().filter(|p| p.is_absolute()).cloned().collect();
+/// The absolute paths of `paths` that lie under no other of them, sorted,
+/// each once.
+fn outermost(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut sorted: Vec<PathBuf> = paths.iter().filter(|p| p.is_absolute()).cloned().collect();
     sorted.sort();
     sorted.dedup();
     let mut out: Vec<PathBuf> = Vec::new();
