@@ -311,6 +311,9 @@ fn tmpfs_fills_up() {
     };
     println!("tmpfs full after {written} MiB: {err} 8f8f");
     assert_eq!(err.raw_os_error(), Some(libc_enospc()), "{err}");
+    // What lies in the tmpfs is charged to the sandbox's memory.
+    let peak = isolated_test::usage().peak_memory.expect("a sandbox with a memory limit has a cgroup");
+    assert!(peak >= (written as u64) << 20, "peak memory {peak} after {written} MiB written to /tmp");
 }
 
 fn libc_enospc() -> i32 {
