@@ -624,6 +624,27 @@ fn cli_binary() -> &'static Path {
     })
 }
 
+/// A sandbox inside a sandbox is refused by the kernel (no fresh procfs
+/// under a /proc with locked parts); the failure says so instead of a bare
+/// EPERM, and the outer sandbox's seccomp filter (clone3, cgroup
+/// namespaces) does not get in the way of saying it.
+#[test]
+#[serial]
+fn a_sandbox_inside_a_sandbox_fails_naming_the_cause() {
+    let cli = cli_binary();
+    let dir = cli.parent().unwrap().display().to_string();
+    let inner = "/opt/isolated-test-e2e-bin/isolated-test";
+    let out = Command::new(cli)
+        .args(["run", "--bind", &format!("{dir}:/opt/isolated-test-e2e-bin"), "--", inner, "run", "--", "true"])
+        .output()
+        .unwrap();
+    let run = run_of(out);
+    assert_eq!(run.status.code(), Some(125), "the inner run should fail to make its sandbox:\n{}", run.text);
+    for needle in ["sandbox setup failed at step `mount_proc`", "sandboxes do not nest"] {
+        assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
+    }
+}
+
 /// `isolated-test pair <cases binary> a b`: exit code and all output.
 fn pair(a: &str, b: &str) -> (Option<i32>, String) {
     let out = Command::new(cli_binary()).arg("pair").arg(cases_binary()).args([a, b]).output().unwrap();

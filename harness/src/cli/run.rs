@@ -168,7 +168,7 @@ fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
         }
     }
     if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
-        return match judge("run", nonce, outcome) {
+        return match judge("__sandbox-helper run", nonce, outcome) {
             Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg),
             Verdict::Pass => None,
         };

@@ -85,10 +85,11 @@ pub(crate) fn setup_hint(step: &str, first_cause: &str) -> Option<&'static str> 
     let errno = first_cause.split(':').next().unwrap_or("");
     match (step, errno) {
         ("mount_proc", "EPERM") => Some(
-            "cause: the kernel refuses a fresh procfs in a user namespace while the host's /proc has paths masked by \
-             a container runtime (Docker and Podman mask /proc/kcore, /proc/keys, ...)\n\
+            "cause: the kernel refuses a fresh procfs in a user namespace while the /proc it runs under has locked, \
+             masked paths: a container runtime's (Docker and Podman mask /proc/kcore, /proc/keys, ...), or another \
+             isolated-test sandbox's (sandboxes do not nest)\n\
              fix: run the container with --privileged (or --security-opt systempaths=unconfined), \
-             or use `privileged = true` as real root",
+             run the tests outside any sandbox, or use `privileged = true` as real root",
         ),
         ("mount_sysfs", "EPERM") | ("mount_tmpfs", "EPERM") | ("make_root_private", "EPERM") => Some(
             "cause: mounting is refused inside the sandbox's user namespace, usually by a container runtime's \

@@ -193,7 +193,14 @@ impl Kernel for LinuxKernel {
                     bind(fallback, target, true, true)?;
                 }
             }
-            Op::CgroupNamespace => crate::sys::userns::new_cgroup_namespace()?,
+            Op::CgroupNamespace => match crate::sys::userns::new_cgroup_namespace() {
+                // Refused inside another sandbox (its seccomp filter): the
+                // outer sandbox's cgroup namespace stays, which is as closed.
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+                    tracing::debug!("no cgroup namespace of our own (EPERM): nested in another sandbox?");
+                }
+                other => other?,
+            },
             Op::EnterNamespaces => self.nest = Some(crate::sys::userns::prepare()?),
             Op::Seccomp => crate::sys::seccomp::install()?,
             Op::Lock => match self.nest.take() {

@@ -204,7 +204,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
     if let Some(cgroup) = &cgroup {
-        cgroup.add(cloned.pid, v2_dir.is_some()).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
+        cgroup.add(cloned.pid, cloned.in_cgroup).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
     }
 
     if chosen & libc::CLONE_NEWUSER as u64 != 0 {

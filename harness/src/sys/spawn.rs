@@ -116,6 +116,8 @@ pub(crate) struct Cloned {
     pub(crate) pid: i32,
     /// A pidfd of PID 1, for polling its exit and signalling it.
     pub(crate) pidfd: OwnedFd,
+    /// Whether PID 1 was born in the cgroup given to [`clone_sandbox`].
+    pub(crate) in_cgroup: bool,
 }
 
 /// Creates PID 1 in new namespaces (`flags` are `CLONE_NEW*` bits) and
@@ -161,9 +163,20 @@ pub(crate) fn clone_sandbox(
     // CLONE_VM the child gets a copy of this address space and continues on
     // a copy of this stack, like fork; it then runs only `pid1_main`, which
     // is async-signal-safe and never returns.
-    let ret = unsafe {
+    let mut ret = unsafe {
         libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>())
     };
+    let mut in_cgroup = cgroup.is_some();
+    if ret < 0 && errno() == libc::ENOSYS {
+        // clone3 refused by a seccomp filter (Docker's default profile, or
+        // this harness's own when sandboxes are nested): the legacy clone
+        // takes the same namespace flags and CLONE_PIDFD, not the cgroup.
+        in_cgroup = false;
+        let legacy = (flags | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64) as libc::c_ulong;
+        // SAFETY: as for clone3 above; the pidfd is stored through the
+        // parent_tid argument, which points at a live c_int.
+        ret = unsafe { libc::syscall(libc::SYS_clone, legacy, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
+    }
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -174,7 +187,7 @@ pub(crate) fn clone_sandbox(
     // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor in `pidfd`
     // that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Cloned { pid: ret as i32, pidfd })
+    Ok(Cloned { pid: ret as i32, pidfd, in_cgroup })
 }
 
 struct RawHandover {
