@@ -279,10 +279,16 @@ fn killing_the_test_process_kills_its_sandbox() {
     });
 }
 
-/// Whether this process may create cgroups for the limits (root, on this
-/// project's machines; a delegated cgroup v2 subtree elsewhere).
+/// Whether this process may create cgroups for the limits (root, or a
+/// delegated cgroup v2 subtree): asked of the harness itself, with a limit
+/// from the environment on a test that asks for none. As root it must be.
 fn limits_enforceable() -> bool {
-    rustix::process::geteuid().is_root()
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_MEMORY", "64M")]);
+    if !run.status.success() {
+        assert!(!rustix::process::geteuid().is_root(), "as root the limits must be enforceable:\n{}", run.text);
+        assert!(run.text.contains("cannot enforce the resource limits asked for"), "{}", run.text);
+    }
+    run.status.success()
 }
 
 #[test]
