@@ -132,3 +132,27 @@ fn run_reports_a_dpkg_install_and_the_host_keeps_none_of_it() {
     assert_eq!(hostname(), hostname_before);
     assert!(!std::path::Path::new("/sys/class/net/isotest0").exists());
 }
+
+/// `run`'s command leads a session and process group of its own (non-zero
+/// inside the sandbox's PID namespace, as a shell started by a terminal
+/// expects), and a timeout names the command line's knob.
+#[test]
+fn run_starts_the_command_in_its_own_session_and_names_its_timeout_flag() {
+    let output = std::process::Command::new(DOCTOR)
+        .args(["run", "--", "sh", "-c", "exec cut -d' ' -f1,5,6 /proc/self/stat"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(fields.len(), 3, "{}", text(&output));
+    assert_eq!(fields[1], fields[0], "session id is the command's pid: {stdout}");
+    assert_eq!(fields[2], fields[0], "process group is the command's pid: {stdout}");
+
+    let output =
+        std::process::Command::new(DOCTOR).args(["run", "--timeout", "1s", "--", "sleep", "30"]).output().unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(124), "{out}");
+    assert!(out.contains("timed out after 1s") && out.contains("`--timeout`"), "{out}");
+    assert!(!out.contains("#[isolated_test(timeout"), "{out}");
+}

@@ -32,7 +32,8 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
     let mut last = 0;
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
-        let code = match std::process::Command::new(program).args(args).status() {
+        let mut command = std::process::Command::new(program);
+        let code = match crate::sys::process::in_new_session(command.args(args)).status() {
             Ok(status) => status
                 .code()
                 .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),

@@ -169,7 +169,10 @@ fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
     }
     if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
         return match judge("__sandbox-helper run", nonce, outcome) {
-            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg),
+            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg.replace(
+                crate::sandbox::verdict::TIMEOUT_HINT,
+                "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).",
+            )),
             Verdict::Pass => None,
         };
     }

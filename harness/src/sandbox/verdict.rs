@@ -21,6 +21,10 @@ pub(crate) enum Verdict {
     Fail(String),
 }
 
+/// How a timed-out test is told to raise its limit (`run` says `--timeout`).
+pub(crate) const TIMEOUT_HINT: &str =
+    "\nRaise the limit with `#[isolated_test(timeout = \"...\")]` or ISOLATED_TEST_TIMEOUT.";
+
 /// What the sandbox's resources say about a failure: the limit it hit
 /// (leading the message, since it is the cause), and a line of what it
 /// used (closing it).
@@ -119,7 +123,7 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                 let _ = write!(msg, "\n{p}");
             }
         }
-        msg.push_str("\nRaise the limit with `#[isolated_test(timeout = \"...\")]` or ISOLATED_TEST_TIMEOUT.");
+        msg.push_str(TIMEOUT_HINT);
         return Verdict::Fail(msg);
     }
 

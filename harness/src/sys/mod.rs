@@ -9,11 +9,14 @@
 //! - [`mount`]: recursive read-only, nosuid, nodev through `mount_setattr`.
 //! - [`entry`]: the constructor that runs the setup in PID 2 before `main`.
 //! - [`userns`]: the nested namespaces of the body and the lock.
+//! - [`seccomp`]: the system calls the sandbox refuses.
+//! - [`process`]: `run`'s commands in a session of their own.
 
 pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod mount;
 pub(crate) mod net;
+pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
 pub(crate) mod spawn;

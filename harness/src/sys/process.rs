@@ -1,0 +1,19 @@
+//! Starting the commands of `isolated-test run` in a session of their own.
+#![allow(unsafe_code)]
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Makes `cmd` lead a new session (and so a new process group) when it
+/// starts, as a shell started by a terminal would.
+pub(crate) fn in_new_session(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec; setsid(2) is
+    // async-signal-safe and touches no memory of the parent's. It cannot
+    // fail in a fresh child (which is never a process group leader).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        })
+    }
+}
