@@ -156,3 +156,23 @@ fn run_starts_the_command_in_its_own_session_and_names_its_timeout_flag() {
     assert!(out.contains("timed out after 1s") && out.contains("`--timeout`"), "{out}");
     assert!(!out.contains("#[isolated_test(timeout"), "{out}");
 }
+
+/// Standard input reaches `run`'s command, EOF included, through a pipe
+/// (never the caller's file or terminal itself).
+#[test]
+fn run_passes_standard_input_through() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(DOCTOR)
+        .args(["run", "--", "sh", "-c", "cat; echo after-eof; readlink /proc/self/fd/0 2>/dev/null || true"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello through the sandbox\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(out.starts_with("hello through the sandbox\nafter-eof\n"), "{out}");
+    assert!(out.contains("pipe:"), "stdin inside is a pipe: {out}");
+}

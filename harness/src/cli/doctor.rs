@@ -68,6 +68,7 @@ fn probe(privileged: bool) -> ProbeResult {
         env_remove: Vec::new(),
         privileged,
         setup,
+        stdin: None,
     };
     let (started, mut reaper) = match spawn::start(&invocation) {
         Ok(s) => s,

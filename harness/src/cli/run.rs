@@ -110,8 +110,20 @@ impl SandboxArgs {
     }
 }
 
-/// One helper sandbox run to the end.
-fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, Outcome), String> {
+/// Feeds this process's standard input to `pipe` on a thread of its own,
+/// then closes it (the command sees EOF). The thread ends with the input,
+/// or with the process.
+fn feed_stdin(pipe: std::os::fd::OwnedFd) {
+    std::thread::spawn(move || {
+        let mut pipe = std::fs::File::from(pipe);
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut pipe);
+    });
+}
+
+/// One helper sandbox run to the end; with `stdin`, the first command reads
+/// this process's standard input (through a pipe: the caller's terminal or
+/// file itself never enters the sandbox).
+fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
     let setup = SetupRequest {
         hostname: args.hostname.clone(),
         rootfs: args.rootfs()?,
@@ -136,8 +148,24 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>) -> Result<(String, 
         env_remove: Vec::new(),
         privileged: args.privileged,
         setup,
+        stdin: None,
+    };
+    let mut invocation = invocation;
+    let feed = if stdin {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| format!("cannot create the stdin pipe: {e}"))?;
+        invocation.stdin = Some(read);
+        Some(write)
+    } else {
+        None
     };
     let (started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
+    // PID 1 holds the read end now; ours must go, so that the feeding thread
+    // sees EPIPE rather than blocking once the sandbox is gone.
+    drop(invocation.stdin.take());
+    if let Some(write) = feed {
+        feed_stdin(write);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -181,7 +209,7 @@ fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
 
 /// `isolated-test run`.
 pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
-    let (nonce, outcome) = match sandboxed(args, vec![command.clone()]) {
+    let (nonce, outcome) = match sandboxed(args, vec![command.clone()], true) {
         Ok(o) => o,
         Err(msg) => {
             eprintln!("isolated-test run: could not start the sandbox: {msg}");
@@ -253,9 +281,9 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
     // not isolated yet (an #[isolated_test] would run in a sandbox of its own).
     let test = |name: &str| vec![binary.clone(), name.into(), "--exact".into(), "--test-threads=1".into()];
     eprintln!("== A then B, in one sandbox");
-    let together = sandboxed(args, vec![test(&test_a), test(&test_b)]);
+    let together = sandboxed(args, vec![test(&test_a), test(&test_b)], false);
     eprintln!("== B alone, in a fresh sandbox");
-    let alone = sandboxed(args, vec![test(&test_b)]);
+    let alone = sandboxed(args, vec![test(&test_b)], false);
     let (Ok((n1, together)), Ok((n2, alone))) = (together, alone) else {
         eprintln!("isolated-test pair: could not start a sandbox");
         return ExitCode::from(125);

@@ -62,6 +62,8 @@ pub(crate) struct Invocation {
     pub(crate) privileged: bool,
     /// What PID 2 builds before `main`.
     pub(crate) setup: SetupRequest,
+    /// PID 2's standard input; `/dev/null` when `None`.
+    pub(crate) stdin: Option<OwnedFd>,
 }
 
 impl Invocation {
@@ -80,7 +82,7 @@ impl Invocation {
         let env = [(ENV_CHILD_NONCE, nonce), (ENV_CHILD_TEST, test_name), ("RUST_TEST_NOCAPTURE", "1")]
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .to_vec();
-        Ok(Self { argv, env, env_remove: Vec::new(), privileged: !setup.lock, setup })
+        Ok(Self { argv, env, env_remove: Vec::new(), privileged: !setup.lock, setup, stdin: None })
     }
 }
 
@@ -185,6 +187,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
         stderr_write: high(&stderr_write)?,
         result_write: high(&result_write)?,
         stdout_write: high(&stdout_write)?,
+        stdin: high(inv.stdin.as_ref().unwrap_or(&devnull))?,
     };
     let chosen = clone_namespaces(inv.privileged, euid);
     let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);

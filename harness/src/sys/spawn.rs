@@ -11,10 +11,14 @@
 //! | slot in PID 1 | becomes in PID 2 | what                                   |
 //! |---------------|------------------|----------------------------------------|
 //! | 3             | (closed)         | sync pipe: the parent writes `G` once the id maps are written |
-//! | 4             | 0 and 1          | `/dev/null`                            |
+//! | 4             | 1                | `/dev/null`                            |
 //! | 5             | 2                | stderr pipe                            |
 //! | 6             | 3                | result channel (also PID 1's status record) |
 //! | 7             | 4                | stdout pipe, moved onto 1 by the harness in PID 2 |
+//! | 8             | 0                | stdin: `/dev/null`, or a pipe the parent feeds (`isolated-test run`) |
+//!
+//! PID 1 itself keeps none of these on 0-2 (they go to `/dev/null`) and
+//! closes all but the sync pipe and the result channel once PID 2 runs.
 //!
 //! Libtest writes its own banner to fd 1 before the test starts; pointing fd
 //! 1 at `/dev/null` until the harness takes over keeps it out of the
@@ -30,6 +34,7 @@ const SLOT_DEVNULL: c_int = 4;
 const SLOT_STDERR: c_int = 5;
 const SLOT_RESULT: c_int = 6;
 const SLOT_STDOUT: c_int = 7;
+const SLOT_STDIN: c_int = 8;
 /// Descriptors the parent hands over are first duplicated to this number or
 /// above, so moving them into the low slots never overwrites one another.
 pub(crate) const HANDOVER_MIN_FD: RawFd = 100;
@@ -108,6 +113,7 @@ pub(crate) struct Handover {
     pub(crate) stderr_write: OwnedFd,
     pub(crate) result_write: OwnedFd,
     pub(crate) stdout_write: OwnedFd,
+    pub(crate) stdin: OwnedFd,
 }
 
 /// PID 1 as seen from the parent.
@@ -137,7 +143,7 @@ pub(crate) fn clone_sandbox(
     fds: &Handover,
     cgroup: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> io::Result<Cloned> {
-    for fd in [&fds.sync_read, &fds.devnull, &fds.stderr_write, &fds.result_write, &fds.stdout_write] {
+    for fd in [&fds.sync_read, &fds.devnull, &fds.stderr_write, &fds.result_write, &fds.stdout_write, &fds.stdin] {
         assert!(fd.as_raw_fd() >= HANDOVER_MIN_FD, "handover descriptors must be >= {HANDOVER_MIN_FD}");
     }
     let raw = RawHandover {
@@ -146,6 +152,7 @@ pub(crate) fn clone_sandbox(
         stderr_write: fds.stderr_write.as_raw_fd(),
         result_write: fds.result_write.as_raw_fd(),
         stdout_write: fds.stdout_write.as_raw_fd(),
+        stdin: fds.stdin.as_raw_fd(),
     };
     let mut pidfd: c_int = -1;
     // SAFETY: clone_args is plain old data; zero is the documented default
@@ -196,6 +203,7 @@ struct RawHandover {
     stderr_write: c_int,
     result_write: c_int,
     stdout_write: c_int,
+    stdin: c_int,
 }
 
 fn errno() -> c_int {
@@ -272,7 +280,8 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
         libc::dup2(fds.stderr_write, SLOT_STDERR);
         libc::dup2(fds.result_write, SLOT_RESULT);
         libc::dup2(fds.stdout_write, SLOT_STDOUT);
-        libc::syscall(libc::SYS_close_range, SLOT_STDOUT as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
+        libc::dup2(fds.stdin, SLOT_STDIN);
+        libc::syscall(libc::SYS_close_range, SLOT_STDIN as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
 
         // Cut every tie to the caller that the sandbox could follow (see
         // DESIGN.md, Boundary). Standard descriptors on `/dev/null`: the
@@ -347,6 +356,7 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
         libc::close(SLOT_DEVNULL);
         libc::close(SLOT_STDERR);
         libc::close(SLOT_STDOUT);
+        libc::close(SLOT_STDIN);
 
         // Reap everything (orphans are re-parented to us) until PID 2 exits,
         // then exit; the kernel kills whatever is left in the namespace.
@@ -381,7 +391,7 @@ unsafe fn pid2_exec(image: &ExecImage) -> ! {
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
-        libc::dup2(SLOT_DEVNULL, 0);
+        libc::dup2(SLOT_STDIN, 0);
         libc::dup2(SLOT_DEVNULL, 1);
         libc::dup2(SLOT_STDERR, 2);
         libc::dup2(SLOT_RESULT, CHILD_RESULT_FD);
