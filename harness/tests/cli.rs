@@ -176,3 +176,22 @@ fn run_passes_standard_input_through() {
     assert!(out.starts_with("hello through the sandbox\nafter-eof\n"), "{out}");
     assert!(out.contains("pipe:"), "stdin inside is a pipe: {out}");
 }
+
+/// What a person at a terminal does first: `isolated-test run -- /bin/sh`.
+/// The shell gets a pty of the sandbox's own (never the caller's terminal)
+/// as its controlling terminal, prompts, runs what is typed, a Ctrl-C stops
+/// the command inside and not the runner, `exit 3` is the exit status, and
+/// the caller's terminal settings are restored (driven by
+/// `tests/support/pty_session.py` on a pseudo-terminal).
+#[test]
+fn an_interactive_shell_gets_a_pty_of_its_own() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let output = std::process::Command::new(python).args([script, DOCTOR]).output().unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "the pty driver failed:\n{out}");
+    for needle in ["pid=4", "\nsag", "/dev/pts/0", "after-interrupt", "EXIT 3 RESTORED True"] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    assert!(out.contains("# "), "no prompt (not an interactive shell):\n{out}");
+}

@@ -17,6 +17,57 @@ pub(crate) struct RunSpec {
     /// Commands run one after the other; the pollution report is taken
     /// after the first one.
     pub(crate) commands: Vec<Vec<String>>,
+    /// The caller's terminal size (rows, columns) when its standard input
+    /// and output are a terminal: the first command then gets a pty of its
+    /// own, from the sandbox's devpts, as its controlling terminal.
+    #[serde(default)]
+    pub(crate) tty: Option<(u16, u16)>,
+}
+
+/// Runs `program` on a new pty of the sandbox's devpts, as the leader of a
+/// session whose controlling terminal it is, and relays this process's
+/// stdin (the parent's feed) to the pty and the pty to stdout (back to the
+/// parent), until the program exits.
+///
+/// # Errors
+/// The pty could not be made or the program not started.
+fn run_on_pty(program: &str, args: &[String], (rows, cols): (u16, u16)) -> std::io::Result<std::process::ExitStatus> {
+    use rustix::pty::OpenptFlags;
+    use std::io::{Read, Write};
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let master = rustix::pty::openpt(flags)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
+    let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(&slave, size)?;
+    let mut command = std::process::Command::new(program);
+    command.args(args).stdin(slave.try_clone()?).stdout(slave.try_clone()?).stderr(slave);
+    let mut child = crate::sys::process::in_new_session_on_tty(&mut command).spawn()?;
+    // The command's copies are the only ones left: once it and its children
+    // close the slave, reading the master ends (EIO).
+    drop(command);
+    let mut to_pty = std::fs::File::from(master.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_pty);
+    });
+    let mut from_pty = std::fs::File::from(master);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from_pty.read(&mut buf) {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+        let _ = done_tx.send(());
+    });
+    let status = child.wait()?;
+    // What the program wrote last; a background job that keeps the pty
+    // open does not hold the sandbox up for more than a moment.
+    let _ = done_rx.recv_timeout(std::time::Duration::from_millis(500));
+    Ok(status)
 }
 
 /// Runs `spec`'s commands in the finished sandbox, reporting each exit and
@@ -33,7 +84,11 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
         let mut command = std::process::Command::new(program);
-        let code = match crate::sys::process::in_new_session(command.args(args)).status() {
+        let status = match spec.tty.filter(|_| i == 0) {
+            Some(size) => run_on_pty(program, args, size),
+            None => crate::sys::process::in_new_session(command.args(args)).status(),
+        };
+        let code = match status {
             Ok(status) => status
                 .code()
                 .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),

@@ -110,6 +110,36 @@ impl SandboxArgs {
     }
 }
 
+/// The caller's terminal in raw mode while a sandboxed command runs on a
+/// pty of its own: keys (Ctrl-C, Ctrl-Z included) go to the command, not
+/// to this process. Restored on drop, before anything else is printed.
+struct RawTerminal {
+    saved: rustix::termios::Termios,
+}
+
+impl RawTerminal {
+    /// The terminal's size, and raw mode on, when stdin and stdout are a
+    /// terminal.
+    fn enter() -> Option<(Self, (u16, u16))> {
+        let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
+        if !rustix::termios::isatty(stdin) || !rustix::termios::isatty(stdout) {
+            return None;
+        }
+        let saved = rustix::termios::tcgetattr(stdin).ok()?;
+        let size = rustix::termios::tcgetwinsize(stdin).map(|w| (w.ws_row, w.ws_col)).unwrap_or((24, 80));
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some((Self { saved }, size))
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
+    }
+}
+
 /// Feeds this process's standard input to `pipe` on a thread of its own,
 /// then closes it (the command sees EOF). The thread ends with the input,
 /// or with the process.
@@ -124,6 +154,8 @@ fn feed_stdin(pipe: std::os::fd::OwnedFd) {
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+    // A terminal gets a pty inside; it is restored when this returns.
+    let terminal = if stdin { RawTerminal::enter() } else { None };
     let setup = SetupRequest {
         hostname: args.hostname.clone(),
         rootfs: args.rootfs()?,
@@ -136,7 +168,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         cgroup_views: Vec::new(),
         kernel: crate::sandbox::setup::KernelFacts::get(),
     };
-    let spec = RunSpec { commands };
+    let spec = RunSpec { commands, tty: terminal.as_ref().map(|(_, size)| *size) };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let invocation = Invocation {
@@ -159,7 +191,8 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     } else {
         None
     };
-    let (started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
+    let (mut started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
+    started.raw_stdout = terminal.is_some();
     // PID 1 holds the read end now; ours must go, so that the feeding thread
     // sees EPIPE rather than blocking once the sandbox is gone.
     drop(invocation.stdin.take());

@@ -48,6 +48,9 @@ pub(crate) struct Started {
     pub(crate) cgroup: Option<super::cgroup::Cgroup>,
     /// Why there is no cgroup, when there is none.
     pub(crate) limits_off: Option<String>,
+    /// Pass PID 2's stdout to this process's stdout byte for byte, as it
+    /// comes (a terminal session), instead of line by line.
+    pub(crate) raw_stdout: bool,
 }
 
 /// What to run as PID 2, and how.
@@ -218,7 +221,15 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     drop(sync);
 
     Ok((
-        Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
+        Started {
+            init: cloned,
+            stdout: stdout_read,
+            stderr: stderr_read,
+            result: result_read,
+            cgroup,
+            limits_off,
+            raw_stdout: false,
+        },
         reaper,
     ))
 }

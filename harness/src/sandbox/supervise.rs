@@ -133,7 +133,7 @@ pub(crate) async fn supervise(
 ) -> io::Result<Outcome> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
-    let Started { init, stdout, stderr, result, cgroup, limits_off } = started;
+    let Started { init, stdout, stderr, result, cgroup, limits_off, raw_stdout } = started;
     let pid = init.pid;
     let pidfd = crate::sys::fd::register_readable(init.pidfd)?;
     let mut out = Stream::new(stdout)?;
@@ -165,7 +165,16 @@ pub(crate) async fn supervise(
             break;
         }
         tokio::select! {
-            r = read_some(&mut out.pipe, &mut out.buf) => on_read(&mut out, r, &mut print_out),
+            r = read_some(&mut out.pipe, &mut out.buf) => match r {
+                // A terminal session: bytes as they come (a prompt has no
+                // newline), straight to this process's stdout.
+                Ok(n @ 1..) if raw_stdout => {
+                    use std::io::Write;
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(&out.buf[..n]).and_then(|()| stdout.flush());
+                }
+                r => on_read(&mut out, r, &mut print_out),
+            },
             r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),
             r = read_some(&mut res, &mut res_buf) => match r {
                 Ok(0) | Err(_) => res = None,

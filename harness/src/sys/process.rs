@@ -4,6 +4,22 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// Makes `cmd` lead a new session whose controlling terminal is its
+/// standard input (a pty slave), as a shell started in a terminal has.
+pub(crate) fn in_new_session_on_tty(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec; setsid(2) and
+    // ioctl(2) are async-signal-safe and touch no memory of the parent's.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Makes `cmd` lead a new session (and so a new process group) when it
 /// starts, as a shell started by a terminal would.
 pub(crate) fn in_new_session(cmd: &mut Command) -> &mut Command {
