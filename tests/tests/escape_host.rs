@@ -469,13 +469,14 @@ while True:
     elif not ready:
         break
 queued = struct.unpack("i", fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0"))[0]
-print(json.dumps({"queued": queued, "status": os.waitstatus_to_exitcode(status), "output": out.decode("utf-8", "replace")}))
+print(json.dumps({"queued": queued, "status": os.waitstatus_to_exitcode(status), "output": out.decode("utf-8", "replace"), "caller_dev": os.fstat(slave).st_dev}))
 "#;
 
 /// What the sandbox tries: TIOCSTI on its stdio, on `/dev/tty` and on PID
 /// 1's stdin (the caller's terminal, if PID 1 kept it).
 const TIOCSTI_PROBE: &str = r##"
 import fcntl, os, termios
+print("stdin-dev %d" % os.fstat(0).st_dev)
 def attempt(name, fd):
     try:
         fcntl.ioctl(fd, termios.TIOCSTI, b"#")
@@ -496,6 +497,9 @@ for name, path in (("devtty", "/dev/tty"), ("pid1-fd0", "/proc/1/fd/0")):
 
 /// The classic TIOCSTI escape: from a sandbox started on a terminal, type
 /// into the terminal's input queue (which the caller's shell reads next).
+/// The command gets a pty of the sandbox's own (its devpts, another device
+/// than the caller's terminal): typing into that one is harmless, and the
+/// caller's terminal is reachable from nowhere (PID 1 holds `/dev/null`).
 #[test]
 #[serial]
 fn terminal_input_cannot_be_injected() {
@@ -514,10 +518,19 @@ fn terminal_input_cannot_be_injected() {
     let report: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}:\n{detail}"));
     let output = report["output"].as_str().unwrap_or_default().replace("\r\n", "\n");
     assert_eq!(report["status"], 0, "the sandboxed probe failed:\n{output}");
-    let attempts: Vec<&str> = output.lines().filter(|l| l.starts_with("tiocsti ")).collect();
-    assert!(attempts.len() >= 3, "the probe did not run:\n{output}");
-    let injected: Vec<&&str> = attempts.iter().filter(|l| l.ends_with(" ok")).collect();
-    assert!(injected.is_empty(), "TIOCSTI succeeded: {injected:?}\n{output}");
+    // The inner pty echoes what the probe typed into it ('#').
+    let lines: Vec<&str> = output.lines().map(|l| l.trim_start_matches('#')).collect();
+    let attempts: Vec<&&str> = lines.iter().filter(|l| l.starts_with("tiocsti ") || l.starts_with("open ")).collect();
+    assert!(attempts.len() >= 5, "the probe did not run:\n{output}");
+    let inner_dev: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("stdin-dev ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stdin device reported:\n{output}"));
+    assert_ne!(Some(inner_dev), report["caller_dev"].as_u64(), "the command's terminal is the caller's:\n{output}");
+    assert!(
+        attempts.iter().any(|l| l.starts_with("open pid1-fd0 errno")),
+        "PID 1's stdin (the caller's terminal, if it had kept it) was opened:\n{output}"
+    );
     assert_eq!(report["queued"], 0, "bytes were injected into the terminal's input:\n{output}");
 }
 
