@@ -48,8 +48,33 @@ pub(crate) struct SetupRequest {
     /// (see `Cgroup::views`); set by the parent once it has made them.
     #[serde(default)]
     pub(crate) cgroup_views: Vec<(String, PathBuf)>,
-    /// What the kernel offers of `/proc`, read once by the parent.
+    /// What the kernel offers of `/proc`, read once per process by the
+    /// parent; set when the sandbox is started.
+    #[serde(default)]
     pub(crate) kernel: setup::KernelFacts,
+}
+
+impl SetupRequest {
+    /// A request for a sandbox; what only the start knows (its cgroup, the
+    /// kernel's facts) is filled in by `spawn::start`.
+    pub(crate) fn new(
+        hostname: String,
+        rootfs: crate::Rootfs,
+        base_dir: PathBuf,
+        lock: bool,
+        limits: crate::sandbox::cgroup::Effective,
+    ) -> Self {
+        Self {
+            hostname,
+            rootfs,
+            base_dir,
+            lock,
+            record: false,
+            limits,
+            cgroup_views: Vec::new(),
+            kernel: setup::KernelFacts::default(),
+        }
+    }
 }
 
 /// What the setup left for the rest of PID 2.

@@ -185,17 +185,15 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     let _span = tracing::debug_span!("isolated_test", test = name).entered();
     // The root filesystem's builder runs here, on the host, once per test
     // (an rstest fixture's function, an image built into the cache).
-    let setup = crate::entry::SetupRequest {
-        hostname: spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
-        rootfs: spec.rootfs.map(|build| build()).unwrap_or_default(),
-        base_dir: spec.manifest_dir.into(),
-        lock: !spec.privileged,
-        record: false,
-        limits: crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
-            .effective()?,
-        cgroup_views: Vec::new(),
-        kernel: crate::sandbox::setup::KernelFacts::get(),
-    };
+    let limits = crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
+        .effective()?;
+    let setup = crate::entry::SetupRequest::new(
+        spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
+        spec.rootfs.map(|build| build()).unwrap_or_default(),
+        spec.manifest_dir.into(),
+        !spec.privileged,
+        limits,
+    );
     let invocation = Invocation::for_test(name, &nonce, setup)?;
     let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

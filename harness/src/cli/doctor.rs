@@ -49,24 +49,19 @@ fn probe(privileged: bool) -> ProbeResult {
         Ok(exe) => exe,
         Err(e) => return ProbeResult::Broken(format!("cannot find this binary: {e}")),
     };
+    let limits = match crate::sandbox::cgroup::Limits::default().effective() {
+        Ok(limits) => limits,
+        Err(e) => return ProbeResult::Broken(e),
+    };
+    let base_dir = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let setup = SetupRequest {
-        hostname: crate::child::DEFAULT_HOSTNAME.into(),
-        rootfs: crate::Rootfs::host(),
-        base_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
-        lock: !privileged,
         record: true,
-        limits: match crate::sandbox::cgroup::Limits::default().effective() {
-            Ok(limits) => limits,
-            Err(e) => return ProbeResult::Broken(e),
-        },
-        cgroup_views: Vec::new(),
-        kernel: crate::sandbox::setup::KernelFacts::get(),
+        ..SetupRequest::new(crate::child::DEFAULT_HOSTNAME.into(), crate::Rootfs::host(), base_dir, !privileged, limits)
     };
     let invocation = Invocation {
         argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],
         env: vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())],
         env_remove: Vec::new(),
-        privileged,
         setup,
         stdin: None,
     };

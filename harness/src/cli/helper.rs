@@ -83,10 +83,9 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
     let mut last = 0;
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
-        let mut command = std::process::Command::new(program);
         let status = match spec.tty.filter(|_| i == 0) {
             Some(size) => run_on_pty(program, args, size),
-            None => crate::sys::process::in_new_session(command.args(args)).status(),
+            None => crate::sys::process::in_new_session(std::process::Command::new(program).args(args)).status(),
         };
         let code = match status {
             Ok(status) => status

@@ -156,33 +156,24 @@ fn feed_stdin(pipe: std::os::fd::OwnedFd) {
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
     // A terminal gets a pty inside; it is restored when this returns.
     let terminal = if stdin { RawTerminal::enter() } else { None };
-    let setup = SetupRequest {
-        hostname: args.hostname.clone(),
-        rootfs: args.rootfs()?,
-        // Relative sources are the caller's, as on any command line.
-        base_dir: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
-        lock: !args.privileged,
-        record: false,
-        limits: crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }
-            .effective()?,
-        cgroup_views: Vec::new(),
-        kernel: crate::sandbox::setup::KernelFacts::get(),
-    };
+    let limits =
+        crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }.effective()?;
+    // Relative sources are the caller's, as on any command line.
+    let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let setup = SetupRequest::new(args.hostname.clone(), args.rootfs()?, base_dir, !args.privileged, limits);
     let spec = RunSpec { commands, tty: terminal.as_ref().map(|(_, size)| *size) };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let invocation = Invocation {
+    let mut invocation = Invocation {
         argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "run".into()],
         env: vec![
             (ENV_HELPER_NONCE.into(), nonce.clone().into()),
             (ENV_HELPER_SPEC.into(), serde_json::to_string(&spec).map_err(|e| e.to_string())?.into()),
         ],
         env_remove: Vec::new(),
-        privileged: args.privileged,
         setup,
         stdin: None,
     };
-    let mut invocation = invocation;
     let feed = if stdin {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| format!("cannot create the stdin pipe: {e}"))?;

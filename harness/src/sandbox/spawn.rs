@@ -61,9 +61,7 @@ pub(crate) struct Invocation {
     pub(crate) env: Vec<(OsString, OsString)>,
     /// Variables removed from the parent's environment.
     pub(crate) env_remove: Vec<OsString>,
-    /// Without a user namespace (`privileged = true`, real root only).
-    pub(crate) privileged: bool,
-    /// What PID 2 builds before `main`.
+    /// What PID 2 builds before `main` (without its lock: `privileged = true`).
     pub(crate) setup: SetupRequest,
     /// PID 2's standard input; `/dev/null` when `None`.
     pub(crate) stdin: Option<OwnedFd>,
@@ -85,7 +83,7 @@ impl Invocation {
         let env = [(ENV_CHILD_NONCE, nonce), (ENV_CHILD_TEST, test_name), ("RUST_TEST_NOCAPTURE", "1")]
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .to_vec();
-        Ok(Self { argv, env, env_remove: Vec::new(), privileged: !setup.lock, setup, stdin: None })
+        Ok(Self { argv, env, env_remove: Vec::new(), setup, stdin: None })
     }
 }
 
@@ -151,7 +149,8 @@ fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, Spawn
 /// namespaces are restricted), or the id maps.
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), SpawnError> {
     let euid = rustix::process::geteuid().as_raw();
-    if inv.privileged && euid != 0 {
+    let privileged = !inv.setup.lock;
+    if privileged && euid != 0 {
         return Err(SpawnError::NotRoot { euid });
     }
     // The cgroup is made before the namespaces, and PID 1 moved into it
@@ -173,6 +172,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     };
     let mut setup = inv.setup.clone();
     setup.cgroup_views = cgroup.as_ref().map(super::cgroup::Cgroup::views).unwrap_or_default();
+    setup.kernel = super::setup::KernelFacts::get();
     let image = exec_image(inv, &setup)?;
     let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
     let (sync_read, sync_write) = pipe()?;
@@ -192,7 +192,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
         stdout_write: high(&stdout_write)?,
         stdin: high(inv.stdin.as_ref().unwrap_or(&devnull))?,
     };
-    let chosen = clone_namespaces(inv.privileged, euid);
+    let chosen = clone_namespaces(privileged, euid);
     let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
     let flags = chosen;
     let v2_dir = cgroup.as_ref().and_then(super::cgroup::Cgroup::v2_dir);
@@ -317,16 +317,8 @@ mod tests {
 
     #[test]
     fn child_argv_is_built_fresh() {
-        let setup = SetupRequest {
-            hostname: "h".into(),
-            rootfs: crate::Rootfs::host(),
-            base_dir: "/".into(),
-            lock: true,
-            record: false,
-            limits: crate::sandbox::cgroup::Limits::default().effective().unwrap(),
-            cgroup_views: Vec::new(),
-            kernel: crate::sandbox::setup::KernelFacts::get(),
-        };
+        let limits = crate::sandbox::cgroup::Limits::default().effective().unwrap();
+        let setup = SetupRequest::new("h".into(), crate::Rootfs::host(), "/".into(), true, limits);
         let inv = Invocation::for_test("m::t", "abc", setup).unwrap();
         let image = exec_image(&inv, &inv.setup).unwrap();
         let dbg = format!("{:?}", image.argv());
