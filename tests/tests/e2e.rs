@@ -614,20 +614,9 @@ fn the_pollution_report_names_every_category() {
     assert_none_left("1000.7005");
 }
 
-/// The `isolated-test` command line, built by cargo (or
-/// `ISOLATED_TEST_CLI_BIN`, for the rootless pass, where the test user has
-/// no cargo).
+/// The `isolated-test` command line (see `isolated_test_fixtures::cli_binary`).
 fn cli_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        WorkspaceBinary {
-            prebuilt_env: "ISOLATED_TEST_CLI_BIN",
-            cargo_args: &["build", "-p", "isolated-test", "--bin", "isolated-test"],
-            target: "isolated-test",
-            test: false,
-        }
-        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
-    })
+    isolated_test_fixtures::cli_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
 }
 
 /// A sandbox inside a sandbox is refused by the kernel (no fresh procfs

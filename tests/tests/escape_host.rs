@@ -19,25 +19,13 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-use isolated_test_fixtures::{HostSnapshot, WorkspaceBinary};
+use isolated_test_fixtures::HostSnapshot;
 use serial_test::serial;
 
-/// The `isolated-test` command line, built by cargo (or
-/// `ISOLATED_TEST_CLI_BIN`, for the rootless pass, where the test user has
-/// no cargo).
+/// The `isolated-test` command line (see `isolated_test_fixtures::cli_binary`).
 fn cli_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        WorkspaceBinary {
-            prebuilt_env: "ISOLATED_TEST_CLI_BIN",
-            cargo_args: &["build", "-p", "isolated-test", "--bin", "isolated-test"],
-            target: "isolated-test",
-            test: false,
-        }
-        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
-    })
+    isolated_test_fixtures::cli_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
 }
 
 /// The Python the probes use (installed by `scripts/test.sh`): the system's,
