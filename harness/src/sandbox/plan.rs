@@ -7,19 +7,19 @@
 //! The sequence, in kernel order:
 //! 1. make `/` recursively private, so nothing below propagates to the host;
 //! 2. the namespaces the body will live in: a nested user namespace with
-//!    new IPC, UTS and network namespaces, made by a helper; PID 2 joins
-//!    all but the user namespace (see `sys::userns` for why now), then sets
+//!    new IPC, UTS and network namespaces, made by PID 1; PID 2 joins all
+//!    but the user namespace (see `sys::userns` for why now), then sets
 //!    the hostname and brings loopback up;
 //! 3. a staging tmpfs on `/tmp`, entered with `pivot_root`, so the host tree
 //!    sits at `/oldroot` (including the host's `/tmp`, which the staging
 //!    mount only hid) and the new root is built at `/newroot`;
-//! 4. one overlay per top-level host directory (inside a user namespace an
-//!    overlay with `lowerdir=/` is refused because `/` has locked submounts,
-//!    per-directory overlays are not); a directory that carries submounts
-//!    of its own is overlaid too when the setup runs outside any user
-//!    namespace (host root), with its submounts bound read-only on top,
-//!    and bound read-only whole when rootless (the kernel refuses to
-//!    overlay a directory with locked submounts);
+//! 4. the host's files: as host root (the setup runs outside any user
+//!    namespace) one overlay of the host's root filesystem, with the other
+//!    host filesystems on top (copy-on-write when they are a top-level
+//!    directory, read-only binds deeper down); rootless, one overlay per
+//!    top-level directory, since inside a user namespace an overlay with
+//!    `lowerdir=/` is refused (`/` has locked submounts) and so is one of
+//!    any directory with submounts, which is bound read-only whole;
 //! 5. `/proc` with `/proc/sys` read-only but for the per-namespace knobs,
 //!    `/sys`, `/dev`, then the fresh `/tmp`, `/run`, `/var/tmp`, then the
 //!    kept paths that live under those;
@@ -215,6 +215,19 @@ impl ResolvedRootfs {
     }
 }
 
+/// What the setup does when the kernel refuses an overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OverlayFallback {
+    /// Fail the setup: an image has no read-only equivalent.
+    Fail,
+    /// Bind the (single) lower directory read-only and recursively: it
+    /// stays visible, and writes below it fail with EROFS.
+    ReadonlyBind,
+    /// Run these operations instead: for the host's whole root, a tmpfs
+    /// with each top-level entry bound read-only.
+    Ops(Vec<Op>),
+}
+
 /// One kernel operation of the setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -245,10 +258,9 @@ pub(crate) enum Op {
     PivotRoot { new_root: PathBuf, put_old: PathBuf },
     /// `umount2(path, MNT_DETACH)`.
     DetachUnmount(PathBuf),
-    /// An overlay; falls back to a read-only recursive bind if the kernel
-    /// refuses the overlay (for example a lower layer on a filesystem that
-    /// overlayfs does not support).
-    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    /// An overlay, and what to do if the kernel refuses it (for example a
+    /// lower layer on a filesystem that overlayfs does not support).
+    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf, fallback: OverlayFallback },
     /// A bind mount, optionally recursive; `readonly` remounts it read-only
     /// (the whole tree when recursive).
     Bind { source: PathBuf, target: PathBuf, recursive: bool, readonly: bool },
@@ -380,15 +392,28 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // `lowers` bottom first, as in `Rootfs::layers`.
     // `own_etc`: the sandbox's own `/etc` files go into the upper layer
     // before the overlay is mounted.
-    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, own_etc: bool| {
+    // `own_etc`: where in the upper layer `/etc` is (`""` for an overlay
+    // of `/etc` itself, `"etc"` for one of `/`).
+    let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, own_etc: Option<&str>| {
         let dir = PathBuf::from(LAYERS).join(layer.to_string());
         layer += 1;
         ops.push(Op::Mkdir(dir.join("upper")));
         ops.push(Op::Mkdir(dir.join("work")));
-        if own_etc {
-            ops.extend(own_etc_files(&dir.join("upper"), &config.hostname));
+        if let Some(etc) = own_etc {
+            let etc = dir.join("upper").join(etc);
+            if etc != dir.join("upper") {
+                ops.push(Op::Mkdir(etc.clone()));
+            }
+            ops.extend(own_etc_files(&etc, &config.hostname));
         }
-        ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target });
+        let fallback = if target != Path::new(NEW_ROOT) {
+            OverlayFallback::ReadonlyBind
+        } else if lowers == [PathBuf::from(OLD_ROOT)] {
+            OverlayFallback::Ops(readonly_host_root(host, config.tmpfs_bytes))
+        } else {
+            OverlayFallback::Fail
+        };
+        ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target, fallback });
     };
     let base = &config.rootfs.base;
 
@@ -410,33 +435,81 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops.push(Op::PivotRoot { new_root: ".".into(), put_old: OLD_ROOT.trim_start_matches('/').into() });
     ops.push(Op::Chdir("/".into()));
     ops.push(Op::Mkdir(NEW_ROOT.into()));
-    ops.push(Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: config.tmpfs_bytes });
     ops.push(Op::Mkdir(LAYERS.into()));
+    let new_root_tmpfs = Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: config.tmpfs_bytes };
+    if !matches!(base, ResolvedBase::Host | ResolvedBase::HostRo) {
+        ops.push(new_root_tmpfs.clone());
+    }
 
     match base {
-        ResolvedBase::Host | ResolvedBase::HostRo => {
-            // The host's files, one top-level directory at a time:
-            // copy-on-write, or read-only binds.
-            let readonly = *base == ResolvedBase::HostRo;
+        ResolvedBase::Host if !config.rootless => {
+            // As host root the setup runs outside any user namespace, so
+            // the host's root filesystem can be one overlay: a single mount
+            // where one per top-level directory cost a dozen or more. An
+            // overlay shows only its lower directory's own filesystem; the
+            // other host filesystems come back on top, each tree once at
+            // its topmost mount point: copy-on-write too when it is a
+            // top-level directory (a separate `/home`, `/boot` or `/var`),
+            // read-only binds deeper down (as for the per-directory plan).
+            let etc_is_mount = host.mount_points.iter().any(|m| m == Path::new("/etc"));
+            overlay(&mut ops, vec![OLD_ROOT.into()], NEW_ROOT.into(), (!etc_is_mount).then_some("etc"));
+            for sub in topmost_submounts(Path::new("/"), &host.mount_points) {
+                if NOT_OVERLAID.iter().any(|dir| sub.starts_with(Path::new("/").join(dir))) || is_own_etc_file(&sub) {
+                    continue;
+                }
+                let target = under(NEW_ROOT, &sub);
+                let source = under(OLD_ROOT, &sub);
+                let name = sub.strip_prefix("/").unwrap_or(&sub).to_string_lossy().into_owned();
+                let top_level_dir = host.root_entries.iter().any(|(n, kind)| *n == name && *kind == EntryKind::Dir);
+                if top_level_dir {
+                    overlay(&mut ops, vec![source], target, (name == "etc").then_some(""));
+                    for deeper in topmost_submounts(&sub, &host.mount_points) {
+                        if !is_own_etc_file(&deeper) {
+                            let target = under(NEW_ROOT, &deeper);
+                            ops.push(Op::Bind {
+                                source: under(OLD_ROOT, &deeper),
+                                target,
+                                recursive: true,
+                                readonly: true,
+                            });
+                        }
+                    }
+                } else {
+                    // The mount point exists in the lower filesystem (a
+                    // directory or file there), so nothing is created: a
+                    // `Touch` would copy a file up.
+                    ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                }
+            }
+        }
+        ResolvedBase::HostRo => ops.extend(readonly_host_root(host, config.tmpfs_bytes)),
+        ResolvedBase::Host => {
+            // Rootless: the host's files one top-level directory at a time,
+            // since inside a user namespace an overlay of `/` is refused
+            // (`/` has locked submounts), per-directory overlays are not.
+            ops.push(new_root_tmpfs);
             for (name, kind) in &host.root_entries {
                 let host_path = Path::new("/").join(name);
                 let target = under(NEW_ROOT, &host_path);
                 let source = under(OLD_ROOT, &host_path);
                 match kind {
                     EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
-                    EntryKind::Dir
-                        if readonly || (config.rootless && has_submounts(&host_path, &host.mount_points)) =>
-                    {
+                    // The kernel refuses to overlay a directory with
+                    // locked submounts: it is bound read-only whole.
+                    EntryKind::Dir if has_submounts(&host_path, &host.mount_points) => {
                         ops.push(Op::Mkdir(target.clone()));
                         ops.push(Op::Bind { source, target, recursive: true, readonly: true });
                     }
                     EntryKind::Dir => {
                         ops.push(Op::Mkdir(target.clone()));
-                        overlay(&mut ops, vec![source], target, name == "etc");
+                        overlay(&mut ops, vec![source], target, (name == "etc").then_some(""));
                         // An overlay shows only its lower directory's own
                         // filesystem: the submounts come back read-only on
                         // top (each tree once, at its topmost mount point).
                         for sub in topmost_submounts(&host_path, &host.mount_points) {
+                            if is_own_etc_file(&sub) {
+                                continue;
+                            }
                             let target = under(NEW_ROOT, &sub);
                             ops.push(Op::Bind {
                                 source: under(OLD_ROOT, &sub),
@@ -486,7 +559,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             // The image under a throw-away upper layer; the image is never
             // modified.
             let lowers = layers.iter().map(|l| under(OLD_ROOT, l)).collect();
-            overlay(&mut ops, lowers, NEW_ROOT.into(), false);
+            overlay(&mut ops, lowers, NEW_ROOT.into(), None);
         }
     }
 
@@ -601,7 +674,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             if *base == ResolvedBase::HostRo {
                 ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
             } else {
-                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target, false);
+                overlay(&mut ops, vec![under(OLD_ROOT, &keep)], target, None);
             }
         }
     }
@@ -687,6 +760,38 @@ fn own_etc_files(dir: &Path, hostname: &str) -> Vec<Op> {
         Op::WriteFile { path: dir.join("hostname"), contents: format!("{hostname}\n").into_bytes() },
         Op::CopyFile { from: from("resolv.conf"), to: dir.join("resolv.conf"), fallback: None },
     ]
+}
+
+/// The host's root as a tmpfs with each top-level entry bound read-only
+/// (directories recursively), the kernel's and the scratch directories
+/// only created: what a host whose root filesystem overlayfs refuses gets.
+fn readonly_host_root(host: &HostView, tmpfs_bytes: u64) -> Vec<Op> {
+    let mut ops = vec![Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: tmpfs_bytes }];
+    for (name, kind) in &host.root_entries {
+        let host_path = Path::new("/").join(name);
+        let (source, target) = (under(OLD_ROOT, &host_path), under(NEW_ROOT, &host_path));
+        match kind {
+            EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
+            EntryKind::Dir => {
+                ops.push(Op::Mkdir(target.clone()));
+                ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+            }
+            EntryKind::Symlink(link_target) => ops.push(Op::Symlink { target: link_target.clone(), link: target }),
+            EntryKind::File => {
+                ops.push(Op::Touch(target.clone()));
+                ops.push(Op::Bind { source, target, recursive: false, readonly: true });
+            }
+            EntryKind::Other => {}
+        }
+    }
+    ops
+}
+
+/// Whether `path` is one of the `/etc` files every sandbox has as its own
+/// (see [`own_etc_files`]): a host that bind-mounts them (a container's
+/// `/etc/resolv.conf`) must not put its read-only copy back on top.
+fn is_own_etc_file(path: &Path) -> bool {
+    ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].iter().any(|own| path == Path::new(own))
 }
 
 /// The mount points strictly below `dir` that are not below another one
@@ -840,42 +945,89 @@ mod tests {
         assert!(!ops.contains(&Op::Lock) && !ops.contains(&Op::EnterNamespaces));
     }
 
+    fn rootless() -> SandboxConfig {
+        SandboxConfig { rootless: true, ..config() }
+    }
+
+    fn overlay_of(ops: &[Op], lower: &str) -> Option<usize> {
+        ops.iter().position(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from(lower)]))
+    }
+
+    /// A host with a separate `/home` (carrying a mount of its own), a
+    /// bind-mounted file at the top and a container's `/etc/resolv.conf`.
+    fn host_with_filesystems() -> HostView {
+        let mut view = host();
+        view.root_entries.push(("home".into(), EntryKind::Dir));
+        view.root_entries.push((".dockerenv".into(), EntryKind::File));
+        view.root_entries.sort();
+        view.mount_points.extend(
+            ["/home", "/home/big", "/.dockerenv", "/etc/resolv.conf", "/dev/shm", "/sys/fs/cgroup"].map(PathBuf::from),
+        );
+        view
+    }
+
     #[test]
-    fn host_directories_are_overlaid_with_their_submounts_bound_read_only_on_top() {
-        let ops = plan(&config(), &host());
-        assert!(ops.iter().any(|op| matches!(op, Op::Overlay { lowers, target, .. }
-            if lowers == &[PathBuf::from("/oldroot/usr")] && target == Path::new("/newroot/usr"))));
+    fn as_root_the_hosts_root_filesystem_is_one_overlay_with_the_other_filesystems_on_top() {
+        let ops = plan(&config(), &host_with_filesystems());
+        let root = overlay_of(&ops, "/oldroot").expect("one overlay of the host's /");
+        let Op::Overlay { target, fallback, .. } = &ops[root] else { unreachable!() };
+        assert_eq!(target, Path::new(NEW_ROOT));
+        assert!(!ops.contains(&Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: 64 << 20 }));
+        // No overlay per top-level directory of the root filesystem.
+        for dir in ["/oldroot/usr", "/oldroot/etc", "/oldroot/mnt", "/oldroot/proc", "/oldroot/tmp"] {
+            assert_eq!(overlay_of(&ops, dir), None, "{dir}");
+        }
+        // A top-level directory that is a filesystem of its own stays
+        // copy-on-write, with its own submounts read-only on top.
+        let home = overlay_of(&ops, "/oldroot/home").expect("/home is copy-on-write");
+        let bind_ro = |source: &str| {
+            ops.iter().position(|op| {
+                matches!(op, Op::Bind { source: s, target, recursive: true, readonly: true }
+                if s == Path::new(source) && target == &under(NEW_ROOT, s.strip_prefix(OLD_ROOT).unwrap()))
+            })
+        };
+        assert!(root < home && home < bind_ro("/oldroot/home/big").expect("/home/big"));
+        // Deeper filesystems and bind-mounted files come back read-only, on
+        // top of the root overlay, and nothing is created for them.
+        assert!(root < bind_ro("/oldroot/mnt/data").expect("/mnt/data"));
+        assert!(root < bind_ro("/oldroot/.dockerenv").expect("/.dockerenv"));
+        assert!(!ops.contains(&Op::Touch("/newroot/.dockerenv".into())), "a touch would copy the file up");
+        // The kernel's filesystems and scratch directories are made fresh;
+        // the sandbox's own /etc files are not covered by the host's.
+        for source in ["/oldroot/proc", "/oldroot/dev/shm", "/oldroot/sys/fs/cgroup", "/oldroot/etc/resolv.conf"] {
+            assert_eq!(bind_ro(source), None, "{source}");
+        }
+        // If the kernel refuses it, each top-level entry is bound read-only.
+        let OverlayFallback::Ops(instead) = fallback else { panic!("{fallback:?}") };
+        assert_eq!(instead[0], Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: 64 << 20 });
+        assert!(instead.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
+            if source == Path::new("/oldroot/usr"))));
+        assert!(instead.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
         assert!(
-            ops.iter().any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/etc")]))
+            !instead.iter().any(|op| matches!(op, Op::Bind { source, .. } if source == Path::new("/oldroot/proc")))
         );
-        // As host root (no user namespace during setup) /mnt is copy-on-write
-        // too, and its submount comes back read-only on top of the overlay.
-        let mnt =
-            position(&ops, |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/mnt")]));
-        let data = position(&ops, |op| {
-            matches!(op, Op::Bind { source, target, recursive: true, readonly: true }
-            if source == Path::new("/oldroot/mnt/data") && target == Path::new("/newroot/mnt/data"))
-        });
-        assert!(mnt < data);
-        // Rootless, the kernel refuses to overlay a directory with locked
-        // submounts: the whole directory is bound read-only.
-        let mut rootless = config();
-        rootless.rootless = true;
-        let ops = plan(&rootless, &host());
-        assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
-            if source == Path::new("/oldroot/mnt"))));
-        assert!(
-            !ops.iter()
-                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/mnt")]))
-        );
-        assert!(
-            !ops.iter()
-                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/proc")]))
-        );
-        assert!(
-            !ops.iter()
-                .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/tmp")]))
-        );
+    }
+
+    #[test]
+    fn rootless_host_directories_are_overlaid_one_by_one() {
+        let ops = plan(&rootless(), &host_with_filesystems());
+        assert_eq!(overlay_of(&ops, "/oldroot"), None, "refused in a user namespace: / has locked submounts");
+        assert!(ops.contains(&Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: 64 << 20 }));
+        let Op::Overlay { target, fallback, .. } = &ops[overlay_of(&ops, "/oldroot/usr").unwrap()] else {
+            unreachable!()
+        };
+        assert_eq!((target.as_path(), fallback), (Path::new("/newroot/usr"), &OverlayFallback::ReadonlyBind));
+        // The kernel refuses to overlay a directory with locked submounts:
+        // the whole directory is bound read-only (a container's bound
+        // `/etc/resolv.conf` makes that `/etc`).
+        for dir in ["/oldroot/mnt", "/oldroot/home", "/oldroot/etc"] {
+            assert_eq!(overlay_of(&ops, dir), None);
+            assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, recursive: true, readonly: true, .. }
+                if source == Path::new(dir))));
+        }
+        for dir in ["/oldroot/proc", "/oldroot/tmp"] {
+            assert_eq!(overlay_of(&ops, dir), None);
+        }
         assert!(ops.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: false, .. }
             if source == Path::new("/oldroot/swapfile"))));
@@ -883,23 +1035,36 @@ mod tests {
 
     #[test]
     fn etc_hosts_hostname_and_resolv_conf_are_the_sandboxs_own() {
-        let ops = plan(&config(), &host());
-        let etc =
-            position(&ops, |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from("/oldroot/etc")]));
-        let Op::Overlay { upper, .. } = &ops[etc] else { unreachable!() };
-        let hosts = position(&ops, |op| {
-            matches!(op, Op::CopyFile { from, to, fallback: Some(_) }
-            if from == Path::new("/oldroot/etc/hosts") && to == &upper.join("hosts"))
-        });
-        let hostname = position(&ops, |op| {
-            matches!(op, Op::WriteFile { path, contents }
-            if path == &upper.join("hostname") && contents == b"box\n")
-        });
-        let resolv = position(
-            &ops,
-            |op| matches!(op, Op::CopyFile { to, fallback: None, .. } if to == &upper.join("resolv.conf")),
-        );
-        assert!(hosts < etc && hostname < etc && resolv < etc, "staged in the upper layer before the overlay");
+        // In the root overlay's upper layer (as root), or in /etc's own
+        // (rootless, or a host whose /etc is a filesystem of its own).
+        let mut etc_mounted = host();
+        etc_mounted.mount_points.push("/etc".into());
+        for (config, view, lower, dir) in [
+            (config(), host(), "/oldroot", "etc"),
+            (rootless(), host(), "/oldroot/etc", ""),
+            (config(), etc_mounted, "/oldroot/etc", ""),
+        ] {
+            let ops = plan(&config, &view);
+            let overlay = overlay_of(&ops, lower).unwrap();
+            let Op::Overlay { upper, .. } = &ops[overlay] else { unreachable!() };
+            let etc = upper.join(dir);
+            let hosts = position(&ops, |op| {
+                matches!(op, Op::CopyFile { from, to, fallback: Some(_) }
+                if from == Path::new("/oldroot/etc/hosts") && to == &etc.join("hosts"))
+            });
+            let hostname = position(&ops, |op| {
+                matches!(op, Op::WriteFile { path, contents }
+                if path == &etc.join("hostname") && contents == b"box\n")
+            });
+            let resolv = position(
+                &ops,
+                |op| matches!(op, Op::CopyFile { to, fallback: None, .. } if to == &etc.join("resolv.conf")),
+            );
+            assert!(hosts < overlay && hostname < overlay && resolv < overlay, "staged before the overlay: {lower}");
+            if !dir.is_empty() {
+                assert!(position(&ops, |op| *op == Op::Mkdir(etc.clone())) < hosts);
+            }
+        }
     }
 
     #[test]

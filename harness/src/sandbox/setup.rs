@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
-use super::plan::{EntryKind, HostView, Op, escape_overlay_path};
+use super::plan::{EntryKind, HostView, Op, OverlayFallback, escape_overlay_path};
 use crate::error::{IoCause, SetupError};
 
 /// Applies one setup operation.
@@ -128,7 +128,7 @@ impl Kernel for LinuxKernel {
             Op::Chdir(path) => rustix::process::chdir(path)?,
             Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
             Op::DetachUnmount(path) => rustix::mount::unmount(path, UnmountFlags::DETACH)?,
-            Op::Overlay { lowers, upper, work, target } => {
+            Op::Overlay { lowers, upper, work, target, fallback } => {
                 let Some(lower) = lowers.last() else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -140,10 +140,20 @@ impl Kernel for LinuxKernel {
                 // kept crate directory looks as on the host. Rootless, host
                 // ids outside the map cannot be assigned; the upper then stays
                 // owned by root inside.
-                if let Ok(meta) = fs::metadata(lower) {
-                    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                    let _ = std::os::unix::fs::chown(upper, Some(meta.uid()), Some(meta.gid()));
-                    let _ = fs::set_permissions(upper, fs::Permissions::from_mode(meta.mode() & 0o7777));
+                // Directories staged in the upper layer (`/etc` with the
+                // sandbox's own files, in an overlay of `/`) likewise.
+                let staged = fs::read_dir(upper)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| (e.path(), lower.join(e.file_name())));
+                for (staged, lower) in [(upper.clone(), lower.clone())].into_iter().chain(staged) {
+                    if let Ok(meta) = fs::metadata(&lower) {
+                        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                        let _ = std::os::unix::fs::chown(&staged, Some(meta.uid()), Some(meta.gid()));
+                        let _ = fs::set_permissions(&staged, fs::Permissions::from_mode(meta.mode() & 0o7777));
+                    }
                 }
                 // overlayfs lists the top layer first.
                 let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
@@ -157,12 +167,31 @@ impl Kernel for LinuxKernel {
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
                 let mounted = rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str());
                 if let Err(overlay_err) = mounted {
-                    if lowers.len() > 1 || target == Path::new(super::plan::NEW_ROOT) {
-                        // An image root has no read-only equivalent.
-                        return Err(overlay_err.into());
+                    let readonly_root = match fallback {
+                        OverlayFallback::Fail => return Err(overlay_err.into()),
+                        OverlayFallback::ReadonlyBind => None,
+                        OverlayFallback::Ops(ops) => Some(ops),
+                    };
+                    // Some lower filesystems cannot be overlaid; the files
+                    // stay visible, read-only, rather than missing.
+                    if let Some(ops) = readonly_root {
+                        tracing::warn!(
+                            error = %overlay_err,
+                            "overlay of the host's root refused; binding each top-level directory read-only instead (writes fail with EROFS)"
+                        );
+                        for op in ops {
+                            self.apply(op).map_err(|err| {
+                                io::Error::new(
+                                    err.kind(),
+                                    format!(
+                                        "overlay refused ({overlay_err}), and then failed to {}: {err}",
+                                        op.describe()
+                                    ),
+                                )
+                            })?;
+                        }
+                        return Ok(());
                     }
-                    // Some lower filesystems cannot be overlaid; the directory
-                    // stays visible, read-only, rather than missing.
                     tracing::warn!(
                         lower = %lower.display(),
                         error = %overlay_err,
