@@ -197,7 +197,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     let flags = chosen;
     let v2_dir = cgroup.as_ref().and_then(super::cgroup::Cgroup::v2_dir);
     let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
-    let cloned = clone_sandbox(flags, &image, &handover, into).map_err(|source| {
+    let cloned = clone_sandbox(flags, &image, &handover, into, !privileged).map_err(|source| {
         let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
         SpawnError::Clone {
             flags: names.join("|"),

@@ -20,6 +20,12 @@
 //! PID 1 itself keeps none of these on 0-2 (they go to `/dev/null`) and
 //! closes all but the sync pipe and the result channel once PID 2 runs.
 //!
+//! When the sandbox nests (every mode but `privileged = true`), PID 1 also
+//! makes the namespaces the body will live in, right after forking PID 2
+//! (so their cost overlaps PID 2's `execve`), and talks with PID 2 over two
+//! pipes of its own, which PID 2 gets as descriptors 5 and 6 (see
+//! `sys::userns`).
+//!
 //! Libtest writes its own banner to fd 1 before the test starts; pointing fd
 //! 1 at `/dev/null` until the harness takes over keeps it out of the
 //! replayed output.
@@ -43,6 +49,16 @@ pub(crate) const HANDOVER_MIN_FD: RawFd = 100;
 pub(crate) const CHILD_RESULT_FD: RawFd = 3;
 /// The stdout-pipe descriptor number PID 2 sees (moved onto 1 by the harness).
 pub(crate) const CHILD_STDOUT_FD: RawFd = 4;
+/// When nesting: PID 2 reads PID 1's `pid <host pid>` or `errno <n>` line
+/// here, then EOF once PID 1 is no longer dumpable.
+pub(crate) const CHILD_NEST_REPORT_FD: RawFd = 5;
+/// When nesting: PID 2 writes one byte here once it has written PID 1's id
+/// maps (or closes it to give up).
+pub(crate) const CHILD_NEST_MAPPED_FD: RawFd = 6;
+
+/// The namespaces PID 1 unshares for the body when nesting; they belong to
+/// its new user namespace.
+const NEST_NAMESPACES: c_int = libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET;
 
 /// Exit codes of PID 1 when it never got to run PID 2.
 pub(crate) mod pid1_exit {
@@ -137,11 +153,15 @@ pub(crate) struct Cloned {
 /// that cgroup (`CLONE_INTO_CGROUP`, Linux 5.7+): moving it there afterwards
 /// by writing `cgroup.procs` takes the kernel's cgroup write lock, which
 /// waits for an RCU grace period, milliseconds per sandbox.
+///
+/// With `nest`, PID 1 makes the nested namespaces for PID 2's setup (see
+/// the module documentation).
 pub(crate) fn clone_sandbox(
     flags: u64,
     image: &ExecImage,
     fds: &Handover,
     cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+    nest: bool,
 ) -> io::Result<Cloned> {
     for fd in [&fds.sync_read, &fds.devnull, &fds.stderr_write, &fds.result_write, &fds.stdout_write, &fds.stdin] {
         assert!(fd.as_raw_fd() >= HANDOVER_MIN_FD, "handover descriptors must be >= {HANDOVER_MIN_FD}");
@@ -153,6 +173,7 @@ pub(crate) fn clone_sandbox(
         result_write: fds.result_write.as_raw_fd(),
         stdout_write: fds.stdout_write.as_raw_fd(),
         stdin: fds.stdin.as_raw_fd(),
+        nest,
     };
     let mut pidfd: c_int = -1;
     // SAFETY: clone_args is plain old data; zero is the documented default
@@ -204,6 +225,7 @@ struct RawHandover {
     result_write: c_int,
     stdout_write: c_int,
     stdin: c_int,
+    nest: bool,
 }
 
 fn errno() -> c_int {
@@ -248,6 +270,60 @@ fn write_record(fd: c_int, prefix: &str, value: i64) {
     // async-signal-safe. A short or failed write only loses the record.
     unsafe {
         libc::write(fd, buf.as_ptr().cast(), len);
+    }
+}
+
+/// Reads one byte, retrying on EINTR; `None` on EOF or error.
+///
+/// # Safety
+/// `fd` is a descriptor this process owns; async-signal-safe.
+unsafe fn read_byte(fd: c_int) -> Option<u8> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: read(2) into a live one-byte buffer.
+        let r = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
+        if r == 1 {
+            return Some(byte);
+        }
+        if r < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// PID 1's part of nesting, right after PID 2 is forked: unshare the
+/// namespaces, say where PID 2 finds them (`pid` as the procfs of this
+/// mount namespace counts, read from `/proc/self`) or why not (`errno`),
+/// wait until PID 2 has written the id maps, and only then become
+/// non-dumpable (a rootless PID 2 could not write the maps of a
+/// non-dumpable process). Closing `report` afterwards tells PID 2 so.
+///
+/// # Safety
+/// As [`pid1_main`]: async-signal-safe calls only.
+unsafe fn pid1_nest(report: c_int, mapped: c_int) {
+    // SAFETY: unshare, readlink, write and prctl on this process only.
+    unsafe {
+        if libc::unshare(NEST_NAMESPACES) < 0 {
+            write_record(report, "errno ", errno() as i64);
+        } else {
+            let mut buf = [0u8; 32];
+            let n = libc::readlink(c"/proc/self".as_ptr(), buf.as_mut_ptr().cast(), buf.len());
+            let mut pid: i64 = 0;
+            let valid = n > 0 && buf[..n as usize].iter().all(u8::is_ascii_digit);
+            if valid {
+                for &d in &buf[..n as usize] {
+                    pid = pid * 10 + i64::from(d - b'0');
+                }
+                write_record(report, "pid ", pid);
+            } else {
+                write_record(report, "errno ", if n < 0 { errno() as i64 } else { libc::EIO as i64 });
+            }
+        }
+        read_byte(mapped);
+        libc::close(mapped);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+        libc::close(report);
     }
 }
 
@@ -297,28 +373,20 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
         libc::setsid();
 
         // Wait until the parent has written the uid/gid maps.
-        let mut go = 0u8;
-        loop {
-            let r = libc::read(SLOT_SYNC, (&mut go as *mut u8).cast(), 1);
-            if r == 1 {
-                break;
-            }
-            if r < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            libc::_exit(pid1_exit::PARENT_GONE);
-        }
-        if go != b'G' {
+        if read_byte(SLOT_SYNC) != Some(b'G') {
             libc::_exit(pid1_exit::PARENT_GONE);
         }
         libc::close(SLOT_SYNC);
 
         // Not dumpable (only now: the parent had to write our id maps,
         // which a non-dumpable process's /proc entries refuse to a rootless
-        // parent). `/proc/1/{cwd,root,fd,environ,mem}` then need
-        // CAP_SYS_PTRACE over the user namespace this process was created
-        // in, which nothing inside the sandbox has.
-        libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+        // parent; when nesting, only once PID 2 has written the nested
+        // ones, see `pid1_nest`). `/proc/1/{cwd,root,fd,environ,mem}` then
+        // need CAP_SYS_PTRACE over the user namespace this process was
+        // created in, which nothing inside the sandbox has.
+        if !fds.nest {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+        }
 
         // A fresh, anonymous session keyring (after the id maps, so it is
         // owned by root inside): the caller's keys stay out of reach and
@@ -342,12 +410,32 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
 
+        // The nest's pipes: [report read, report write], [mapped read,
+        // mapped write]. Failing to make them, PID 2 finds no descriptors 5
+        // and 6 and its setup says so.
+        let mut report = [-1 as c_int; 2];
+        let mut mapped = [-1 as c_int; 2];
+        if fds.nest
+            && (libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC) < 0
+                || libc::pipe2(mapped.as_mut_ptr(), libc::O_CLOEXEC) < 0)
+        {
+            report = [-1; 2];
+            mapped = [-1; 2];
+        }
+        // Above the slots (the sync pipe's slot is free by now), so PID 2's
+        // moves into its own low numbers never overwrite them.
+        for fd in report.iter_mut().chain(mapped.iter_mut()).filter(|fd| (0..=SLOT_STDIN).contains(&**fd)) {
+            let high = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, SLOT_STDIN + 1);
+            libc::close(*fd);
+            *fd = high;
+        }
+
         // Fork PID 2 with the raw syscall: glibc's fork() would run atfork
         // handlers and take malloc locks another (non-existent here) thread
         // may have held.
         let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
         if pid == 0 {
-            pid2_exec(image);
+            pid2_exec(image, report[0], mapped[1]);
         }
         if pid < 0 {
             write_record(SLOT_RESULT, record::FORK_FAILED, errno() as i64);
@@ -357,6 +445,11 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
         libc::close(SLOT_STDERR);
         libc::close(SLOT_STDOUT);
         libc::close(SLOT_STDIN);
+        if report[1] >= 0 {
+            libc::close(report[0]);
+            libc::close(mapped[1]);
+            pid1_nest(report[1], mapped[0]);
+        }
 
         // Reap everything (orphans are re-parented to us) until PID 2 exits,
         // then exit; the kernel kills whatever is left in the namespace.
@@ -381,7 +474,10 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
 /// # Safety
 /// Same restrictions as [`pid1_main`]: async-signal-safe calls only, never
 /// returns.
-unsafe fn pid2_exec(image: &ExecImage) -> ! {
+///
+/// `nest_report` and `nest_mapped` (or -1) become PID 2's descriptors
+/// [`CHILD_NEST_REPORT_FD`] and [`CHILD_NEST_MAPPED_FD`].
+unsafe fn pid2_exec(image: &ExecImage, nest_report: c_int, nest_mapped: c_int) -> ! {
     // SAFETY: for the whole body, async-signal-safe calls on the fixed slots and on
     // the argv/envp arrays prepared before cloning.
     unsafe {
@@ -396,7 +492,16 @@ unsafe fn pid2_exec(image: &ExecImage) -> ! {
         libc::dup2(SLOT_STDERR, 2);
         libc::dup2(SLOT_RESULT, CHILD_RESULT_FD);
         libc::dup2(SLOT_STDOUT, CHILD_STDOUT_FD);
-        libc::syscall(libc::SYS_close_range, CHILD_STDOUT_FD as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
+        // The nest's pipes sit above the slots (PID 1 closed everything
+        // above them before making the pipes), so these never overwrite one
+        // another; dup2 leaves the copies without CLOEXEC.
+        let mut last = CHILD_STDOUT_FD;
+        if nest_report >= 0 && nest_mapped >= 0 {
+            libc::dup2(nest_report, CHILD_NEST_REPORT_FD);
+            libc::dup2(nest_mapped, CHILD_NEST_MAPPED_FD);
+            last = CHILD_NEST_MAPPED_FD;
+        }
+        libc::syscall(libc::SYS_close_range, last as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
         // Back to the caller's working directory (PID 1 left it for `/`); a
         // directory that vanished leaves PID 2 in `/`, and the setup says so
         // when it reads the working directory.

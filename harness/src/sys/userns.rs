@@ -21,20 +21,29 @@
 //!   single-threaded caller; a user namespace's id map must be written by
 //!   a process in its parent namespace.
 //!
-//! Hence: before the setup, a helper forked from PID 2 unshares a nested
-//! user namespace with new IPC, UTS and network namespaces; PID 2 (still
-//! outside, and owner of it) writes its id maps and joins those three
-//! namespaces, builds the whole sandbox, then joins the user namespace and
-//! unshares a new mount namespace, which locks every mount. The helper is
-//! then let go.
+//! Hence: PID 1, right after forking PID 2, unshares a nested user
+//! namespace with new IPC, UTS and network namespaces (their cost overlaps
+//! PID 2's `execve`) and says where to find them. PID 2 (still outside, and
+//! owner of them) writes PID 1's id maps, joins the three namespaces,
+//! builds the whole sandbox, then joins the user namespace and unshares a
+//! new mount namespace, which locks every mount. PID 1 becomes
+//! non-dumpable once the maps are written, and PID 2 waits for that before
+//! the lock, so nothing the body can reach is dumpable.
+//!
+//! The conversation runs over two pipes PID 1 makes and PID 2 inherits as
+//! descriptors 5 and 6 (see `sys::spawn`):
+//!
+//! | fd in PID 2 | direction      | what                                                          |
+//! |-------------|----------------|---------------------------------------------------------------|
+//! | 5           | PID 1 to PID 2 | `pid <n>` (PID 1's pid as this mount namespace's procfs counts) or `errno <n>`; EOF once PID 1 is non-dumpable |
+//! | 6           | PID 2 to PID 1 | one byte once the id maps are written; EOF means PID 2 gave up |
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// The namespaces the helper makes, owned by its new user namespace.
-const HELPER_NAMESPACES: libc::c_int =
-    libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET;
+use super::spawn::{CHILD_NEST_MAPPED_FD, CHILD_NEST_REPORT_FD};
 
 /// The nested namespace's id map for one outer map: every id the outer
 /// namespace has maps to itself (`0 1000 1` outside becomes `0 0 1`).
@@ -53,55 +62,73 @@ pub(crate) fn nested_map(outer: &str) -> String {
 /// waiting for [`Nest::lock`].
 #[derive(Debug)]
 pub(crate) struct Nest {
-    helper: libc::pid_t,
-    pidfd: OwnedFd,
-    /// Closing it lets the helper exit.
-    release: Option<OwnedFd>,
+    /// The nested user namespace (`/proc/<pid>/ns/user` of PID 1, opened
+    /// while PID 1 was still dumpable).
+    user: OwnedFd,
+    /// PID 1's report pipe: EOF once it is non-dumpable.
+    report: File,
 }
 
-/// Makes the nested user namespace with its IPC, UTS and network
-/// namespaces, maps it to the ids this process has, and joins the IPC,
-/// UTS and network namespaces.
+/// Takes descriptors 5 and 6 from PID 1 (see the module documentation),
+/// maps PID 1's nested user namespace to the ids this process has, and
+/// joins its IPC, UTS and network namespaces.
 ///
-/// Must be called from a single-threaded process.
+/// Must be called from a single-threaded process, once.
 ///
 /// # Errors
-/// Reading the current maps, the pipes, the fork, the helper's `unshare`
-/// (its errno is passed back), the maps, or the `setns`.
+/// Descriptors 5 and 6 missing, PID 1's `unshare` (its errno is passed
+/// back), reading the current maps, writing the nested ones, or a `setns`.
 pub(crate) fn prepare() -> io::Result<Nest> {
+    for fd in [CHILD_NEST_REPORT_FD, CHILD_NEST_MAPPED_FD] {
+        // SAFETY: F_GETFD on a plain number only asks whether it is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(io::Error::other(format!(
+                "descriptor {fd} from PID 1 is missing (PID 1 could not make its pipes, or this process was not started by the harness)"
+            )));
+        }
+    }
+    // SAFETY: both are open (checked above) and, by the protocol with
+    // PID 1, ours alone; nothing else in this process uses these numbers.
+    let (mut report, mapped) =
+        unsafe { (File::from_raw_fd(CHILD_NEST_REPORT_FD), File::from_raw_fd(CHILD_NEST_MAPPED_FD)) };
+    for fd in [&report.as_raw_fd(), &mapped.as_raw_fd()] {
+        // SAFETY: sets close-on-exec on a descriptor we own.
+        unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     let uid_map = nested_map(&std::fs::read_to_string("/proc/self/uid_map")?);
     let gid_map = nested_map(&std::fs::read_to_string("/proc/self/gid_map")?);
-    let (ready_read, ready_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let (release_read, release_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    // SAFETY: the caller is single-threaded (documented requirement), so
-    // the child is a complete copy in which allocation and std I/O are
-    // sound. The child only runs `helper` and leaves with `_exit`, never
-    // returning into the caller.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+
+    // One line, not to EOF: PID 1 keeps the pipe open until the maps are in.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.iter().all(|b: &u8| b.is_ascii_whitespace()) || line.last() != Some(&b'\n') {
+        if report.read(&mut byte)? == 0 {
+            return Err(io::Error::other("PID 1 ended before making the nested namespaces"));
+        }
+        line.push(byte[0]);
     }
-    if pid == 0 {
-        drop((ready_read, release_write));
-        helper(ready_write, release_read);
-    }
-    drop((ready_write, release_read));
-    let mut nest = Nest {
-        helper: pid,
-        pidfd: rustix::process::pidfd_open(pid_of(pid)?, rustix::process::PidfdFlags::empty())?,
-        release: Some(release_write),
-    };
-    let mut answer = String::new();
-    std::fs::File::from(ready_read).read_to_string(&mut answer)?;
+    let answer = String::from_utf8_lossy(&line).trim().to_owned();
     let host_pid = match answer.split_once(' ') {
-        Some(("pid", pid)) => pid.trim().to_owned(),
-        Some(("errno", errno)) => return Err(io::Error::from_raw_os_error(errno.trim().parse().unwrap_or(libc::EIO))),
-        _ => return Err(io::Error::other(format!("the namespace helper answered `{answer}`"))),
+        Some(("pid", pid)) => pid.to_owned(),
+        Some(("errno", errno)) => {
+            let errno = errno.parse().unwrap_or(libc::EIO);
+            let cause = io::Error::from_raw_os_error(errno);
+            return Err(io::Error::new(
+                cause.kind(),
+                format!("PID 1 could not unshare the nested namespaces: {cause}"),
+            ));
+        }
+        _ => return Err(io::Error::other(format!("PID 1 answered `{answer}` about the nested namespaces"))),
     };
-    // The helper's entry in this mount namespace's procfs, which is still
-    // the host's (or the outer sandbox's): hence its pid as that procfs
-    // counts, which the helper read from `/proc/self`.
-    let write = |file: &str, content: &str| std::fs::write(format!("/proc/{host_pid}/{file}"), content);
+    // PID 1's entry in this mount namespace's procfs, which is still the
+    // host's (or the outer sandbox's): hence its pid as that procfs counts.
+    let proc = format!("/proc/{host_pid}");
+    // Opened now, while PID 1 is dumpable (a rootless PID 2 may not open
+    // a non-dumpable process's namespaces).
+    let open_ns = |name: &str| -> io::Result<OwnedFd> { Ok(File::open(format!("{proc}/ns/{name}"))?.into()) };
+    let user = open_ns("user")?;
+    let others = [open_ns("ipc")?, open_ns("uts")?, open_ns("net")?];
+    let write = |file: &str, content: &str| std::fs::write(format!("{proc}/{file}"), content);
     write("uid_map", &uid_map)?;
     match write("gid_map", &gid_map) {
         // Without CAP_SETGID over the outer namespace's gids (rootless with
@@ -112,8 +139,15 @@ pub(crate) fn prepare() -> io::Result<Nest> {
         }
         other => other?,
     }
-    nest.join(libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET)?;
-    Ok(nest)
+    for ns in &others {
+        setns(ns, 0)?;
+    }
+    // Tell PID 1 the maps are in; it becomes non-dumpable, then closes the
+    // report pipe (awaited in `lock`).
+    let mut mapped = mapped;
+    mapped.write_all(b"M")?;
+    drop(mapped);
+    Ok(Nest { user, report })
 }
 
 /// A new cgroup namespace, rooted at this process's cgroup (the sandbox's).
@@ -127,29 +161,27 @@ pub(crate) fn new_cgroup_namespace() -> io::Result<()> {
     Ok(())
 }
 
-fn pid_of(raw: libc::pid_t) -> io::Result<rustix::process::Pid> {
-    rustix::process::Pid::from_raw(raw).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
+fn setns(ns: &OwnedFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns on a namespace descriptor we own; it changes only this
+    // (single) thread's namespaces.
+    if unsafe { libc::setns(ns.as_raw_fd(), nstype) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Nest {
-    fn join(&mut self, namespaces: libc::c_int) -> io::Result<()> {
-        // SAFETY: setns on a pidfd we own; it changes only this (single)
-        // thread's namespaces.
-        if unsafe { libc::setns(self.pidfd.as_raw_fd(), namespaces) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Joins the nested user namespace and unshares a new mount namespace,
-    /// which locks every mount this process can see; then lets the helper
-    /// go. The caller's root must be its mount namespace's root (after
-    /// `pivot_root`), or the kernel refuses the join.
+    /// Waits until PID 1 is non-dumpable, joins the nested user namespace
+    /// and unshares a new mount namespace, which locks every mount this
+    /// process can see. The caller's root must be its mount namespace's
+    /// root (after `pivot_root`), or the kernel refuses the join.
     ///
     /// # Errors
-    /// The `setns` or the `unshare`.
+    /// The wait, the `setns` or the `unshare`.
     pub(crate) fn lock(mut self) -> io::Result<()> {
-        self.join(libc::CLONE_NEWUSER)?;
+        let mut rest = Vec::new();
+        self.report.read_to_end(&mut rest)?;
+        setns(&self.user, libc::CLONE_NEWUSER)?;
         let flags = rustix::thread::UnshareFlags::NEWNS;
         // SAFETY: the hazard of `unshare_unsafe` is CLONE_FILES splitting
         // the descriptor table under other threads; it is not among the
@@ -157,43 +189,6 @@ impl Nest {
         unsafe { rustix::thread::unshare_unsafe(flags) }?;
         Ok(())
     }
-}
-
-impl Drop for Nest {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        let mut status = 0;
-        // SAFETY: waits for the helper forked in `prepare`, our child,
-        // which exits as soon as the release pipe is closed.
-        unsafe { libc::waitpid(self.helper, &mut status, 0) };
-    }
-}
-
-/// The helper: unshares the nested namespaces, says its pid (as the
-/// procfs of its mount namespace counts) or the errno, and holds the
-/// namespaces until released.
-fn helper(ready: OwnedFd, release: OwnedFd) -> ! {
-    // SAFETY: prctl and unshare affect only this process; _exit never
-    // returns. The helper must not outlive PID 2.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-    }
-    let mut ready = std::fs::File::from(ready);
-    // SAFETY: as above; a single-threaded process.
-    let answer = if unsafe { libc::unshare(HELPER_NAMESPACES) } < 0 {
-        format!("errno {}", io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
-    } else {
-        match std::fs::read_link("/proc/self") {
-            Ok(pid) => format!("pid {}", pid.display()),
-            Err(err) => format!("errno {}", err.raw_os_error().unwrap_or(libc::EIO)),
-        }
-    };
-    let _ = ready.write_all(answer.as_bytes());
-    drop(ready);
-    let mut byte = [0u8; 1];
-    let _ = std::fs::File::from(release).read(&mut byte);
-    // SAFETY: ends the helper without running the caller's atexit handlers.
-    unsafe { libc::_exit(0) }
 }
 
 #[cfg(test)]
