@@ -177,21 +177,43 @@ fn run_passes_standard_input_through() {
     assert!(out.contains("pipe:"), "stdin inside is a pipe: {out}");
 }
 
+/// Runs `tests/support/pty_session.py` on `scenario` and returns what it
+/// printed (the terminal's contents and its findings).
+fn pty_session(scenario: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let output = std::process::Command::new(python).args([script, DOCTOR, scenario]).output().unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "the pty driver failed:\n{out}");
+    out
+}
+
 /// What a person at a terminal does first: `isolated-test run -- /bin/sh`.
 /// The shell gets a pty of the sandbox's own (never the caller's terminal)
 /// as its controlling terminal, prompts, runs what is typed, a Ctrl-C stops
 /// the command inside and not the runner, `exit 3` is the exit status, and
-/// the caller's terminal settings are restored (driven by
-/// `tests/support/pty_session.py` on a pseudo-terminal).
+/// the caller's terminal settings are restored.
 #[test]
 fn an_interactive_shell_gets_a_pty_of_its_own() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let output = std::process::Command::new(python).args([script, DOCTOR]).output().unwrap();
-    let out = text(&output);
-    assert!(output.status.success(), "the pty driver failed:\n{out}");
+    let out = pty_session("basics");
     for needle in ["pid=4", "\nsag", "/dev/pts/0", "after-interrupt", "EXIT 3 RESTORED True"] {
         assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     }
     assert!(out.contains("# "), "no prompt (not an interactive shell):\n{out}");
+}
+
+/// The sandbox's pty starts with the caller's window size (33x101 here,
+/// not the 24x80 fallback) and follows every resize of the caller's
+/// window: `stty size` inside sees each new size, and the terminal's
+/// foreground job (a shell running a loop) gets SIGWINCH: its trap runs.
+#[test]
+fn the_window_size_follows_the_callers_terminal() {
+    let out = pty_session("resize");
+    for needle in ["STTY initial 33 101", "STTY resized 50 132", "STTY resized-again 20 60", "EXIT 4 RESTORED True"] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    let traps = out.lines().find_map(|l| l.strip_prefix("TRAPS before-resize ")).unwrap_or_else(|| panic!("{out}"));
+    let (before, after) = traps.split_once(" after ").unwrap();
+    assert_eq!(before, "0", "SIGWINCH before any resize:\n{out}");
+    assert!(after.trim().parse::<u32>().unwrap() >= 1, "the foreground job's WINCH trap never ran:\n{out}");
 }
