@@ -116,7 +116,7 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
         if i == 0 {
             let end = crate::sandbox::pollution::Snapshot::take(&built.layers);
             let report = start.diff(&end, &built.layers, &[]);
-            channel.send(&Message::Report { report, lowers: built.lowers.clone() });
+            channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
         channel.send(&Message::CommandExited { code });
         last = code;
