@@ -217,3 +217,51 @@ fn the_window_size_follows_the_callers_terminal() {
     assert_eq!(before, "0", "SIGWINCH before any resize:\n{out}");
     assert!(after.trim().parse::<u32>().unwrap() >= 1, "the foreground job's WINCH trap never ran:\n{out}");
 }
+
+/// What a command leaves in `/tmp`, `/var/tmp`, `/run` and `/dev/shm` is
+/// listed as scratch (a fresh tmpfs in the sandbox, left behind on a real
+/// host), the first 20 entries and a count; `--json` has all of them. The
+/// working directory, kept visible below `/tmp` by the harness, is not
+/// scratch: writes there are the host's files, copy-on-write. A command
+/// that leaves nothing gets nothing reported.
+#[test]
+fn run_reports_what_is_left_in_scratch_directories() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-cli-").tempdir_in("/tmp").unwrap();
+    let script = "mkdir /tmp/tempdir_x && echo hi > /tmp/tempdir_x/file && : > /dev/shm/y && : > /run/z && \
+                  echo x > here && mkdir /var/tmp/many && for i in $(seq 1 30); do : > /var/tmp/many/f$i; done";
+    let run = |extra: &[&str], script: &str| {
+        let output = std::process::Command::new(DOCTOR)
+            .arg("run")
+            .args(extra)
+            .args(["--", "sh", "-c", script])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    };
+    let out = text(&run(&[], script));
+    let (files, scratch) = out.split_once("  scratch (").unwrap_or_else(|| panic!("no scratch section:\n{out}"));
+    assert!(files.contains(&format!("    added    {}/here (file, 2 bytes", dir.path().display())), "{out}");
+    assert!(scratch.starts_with("a fresh tmpfs here; on a real host this would be left behind):\n"), "{out}");
+    for needle in [
+        "    added    /dev/shm/y (file, 0 bytes, mode 644)\n",
+        "    added    /run/z (file, 0 bytes, mode 644)\n",
+        "    added    /tmp/tempdir_x (dir, 0 bytes, mode 755)\n",
+        "    added    /tmp/tempdir_x/file (file, 3 bytes, mode 644)\n",
+        "    added    /var/tmp/many (dir, 0 bytes, mode 755)\n",
+        "    ... and 15 more (35 in all)\n",
+    ] {
+        assert!(scratch.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    assert_eq!(scratch.matches("    added    ").count(), 20, "{out}");
+    assert!(!scratch.contains(&dir.path().display().to_string()), "the kept working directory is scratch:\n{out}");
+
+    let json: serde_json::Value = serde_json::from_slice(&run(&["--json"], script).stdout).unwrap();
+    let listed = json["report"]["scratch"].as_array().unwrap();
+    assert_eq!(listed.len(), 35, "{json}");
+    assert!(listed.iter().any(|c| c["path"] == "/var/tmp/many/f30" && c["change"] == "added"), "{json}");
+
+    let out = text(&run(&[], "echo x > /tmp/gone && rm /tmp/gone"));
+    assert!(out.contains("pollution report: nothing changed"), "{out}");
+}
