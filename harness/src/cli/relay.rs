@@ -9,8 +9,9 @@
 //! - `w`, rows and columns (u16 each, big-endian).
 //!
 //! Frames go in order: a resize reaches the pty after the keys typed
-//! before it. It also waits behind them when the command reads none of
-//! its input (more than a pipe and a pty queue can hold, 64 KiB and 4 KiB).
+//! before it, and waits for them when the command reads no input while
+//! more than the pipe and the pty's input queue hold (64 KiB and 4 KiB)
+//! is pasted into it.
 
 use std::io::{self, Read, Write};
 
