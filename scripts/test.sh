@@ -5,7 +5,7 @@
 # 1. installs what the tests use (iproute2, util-linux, uidmap,
 #    busybox-static, bubblewrap, time);
 # 2. runs the whole workspace suite as root;
-# 3. runs the dogfood, end-to-end and escape suites again as a non-root user (uid
+# 3. runs the dogfood, end-to-end, escape and CLI suites again as a non-root user (uid
 #    65534, given a subordinate id range for the run), so the rootless path
 #    (root inside mapped to that user, ids 1.. to the range) is tested on
 #    every run;
@@ -130,9 +130,10 @@ for line in sys.stdin:
     e2e="$(exe "$build_json" e2e)"
     escape="$(exe "$build_json" escape)"
     escape_host="$(exe "$build_json" escape_host)"
+    cli_tests="$(exe "$build_json" cli)"
     cases="$(exe "$cases_json" cases)"
     cli="$(exe "$cli_json" isolated-test)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$cli_tests" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
@@ -147,6 +148,9 @@ for line in sys.stdin:
     as_user "$escape"
     as_user "$escape_host"
     as_user "$cli" doctor
+    # run's pty (window size included), stdin and scratch report, rootless
+    # (the root-only cases are #[ignore]d).
+    as_user "$cli_tests"
     # Skipped here on purpose and run in the root pass: the nextest case
     # needs cargo, which this user does not have. (Root-only tests are
     # #[ignore]d and not run here either.)

@@ -109,7 +109,7 @@ where
     if report_wanted {
         // Also after a failure: the report often explains it.
         let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers, &[]);
-        channel.send(&Message::Report { report, lowers: built.lowers.clone() });
+        channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
     }
     match outcome {
         Ok(value) => match value.into_test_result() {
@@ -151,7 +151,7 @@ fn answer_report_requests(
         let mut byte = [0u8; 1];
         if matches!(std::io::Read::read(&mut requests, &mut byte), Ok(1)) {
             let report = start.diff(&pollution::Snapshot::take(&layers), &layers, &[]);
-            channel.send(&Message::Report { report, lowers });
+            channel.send(&Message::Report { report: Box::new(report), lowers });
         }
     });
 }
@@ -226,7 +226,9 @@ static BASELINE: std::sync::OnceLock<(pollution::Snapshot, pollution::Layers)> =
 
 /// What the running test has changed in its sandbox so far: files written
 /// or deleted (not yet told apart as added or modified: only the parent can
-/// look at the host), mounts, hostname, network, processes. Namespaced
+/// look at the host), what it left in the scratch directories (`/tmp`,
+/// `/var/tmp`, `/run`, `/dev/shm`), mounts, hostname, network, processes.
+/// Namespaced
 /// sysctls are included when the test asked for a report
 /// (`ISOLATED_TEST_REPORT=1` or `forbid_pollution`).
 ///

@@ -213,7 +213,7 @@ pub(crate) fn setup_sandbox(request: &SetupRequest, kernel: &mut dyn Kernel) -> 
         .into_iter()
         .filter_map(|(upper, inside)| Some((setup::kept_layer_path(&upper)?, inside)))
         .collect();
-    Ok(Built { layers: pollution::Layers { uppers, tracked }, lowers })
+    Ok(Built { layers: pollution::Layers { uppers, tracked, scratch: plan::scratch(&ops) }, lowers })
 }
 
 /// What the pollution report needs to know about a built sandbox.

@@ -112,6 +112,8 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         let _ = writeln!(std::io::stderr(), "isolated test `{name}`: {report}{}", verdict::resources(&outcome).1);
     }
     let mut verdict = verdict::judge(name, &nonce, &outcome);
+    // What is left in the scratch directories counts too: the sandbox's
+    // fresh tmpfs hides it, but a real host would keep it.
     if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {
         let left = report.map(|r| r.disallowed(allowed));
         match left {

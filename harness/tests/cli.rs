@@ -177,19 +177,25 @@ fn run_passes_standard_input_through() {
     assert!(out.contains("pipe:"), "stdin inside is a pipe: {out}");
 }
 
+/// Runs `tests/support/pty_session.py` on `scenario` and returns what it
+/// printed (the terminal's contents and its findings).
+fn pty_session(scenario: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let output = std::process::Command::new(python).args([script, DOCTOR, scenario]).output().unwrap();
+    let out = text(&output);
+    assert!(output.status.success(), "the pty driver failed:\n{out}");
+    out
+}
+
 /// What a person at a terminal does first: `isolated-test run -- /bin/sh`.
 /// The shell gets a pty of the sandbox's own (never the caller's terminal)
 /// as its controlling terminal, prompts, runs what is typed, a Ctrl-C stops
 /// the command inside and not the runner, `exit 3` is the exit status, and
-/// the caller's terminal settings are restored (driven by
-/// `tests/support/pty_session.py` on a pseudo-terminal).
+/// the caller's terminal settings are restored.
 #[test]
 fn an_interactive_shell_gets_a_pty_of_its_own() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let output = std::process::Command::new(python).args([script, DOCTOR]).output().unwrap();
-    let out = text(&output);
-    assert!(output.status.success(), "the pty driver failed:\n{out}");
+    let out = pty_session("basics");
     for needle in ["\nsag", "/dev/pts/0", "after-interrupt", "EXIT 3 RESTORED True"] {
         assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     }
@@ -203,4 +209,68 @@ fn an_interactive_shell_gets_a_pty_of_its_own() {
         .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"));
     assert!((3..=9).contains(&pid), "the shell is pid {pid}, not one of a fresh PID namespace:\n{out}");
     assert!(out.contains("# "), "no prompt (not an interactive shell):\n{out}");
+}
+
+/// The sandbox's pty starts with the caller's window size (33x101 here,
+/// not the 24x80 fallback) and follows every resize of the caller's
+/// window: `stty size` inside sees each new size, and the terminal's
+/// foreground job (a shell running a loop) gets SIGWINCH: its trap runs.
+#[test]
+fn the_window_size_follows_the_callers_terminal() {
+    let out = pty_session("resize");
+    for needle in ["STTY initial 33 101", "STTY resized 50 132", "STTY resized-again 20 60", "EXIT 4 RESTORED True"] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    let traps = out.lines().find_map(|l| l.strip_prefix("TRAPS before-resize ")).unwrap_or_else(|| panic!("{out}"));
+    let (before, after) = traps.split_once(" after ").unwrap();
+    assert_eq!(before, "0", "SIGWINCH before any resize:\n{out}");
+    assert!(after.trim().parse::<u32>().unwrap() >= 1, "the foreground job's WINCH trap never ran:\n{out}");
+}
+
+/// What a command leaves in `/tmp`, `/var/tmp`, `/run` and `/dev/shm` is
+/// listed as scratch (a fresh tmpfs in the sandbox, left behind on a real
+/// host), the first 20 entries and a count; `--json` has all of them. The
+/// working directory, kept visible below `/tmp` by the harness, is not
+/// scratch: writes there are the host's files, copy-on-write. A command
+/// that leaves nothing gets nothing reported.
+#[test]
+fn run_reports_what_is_left_in_scratch_directories() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-cli-").tempdir_in("/tmp").unwrap();
+    let script = "mkdir /tmp/tempdir_x && echo hi > /tmp/tempdir_x/file && : > /dev/shm/y && : > /run/z && \
+                  echo x > here && mkdir /var/tmp/many && for i in $(seq 1 30); do : > /var/tmp/many/f$i; done";
+    let run = |extra: &[&str], script: &str| {
+        let output = std::process::Command::new(DOCTOR)
+            .arg("run")
+            .args(extra)
+            .args(["--", "sh", "-c", script])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    };
+    let out = text(&run(&[], script));
+    let (files, scratch) = out.split_once("  scratch (").unwrap_or_else(|| panic!("no scratch section:\n{out}"));
+    assert!(files.contains(&format!("    added    {}/here (file, 2 bytes", dir.path().display())), "{out}");
+    assert!(scratch.starts_with("a fresh tmpfs here; on a real host this would be left behind):\n"), "{out}");
+    for needle in [
+        "    added    /dev/shm/y (file, 0 bytes, mode 644)\n",
+        "    added    /run/z (file, 0 bytes, mode 644)\n",
+        "    added    /tmp/tempdir_x (dir, 0 bytes, mode 755)\n",
+        "    added    /tmp/tempdir_x/file (file, 3 bytes, mode 644)\n",
+        "    added    /var/tmp/many (dir, 0 bytes, mode 755)\n",
+        "    ... and 15 more (35 in all)\n",
+    ] {
+        assert!(scratch.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    assert_eq!(scratch.matches("    added    ").count(), 20, "{out}");
+    assert!(!scratch.contains(&dir.path().display().to_string()), "the kept working directory is scratch:\n{out}");
+
+    let json: serde_json::Value = serde_json::from_slice(&run(&["--json"], script).stdout).unwrap();
+    let listed = json["report"]["scratch"].as_array().unwrap();
+    assert_eq!(listed.len(), 35, "{json}");
+    assert!(listed.iter().any(|c| c["path"] == "/var/tmp/many/f30" && c["change"] == "added"), "{json}");
+
+    let out = text(&run(&[], "echo x > /tmp/gone && rm /tmp/gone"));
+    assert!(out.contains("pollution report: nothing changed"), "{out}");
 }

@@ -83,7 +83,8 @@ pub(crate) struct Args {
     /// `teardown = "verify" | "kernel"`: `true` for `"verify"`.
     pub(crate) teardown: Option<Arg<bool>>,
     /// `forbid_pollution = true` or `= ["allowed/path/**", ...]`: the
-    /// allowed path patterns (empty: nothing allowed).
+    /// allowed path patterns (empty: nothing allowed, not even leftovers
+    /// in the scratch directories).
     pub(crate) forbid_pollution: Option<(Ident, Vec<LitStr>)>,
     /// The base of the root filesystem with the key that chose it: `rootfs`,
     /// `dir`, `layers` or `tar`, at most one. `None` is the host's files.

@@ -243,6 +243,28 @@ fn forbid_pollution_violated() {
     rustix::system::sethostname(b"forbidden").unwrap();
 }
 
+/// What a careless test leaves: a temporary directory (as nix's doc tests
+/// leave `/tmp/tempdir_*`), a shared memory object and a file in `/run`.
+/// All of it in fresh tmpfs, so the host never sees it; the report does.
+#[isolated_test(forbid_pollution = true)]
+fn leaves_scratch_files() {
+    std::fs::create_dir("/tmp/isolated-test-e2e-tempdir_x").unwrap();
+    std::fs::write("/tmp/isolated-test-e2e-tempdir_x/file", "x").unwrap();
+    std::fs::write("/dev/shm/isolated-test-e2e-y", "y").unwrap();
+    std::fs::write("/run/isolated-test-e2e-z", "z").unwrap();
+}
+
+/// Uses the scratch directories and cleans up after itself.
+#[isolated_test(forbid_pollution = true)]
+fn cleans_up_its_scratch_files() {
+    for dir in ["/tmp", "/var/tmp", "/run", "/dev/shm"] {
+        let path = format!("{dir}/isolated-test-e2e-temporary");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(format!("{path}/file"), "x").unwrap();
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+}
+
 #[isolated_test(rootfs = "busybox")]
 fn rootfs_busybox() {
     println!("BODY RAN 3e8b");

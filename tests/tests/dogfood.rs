@@ -429,19 +429,34 @@ fn the_body_can_read_its_own_pollution() {
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
 }
 
-#[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*", "/proc/sys/net/ipv4/**"])]
+#[isolated_test]
+fn the_body_sees_what_it_leaves_in_scratch_directories() {
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+    fs::write("/run/isolated-test-left", "x").unwrap();
+    let report = isolated_test::pollution();
+    let left: Vec<(&str, isolated_test::Change)> = report.scratch.iter().map(|c| (c.path.as_str(), c.change)).collect();
+    assert_eq!(left, [("/run/isolated-test-left", isolated_test::Change::Added)], "{report}");
+    assert!(report.files.is_empty() && !report.is_clean(), "{report}");
+    fs::remove_file("/run/isolated-test-left").unwrap();
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+}
+
+#[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*", "/proc/sys/net/ipv4/**", "/tmp/**", "/dev/shm/cache-*"])]
 fn forbid_pollution_allows_what_is_listed() {
     fs::write("/etc/isolated-test-allowed-1", "x").unwrap();
     fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+    fs::create_dir_all("/tmp/isolated-test-allowed/sub").unwrap();
+    fs::write("/dev/shm/cache-1", "x").unwrap();
 }
 
 #[isolated_test(
-    seed_file = ["/etc/isolated-test-seeded=left by an earlier test"],
+    seed_file = ["/etc/isolated-test-seeded=left by an earlier test", "/tmp/isolated-test-seeded=also"],
     sysctl = ["net.ipv4.ip_forward=1"],
     forbid_pollution = true
 )]
 fn tests_can_start_from_a_prepared_state() {
     assert_eq!(fs::read_to_string("/etc/isolated-test-seeded").unwrap(), "left by an earlier test");
+    assert_eq!(fs::read_to_string("/tmp/isolated-test-seeded").unwrap(), "also");
     assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim(), "1");
     // The prepared state is the starting point, not pollution.
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());

@@ -593,6 +593,8 @@ fn the_pollution_report_names_every_category() {
     let mut needles = vec![
         "isolated test `pollutes_everything`: pollution report:",
         "added    /etc/isolated-test-e2e-pollution (file, 1 bytes, mode 644)",
+        "  scratch (a fresh tmpfs here; on a real host this would be left behind):",
+        "    added    /tmp/isolated-test-e2e-pollution (file, 1 bytes, mode 644)",
         "mount added:   /tmp/isolated-test-e2e-mnt (tmpfs)",
         "hostname: isolated-test -> polluted-host",
         "network: + address 10.200.0.1",
@@ -717,6 +719,43 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
         ],
     );
     assert!(!run.text.contains("isolated-test-allowed-ok ("), "an allowed path was reported:\n{}", run.text);
+}
+
+/// Files left in the scratch directories are pollution (they would be
+/// left on a real host): listed as scratch, and they fail a test that
+/// forbids pollution. The harness's own scaffolding there (rootless, the
+/// crate directory and the test binary are kept visible below `/tmp`) is
+/// not, and a test that cleans up passes with nothing to report.
+#[test]
+#[serial]
+fn scratch_leftovers_are_reported_and_fail_a_test_that_forbids_pollution() {
+    let before = HostSnapshot::capture().unwrap();
+    let run = run_cases(&["--exact", "leaves_scratch_files"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "the test polluted its sandbox (forbid_pollution; allowed: [])",
+            "  scratch (a fresh tmpfs here; on a real host this would be left behind):",
+            "    added    /dev/shm/isolated-test-e2e-y (file, 1 bytes, mode 644)",
+            "    added    /run/isolated-test-e2e-z (file, 1 bytes, mode 644)",
+            "    added    /tmp/isolated-test-e2e-tempdir_x (dir, 0 bytes, mode 755)",
+            "    added    /tmp/isolated-test-e2e-tempdir_x/file (file, 1 bytes, mode 644)",
+        ],
+    );
+    let listed = run.text.lines().filter(|l| l.starts_with("    added    ")).count();
+    assert_eq!(listed, 4, "only the test's leftovers, not the harness's scaffolding:\n{}", run.text);
+    let run = run_cases(&["--exact", "cleans_up_its_scratch_files"], &[("ISOLATED_TEST_REPORT", "1")]);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(
+        run.text.contains("isolated test `cleans_up_its_scratch_files`: pollution report: nothing changed"),
+        "{}",
+        run.text
+    );
+    for path in ["/tmp/isolated-test-e2e-tempdir_x", "/dev/shm/isolated-test-e2e-y", "/run/isolated-test-e2e-z"] {
+        assert!(!Path::new(path).exists(), "{path} reached the host");
+    }
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
 
 #[test]

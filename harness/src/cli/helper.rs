@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::relay;
 use crate::child::{Channel, exit, setup_outcome};
 use crate::sandbox::protocol::Message;
 
@@ -19,15 +20,18 @@ pub(crate) struct RunSpec {
     pub(crate) commands: Vec<Vec<String>>,
     /// The caller's terminal size (rows, columns) when its standard input
     /// and output are a terminal: the first command then gets a pty of its
-    /// own, from the sandbox's devpts, as its controlling terminal.
+    /// own, from the sandbox's devpts, as its controlling terminal, and
+    /// this process's standard input carries [`relay`] frames (keys and
+    /// window sizes).
     #[serde(default)]
     pub(crate) tty: Option<(u16, u16)>,
 }
 
 /// Runs `program` on a new pty of the sandbox's devpts, as the leader of a
 /// session whose controlling terminal it is, and relays this process's
-/// stdin (the parent's feed) to the pty and the pty to stdout (back to the
-/// parent), until the program exits.
+/// stdin (the parent's [`relay`] frames: keys go to the pty, window sizes
+/// are set on it, and the kernel sends SIGWINCH to its foreground job)
+/// and the pty to stdout (back to the parent), until the program exits.
 ///
 /// # Errors
 /// The pty could not be made or the program not started.
@@ -49,7 +53,20 @@ fn run_on_pty(program: &str, args: &[String], (rows, cols): (u16, u16)) -> std::
     drop(command);
     let mut to_pty = std::fs::File::from(master.try_clone()?);
     std::thread::spawn(move || {
-        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_pty);
+        let mut frames = std::io::stdin().lock();
+        while let Ok(Some(frame)) = relay::read_frame(&mut frames) {
+            match frame {
+                relay::Frame::Input(bytes) => {
+                    if to_pty.write_all(&bytes).is_err() {
+                        break;
+                    }
+                }
+                relay::Frame::Window { rows, cols } => {
+                    let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+                    let _ = rustix::termios::tcsetwinsize(&to_pty, size);
+                }
+            }
+        }
     });
     let mut from_pty = std::fs::File::from(master);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -99,7 +116,7 @@ fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
         if i == 0 {
             let end = crate::sandbox::pollution::Snapshot::take(&built.layers);
             let report = start.diff(&end, &built.layers, &[]);
-            channel.send(&Message::Report { report, lowers: built.lowers.clone() });
+            channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
         channel.send(&Message::CommandExited { code });
         last = code;

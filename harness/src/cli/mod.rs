@@ -6,6 +6,7 @@
 
 mod doctor;
 mod helper;
+mod relay;
 mod run;
 
 use std::process::ExitCode;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
+use super::relay;
 use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
@@ -110,31 +111,42 @@ impl SandboxArgs {
     }
 }
 
-/// The caller's terminal in raw mode while a sandboxed command runs on a
-/// pty of its own: keys (Ctrl-C, Ctrl-Z included) go to the command, not
-/// to this process. Restored on drop, before anything else is printed.
-struct RawTerminal {
+/// The caller's terminal while a sandboxed command runs on a pty of its
+/// own: in raw mode, so keys (Ctrl-C, Ctrl-Z included) go to the command,
+/// not to this process; restored on drop, before anything else is
+/// printed. Its window size is followed (SIGWINCH), nothing else of it.
+struct Terminal {
     saved: rustix::termios::Termios,
+    /// SIGWINCH, caught from before the first size is read, so that no
+    /// resize falls between the two; `None` if it could not be caught.
+    resized: Option<tokio::signal::unix::Signal>,
 }
 
-impl RawTerminal {
-    /// The terminal's size, and raw mode on, when stdin and stdout are a
-    /// terminal.
-    fn enter() -> Option<(Self, (u16, u16))> {
+impl Terminal {
+    /// Raw mode on, when stdin and stdout are a terminal.
+    fn enter(runtime: &tokio::runtime::Runtime) -> Option<Self> {
         let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
         if !rustix::termios::isatty(stdin) || !rustix::termios::isatty(stdout) {
             return None;
         }
         let saved = rustix::termios::tcgetattr(stdin).ok()?;
-        let size = rustix::termios::tcgetwinsize(stdin).map(|w| (w.ws_row, w.ws_col)).unwrap_or((24, 80));
+        let resized = {
+            let _runtime = runtime.enter();
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
+        };
         let mut raw = saved.clone();
         raw.make_raw();
         rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
-        Some((Self { saved }, size))
+        Some(Self { saved, resized })
+    }
+
+    /// The window size now (rows, columns).
+    fn size() -> (u16, u16) {
+        rustix::termios::tcgetwinsize(rustix::stdio::stdin()).map(|w| (w.ws_row, w.ws_col)).unwrap_or((24, 80))
     }
 }
 
-impl Drop for RawTerminal {
+impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, &self.saved);
     }
@@ -150,18 +162,66 @@ fn feed_stdin(pipe: std::os::fd::OwnedFd) {
     });
 }
 
+/// Feeds the terminal's keys to `pipe` as [`relay`] frames on a thread of
+/// its own, and, on another, the window size each time the returned
+/// sender is signalled. The size is read when it is sent, so the last one
+/// sent is the latest, however the two threads interleave.
+fn feed_terminal(pipe: std::os::fd::OwnedFd) -> std::sync::mpsc::Sender<()> {
+    use std::io::Read;
+    let pipe = std::sync::Arc::new(std::sync::Mutex::new(std::fs::File::from(pipe)));
+    fn lock(pipe: &std::sync::Mutex<std::fs::File>) -> std::sync::MutexGuard<'_, std::fs::File> {
+        pipe.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    let keys = std::sync::Arc::clone(&pipe);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdin.read(&mut buf) {
+            if relay::write_input(&mut *lock(&keys), &buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let (resized, resizes) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while resizes.recv().is_ok() {
+            let (rows, cols) = Terminal::size();
+            if relay::write_window(&mut *lock(&pipe), rows, cols).is_err() {
+                break;
+            }
+        }
+    });
+    resized
+}
+
+/// Passes on every SIGWINCH (those since [`Terminal::enter`] included);
+/// never ends.
+async fn follow_window_size(
+    signal: &mut tokio::signal::unix::Signal,
+    resized: std::sync::mpsc::Sender<()>,
+) -> std::convert::Infallible {
+    while signal.recv().await.is_some() {
+        let _ = resized.send(());
+    }
+    std::future::pending().await
+}
+
 /// One helper sandbox run to the end; with `stdin`, the first command reads
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     // A terminal gets a pty inside; it is restored when this returns.
-    let terminal = if stdin { RawTerminal::enter() } else { None };
+    let mut terminal = if stdin { Terminal::enter(&runtime) } else { None };
     let limits =
         crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }.effective()?;
     // Relative sources are the caller's, as on any command line.
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let setup = SetupRequest::new(args.hostname.clone(), args.rootfs()?, base_dir, !args.privileged, limits);
-    let spec = RunSpec { commands, tty: terminal.as_ref().map(|(_, size)| *size) };
+    let spec = RunSpec { commands, tty: terminal.as_ref().map(|_| Terminal::size()) };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let mut invocation = Invocation {
@@ -187,15 +247,25 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // PID 1 holds the read end now; ours must go, so that the feeding thread
     // sees EPIPE rather than blocking once the sandbox is gone.
     drop(invocation.stdin.take());
-    if let Some(write) = feed {
-        feed_stdin(write);
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let resized = match feed {
+        Some(write) if terminal.is_some() => Some(feed_terminal(write)),
+        Some(write) => {
+            feed_stdin(write);
+            None
+        }
+        None => None,
+    };
+    let supervised = supervise::supervise(started, &mut reaper, args.timeout, None);
     let outcome = runtime
-        .block_on(supervise::supervise(started, &mut reaper, args.timeout, None))
+        .block_on(async {
+            match (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
+                (Some(signal), Some(resized)) => tokio::select! {
+                    outcome = supervised => outcome,
+                    never = follow_window_size(signal, resized) => match never {},
+                },
+                _ => supervised.await,
+            }
+        })
         .map_err(|e| format!("supervising the sandbox failed: {e}"))?;
     Ok((nonce, outcome))
 }

@@ -45,6 +45,12 @@ pub(crate) const LAYERS: &str = "/layers";
 /// Directories of the new root that get a fresh tmpfs, with their mode.
 pub(crate) const FRESH_TMPFS: &[(&str, u32)] = &[("/tmp", 0o1777), ("/run", 0o755), ("/var/tmp", 0o1777)];
 
+/// The scratch directories: those above and `/dev/shm`, a fresh tmpfs in
+/// every sandbox, where on a real host programs leave what they leave
+/// behind. The pollution report lists what is left in them; `teardown =
+/// "verify"` checks them for holders.
+pub(crate) const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
+
 /// Device nodes bound from the host's `/dev`.
 pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -802,6 +808,24 @@ fn topmost_submounts(dir: &Path, mount_points: &[PathBuf]) -> Vec<PathBuf> {
     outermost(&below)
 }
 
+/// The scratch directories a plan mounts a fresh tmpfs on, as paths inside
+/// the sandbox.
+pub(crate) fn scratch(ops: &[Op]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Tmpfs { target, .. } => {
+                let inside = Path::new("/").join(target.strip_prefix(NEW_ROOT).ok()?);
+                SCRATCH.iter().any(|dir| inside == Path::new(dir)).then_some(inside)
+            }
+            _ => None,
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 /// The overlays of a plan as `(upper layer, path inside the sandbox)`.
 pub(crate) fn uppers(ops: &[Op]) -> Vec<(PathBuf, PathBuf)> {
     ops.iter()
@@ -1236,6 +1260,15 @@ mod tests {
         let ops = plan(&cfg, &view);
         assert!(ops.iter().any(|op| matches!(op, Op::Devpts { tty_gid: false, .. })));
         assert!(!ops.iter().any(|op| matches!(op, Op::Tmpfs { target, .. } if target.ends_with("var/tmp"))));
+        assert_eq!(scratch(&ops), [Path::new("/dev/shm"), Path::new("/run"), Path::new("/tmp")]);
+    }
+
+    #[test]
+    fn the_scratch_directories_are_the_fresh_tmpfs_not_a_tests_own() {
+        let ops = with_rootfs(ResolvedBase::Host, vec![ResolvedEntry::Tmpfs { dst: "/tmp/mine".into() }]);
+        assert_eq!(scratch(&ops), ["/dev/shm", "/run", "/tmp", "/var/tmp"].map(PathBuf::from));
+        let ops = with_rootfs(ResolvedBase::Busybox { binary: "/bin/busybox".into(), applets: vec![] }, vec![]);
+        assert_eq!(scratch(&ops), ["/dev/shm", "/run", "/tmp", "/var/tmp"].map(PathBuf::from));
     }
 
     fn with_rootfs(base: ResolvedBase, entries: Vec<ResolvedEntry>) -> Vec<Op> {

@@ -28,8 +28,8 @@ pub(crate) enum Message {
     /// parent tells added from modified), and the image layers below the
     /// overlays (empty: the host's files).
     Report {
-        /// The report.
-        report: crate::sandbox::pollution::Report,
+        /// The report (boxed: the largest message by far).
+        report: Box<crate::sandbox::pollution::Report>,
         /// Host directories of the image layers, bottom first.
         lowers: Vec<std::path::PathBuf>,
     },

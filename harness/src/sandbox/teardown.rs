@@ -15,10 +15,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::plan::SCRATCH;
 use super::setup::unescape_mountinfo;
-
-/// Scratch mount points checked even when the test did not add them.
-const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
 
 /// Mount ids of the current mount table.
 pub(crate) fn mount_ids() -> BTreeSet<u64> {
