@@ -59,6 +59,10 @@ snapshot() {
     # -A: the entries, not `.` (whose mtime any create-and-delete moves).
     ls -lA --time-style=+%s /etc | md5sum | sed 's/^/etc listing: /'
     ls -A "${TMPDIR:-/tmp}" | grep '^isolated-test-' | sed 's/^/temp entry: /' || true
+    # The device nodes the sandboxes bind in: mode, owner and times are the host's.
+    # (/dev/tty's times move whenever a terminal is used through it.)
+    stat -c 'device: %n %a %u:%g %y %z' /dev/null /dev/zero /dev/full /dev/random /dev/urandom
+    stat -c 'device: %n %a %u:%g' /dev/tty
     # The sandboxes' cgroups (resource limits) must be gone too.
     find /sys/fs/cgroup -maxdepth 6 -type d -name 'isolated-test*' 2> /dev/null | sort | sed 's/^/cgroup: /' || true
 }
@@ -177,4 +181,4 @@ if [ "$checkout_before" != "$checkout_after" ]; then
     diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") || true
     die "a test wrote into the checkout"
 fi
-echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, temp entries, cgroups, processes, checkout"
+echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, device nodes, temp entries, cgroups, processes, checkout"

@@ -828,15 +828,14 @@ fn new_directories_in_mnt_stay_in_the_sandbox() {
 /// sysfs, devpts, mqueue) or one of the device nodes bound into `/dev`.
 #[isolated_test]
 fn no_host_filesystem_is_mounted_writable() {
-    const DEVICE_NODES: &[&str] =
-        &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx"];
     let mut host = Vec::new();
     for m in mounts().into_iter().filter(|m| !m.read_only()) {
         let own = match m.fstype.as_str() {
             // A bound part of a host tmpfs has a root other than `/`.
             "tmpfs" => m.root == "/",
             "overlay" | "proc" | "sysfs" | "devpts" | "mqueue" => true,
-            "devtmpfs" => DEVICE_NODES.contains(&m.point.as_str()),
+            // The host's device nodes are bound read-only: usable, but
+            // their mode, owner and times are the host's.
             _ => false,
         };
         if !own {
@@ -844,6 +843,45 @@ fn no_host_filesystem_is_mounted_writable() {
         }
     }
     assert!(host.is_empty(), "host filesystems are mounted writable:\n  {}", host.join("\n  "));
+}
+
+/// The device nodes in `/dev` are the host's own inodes (bound in): they
+/// work, but a test cannot change their mode, owner or times, which would
+/// change them on the host (`chmod 000
+/// /dev/null` in a test would break the host's `/dev/null`). Each probe
+/// writes back what is there already.
+#[isolated_test]
+fn host_device_nodes_cannot_be_changed() {
+    let mut changed = Vec::new();
+    for dev in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"] {
+        let meta = fs::metadata(dev).unwrap();
+        let path = cstr(dev);
+        // SAFETY: chmod, chown and utimensat on a NUL-terminated path, with
+        // the values the node has now.
+        let probes: [(&str, i32); 3] = unsafe {
+            let times = [
+                libc::timespec { tv_sec: meta.atime(), tv_nsec: meta.atime_nsec() },
+                libc::timespec { tv_sec: meta.mtime(), tv_nsec: meta.mtime_nsec() },
+            ];
+            [
+                ("chmod", libc::chmod(path.as_ptr(), meta.mode() & 0o7777)),
+                ("chown", libc::chown(path.as_ptr(), meta.uid(), meta.gid())),
+                ("utimensat", libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0)),
+            ]
+        };
+        for (what, ret) in probes {
+            if ret == 0 {
+                changed.push(format!("{what} {dev} succeeded"));
+            }
+        }
+    }
+    assert!(changed.is_empty(), "host device nodes can be changed from inside:\n  {}", changed.join("\n  "));
+    // Still devices that work.
+    fs::write("/dev/null", b"gone").unwrap();
+    let mut zeros = [1u8; 16];
+    File::open("/dev/zero").unwrap().read_exact(&mut zeros).unwrap();
+    assert_eq!(zeros, [0u8; 16]);
+    assert_eq!(fs::write("/dev/full", b"x").unwrap_err().raw_os_error(), Some(libc::ENOSPC));
 }
 
 /// Memory is a host resource: every scratch tmpfs has a size and an inode

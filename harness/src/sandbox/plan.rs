@@ -640,7 +640,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             source: under(OLD_ROOT, &Path::new("/dev").join(name)),
             target: dev.join(name),
             recursive: false,
-            readonly: false,
+            readonly: true,
         });
     }
     ops.push(Op::Mkdir(dev.join("pts")));
