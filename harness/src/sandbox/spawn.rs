@@ -148,6 +148,7 @@ fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, Spawn
 /// A preparation step, `clone3` (with the host's cause and a fix when user
 /// namespaces are restricted), or the id maps.
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), SpawnError> {
+    let began = std::time::Instant::now();
     let euid = rustix::process::geteuid().as_raw();
     let privileged = !inv.setup.lock;
     if privileged && euid != 0 {
@@ -170,6 +171,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
             (None, Some(unavailable.cause))
         }
     };
+    let cgroup_made = began.elapsed();
     let mut setup = inv.setup.clone();
     setup.cgroup_views = cgroup.as_ref().map(super::cgroup::Cgroup::views).unwrap_or_default();
     setup.kernel = super::setup::KernelFacts::get();
@@ -195,6 +197,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     let chosen = clone_namespaces(privileged, euid);
     let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
     let flags = chosen;
+    let prepared = began.elapsed();
     let v2_dir = cgroup.as_ref().and_then(super::cgroup::Cgroup::v2_dir);
     let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
     let cloned = clone_sandbox(flags, &image, &handover, into, !privileged).map_err(|source| {
@@ -209,6 +212,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     // the sandbox is gone.
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
     let reaper = super::reap::Reaper::new(&cloned);
+    let cloned_at = began.elapsed();
     if let Some(cgroup) = &cgroup {
         cgroup.add(cloned.pid, cloned.in_cgroup).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
     }
@@ -219,6 +223,13 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     let mut sync = fs::File::from(sync_write);
     prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
     drop(sync);
+    tracing::debug!(
+        cgroup = ?cgroup_made,
+        prepared = ?prepared,
+        cloned = ?cloned_at,
+        released = ?began.elapsed(),
+        "sandbox started (times since the start: cgroup made, exec image ready, PID 1 cloned, PID 1 placed and released)"
+    );
 
     Ok((
         Started {
