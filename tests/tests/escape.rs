@@ -845,16 +845,28 @@ fn no_host_filesystem_is_mounted_writable() {
     assert!(host.is_empty(), "host filesystems are mounted writable:\n  {}", host.join("\n  "));
 }
 
-/// The device nodes in `/dev` are the host's own inodes (bound in): they
-/// work, but a test cannot change their mode, owner or times, which would
-/// change them on the host (`chmod 000
-/// /dev/null` in a test would break the host's `/dev/null`). Each probe
-/// writes back what is there already.
+/// No device node in `/dev` is the host's to change. As root they are the
+/// sandbox's own nodes on its `/dev` tmpfs (a `chmod` inside changes only
+/// them); rootless they are the host's inodes bound in read-only, so their
+/// mode, owner and times cannot be changed (`chmod 000 /dev/null` in a test
+/// would otherwise break the host's `/dev/null`). Each probe writes back
+/// what is there already. Either way no new device node can be made: the
+/// `/dev` tmpfs as root allows device nodes, so `mknod` of a disk must fail
+/// on it.
 #[isolated_test]
 fn host_device_nodes_cannot_be_changed() {
+    let dev_fs = fs::metadata("/dev").unwrap().dev();
+    let points: BTreeSet<String> = mounts().into_iter().map(|m| m.point).collect();
     let mut changed = Vec::new();
     for dev in ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"] {
         let meta = fs::metadata(dev).unwrap();
+        if !rootless() {
+            assert!(
+                meta.dev() == dev_fs && !points.contains(dev),
+                "{dev} is not the sandbox's own node on its /dev tmpfs"
+            );
+            continue;
+        }
         let path = cstr(dev);
         // SAFETY: chmod, chown and utimensat on a NUL-terminated path, with
         // the values the node has now.
@@ -876,6 +888,17 @@ fn host_device_nodes_cannot_be_changed() {
         }
     }
     assert!(changed.is_empty(), "host device nodes can be changed from inside:\n  {}", changed.join("\n  "));
+    // No node of a real device can be made (8:0 is the first SCSI disk).
+    for dir in ["/dev", "/tmp"] {
+        let node = cstr(&format!("{dir}/isolated-test-disk-probe"));
+        // SAFETY: mknod on a NUL-terminated path; a node made is removed.
+        let made = unsafe { libc::mknod(node.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(8, 0)) } == 0;
+        if made {
+            // SAFETY: as above.
+            unsafe { libc::unlink(node.as_ptr()) };
+        }
+        assert!(!made, "a block device node could be made in {dir}");
+    }
     // Still devices that work.
     fs::write("/dev/null", b"gone").unwrap();
     let mut zeros = [1u8; 16];

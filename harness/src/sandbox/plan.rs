@@ -54,6 +54,11 @@ pub(crate) const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
 /// Device nodes bound from the host's `/dev`.
 pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
+/// The character devices of [`DEVICES`] as (major, minor): fixed by the
+/// kernel (`Documentation/admin-guide/devices.txt`).
+const DEVICE_NUMBERS: &[(&str, u32, u32)] =
+    &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
 /// Top-level host directories that are never overlaid: the kernel's
 /// filesystems and the ones that get a fresh tmpfs.
 const NOT_OVERLAID: &[&str] = &["proc", "sys", "dev", "tmp", "run"];
@@ -281,6 +286,12 @@ pub(crate) enum Op {
     Sysfs { target: PathBuf, fallback: PathBuf },
     /// A new devpts instance.
     Devpts { target: PathBuf, tty_gid: bool },
+    /// A tmpfs that may hold device nodes (no `nodev`), for `/dev` as host
+    /// root: a user namespace cannot make device nodes, nor mount a tmpfs
+    /// whose device nodes work.
+    DevTmpfs { target: PathBuf, size: u64 },
+    /// `mknod` of a character device, mode 0666.
+    CharDevice { path: PathBuf, major: u32, minor: u32 },
     /// Keep a descriptor on the overlays' upper layers, so the pollution
     /// report can read them after the scaffolding is detached.
     KeepLayers,
@@ -317,6 +328,8 @@ impl Op {
             Op::Proc(_) => "mount_proc",
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
+            Op::DevTmpfs { .. } => "mount_tmpfs",
+            Op::CharDevice { .. } => "mknod",
             Op::KeepLayers => "keep_layers",
             Op::CgroupNamespace => "cgroup_namespace",
             Op::EnterNamespaces => "enter_namespaces",
@@ -354,6 +367,8 @@ impl Op {
             Op::Proc(p) => format!("mount proc at {}", show(p)),
             Op::Sysfs { target, .. } => format!("mount sysfs read-only at {}", show(target)),
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
+            Op::DevTmpfs { target, .. } => format!("mount a tmpfs for device nodes at {}", show(target)),
+            Op::CharDevice { path, major, minor } => format!("make the device node {} ({major}:{minor})", show(path)),
             Op::KeepLayers => format!("open `{LAYERS}` for the pollution report"),
             Op::CgroupNamespace => "unshare a cgroup namespace rooted at the sandbox's cgroup".into(),
             Op::EnterNamespaces => {
@@ -633,15 +648,28 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     // A minimal /dev.
     let dev = under(NEW_ROOT, Path::new("/dev"));
     ops.push(Op::Mkdir(dev.clone()));
-    ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755, size: config.tmpfs_bytes });
-    for name in DEVICES {
-        ops.push(Op::Touch(dev.join(name)));
-        ops.push(Op::Bind {
-            source: under(OLD_ROOT, &Path::new("/dev").join(name)),
-            target: dev.join(name),
-            recursive: false,
-            readonly: true,
-        });
+    if config.rootless {
+        // A user namespace can neither make device nodes nor use them on a
+        // tmpfs it mounts: the host's own nodes are bound in, read-only so
+        // that their mode, owner and times stay the host's (the devices
+        // themselves still work on a read-only mount).
+        ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755, size: config.tmpfs_bytes });
+        for name in DEVICES {
+            ops.push(Op::Touch(dev.join(name)));
+            ops.push(Op::Bind {
+                source: under(OLD_ROOT, &Path::new("/dev").join(name)),
+                target: dev.join(name),
+                recursive: false,
+                readonly: true,
+            });
+        }
+    } else {
+        // As host root, nodes of the sandbox's own: one `mknod` each where a
+        // bind took three calls, and a `chmod` inside changes only them.
+        ops.push(Op::DevTmpfs { target: dev.clone(), size: config.tmpfs_bytes });
+        for &(name, major, minor) in DEVICE_NUMBERS {
+            ops.push(Op::CharDevice { path: dev.join(name), major, minor });
+        }
     }
     ops.push(Op::Mkdir(dev.join("pts")));
     ops.push(Op::Devpts { target: dev.join("pts"), tty_gid: !config.rootless });
@@ -1055,6 +1083,30 @@ mod tests {
         assert!(ops.contains(&Op::Symlink { target: "usr/bin".into(), link: "/newroot/bin".into() }));
         assert!(ops.iter().any(|op| matches!(op, Op::Bind { source, readonly: true, recursive: false, .. }
             if source == Path::new("/oldroot/swapfile"))));
+    }
+
+    #[test]
+    fn device_nodes_are_the_sandboxs_own_as_root_and_the_hosts_read_only_rootless() {
+        let ops = plan(&config(), &host());
+        let dev = position(&ops, |op| matches!(op, Op::DevTmpfs { target, .. } if target == Path::new("/newroot/dev")));
+        for name in DEVICES {
+            let node = position(&ops, |op| matches!(op, Op::CharDevice { path, .. } if path.ends_with(name)));
+            assert!(dev < node, "{name}");
+        }
+        assert!(ops.contains(&Op::CharDevice { path: "/newroot/dev/null".into(), major: 1, minor: 3 }));
+        assert!(!ops.iter().any(|op| matches!(op, Op::Bind { source, .. } if source.starts_with("/oldroot/dev"))));
+
+        let ops = plan(&rootless(), &host());
+        assert!(!ops.iter().any(|op| matches!(op, Op::DevTmpfs { .. } | Op::CharDevice { .. })));
+        for name in DEVICES {
+            let source = Path::new("/oldroot/dev").join(name);
+            assert!(
+                ops.iter().any(
+                    |op| matches!(op, Op::Bind { source: s, readonly: true, recursive: false, .. } if *s == source)
+                ),
+                "{name} is bound read-only"
+            );
+        }
     }
 
     #[test]

@@ -240,6 +240,26 @@ impl Kernel for LinuxKernel {
                 let dir = fs::File::open(super::plan::LAYERS)?;
                 let _ = KEPT_LAYERS.set(dir.into());
             }
+            Op::DevTmpfs { target, size } => {
+                rustix::mount::mount(
+                    "tmpfs",
+                    target,
+                    "tmpfs",
+                    MountFlags::NOSUID,
+                    tmpfs_data(0o755, *size).as_c_str(),
+                )?;
+            }
+            Op::CharDevice { path, major, minor } => {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    path,
+                    rustix::fs::FileType::CharacterDevice,
+                    rustix::fs::Mode::from_raw_mode(0o666),
+                    rustix::fs::makedev(*major, *minor),
+                )?;
+                // mknod applies the umask.
+                rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o666))?;
+            }
             Op::Devpts { target, tty_gid } => {
                 let data = if *tty_gid {
                     c"newinstance,ptmxmode=0666,mode=0620,gid=5"
