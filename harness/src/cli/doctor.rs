@@ -174,11 +174,46 @@ fn limits(out: &mut String) {
                     None => line(out, "unavailable", what, "no such controller: a test that asks for it fails"),
                 }
             }
+            if cgroup.has_v1() {
+                placement(out, &cgroup);
+            }
         }
         Err(unavailable) => {
             line(out, "off", "resource limits", "tests that ask for none run without; tests that ask for one fail");
             let _ = writeln!(out, "{}", indent(&format!("cause: {}\nfix: {}", unavailable.cause, unavailable.fix)));
         }
+    }
+}
+
+/// How long moving a process into the v1 controllers takes, measured on a
+/// `sleep` moved into the probe cgroup. The kernel's default makes each
+/// move wait for an RCU grace period (`cgroup_threadgroup_rwsem`),
+/// milliseconds per sandbox; cgroup v2 avoids it (`CLONE_INTO_CGROUP`), and
+/// so does the `favordynmods` mount option on a v1 host.
+fn placement(out: &mut String, cgroup: &crate::sandbox::cgroup::Cgroup) {
+    let Ok(mut child) = std::process::Command::new("sleep").arg("10").spawn() else { return };
+    let Ok(pid) = i32::try_from(child.id()) else { return };
+    let began = std::time::Instant::now();
+    let moved = cgroup.add(pid, false);
+    let took = began.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    match moved {
+        Ok(()) if took >= std::time::Duration::from_millis(2) => line(
+            out,
+            "slow",
+            "placing a sandbox in its v1 cgroups",
+            &format!(
+                "{:.1} ms per sandbox (the kernel waits for an RCU grace period); the cgroup mount option \
+                 `favordynmods` (`mount -o remount,favordynmods /sys/fs/cgroup/unified`) or `cgroup_favordynmods=1` \
+                 at boot removes the wait; a host setting, see the README (Resource limits)",
+                took.as_secs_f64() * 1e3
+            ),
+        ),
+        Ok(()) => {
+            line(out, "ok", "placing a sandbox in its v1 cgroups", &format!("{:.2} ms", took.as_secs_f64() * 1e3))
+        }
+        Err(err) => line(out, "failed", "placing a sandbox in its v1 cgroups", &err.to_string()),
     }
 }
 

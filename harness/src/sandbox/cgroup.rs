@@ -501,6 +501,12 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Whether moving a process in takes `cgroup.procs` writes in v1
+    /// hierarchies (no `clone3(CLONE_INTO_CGROUP)` there).
+    pub(crate) fn has_v1(&self) -> bool {
+        !self.leaves.v1.is_empty()
+    }
+
     /// Host pids of every process in the sandbox.
     pub(crate) fn procs(&self) -> Vec<i32> {
         let dir = self.leaves.v2.as_deref().or_else(|| self.leaves.v1.first().map(|(_, d)| d.as_path()));
