@@ -295,9 +295,10 @@ unsafe fn read_byte(fd: c_int) -> Option<u8> {
 /// PID 1's part of nesting, right after PID 2 is forked: unshare the
 /// namespaces, say where PID 2 finds them (`pid` as the procfs of this
 /// mount namespace counts, read from `/proc/self`) or why not (`errno`),
-/// wait until PID 2 has written the id maps, and only then become
+/// wait until PID 2 has written the id maps (`M`), and only then become
 /// non-dumpable (a rootless PID 2 could not write the maps of a
-/// non-dumpable process). Closing `report` afterwards tells PID 2 so.
+/// non-dumpable process); then wait until PID 2 has locked (`L`) and join
+/// its mount namespace. Closing `report` afterwards tells PID 2 so.
 ///
 /// # Safety
 /// As [`pid1_main`]: async-signal-safe calls only.
@@ -320,9 +321,22 @@ unsafe fn pid1_nest(report: c_int, mapped: c_int) {
                 write_record(report, "errno ", if n < 0 { errno() as i64 } else { libc::EIO as i64 });
             }
         }
-        read_byte(mapped);
-        libc::close(mapped);
+        let first = read_byte(mapped);
         libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0);
+        // Once PID 2 has locked, join its mount namespace: the setup's,
+        // left to this process alone, is then torn down here, while the
+        // body runs, instead of in PID 1's exit after it (each teardown
+        // waits for an RCU grace period, milliseconds on a busy machine).
+        // PID 2 is still dumpable and waits for the report pipe to close;
+        // failing to join only keeps the slower exit.
+        if first == Some(b'M') && read_byte(mapped) == Some(b'L') {
+            let ns = libc::open(c"/proc/2/ns/mnt".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if ns >= 0 {
+                libc::setns(ns, libc::CLONE_NEWNS);
+                libc::close(ns);
+            }
+        }
+        libc::close(mapped);
         libc::close(report);
     }
 }

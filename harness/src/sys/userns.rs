@@ -27,16 +27,18 @@
 //! owner of them) writes PID 1's id maps, joins the three namespaces,
 //! builds the whole sandbox, then joins the user namespace and unshares a
 //! new mount namespace, which locks every mount. PID 1 becomes
-//! non-dumpable once the maps are written, and PID 2 waits for that before
-//! the lock, so nothing the body can reach is dumpable.
+//! non-dumpable once the maps are written, then joins PID 2's locked mount
+//! namespace (so the setup's is torn down while the body runs, not on the
+//! way out); PID 2 waits for both before the body runs, so nothing the
+//! body can reach is dumpable and PID 1 holds no unlocked mount.
 //!
 //! The conversation runs over two pipes PID 1 makes and PID 2 inherits as
 //! descriptors 5 and 6 (see `sys::spawn`):
 //!
 //! | fd in PID 2 | direction      | what                                                          |
 //! |-------------|----------------|---------------------------------------------------------------|
-//! | 5           | PID 1 to PID 2 | `pid <n>` (PID 1's pid as this mount namespace's procfs counts) or `errno <n>`; EOF once PID 1 is non-dumpable |
-//! | 6           | PID 2 to PID 1 | one byte once the id maps are written; EOF means PID 2 gave up |
+//! | 5           | PID 1 to PID 2 | `pid <n>` (PID 1's pid as this mount namespace's procfs counts) or `errno <n>`; EOF once PID 1 is non-dumpable and in PID 2's locked mount namespace |
+//! | 6           | PID 2 to PID 1 | `M` once the id maps are written, `L` once the mounts are locked; EOF means PID 2 gave up |
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -65,8 +67,11 @@ pub(crate) struct Nest {
     /// The nested user namespace (`/proc/<pid>/ns/user` of PID 1, opened
     /// while PID 1 was still dumpable).
     user: OwnedFd,
-    /// PID 1's report pipe: EOF once it is non-dumpable.
+    /// PID 1's report pipe: EOF once it is non-dumpable and has joined the
+    /// locked mount namespace.
     report: File,
+    /// To PID 1: `L` once locked.
+    mapped: File,
 }
 
 /// Takes descriptors 5 and 6 from PID 1 (see the module documentation),
@@ -142,12 +147,10 @@ pub(crate) fn prepare() -> io::Result<Nest> {
     for ns in &others {
         setns(ns, 0)?;
     }
-    // Tell PID 1 the maps are in; it becomes non-dumpable, then closes the
-    // report pipe (awaited in `lock`).
+    // Tell PID 1 the maps are in; it becomes non-dumpable.
     let mut mapped = mapped;
     mapped.write_all(b"M")?;
-    drop(mapped);
-    Ok(Nest { user, report })
+    Ok(Nest { user, report, mapped })
 }
 
 /// A new cgroup namespace, rooted at this process's cgroup (the sandbox's).
@@ -171,22 +174,26 @@ fn setns(ns: &OwnedFd, nstype: libc::c_int) -> io::Result<()> {
 }
 
 impl Nest {
-    /// Waits until PID 1 is non-dumpable, joins the nested user namespace
-    /// and unshares a new mount namespace, which locks every mount this
-    /// process can see. The caller's root must be its mount namespace's
-    /// root (after `pivot_root`), or the kernel refuses the join.
+    /// Joins the nested user namespace and unshares a new mount namespace,
+    /// which locks every mount this process can see, then waits until
+    /// PID 1 is non-dumpable and has joined that namespace. The caller's
+    /// root must be its mount namespace's root (after `pivot_root`), or the
+    /// kernel refuses the join. The caller must stay dumpable until this
+    /// returns (PID 1 opens `/proc/2/ns/mnt`).
     ///
     /// # Errors
-    /// The wait, the `setns` or the `unshare`.
+    /// The `setns`, the `unshare`, or the exchange with PID 1.
     pub(crate) fn lock(mut self) -> io::Result<()> {
-        let mut rest = Vec::new();
-        self.report.read_to_end(&mut rest)?;
         setns(&self.user, libc::CLONE_NEWUSER)?;
         let flags = rustix::thread::UnshareFlags::NEWNS;
         // SAFETY: the hazard of `unshare_unsafe` is CLONE_FILES splitting
         // the descriptor table under other threads; it is not among the
         // flags, and there are no threads.
         unsafe { rustix::thread::unshare_unsafe(flags) }?;
+        self.mapped.write_all(b"L")?;
+        drop(self.mapped);
+        let mut rest = Vec::new();
+        self.report.read_to_end(&mut rest)?;
         Ok(())
     }
 }
