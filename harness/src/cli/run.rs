@@ -29,8 +29,13 @@ pub(crate) struct SandboxArgs {
     #[arg(long = "dir", value_name = "PATH", conflicts_with = "tar")]
     dirs: Vec<PathBuf>,
     /// An image archive (.tar, .tar.gz, .tgz).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "debootstrap")]
     tar: Option<PathBuf>,
+    /// A Debian root of this suite (bookworm, trixie, sid), made by debootstrap `minbase` the first time
+    /// (as root, about a minute) and cached; the mirror is DEBOOTSTRAP_MIRROR, else the host's apt
+    /// sources, else deb.debian.org. Other distributions' suites (jammy) with their mirror and keyring.
+    #[arg(long, value_name = "SUITE", conflicts_with_all = ["dirs", "rootfs"])]
+    debootstrap: Option<String>,
     /// Bind a host path read-only: SRC or SRC:DST.
     #[arg(long, value_name = "SRC[:DST]")]
     bind: Vec<String>,
@@ -74,7 +79,9 @@ fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), Str
 
 impl SandboxArgs {
     fn rootfs(&self) -> Result<Rootfs, String> {
-        let mut rootfs = if let Some(tar) = &self.tar {
+        let mut rootfs = if let Some(suite) = &self.debootstrap {
+            Rootfs::debootstrap(suite.as_str())
+        } else if let Some(tar) = &self.tar {
             Rootfs::tar(tar)
         } else if !self.dirs.is_empty() {
             Rootfs::layers(self.dirs.clone())
@@ -210,6 +217,8 @@ async fn follow_window_size(
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+    // A debootstrap root is built first (once), with the terminal as it is.
+    let rootfs = args.rootfs()?.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,7 +229,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }.effective()?;
     // Relative sources are the caller's, as on any command line.
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
-    let setup = SetupRequest::new(args.hostname.clone(), args.rootfs()?, base_dir, !args.privileged, limits);
+    let setup = SetupRequest::new(args.hostname.clone(), rootfs, base_dir, !args.privileged, limits);
     let spec = RunSpec { commands, tty: terminal.as_ref().map(|_| Terminal::size()) };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
