@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
 use super::relay;
+use super::visible;
 use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
@@ -51,6 +52,10 @@ pub(crate) struct SandboxArgs {
     /// Prepared state: set a net.* sysctl before the command (NAME=VALUE).
     #[arg(long = "sysctl", value_name = "NAME=VALUE")]
     sysctls: Vec<String>,
+    /// Do not bind the host files the command names below /tmp, /var/tmp, /run or /dev/shm (fresh
+    /// inside); by default each is bound read-only at the same path, and said so on stderr.
+    #[arg(long = "no-bind-args")]
+    no_bind_args: bool,
     /// Kill the whole sandbox after this long (500ms, 10s, 2m).
     #[arg(long, default_value = "10m", value_parser = parse_timeout)]
     timeout: Duration,
@@ -213,12 +218,59 @@ async fn follow_window_size(
     std::future::pending().await
 }
 
+/// Binds the host files `commands` name that a fresh scratch directory
+/// would hide (see [`visible`]), saying so on stderr.
+///
+/// # Errors
+/// A named path cannot be bound safely (a socket, or a directory that may
+/// hold one).
+fn bind_named_paths(mut rootfs: Rootfs, commands: &[Vec<String>]) -> Result<Rootfs, String> {
+    use crate::rootfs::{Base, Entry};
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let host_root = matches!(rootfs.base, Base::Host | Base::HostRo);
+    // What the sandbox shows anyway: on the host's files, the working
+    // directory and this binary's (kept even below /tmp); binds given.
+    let mut shown: Vec<PathBuf> = Vec::new();
+    if host_root {
+        shown.push(cwd.clone());
+        shown.extend(std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)));
+    }
+    let mut shown: Vec<PathBuf> = shown
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| crate::sandbox::plan::SCRATCH.iter().any(|d| p.starts_with(d) && p != std::path::Path::new(d)))
+        .collect();
+    shown.extend(rootfs.entries.iter().filter_map(|e| match e {
+        Entry::Bind { dst, .. } => Some(dst.clone()),
+        _ => None,
+    }));
+    let mut refused = Vec::new();
+    for command in commands {
+        for found in visible::hidden_arguments(command, &cwd, &shown, host_root, visible::host_kind) {
+            match found {
+                visible::Found::Bind(path) => {
+                    eprintln!("{}", visible::bound_note(&path));
+                    shown.push(path.clone());
+                    rootfs = rootfs.bind(&path, &path);
+                }
+                visible::Found::Relative { arg, path } => eprintln!("{}", visible::relative_note(&arg, &path)),
+                visible::Found::Refuse(path, why) => refused.push(visible::refusal(&path, &why)),
+            }
+        }
+    }
+    if refused.is_empty() { Ok(rootfs) } else { Err(refused.join("\n")) }
+}
+
 /// One helper sandbox run to the end; with `stdin`, the first command reads
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+    let mut rootfs = args.rootfs()?;
+    if !args.no_bind_args {
+        rootfs = bind_named_paths(rootfs, &commands)?;
+    }
     // A debootstrap root is built first (once), with the terminal as it is.
-    let rootfs = args.rootfs()?.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
+    let rootfs = rootfs.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
