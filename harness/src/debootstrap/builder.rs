@@ -291,43 +291,38 @@ impl Debootstrap {
             });
         }
         let unshare = find_program("unshare", "util-linux")?;
-        let dir = entry.parent().expect("the entry is inside the cache").to_path_buf();
-        fs::create_dir_all(&dir).map_err(cache_err("create the cache directory", &dir))?;
-        let _lock = lock(&dir, &self.key())?;
-        // Whoever held the lock before may have built it.
-        if is_built(&entry) {
-            return Ok(entry.join("root"));
-        }
-        remove_stale(&dir, &self.key());
-        let family = script_family(&script);
-        let sources = mirror::read_sources(Path::new("/etc/apt"));
-        let scripts = script.parent().map(Path::to_path_buf).unwrap_or_default();
-        let choice = mirror::choose(
-            self.mirror.as_deref(),
-            std::env::var(ENV_MIRROR).ok().as_deref(),
-            &sources,
-            &family,
-            |suite| valid_suite(suite).then(|| script_family(&scripts.join(suite))).filter(|f| !f.is_empty()),
-        );
-        self.run_debootstrap(&program, &unshare, &dir, &entry, &choice)?;
-        Ok(entry.join("root"))
+        let dir = entry.parent().expect("the entry is inside the cache");
+        let built = build_once(dir, &self.key(), |building| {
+            let family = script_family(&script);
+            let sources = mirror::read_sources(Path::new("/etc/apt"));
+            let scripts = script.parent().map(Path::to_path_buf).unwrap_or_default();
+            let choice = mirror::choose(
+                self.mirror.as_deref(),
+                std::env::var(ENV_MIRROR).ok().as_deref(),
+                &sources,
+                &family,
+                |suite| valid_suite(suite).then(|| script_family(&scripts.join(suite))).filter(|f| !f.is_empty()),
+            );
+            self.run_debootstrap(&program, &unshare, building, &entry, &choice)
+        })?;
+        Ok(built.join("root"))
     }
 
+    /// Runs debootstrap into `building/root`, with its log beside it, and
+    /// records how in `building/image.json`; `entry` is where the result
+    /// will be (for messages).
     fn run_debootstrap(
         &self,
         program: &Path,
         unshare: &Path,
-        dir: &Path,
+        building: &Path,
         entry: &Path,
         choice: &MirrorChoice,
     ) -> Result<(), DebootstrapError> {
         let key = self.key();
-        let building = tempfile::Builder::new()
-            .prefix(&format!(".building-{key}-"))
-            .tempdir_in(dir)
-            .map_err(cache_err("make a private build directory in", dir))?;
-        let root = building.path().join("root");
-        let log_path = building.path().join("debootstrap.log");
+        let dir = entry.parent().expect("the entry is inside the cache");
+        let root = building.join("root");
+        let log_path = building.join("debootstrap.log");
         let log = fs::File::create(&log_path).map_err(cache_err("create", &log_path))?;
         let mut flags: Vec<String> = Vec::new();
         if self.variant != "standard" {
@@ -411,18 +406,11 @@ impl Debootstrap {
             build_seconds: started.elapsed().as_secs(),
         };
         let json = serde_json::to_string_pretty(&record).expect("the record serialises");
-        let record_path = building.path().join("image.json");
+        let record_path = building.join("image.json");
         fs::write(&record_path, json + "\n").map_err(cache_err("write", &record_path))?;
         // Readable by every user, so rootless runs can use the root as a
-        // lower layer (the private directory was made 0700).
-        for path in [building.path(), root.as_path()] {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(cache_err("make readable", path))?;
-        }
-        let building = building.keep();
-        if let Err(e) = fs::rename(&building, entry) {
-            let _ = fs::remove_dir_all(&building);
-            return Err(cache_err("move the built root into place at", entry)(e));
-        }
+        // lower layer.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).map_err(cache_err("make readable", &root))?;
         say(&format!("built the `{}` root in {}s", self.suite, started.elapsed().as_secs()));
         Ok(())
     }
@@ -493,8 +481,46 @@ fn valid_package(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
 }
 
+/// Whether the cache entry is complete: `root/` and `image.json`, written
+/// last, are both there.
 fn is_built(entry: &Path) -> bool {
     entry.join("root").is_dir() && entry.join("image.json").is_file()
+}
+
+/// Makes the cache entry `dir/key` once and returns it. Under the build
+/// lock of `key`: if another process built it meanwhile, that one is
+/// used; else what killed builds left is removed, `build` fills a private
+/// directory (`root/` and `image.json`), which is made readable by every
+/// user and renamed into place. A failed build leaves nothing behind.
+fn build_once(
+    dir: &Path,
+    key: &str,
+    build: impl FnOnce(&Path) -> Result<(), DebootstrapError>,
+) -> Result<PathBuf, DebootstrapError> {
+    let entry = dir.join(key);
+    if is_built(&entry) {
+        return Ok(entry);
+    }
+    fs::create_dir_all(dir).map_err(cache_err("create the cache directory", dir))?;
+    let _lock = lock(dir, key)?;
+    if is_built(&entry) {
+        return Ok(entry);
+    }
+    remove_stale(dir, key);
+    let building = tempfile::Builder::new()
+        .prefix(&format!(".building-{key}-"))
+        .tempdir_in(dir)
+        .map_err(cache_err("make a private build directory in", dir))?;
+    build(building.path())?;
+    // The private directory was made 0700.
+    fs::set_permissions(building.path(), fs::Permissions::from_mode(0o755))
+        .map_err(cache_err("make readable", building.path()))?;
+    let building = building.keep();
+    if let Err(e) = fs::rename(&building, &entry) {
+        let _ = fs::remove_dir_all(&building);
+        return Err(cache_err("move the built root into place at", &entry)(e));
+    }
+    Ok(entry)
 }
 
 /// The name of the script a suite's script is (`bookworm` -> `sid`), or
@@ -579,7 +605,7 @@ fn lock(dir: &Path, key: &str) -> Result<fs::File, DebootstrapError> {
         .open(&path)
         .map_err(cache_err("open the build lock", &path))?;
     if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-        say(&format!("waiting for another process building the same root (lock `{}`)", path.display()));
+        say(&format!("waiting for another build of the same root (lock `{}`)", path.display()));
         flock(&file, FlockOperation::LockExclusive).map_err(|e| cache_err("lock", &path)(e.into()))?;
     }
     Ok(file)
@@ -662,6 +688,61 @@ mod tests {
         std::os::unix::fs::symlink("gutsy", dir.path().join("noble")).unwrap();
         assert_eq!(script_family(&dir.path().join("noble")), "gutsy");
         assert_eq!(script_family(&dir.path().join("missing")), "");
+    }
+
+    #[test]
+    fn many_callers_at_once_build_once_and_all_get_the_entry() {
+        let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        // What a build that was killed left behind.
+        fs::create_dir_all(cache.join(".building-k-stale/root")).unwrap();
+        let builds = std::sync::atomic::AtomicUsize::new(0);
+        let entries: Vec<PathBuf> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        build_once(&cache, "k", |building| {
+                            builds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Long enough for the others to queue on the lock.
+                            std::thread::sleep(Duration::from_millis(200));
+                            fs::create_dir(building.join("root")).unwrap();
+                            fs::write(building.join("root/file"), "x").unwrap();
+                            fs::write(building.join("image.json"), "{}").unwrap();
+                            Ok(())
+                        })
+                        .unwrap()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(builds.into_inner(), 1, "built more than once");
+        assert!(entries.iter().all(|e| *e == cache.join("k")), "{entries:?}");
+        assert_eq!(fs::read_to_string(cache.join("k/root/file")).unwrap(), "x");
+        let mode = fs::metadata(cache.join("k")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "readable by every user");
+        let left: Vec<String> =
+            fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(left.iter().filter(|n| n.starts_with(".building-")).count(), 0, "{left:?}");
+    }
+
+    #[test]
+    fn a_failed_build_leaves_nothing_and_the_next_one_builds() {
+        let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let failed = build_once(&cache, "k", |building| {
+            fs::create_dir(building.join("root")).unwrap();
+            Err(cache_err("pretend to fail in", building)(io::Error::other("no mirror")))
+        });
+        assert!(matches!(failed, Err(DebootstrapError::Cache { .. })), "{failed:?}");
+        let left: Vec<_> = fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["k.lock"], "only the lock file stays");
+        let built = build_once(&cache, "k", |building| {
+            fs::create_dir(building.join("root")).unwrap();
+            fs::write(building.join("image.json"), "{}").unwrap();
+            Ok(())
+        });
+        assert_eq!(built.unwrap(), cache.join("k"));
     }
 
     #[test]
