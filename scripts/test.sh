@@ -39,8 +39,10 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     command -v pgrep > /dev/null || need+=(procps)
     # The busybox root needs a static busybox, which only busybox-static ships.
     dpkg-query -W -f='${Status}' busybox-static 2> /dev/null | grep -q 'ok installed' || need+=(busybox-static)
-    # The Debian root of tests/tests/debian.rs and the CLI's tests.
+    # The Debian root of tests/tests/debian.rs and the CLI's tests (on
+    # Ubuntu, Debian's archive keyring is a package of its own).
     [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+    [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
     command -v python3 > /dev/null || need+=(python3)
     if [ "${#need[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
