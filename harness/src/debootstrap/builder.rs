@@ -186,7 +186,7 @@ fn cache_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
 }
 
 /// What `image.json` records about a built root.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 struct Record {
     suite: String,
     variant: String,
@@ -272,23 +272,18 @@ impl Debootstrap {
         let script = self.script()?;
         let euid = rustix::process::geteuid().as_raw();
         if euid != 0 {
-            let cache = crate::cache_dir().map_err(cache_err("find", Path::new("the cache directory")))?;
+            let cache = entry.ancestors().nth(2).unwrap_or(Path::new("/")).to_path_buf();
             return Err(DebootstrapError::NeedsRoot { suite: self.suite.clone(), entry, cache, euid });
         }
-        if self.keyring.is_none() {
-            if let Some(keyring) = script_setting(&script, "keyring").filter(|k| !k.exists()) {
-                return Err(DebootstrapError::MissingKeyring {
-                    suite: self.suite.clone(),
-                    fix: keyring_fix(&keyring),
-                    keyring,
-                });
-            }
-        } else if let Some(keyring) = self.keyring.as_ref().filter(|k| !k.exists()) {
-            return Err(DebootstrapError::MissingKeyring {
-                suite: self.suite.clone(),
-                keyring: keyring.clone(),
-                fix: "the path given with `keyring` does not exist".into(),
-            });
+        let keyring = match &self.keyring {
+            Some(given) => Some((given.clone(), "the path given with `keyring` does not exist".to_owned())),
+            None => script_setting(&script, "keyring").map(|named| {
+                let fix = keyring_fix(&named);
+                (named, fix)
+            }),
+        };
+        if let Some((keyring, fix)) = keyring.filter(|(path, _)| !path.exists()) {
+            return Err(DebootstrapError::MissingKeyring { suite: self.suite.clone(), keyring, fix });
         }
         let unshare = find_program("unshare", "util-linux")?;
         let dir = entry.parent().expect("the entry is inside the cache");
@@ -399,7 +394,7 @@ impl Debootstrap {
             arch: debian_arch().unwrap_or("native").into(),
             include: self.include.clone(),
             mirror: choice.url().unwrap_or("debootstrap's default").into(),
-            debootstrap: debootstrap_version(),
+            debootstrap: debootstrap_version(program),
             built_unix_seconds: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -582,15 +577,13 @@ fn find_program(program: &'static str, package: &'static str) -> Result<PathBuf,
     })
 }
 
-fn debootstrap_version() -> String {
-    Command::new(
-        find_program("debootstrap", "debootstrap").map_or_else(|_| "debootstrap".into(), PathBuf::into_os_string),
-    )
-    .arg("--version")
-    .output()
-    .ok()
-    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    .unwrap_or_default()
+fn debootstrap_version(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Takes the build lock of `key` in `dir`, waiting (and saying so) while

@@ -404,15 +404,15 @@ fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
 pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut layer = 0usize;
+    let base = &config.rootfs.base;
+    // An image's `/etc/hosts` names the sandbox; the host's would name the
+    // host and its network, which an image root does not share.
+    let hosts = if matches!(base, ResolvedBase::Layers(_)) { Hosts::Generated } else { Hosts::FromHost };
     // `lowers` bottom first, as in `Rootfs::layers`.
     // `own_etc`: the sandbox's own `/etc` files go into the upper layer
     // before the overlay is mounted.
     // `own_etc`: where in the upper layer `/etc` is (`""` for an overlay
     // of `/etc` itself, `"etc"` for one of `/`).
-    let base = &config.rootfs.base;
-    // An image's `/etc/hosts` names the sandbox; the host's would name the
-    // host and its network, which an image root does not share.
-    let hosts = if matches!(base, ResolvedBase::Layers(_)) { Hosts::Generated } else { Hosts::FromHost };
     let mut overlay = |ops: &mut Vec<Op>, lowers: Vec<PathBuf>, target: PathBuf, own_etc: Option<&str>| {
         let dir = PathBuf::from(LAYERS).join(layer.to_string());
         layer += 1;
