@@ -3,8 +3,10 @@
 # machine (`sudo env "PATH=$PATH" ./scripts/test.sh`, or directly as root).
 #
 # 1. installs what the tests use (iproute2, util-linux, uidmap,
-#    busybox-static, bubblewrap, time);
-# 2. runs the whole workspace suite as root;
+#    busybox-static, bubblewrap, time, debootstrap);
+# 2. runs the whole workspace suite as root (the first test that asks builds
+#    the Debian root with debootstrap, about a minute, into the target
+#    directory's cache; later runs reuse it);
 # 3. runs the dogfood, end-to-end, escape and CLI suites again as a non-root user (uid
 #    65534, given a subordinate id range for the run), so the rootless path
 #    (root inside mapped to that user, ids 1.. to the range) is tested on
@@ -37,6 +39,10 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     command -v pgrep > /dev/null || need+=(procps)
     # The busybox root needs a static busybox, which only busybox-static ships.
     dpkg-query -W -f='${Status}' busybox-static 2> /dev/null | grep -q 'ok installed' || need+=(busybox-static)
+    # The Debian root of tests/tests/debian.rs and the CLI's tests (on
+    # Ubuntu, Debian's archive keyring is a package of its own).
+    [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+    [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
     command -v python3 > /dev/null || need+=(python3)
     if [ "${#need[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
@@ -80,7 +86,7 @@ checkout_before="$(git status --porcelain --untracked-files=all)"
 say "test suite as root"
 cargo test --workspace --locked
 say "root-only and ignored tests (privileged = true, blocked user namespaces, doctor as another user, an ignored dogfood test)"
-cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood -- --ignored
+cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood --test debian -- --ignored
 cargo test --locked -p isolated-test --test cli -- --ignored
 
 # --- rootless ---------------------------------------------------------------
@@ -135,12 +141,22 @@ for line in sys.stdin:
     escape="$(exe "$build_json" escape)"
     escape_host="$(exe "$build_json" escape_host)"
     cli_tests="$(exe "$build_json" cli)"
+    debian="$(exe "$build_json" debian)"
     cases="$(exe "$cases_json" cases)"
     cli="$(exe "$cli_json" isolated-test)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$cli_tests" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
+    # Building a Debian root needs root: the one the root pass built serves
+    # this pass too, copied as it is (owned by root, used read-only as an
+    # image layer), so a run builds it once.
+    root_cache="$(cargo metadata --format-version 1 --no-deps --locked \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/isolated-test-cache"
+    mkdir "$work/cache/debootstrap"
+    for entry in "$root_cache"/debootstrap/*/; do
+        if [ -f "$entry/image.json" ]; then cp -a --reflink=auto "$entry" "$work/cache/debootstrap/"; fi
+    done
     as_user() {
         (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
             HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CLI_BIN="$cli" \
@@ -151,6 +167,8 @@ for line in sys.stdin:
     as_user "$rootfs"
     as_user "$escape"
     as_user "$escape_host"
+    # A Debian root, read-only (installing packages is #[ignore]d: root only).
+    as_user "$debian"
     as_user "$cli" doctor
     # run's pty (window size included), stdin and scratch report, rootless
     # (the root-only cases are #[ignore]d).

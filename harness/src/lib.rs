@@ -38,8 +38,11 @@
 //!   e.g. `90s`, `2m`.
 //! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
 //!   logs on stderr, in the parent and in the sandbox.
-//! - `ISOLATED_TEST_CACHE_DIR`: where image archives are unpacked (default:
-//!   `isolated-test-cache` in cargo's target directory).
+//! - `ISOLATED_TEST_CACHE_DIR`: where image archives are unpacked and
+//!   debootstrap roots built (default: `isolated-test-cache` in cargo's
+//!   target directory).
+//! - `DEBOOTSTRAP_MIRROR`: the mirror debootstrap roots are built from
+//!   (default: the host's apt sources, else `http://deb.debian.org/debian`).
 //! - `ISOLATED_TEST_SKIP_UNSUPPORTED=1`: on a host that cannot create
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
@@ -50,6 +53,7 @@ pub use isolated_test_macros::isolated_test;
 pub use isolated_test_macros::isolated_test as test;
 
 pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution, usage};
+pub use debootstrap::{Debootstrap, DebootstrapError};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 pub use sandbox::cgroup::{DEFAULT_PIDS, ENV_CPU, ENV_MEMORY, ENV_PIDS, Limits, Usage};
@@ -65,6 +69,7 @@ pub mod __private;
 pub mod __cli;
 
 mod child;
+pub mod debootstrap;
 mod entry;
 mod error;
 mod naming;

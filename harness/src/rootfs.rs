@@ -1,6 +1,6 @@
 //! The root filesystem of a sandbox, as a value: a base (the host's files
-//! copy-on-write, read-only, a busybox root, an image directory, layers or
-//! an archive) plus entries mounted on top (binds, tmpfs, files, symlinks).
+//! copy-on-write, read-only, a busybox root, an image directory, layers,
+//! an archive or a debootstrap root) plus entries mounted on top (binds, tmpfs, files, symlinks).
 //!
 //! The attribute arguments (`rootfs = "busybox"`, `dir = "..."`,
 //! `bind = [...]`, ...) are sugar for the same builder, so both read alike:
@@ -41,6 +41,10 @@ pub enum Base {
     /// An image archive (`.tar`, `.tar.gz`/`.tgz`), unpacked once into a
     /// cache keyed by its content, then used as a layer.
     Tar(PathBuf),
+    /// A distribution root made by debootstrap, built once into the cache
+    /// by the test process (before its sandbox starts, outside its
+    /// timeout), then used as a layer.
+    Debootstrap(crate::Debootstrap),
 }
 
 /// Something mounted or created on top of the base.
@@ -149,6 +153,27 @@ impl Rootfs {
         Self::with_base(Base::Tar(path.into()))
     }
 
+    /// A Debian (or Ubuntu, ...) root made by debootstrap: `"bookworm"` for
+    /// Debian 12 `minbase`, or a [`Debootstrap`](crate::Debootstrap) with
+    /// more packages or a mirror. Built once into the cache the first time
+    /// a test or run asks for it (about a minute, as root; see
+    /// [`Debootstrap::build`](crate::Debootstrap::build)), then used like
+    /// [`Rootfs::dir`]: an overlay lower layer, never modified.
+    pub fn debootstrap(image: impl Into<crate::Debootstrap>) -> Self {
+        Self::with_base(Base::Debootstrap(image.into()))
+    }
+
+    /// What must be made on the host before the sandbox starts: a
+    /// debootstrap root is built (or found in the cache) and becomes its
+    /// image directory. Runs in the test process or the command line, where
+    /// the network and the host's privileges are.
+    pub(crate) fn prepared(mut self) -> Result<Self, crate::DebootstrapError> {
+        if let Base::Debootstrap(image) = &self.base {
+            self.base = Base::Layers(vec![image.build()?]);
+        }
+        Ok(self)
+    }
+
     /// Binds host path `src` at `dst`, read-only.
     pub fn bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Self {
         self.entries.push(Entry::Bind { src: src.into(), dst: dst.into(), rw: false });
@@ -214,5 +239,6 @@ mod tests {
         );
         assert_eq!(Rootfs::dir("x").base, Base::Layers(vec!["x".into()]));
         assert_eq!(Rootfs::default(), Rootfs::host());
+        assert_eq!(Rootfs::debootstrap("bookworm").base, Base::Debootstrap(crate::Debootstrap::new("bookworm")));
     }
 }

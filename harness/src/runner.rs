@@ -189,9 +189,17 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     // (an rstest fixture's function, an image built into the cache).
     let limits = crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
         .effective()?;
+    // A debootstrap root is built here, once, before the sandbox and its
+    // deadline start.
+    let rootfs = spec
+        .rootfs
+        .map(|build| build())
+        .unwrap_or_default()
+        .prepared()
+        .map_err(|e| format!("failed to make its root filesystem: {e}"))?;
     let setup = crate::entry::SetupRequest::new(
         spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
-        spec.rootfs.map(|build| build()).unwrap_or_default(),
+        rootfs,
         spec.manifest_dir.into(),
         !spec.privileged,
         limits,

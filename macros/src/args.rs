@@ -1,7 +1,7 @@
 //! Parsing of the attribute arguments: `timeout`, `hostname` and `crate`, each a
 //! `key = "string"` pair, the resource limits `memory = "256M"`, `pids = 128` and
 //! `cpu = "1.5"`, `privileged = true`, and the root filesystem: a base
-//! (`rootfs`, `dir`, `layers` or `tar`) and entries on top (`bind`, `bind_rw`,
+//! (`rootfs`, `dir`, `layers`, `tar` or `debootstrap`) and entries on top (`bind`, `bind_rw`,
 //! `tmpfs`, `file`, `symlink`, each an array of strings). Every key is kept with
 //! its span, duplicates are rejected, paths are checked here, and all errors are
 //! collected so a bad argument never hides another.
@@ -13,7 +13,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Meta, Token};
 
 /// The accepted keys with an example value as written, in the order the messages list them.
-const KEYS: [(&str, &str); 20] = [
+const KEYS: [(&str, &str); 21] = [
     ("timeout", r#""30s""#),
     ("memory", r#""256M""#),
     ("pids", "128"),
@@ -25,6 +25,7 @@ const KEYS: [(&str, &str); 20] = [
     ("dir", r#""images/root""#),
     ("layers", r#"["images/base", "images/app"]"#),
     ("tar", r#""images/root.tar.gz""#),
+    ("debootstrap", r#""bookworm""#),
     ("bind", r#"["testdata:/data"]"#),
     ("bind_rw", r#"["out:/out"]"#),
     ("tmpfs", r#"["/scratch"]"#),
@@ -37,7 +38,7 @@ const KEYS: [(&str, &str); 20] = [
 ];
 
 /// The keys that choose the base of the root filesystem; at most one may be given.
-const BASE_KEYS: [&str; 4] = ["rootfs", "dir", "layers", "tar"];
+const BASE_KEYS: [&str; 5] = ["rootfs", "dir", "layers", "tar", "debootstrap"];
 
 /// The named bases of `rootfs = "..."`, each the name of a `Rootfs` constructor.
 const NAMED_BASES: [&str; 3] = ["host", "host_ro", "busybox"];
@@ -87,7 +88,8 @@ pub(crate) struct Args {
     /// in the scratch directories).
     pub(crate) forbid_pollution: Option<(Ident, Vec<LitStr>)>,
     /// The base of the root filesystem with the key that chose it: `rootfs`,
-    /// `dir`, `layers` or `tar`, at most one. `None` is the host's files.
+    /// `dir`, `layers`, `tar` or `debootstrap`, at most one. `None` is the
+    /// host's files.
     pub(crate) base: Option<(Ident, Base)>,
     /// `bind`, `bind_rw`, `tmpfs`, `file` and `symlink` elements, checked, in
     /// the order written; applied on top of the base.
@@ -108,6 +110,8 @@ pub(crate) enum Base {
     Layers(Vec<LitStr>),
     /// `tar = "PATH"`: an image archive.
     Tar(LitStr),
+    /// `debootstrap = "SUITE"`: a distribution root made by debootstrap.
+    Debootstrap(LitStr),
 }
 
 /// One checked element of `bind`, `bind_rw`, `tmpfs`, `file` or `symlink`.
@@ -341,7 +345,7 @@ fn string_array<'a>(meta: &'a Meta, name: &str, example: &str) -> Result<(&'a Ex
     if errors.is_empty() { Ok((value, lits)) } else { Err(errors) }
 }
 
-/// The base chosen by `rootfs`, `dir`, `layers` or `tar`, checked.
+/// The base chosen by `rootfs`, `dir`, `layers`, `tar` or `debootstrap`, checked.
 fn base_value(meta: &Meta, name: &str, example: &str) -> Result<Base, Vec<syn::Error>> {
     match name {
         "rootfs" => rootfs_value(meta).map_err(|e| vec![e]),
@@ -361,6 +365,9 @@ fn base_value(meta: &Meta, name: &str, example: &str) -> Result<Base, Vec<syn::E
             if name == "dir" {
                 check_source(&lit, "`dir` path", &text).map_err(|e| vec![e])?;
                 Ok(Base::Dir(lit))
+            } else if name == "debootstrap" {
+                check_suite(&lit, &text).map_err(|e| vec![e])?;
+                Ok(Base::Debootstrap(lit))
             } else {
                 check_source(&lit, "`tar` path", &text).and_then(|()| check_tar(&lit, &text)).map_err(|e| vec![e])?;
                 Ok(Base::Tar(lit))
@@ -383,7 +390,7 @@ fn rootfs_value(meta: &Meta) -> syn::Result<Base> {
                 format!(
                     "unknown root filesystem `{}`: expected `rootfs = \"host\"`, `\"host_ro\"` or `\"busybox\"`, \
                      or a path to a `fn() -> Rootfs` such as `rootfs = my_rootfs`; an image directory, layers \
-                     or archive take `dir`, `layers` or `tar`",
+                     or archive take `dir`, `layers` or `tar`, a Debian root `debootstrap`",
                     text.escape_debug()
                 ),
             )),
@@ -507,13 +514,34 @@ fn check_destination(lit: &LitStr, what: &str, text: &str) -> syn::Result<()> {
     let message = if !text.starts_with('/') {
         format!("{what} `{shown}` must be absolute (start with `/`): it is a path inside the sandbox")
     } else if text.split('/').all(|c| c.is_empty() || c == ".") {
-        format!("{what} cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers` or `tar`")
+        format!(
+            "{what} cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers`, `tar` or \
+             `debootstrap`"
+        )
     } else if text.split('/').any(|c| c == "..") {
         format!("{what} `{shown}` must not contain `..`")
     } else {
         return Ok(());
     };
     Err(syn::Error::new_spanned(lit, message))
+}
+
+/// Checks `debootstrap = "..."`: a release name such as `bookworm`.
+fn check_suite(lit: &LitStr, text: &str) -> syn::Result<()> {
+    let valid = !text.is_empty()
+        && !text.starts_with(['.', '-'])
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if valid {
+        return Ok(());
+    }
+    Err(syn::Error::new_spanned(
+        lit,
+        format!(
+            "`debootstrap` suite `{}` is not a release name: expected e.g. `debootstrap = \"bookworm\"` \
+             (letters, digits, `.`, `-`, `_`)",
+            text.escape_debug()
+        ),
+    ))
 }
 
 /// Checks the archive ending of `tar = "..."`.
@@ -767,7 +795,8 @@ pub(crate) mod tests {
     use quote::quote;
 
     pub(crate) const ACCEPTED: &str = "`timeout`, `memory`, `pids`, `cpu`, `hostname`, `privileged`, `teardown`, \
-                                       `rootfs`, `dir`, `layers`, `tar`, `bind`, `bind_rw`, `tmpfs`, `file`, \
+                                       `rootfs`, `dir`, `layers`, `tar`, `debootstrap`, `bind`, `bind_rw`, \
+                                       `tmpfs`, `file`, \
                                        `symlink`, `seed_file`, `sysctl`, `forbid_pollution`, `crate`";
 
     fn messages(errors: &[syn::Error]) -> Vec<String> {
@@ -1142,7 +1171,7 @@ pub(crate) mod tests {
             rejected(quote!(rootfs = "alpine")),
             ["unknown root filesystem `alpine`: expected `rootfs = \"host\"`, `\"host_ro\"` or `\"busybox\"`, \
               or a path to a `fn() -> Rootfs` such as `rootfs = my_rootfs`; an image directory, layers or archive \
-              take `dir`, `layers` or `tar`"]
+              take `dir`, `layers` or `tar`, a Debian root `debootstrap`"]
         );
         let expected = "expected `rootfs = \"busybox\"` (or `\"host\"`, `\"host_ro\"`), or a path to a \
                         `fn() -> Rootfs` such as `rootfs = my_rootfs`";
@@ -1168,6 +1197,27 @@ pub(crate) mod tests {
         assert!(errors.is_empty(), "{:?}", messages(&errors));
         let Some((_, Base::Layers(lits))) = args.base else { panic!("expected layers") };
         assert_eq!(values(&lits.iter().collect::<Vec<_>>()), ["base", "/abs/app"]);
+    }
+
+    #[test]
+    fn debootstrap_takes_a_suite() {
+        for good in ["bookworm", "sid", "kali-rolling", "trixie"] {
+            let (args, errors) = parse(quote!(debootstrap = #good));
+            assert!(errors.is_empty(), "{:?}", messages(&errors));
+            assert!(matches!(args.base, Some((_, Base::Debootstrap(lit))) if lit.value() == good));
+        }
+        for bad in ["", "../etc", "book worm", "-x"] {
+            let shown = bad.escape_debug();
+            assert_eq!(
+                rejected(quote!(debootstrap = #bad)),
+                [format!(
+                    "`debootstrap` suite `{shown}` is not a release name: expected e.g. `debootstrap = \"bookworm\"` \
+                     (letters, digits, `.`, `-`, `_`)"
+                )]
+            );
+        }
+        let (_, errors) = parse(quote!(debootstrap = "bookworm", rootfs = "busybox"));
+        assert_eq!(messages(&errors), ["`rootfs` and `debootstrap` both choose the root filesystem; keep one"]);
     }
 
     #[test]
@@ -1242,7 +1292,8 @@ pub(crate) mod tests {
     #[test]
     fn bad_destinations() {
         let inside = "must be absolute (start with `/`): it is a path inside the sandbox";
-        let root = "cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers` or `tar`";
+        let root = "cannot be `/` itself; to replace the whole root use `rootfs`, `dir`, `layers`, `tar` or \
+                    `debootstrap`";
         assert_eq!(rejected(quote!(tmpfs = ["scratch"])), [format!("`tmpfs` path `scratch` {inside}")]);
         assert_eq!(rejected(quote!(tmpfs = ["/"])), [format!("`tmpfs` path {root}")]);
         assert_eq!(rejected(quote!(tmpfs = ["//./"])), [format!("`tmpfs` path {root}")]);

@@ -178,6 +178,7 @@ fn rootfs(args: &Args, krate: &TokenStream) -> (Option<TokenStream>, Option<Toke
         Some(Base::Dir(lit)) => quote_spanned!(lit.span()=> #krate::Rootfs::dir(#lit)),
         Some(Base::Layers(lits)) => quote_spanned!(lits[0].span()=> #krate::Rootfs::layers([#(#lits),*])),
         Some(Base::Tar(lit)) => quote_spanned!(lit.span()=> #krate::Rootfs::tar(#lit)),
+        Some(Base::Debootstrap(lit)) => quote_spanned!(lit.span()=> #krate::Rootfs::debootstrap(#lit)),
     };
     let entries = args.entries.iter().map(|entry| match entry {
         Entry::Bind { src, dst, rw: false } => quote_spanned!(src.span()=> .bind(#src, #dst)),
@@ -501,6 +502,7 @@ mod tests {
             (quote!(dir = "images/root"), r#"::isolated_test::Rootfs::dir("images/root")"#),
             (quote!(layers = ["a", "/b"]), r#"::isolated_test::Rootfs::layers(["a", "/b"])"#),
             (quote!(tar = "x.tgz"), r#"::isolated_test::Rootfs::tar("x.tgz")"#),
+            (quote!(debootstrap = "bookworm"), r#"::isolated_test::Rootfs::debootstrap("bookworm")"#),
             (quote!(tmpfs = ["/t"]), r#"::isolated_test::Rootfs::host().tmpfs("/t")"#),
         ];
         for (args, body) in cases {

@@ -8,6 +8,7 @@ mod doctor;
 mod helper;
 mod relay;
 mod run;
+mod visible;
 
 use std::process::ExitCode;
 

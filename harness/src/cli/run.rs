@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
 use super::relay;
+use super::visible;
 use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
@@ -29,8 +30,13 @@ pub(crate) struct SandboxArgs {
     #[arg(long = "dir", value_name = "PATH", conflicts_with = "tar")]
     dirs: Vec<PathBuf>,
     /// An image archive (.tar, .tar.gz, .tgz).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "debootstrap")]
     tar: Option<PathBuf>,
+    /// A Debian root of this suite (bookworm, trixie, sid), made by debootstrap `minbase` the first time
+    /// (as root, about a minute) and cached; the mirror is DEBOOTSTRAP_MIRROR, else the host's apt
+    /// sources, else deb.debian.org. Other distributions' suites (jammy) with their mirror and keyring.
+    #[arg(long, value_name = "SUITE", conflicts_with_all = ["dirs", "rootfs"])]
+    debootstrap: Option<String>,
     /// Bind a host path read-only: SRC or SRC:DST.
     #[arg(long, value_name = "SRC[:DST]")]
     bind: Vec<String>,
@@ -46,6 +52,10 @@ pub(crate) struct SandboxArgs {
     /// Prepared state: set a net.* sysctl before the command (NAME=VALUE).
     #[arg(long = "sysctl", value_name = "NAME=VALUE")]
     sysctls: Vec<String>,
+    /// Do not bind the host files the command names below /tmp, /var/tmp, /run or /dev/shm (fresh
+    /// inside); by default each is bound read-only at the same path, and said so on stderr.
+    #[arg(long = "no-bind-args")]
+    no_bind_args: bool,
     /// Kill the whole sandbox after this long (500ms, 10s, 2m).
     #[arg(long, default_value = "10m", value_parser = parse_timeout)]
     timeout: Duration,
@@ -74,7 +84,9 @@ fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), Str
 
 impl SandboxArgs {
     fn rootfs(&self) -> Result<Rootfs, String> {
-        let mut rootfs = if let Some(tar) = &self.tar {
+        let mut rootfs = if let Some(suite) = &self.debootstrap {
+            Rootfs::debootstrap(suite.as_str())
+        } else if let Some(tar) = &self.tar {
             Rootfs::tar(tar)
         } else if !self.dirs.is_empty() {
             Rootfs::layers(self.dirs.clone())
@@ -206,10 +218,59 @@ async fn follow_window_size(
     std::future::pending().await
 }
 
+/// Binds the host files `commands` name that a fresh scratch directory
+/// would hide (see [`visible`]), saying so on stderr.
+///
+/// # Errors
+/// A named path cannot be bound safely (a socket, or a directory that may
+/// hold one).
+fn bind_named_paths(mut rootfs: Rootfs, commands: &[Vec<String>]) -> Result<Rootfs, String> {
+    use crate::rootfs::{Base, Entry};
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let host_root = matches!(rootfs.base, Base::Host | Base::HostRo);
+    // What the sandbox shows anyway: on the host's files, the working
+    // directory and this binary's (kept even below /tmp); binds given.
+    let mut shown: Vec<PathBuf> = Vec::new();
+    if host_root {
+        shown.push(cwd.clone());
+        shown.extend(std::env::current_exe().ok().and_then(|e| e.parent().map(PathBuf::from)));
+    }
+    let mut shown: Vec<PathBuf> = shown
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| crate::sandbox::plan::SCRATCH.iter().any(|d| p.starts_with(d) && p != std::path::Path::new(d)))
+        .collect();
+    shown.extend(rootfs.entries.iter().filter_map(|e| match e {
+        Entry::Bind { dst, .. } => Some(dst.clone()),
+        _ => None,
+    }));
+    let mut refused = Vec::new();
+    for command in commands {
+        for found in visible::hidden_arguments(command, &cwd, &shown, host_root, visible::host_kind) {
+            match found {
+                visible::Found::Bind(path) => {
+                    eprintln!("{}", visible::bound_note(&path));
+                    shown.push(path.clone());
+                    rootfs = rootfs.bind(&path, &path);
+                }
+                visible::Found::Relative { arg, path } => eprintln!("{}", visible::relative_note(&arg, &path)),
+                visible::Found::Refuse(path, why) => refused.push(visible::refusal(&path, &why)),
+            }
+        }
+    }
+    if refused.is_empty() { Ok(rootfs) } else { Err(refused.join("\n")) }
+}
+
 /// One helper sandbox run to the end; with `stdin`, the first command reads
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+    let mut rootfs = args.rootfs()?;
+    if !args.no_bind_args {
+        rootfs = bind_named_paths(rootfs, &commands)?;
+    }
+    // A debootstrap root is built first (once), with the terminal as it is.
+    let rootfs = rootfs.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,7 +281,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         crate::sandbox::cgroup::Limits { memory: args.memory, pids: args.pids, cpu_millis: args.cpu }.effective()?;
     // Relative sources are the caller's, as on any command line.
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
-    let setup = SetupRequest::new(args.hostname.clone(), args.rootfs()?, base_dir, !args.privileged, limits);
+    let setup = SetupRequest::new(args.hostname.clone(), rootfs, base_dir, !args.privileged, limits);
     let spec = RunSpec { commands, tty: terminal.as_ref().map(|_| Terminal::size()) };
     let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;

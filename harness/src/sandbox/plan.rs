@@ -254,6 +254,10 @@ pub(crate) enum Op {
     Touch(PathBuf),
     /// Write a file with these contents.
     WriteFile { path: PathBuf, contents: Vec<u8> },
+    /// Recreate in `to` the directories directly inside each of `from` that
+    /// exists (an image's `/run` skeleton in the fresh `/run`), with their
+    /// modes and, where the map allows, owners.
+    SkeletonDirs { from: Vec<PathBuf>, to: PathBuf },
     /// Write a regular file (mode 0644) with the contents of `from`,
     /// following symbolic links, or `fallback` when `from` is missing (and
     /// nothing when there is no fallback).
@@ -315,7 +319,7 @@ impl Op {
             Op::MakeRootPrivate => "make_root_private",
             Op::SetHostname(_) => "sethostname",
             Op::LoopbackUp => "loopback_up",
-            Op::Mkdir(_) => "mkdir",
+            Op::Mkdir(_) | Op::SkeletonDirs { .. } => "mkdir",
             Op::Touch(_) | Op::WriteFile { .. } | Op::CopyFile { .. } => "create_file",
             Op::Symlink { .. } => "symlink",
             Op::Tmpfs { .. } => "mount_tmpfs",
@@ -345,6 +349,11 @@ impl Op {
             Op::SetHostname(h) => format!("set the hostname to `{h}`"),
             Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
             Op::Mkdir(p) => format!("create directory {}", show(p)),
+            Op::SkeletonDirs { from, to } => format!(
+                "recreate the directories of {} in {}",
+                from.iter().map(|f| show(f)).collect::<Vec<_>>().join(" and "),
+                show(to)
+            ),
             Op::Touch(p) | Op::WriteFile { path: p, .. } => format!("create file {}", show(p)),
             Op::CopyFile { from, to, .. } => format!("copy {} to {}", show(from), show(to)),
             Op::Symlink { target, link } => format!("create symlink {} -> `{}`", show(link), target.display()),
@@ -410,6 +419,10 @@ fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
 pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut layer = 0usize;
+    let base = &config.rootfs.base;
+    // An image's `/etc/hosts` names the sandbox; the host's would name the
+    // host and its network, which an image root does not share.
+    let hosts = if matches!(base, ResolvedBase::Layers(_)) { Hosts::Generated } else { Hosts::FromHost };
     // `lowers` bottom first, as in `Rootfs::layers`.
     // `own_etc`: the sandbox's own `/etc` files go into the upper layer
     // before the overlay is mounted.
@@ -425,7 +438,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             if etc != dir.join("upper") {
                 ops.push(Op::Mkdir(etc.clone()));
             }
-            ops.extend(own_etc_files(&etc, &config.hostname));
+            ops.extend(own_etc_files(&etc, &config.hostname, hosts));
         }
         let fallback = if target != Path::new(NEW_ROOT) {
             OverlayFallback::ReadonlyBind
@@ -436,7 +449,6 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         };
         ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target, fallback });
     };
-    let base = &config.rootfs.base;
 
     // First, always: without this, on a host whose `/` is shared (every
     // systemd host) the mounts below would propagate back to the host.
@@ -574,13 +586,15 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                 path: Path::new(NEW_ROOT).join("etc/group"),
                 contents: b"root:x:0:\ntty:x:5:\nnogroup:x:65534:\n".to_vec(),
             });
-            ops.extend(own_etc_files(&Path::new(NEW_ROOT).join("etc"), &config.hostname));
+            ops.extend(own_etc_files(&Path::new(NEW_ROOT).join("etc"), &config.hostname, Hosts::FromHost));
         }
         ResolvedBase::Layers(layers) => {
             // The image under a throw-away upper layer; the image is never
-            // modified.
+            // modified. Its `/etc` gets the sandbox's own files, as a host
+            // root's does (a debootstrap root carries the build host's
+            // `hostname` and `resolv.conf`, and no `hosts`).
             let lowers = layers.iter().map(|l| under(OLD_ROOT, l)).collect();
-            overlay(&mut ops, lowers, NEW_ROOT.into(), None);
+            overlay(&mut ops, lowers, NEW_ROOT.into(), Some("etc"));
         }
     }
 
@@ -696,6 +710,12 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         ops.push(Op::Tmpfs { target, mode, size: config.tmpfs_bytes });
         fresh.push(dir);
     }
+    // An image's `/run` skeleton, as its distribution's boot would make it
+    // (Debian's `/var/lock` is a link to `/run/lock`).
+    if let ResolvedBase::Layers(layers) = base {
+        let from = layers.iter().map(|l| under(OLD_ROOT, l).join("run")).collect();
+        ops.push(Op::SkeletonDirs { from, to: under(NEW_ROOT, Path::new("/run")) });
+    }
 
     // On the host's files, kept paths hidden by a fresh tmpfs come back,
     // as the rest of the host's files are (copy-on-write or read-only).
@@ -776,21 +796,38 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     ops
 }
 
-/// The files of `/etc` every sandbox on the host's files gets as its own,
-/// as container engines provide them: `hosts`, `hostname` (the sandbox's)
-/// and `resolv.conf`, made in `dir`: the upper layer of the `/etc`
-/// overlay before it is mounted (or a busybox root's `/etc`). So they are
-/// regular files owned by root inside, writable in every mode (rootless
-/// too, where a copy-up of the host's root-owned files is refused), and
-/// not reported as changes unless the test changes them.
-fn own_etc_files(dir: &Path, hostname: &str) -> Vec<Op> {
+/// Where a sandbox's `/etc/hosts` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hosts {
+    /// The host's (roots on the host's files, busybox).
+    FromHost,
+    /// Made for the sandbox: localhost and its hostname (image roots).
+    Generated,
+}
+
+/// The files of `/etc` every sandbox gets as its own, as container engines
+/// provide them: `hosts`, `hostname` (the sandbox's) and `resolv.conf`,
+/// made in `dir`: the upper layer of the `/etc` overlay before it is
+/// mounted (or a busybox root's `/etc`). So they are regular files owned
+/// by root inside, writable in every mode (rootless too, where a copy-up
+/// of the host's root-owned files is refused), and not reported as
+/// changes unless the test changes them.
+fn own_etc_files(dir: &Path, hostname: &str, hosts: Hosts) -> Vec<Op> {
     let from = |name: &str| under(OLD_ROOT, &Path::new("/etc").join(name));
-    vec![
-        Op::CopyFile {
+    let generated = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+    );
+    let hosts = match hosts {
+        Hosts::FromHost => Op::CopyFile {
             from: from("hosts"),
             to: dir.join("hosts"),
             fallback: Some(format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n").into_bytes()),
         },
+        Hosts::Generated => Op::WriteFile { path: dir.join("hosts"), contents: generated.into_bytes() },
+    };
+    vec![
+        hosts,
         Op::WriteFile { path: dir.join("hostname"), contents: format!("{hostname}\n").into_bytes() },
         Op::CopyFile { from: from("resolv.conf"), to: dir.join("resolv.conf"), fallback: None },
     ]
@@ -1375,6 +1412,37 @@ mod tests {
         let overlay_at = position(&ops, |op| matches!(op, Op::Overlay { .. }));
         let proc_at = position(&ops, |op| matches!(op, Op::Proc(_)));
         assert!(overlay_at < proc_at, "mount points are created in the image's overlay");
+    }
+
+    #[test]
+    fn an_image_gets_its_own_etc_files_and_its_run_skeleton() {
+        let ops = with_rootfs(ResolvedBase::Layers(vec!["/img/debian".into()]), vec![]);
+        let overlay_at = position(&ops, |op| matches!(op, Op::Overlay { .. }));
+        let Op::Overlay { upper, .. } = &ops[overlay_at] else { unreachable!() };
+        let etc = upper.join("etc");
+        // Staged in the upper layer before the overlay is mounted.
+        let hosts = position(&ops, |op| matches!(op, Op::WriteFile { path, .. } if *path == etc.join("hosts")));
+        let Op::WriteFile { contents, .. } = &ops[hosts] else { unreachable!() };
+        let text = String::from_utf8_lossy(contents);
+        assert!(text.contains("127.0.0.1\tlocalhost\n") && text.contains("127.0.1.1\tbox\n"), "{text}");
+        let hostname = position(
+            &ops,
+            |op| matches!(op, Op::WriteFile { path, contents } if *path == etc.join("hostname") && contents == b"box\n"),
+        );
+        let resolv = position(&ops, |op| matches!(op, Op::CopyFile { to, .. } if *to == etc.join("resolv.conf")));
+        assert!(hosts < overlay_at && hostname < overlay_at && resolv < overlay_at);
+        // The image's /run directories come back in the fresh /run.
+        let run = position(&ops, |op| matches!(op, Op::Tmpfs { target, .. } if target == Path::new("/newroot/run")));
+        let skeleton = position(&ops, |op| {
+            *op == Op::SkeletonDirs { from: vec!["/oldroot/img/debian/run".into()], to: "/newroot/run".into() }
+        });
+        assert!(run < skeleton);
+        // A host root keeps the host's /etc/hosts and its own /run.
+        let ops = with_rootfs(ResolvedBase::Host, vec![]);
+        assert!(
+            ops.iter().any(|op| matches!(op, Op::CopyFile { from, .. } if from == Path::new("/oldroot/etc/hosts")))
+        );
+        assert!(!ops.iter().any(|op| matches!(op, Op::SkeletonDirs { .. })));
     }
 
     #[test]

@@ -63,6 +63,20 @@ pub(crate) fn resolve(rootfs: &Rootfs, base_dir: &Path) -> Result<ResolvedRootfs
                 .collect::<Result<_, _>>()?,
         ),
         Base::Tar(archive) => ResolvedBase::Layers(vec![unpack_cached(&absolute(base_dir, archive))?]),
+        // Built by the parent (`Rootfs::prepared`), which has the network
+        // and the host's privileges; here it is only found in the cache.
+        Base::Debootstrap(image) => {
+            let what = || format!("use the debootstrap root of `{}`", image.suite());
+            let root = image.cached().map_err(|e| fail("check_rootfs", what(), io::Error::other(e.to_string())))?;
+            let root = root.ok_or_else(|| {
+                fail(
+                    "check_rootfs",
+                    what(),
+                    io::Error::new(io::ErrorKind::NotFound, "it is not built; the test process builds it first"),
+                )
+            })?;
+            ResolvedBase::Layers(vec![check_dir(&root, "the debootstrap root")?])
+        }
     };
     let mut entries = Vec::new();
     for entry in &rootfs.entries {

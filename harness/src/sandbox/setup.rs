@@ -103,6 +103,21 @@ impl Kernel for LinuxKernel {
             Op::SetHostname(name) => rustix::system::sethostname(name.as_bytes())?,
             Op::LoopbackUp => crate::sys::net::set_interface_up("lo")?,
             Op::Mkdir(path) => mkdir_all(path)?,
+            Op::SkeletonDirs { from, to } => {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                for entry in from.iter().filter_map(|dir| fs::read_dir(dir).ok()).flatten() {
+                    let entry = entry?;
+                    let meta = fs::symlink_metadata(entry.path())?;
+                    if !meta.is_dir() {
+                        continue;
+                    }
+                    let dir = to.join(entry.file_name());
+                    mkdir_all(&dir)?;
+                    // Rootless, ids outside the map cannot be given: root inside keeps it.
+                    let _ = std::os::unix::fs::chown(&dir, Some(meta.uid()), Some(meta.gid()));
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+                }
+            }
             Op::Touch(path) => {
                 fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
             }

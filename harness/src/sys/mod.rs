@@ -10,7 +10,8 @@
 //! - [`entry`]: the constructor that runs the setup in PID 2 before `main`.
 //! - [`userns`]: the nested namespaces of the body and the lock.
 //! - [`seccomp`]: the system calls the sandbox refuses.
-//! - [`process`]: `run`'s commands in a session of their own.
+//! - [`process`]: `run`'s commands in a session of their own; build tools
+//!   killed with their parent.
 
 pub(crate) mod entry;
 pub(crate) mod fd;

@@ -1,4 +1,5 @@
-//! Starting the commands of `isolated-test run` in a session of their own.
+//! Starting the commands of `isolated-test run` in a session of their own,
+//! and build tools that die with the process that started them.
 #![allow(unsafe_code)]
 
 use std::os::unix::process::CommandExt;
@@ -29,6 +30,20 @@ pub(crate) fn in_new_session(cmd: &mut Command) -> &mut Command {
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
+            Ok(())
+        })
+    }
+}
+
+/// Makes `cmd` die (SIGKILL) when the thread that starts it exits, so a
+/// build it runs (debootstrap) does not outlive a test process that was
+/// killed.
+pub(crate) fn killed_with_parent(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs between fork and exec; prctl(2) is
+    // async-signal-safe and touches no memory of the parent's.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
             Ok(())
         })
     }

@@ -1,5 +1,6 @@
 //! Every root filesystem argument: the named bases, a path to a builder fn
-//! (alone and with entries), `dir`, `layers`, `tar`, and every entry kind.
+//! (alone and with entries), `dir`, `layers`, `tar`, `debootstrap`, and
+//! every entry kind.
 use isolated_test::Rootfs;
 use rstest::fixture;
 
@@ -51,6 +52,9 @@ fn tar_gz() {}
 fn tgz() -> Result<(), String> {
     Ok(())
 }
+
+#[isolated_test::test(debootstrap = "bookworm", bind = ["/var/cache/apt/archives:/debs"])]
+fn debootstrap() {}
 
 #[isolated_test::test(tmpfs = ["/only-entries"], file = ["/x=y"])]
 fn entries_on_the_host() {}
