@@ -295,6 +295,26 @@ fn run_debootstrap_runs_the_command_in_a_debian_root() {
     assert!(out.contains("    added    /etc/isolated-test-run (file, 2 bytes, mode 644)\n"), "{out}");
 }
 
+/// The seed notes' walkthrough, typed into an interactive bash in a Debian
+/// root (`run --debootstrap bookworm -- /bin/bash` on a pty): the shell is
+/// a low pid of the sandbox's own, `ls /` shows Debian's tree, `hostname`
+/// changes only the sandbox's name, and `exit 5` is the exit status.
+#[test]
+fn the_seed_walkthrough_works_in_a_debian_root() {
+    let out = pty_session("debian");
+    for needle in ["root@sag:/#", "\n12.", "bin", "usr", "now=sag2", "hostname: sag -> sag2", "EXIT 5 RESTORED True"] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    let pid: u32 = out
+        .split("pid=")
+        .nth(2)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"));
+    assert!((3..=9).contains(&pid), "bash is pid {pid}, not one of a fresh PID namespace:\n{out}");
+    assert_ne!(rustix::system::uname().nodename().to_str().unwrap(), "sag2", "the host's name changed");
+}
+
 /// The case: a package in `/var/tmp` installed with `dpkg -i` in a
 /// Debian root. The path, under a directory that is fresh inside, is bound
 /// read-only (and `run` says so); the install, its user and a write to

@@ -37,6 +37,10 @@ pub(crate) struct SandboxArgs {
     /// sources, else deb.debian.org. Other distributions' suites (jammy) with their mirror and keyring.
     #[arg(long, value_name = "SUITE", conflicts_with_all = ["dirs", "rootfs"])]
     debootstrap: Option<String>,
+    /// More packages in the --debootstrap root (procps for `ps`, iproute2); each set of packages is
+    /// an image of its own, built once.
+    #[arg(long, value_name = "PKG,...", value_delimiter = ',', requires = "debootstrap")]
+    include: Vec<String>,
     /// Bind a host path read-only: SRC or SRC:DST.
     #[arg(long, value_name = "SRC[:DST]")]
     bind: Vec<String>,
@@ -85,7 +89,7 @@ fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), Str
 impl SandboxArgs {
     fn rootfs(&self) -> Result<Rootfs, String> {
         let mut rootfs = if let Some(suite) = &self.debootstrap {
-            Rootfs::debootstrap(suite.as_str())
+            Rootfs::debootstrap(crate::Debootstrap::new(suite.as_str()).include(self.include.iter().cloned()))
         } else if let Some(tar) = &self.tar {
             Rootfs::tar(tar)
         } else if !self.dirs.is_empty() {

@@ -6,6 +6,9 @@ whether the terminal's settings were restored. Used by harness/tests/cli.rs.
     pty_session.py CLI resize   resizes the window twice (busybox root) and
                                 prints what `stty size` and a WINCH trap in
                                 the foreground job saw
+    pty_session.py CLI debian   the seed notes' walkthrough in a Debian root
+                                (bash): `echo $$`, `ls /`, `hostname sag2`,
+                                and `exit 5`
 
 The runner gets the pty as its controlling terminal, as a shell started in
 a terminal has: resizing the window (TIOCSWINSZ on the master) then sends
@@ -29,6 +32,7 @@ before = termios.tcgetattr(slave)
 args = {
     "basics": ["run", "--hostname", "sag", "--", "/bin/sh"],
     "resize": ["run", "--rootfs", "busybox", "--", "/bin/sh"],
+    "debian": ["run", "--debootstrap", "bookworm", "--hostname", "sag", "--", "/bin/bash"],
 }[scenario]
 proc = subprocess.Popen([cli] + args, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
                         start_new_session=True, preexec_fn=take_terminal)
@@ -79,7 +83,13 @@ def stty_size(expect):
 
 
 pump(10, until=b"# ")
-if scenario == "basics":
+if scenario == "debian":
+    os.write(master, b"echo pid=$$; cat /etc/debian_version; ls /; hostname\n")
+    pump(5, until=re.compile(rb"\n(sag)\r?\n"))
+    os.write(master, b"hostname sag2; echo now=$(hostname)\n")
+    pump(5, until=b"now=sag2")
+    os.write(master, b"exit 5\n")
+elif scenario == "basics":
     os.write(master, b"echo pid=$$; hostname; tty\n")
     pump(5, until=b"/dev/pts/")
     os.write(master, b"sleep 30\n")
