@@ -68,6 +68,7 @@ mod child;
 mod entry;
 mod error;
 mod naming;
+pub mod net;
 pub mod rootfs;
 mod runner;
 mod sandbox;

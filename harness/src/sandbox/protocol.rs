@@ -48,6 +48,13 @@ pub(crate) enum Message {
     },
     /// The body returned `()` or `Ok(())`.
     Passed,
+    /// Something the body's own structures want shown with its failure
+    /// (the state of an `isolated_test::net::Network`); sent before the
+    /// failure itself.
+    FailureNote {
+        /// The text, as shown.
+        text: String,
+    },
     /// The body passed but `teardown = "verify"` found busy mounts.
     TeardownFailed {
         /// Every busy mount and what holds it.
