@@ -236,7 +236,7 @@ impl Network {
                 SegmentKind::Switch(name) => {
                     let hub = self.hub.as_ref().expect("a hub is made when there are switches");
                     let step = |what: &str| format!("{what} of switch `{name}`");
-                    let bridge = format!("sw{}", segment.number);
+                    let bridge = segment.ifnames[0].clone();
                     let mut rtnl = hub.rtnl();
                     rtnl.add_bridge(&bridge).map_err(|e| {
                         if unknown_kind(&e) {
@@ -251,7 +251,9 @@ impl Network {
                         .map_err(|e| NetError::system(step("bring up the bridge"), e))?;
                     for (position, &node) in segment.members.iter().enumerate() {
                         let node_name = &self.nodes[node].name;
-                        let port = format!("sw{}p{}", segment.number, position + 1);
+                        let port = Some(format!("{bridge}-{}", position + 1))
+                            .filter(|p| p.len() <= 15)
+                            .unwrap_or_else(|| format!("sw{}-{}", segment.number, position + 1));
                         let port_step = || step(&format!("make the port of `{node_name}`"));
                         rtnl.add_veth(&port, &segment.ifnames[position], self.nodes[node].ns.as_fd()).map_err(|e| {
                             if unknown_kind(&e) {
