@@ -37,5 +37,6 @@ mod spec;
 mod topology;
 
 pub use error::{BRIDGE, KernelFeature, NETEM, NetError, TBF, VETH};
+pub(crate) use network::probe;
 pub use network::{Builder, Link, Network, Node};
 pub use spec::LinkSpec;

@@ -713,3 +713,45 @@ impl Link<'_> {
         Ok(())
     }
 }
+
+/// What `isolated-test doctor` shows of the kernel's network features:
+/// each one tried in a throw-away namespace (a veth pair, a bridge, a tbf
+/// and a netem qdisc), with the error (cause and fix) of those missing.
+pub(crate) fn probe() -> Vec<(&'static str, Option<String>)> {
+    let tried = crate::sys::netns::new_net_namespace(|| {
+        let mut rtnl = Rtnl::open()?;
+        let own: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
+        let missing = |feature: super::KernelFeature, step: &str, e: io::Error, kind_unknown: bool| {
+            if kind_unknown {
+                NetError::Missing { step: step.to_owned(), feature, cause: e }.to_string()
+            } else {
+                NetError::system(step, e).to_string()
+            }
+        };
+        let veth =
+            rtnl.add_veth("probe0", "probe1", own.as_fd()).map_err(|e| missing(VETH, "make a veth pair", e, true));
+        let bridge = rtnl.add_bridge("probebr").map_err(|e| missing(BRIDGE, "make a bridge", e, true));
+        let qdisc = |rtnl: &mut Rtnl, feature: super::KernelFeature, kind: &str, options| {
+            let index =
+                rtnl.index_of("probe0").map_err(|e| NetError::system("find the probe's veth", e).to_string())?;
+            rtnl.add_qdisc(index, TcHandle::ROOT, TcHandle { major: 1, minor: 0 }, kind, options).map_err(|e| {
+                let unknown = e.raw_os_error() == Some(libc::ENOENT);
+                missing(feature, &format!("add a {kind} qdisc"), e, unknown)
+            })?;
+            rtnl.delete_root_qdisc(index).map_err(|e| NetError::system("remove the probe's qdisc", e).to_string())
+        };
+        let needs_veth = || Err("not tried: it needs a veth pair".to_owned());
+        let (tbf, netem) = if veth.is_ok() {
+            let tbf = qdisc(&mut rtnl, TBF, "tbf", Tbf::for_rate(1_000_000, 1500).options());
+            let netem = Netem { delay: std::time::Duration::from_millis(1), limit: NETEM_LIMIT, ..Netem::default() };
+            (tbf, qdisc(&mut rtnl, NETEM, "netem", netem.options()))
+        } else {
+            (needs_veth(), needs_veth())
+        };
+        Ok([(VETH, veth), (BRIDGE, bridge), (TBF, tbf), (NETEM, netem)])
+    });
+    match tried {
+        Ok((_, results)) => results.into_iter().map(|(feature, r)| (feature.what, r.err())).collect(),
+        Err(e) => vec![("network namespaces", Some(NetError::system("make a network namespace", e).to_string()))],
+    }
+}

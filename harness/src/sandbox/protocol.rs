@@ -45,6 +45,10 @@ pub(crate) enum Message {
         steps: Vec<String>,
         /// Top-level host directories bound read-only instead of overlaid.
         readonly_dirs: Vec<String>,
+        /// The network features `isolated_test::net` uses, each with the
+        /// error (cause and fix) if the kernel lacks it.
+        #[serde(default)]
+        network: Vec<(String, Option<String>)>,
     },
     /// The body returned `()` or `Ok(())`.
     Passed,
