@@ -599,7 +599,7 @@ fn the_pollution_report_names_every_category() {
         "hostname: isolated-test -> polluted-host",
         "network: + address 10.200.0.1",
         "network: + link isotest0 ",
-        "network: - link lo flags=0x9 mtu=65536",
+        "network: - link lo <UP,LOWER_UP,RUNNING,LOOPBACK> mtu 65536",
         "sysctl net.ipv4.ip_forward: 0 -> 1",
         "sysctl net.ipv4.ping_group_range:",
         "process still running: pid ",

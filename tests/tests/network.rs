@@ -203,9 +203,7 @@ fn mtu_applies_to_both_ends() {
     let net = Network::builder().node("a").node("b").link("a", "b", LinkSpec::new().mtu(1280)).build().unwrap();
     for node in ["a", "b"] {
         let other = if node == "a" { "b" } else { "a" };
-        let mtu = net.node(node).run(move || std::fs::read_to_string(format!("/sys/class/net/{other}/mtu")));
         // /sys shows the sandbox's own namespace, not the node's: ask ip.
-        drop(mtu);
         let out = net.node(node).command("ip").args(["-o", "link", "show", other]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("mtu 1280"), "{node}: {text}");
@@ -410,4 +408,44 @@ mod without_netem {
         // Nothing is left of the half-built network.
         assert!(!std::fs::read_to_string("/etc/hosts").unwrap().contains("isolated-test network"));
     }
+}
+
+#[isolated_test]
+fn a_network_leaves_nothing_in_the_pollution_report() {
+    let net = Network::builder()
+        .node("a")
+        .node("b")
+        .link("a", "b", LinkSpec::new().rate(1_000_000))
+        .switch("lan", &["a", "b"])
+        .build()
+        .unwrap();
+    assert!(udp_reaches(&net, "a", "b", 9000, Duration::from_secs(5)));
+    drop(net);
+    let report = isolated_test::pollution();
+    assert!(report.is_clean(), "{report}");
+}
+
+#[isolated_test]
+fn the_pollution_report_reads_ipv6_routes_and_qdiscs_of_the_test_namespace() {
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh").args(["-c", script]).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    sh("ip link add isotest0 type veth peer name isotest1 && ip link set isotest0 up && \
+        ip -6 addr add fd99::1/64 dev isotest0 nodad && ip -6 route add fd98::/64 via fd99::2 dev isotest0 && \
+        tc qdisc add dev isotest0 root tbf rate 1mbit burst 5k limit 10k");
+    let network = isolated_test::pollution().network;
+    for needle in [
+        "+ address fd99::1/64 dev isotest0",
+        "+ route fd98::/64 via fd99::2 dev isotest0",
+        "+ route fd99::/64 dev isotest0",
+    ] {
+        assert!(network.iter().any(|l| l == needle), "missing `{needle}` in {network:#?}");
+    }
+    // The kernel numbers the qdisc.
+    let tbf = |l: &&String| {
+        l.starts_with("+ qdisc tbf ") && l.ends_with(": root rate 1Mbit burst 5120b limit 10240b dev isotest0")
+    };
+    assert!(network.iter().any(|l| tbf(&l)), "{network:#?}");
+    assert!(network.iter().any(|l| l.starts_with("+ link isotest0 <UP,") && l.contains(" kind veth ")), "{network:#?}");
 }

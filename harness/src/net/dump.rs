@@ -209,3 +209,70 @@ pub(crate) fn namespace(rtnl: &mut Rtnl, indent: &str) -> String {
     }
     out
 }
+
+fn mac(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// The state of the calling thread's network namespace as one line per
+/// link, address, route and qdisc, for the pollution report (which diffs
+/// two such sets): `link lo <UP,...> mtu 65536 address 00:00:...`,
+/// `address 10.0.0.1/24 dev eth0`, `route 10.0.0.0/24 dev eth0`,
+/// `qdisc netem 1: root delay 100ms ... dev eth0`. Both families.
+pub(crate) fn state_lines() -> std::io::Result<std::collections::BTreeSet<String>> {
+    use netlink_packet_route::link::{InfoKind, LinkInfo};
+    let mut rtnl = Rtnl::open()?;
+    let links = rtnl.links()?;
+    let names: BTreeMap<u32, String> = links.iter().map(|l| (l.header.index, link_name(l))).collect();
+    let name = |index: u32| names.get(&index).cloned().unwrap_or_else(|| format!("#{index}"));
+    let mut lines = std::collections::BTreeSet::new();
+    for link in &links {
+        let mut line = format!("link {} <{}>", name(link.header.index), flags(link.header.flags));
+        for attribute in &link.attributes {
+            match attribute {
+                LinkAttribute::Mtu(m) => {
+                    let _ = write!(line, " mtu {m}");
+                }
+                LinkAttribute::Controller(m) => {
+                    let _ = write!(line, " master {}", name(*m));
+                }
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let LinkInfo::Kind(kind) = info {
+                            let kind = match kind {
+                                InfoKind::Other(other) => other.clone(),
+                                known => format!("{known:?}").to_lowercase(),
+                            };
+                            let _ = write!(line, " kind {kind}");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(address) = link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(bytes) => Some(mac(bytes)),
+            _ => None,
+        }) {
+            let _ = write!(line, " address {address}");
+        }
+        lines.insert(line);
+    }
+    for address in rtnl.addresses()? {
+        if let Some(ip) = address.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        }) {
+            lines.insert(format!("address {ip}/{} dev {}", address.header.prefix_len, name(address.header.index)));
+        }
+    }
+    for route in rtnl.routes()? {
+        if let Some(text) = route_text(&route, &names) {
+            lines.insert(format!("route {text}"));
+        }
+    }
+    for qdisc in rtnl.qdiscs()? {
+        lines.insert(format!("qdisc {} dev {}", qdisc_text(&qdisc), name(qdisc.header.index as u32)));
+    }
+    Ok(lines)
+}

@@ -36,6 +36,7 @@ mod rtnl;
 mod spec;
 mod topology;
 
+pub(crate) use dump::state_lines;
 pub use error::{BRIDGE, KernelFeature, NETEM, NetError, TBF, VETH};
 pub(crate) use network::probe;
 pub use network::{Builder, Link, Network, Node};

@@ -74,6 +74,9 @@ pub struct Network {
     indices: Vec<Vec<Option<u32>>>,
     /// The block this network added to `/etc/hosts`.
     hosts_block: String,
+    /// `/etc/hosts` before, with its times, restored when only the block
+    /// changed it (so a pollution report does not list it).
+    hosts_before: Option<(String, std::fs::FileTimes)>,
     /// Whether `build()` went through.
     built: bool,
 }
@@ -182,6 +185,7 @@ impl Builder {
             specs: Mutex::new(specs),
             indices,
             hosts_block: String::new(),
+            hosts_before: None,
             built: false,
         };
         net.wire()?;
@@ -454,6 +458,11 @@ impl Network {
         let mut file =
             std::fs::OpenOptions::new().append(true).open("/etc/hosts").map_err(|e| NetError::system(step(), e))?;
         let current = std::fs::read_to_string("/etc/hosts").map_err(|e| NetError::system(step(), e))?;
+        let meta = file.metadata().map_err(|e| NetError::system(step(), e))?;
+        if let (Ok(accessed), Ok(modified)) = (meta.accessed(), meta.modified()) {
+            let times = std::fs::FileTimes::new().set_accessed(accessed).set_modified(modified);
+            self.hosts_before = Some((current.clone(), times));
+        }
         let text = if current.is_empty() || current.ends_with('\n') { block.clone() } else { format!("\n{block}") };
         file.write_all(text.as_bytes()).map_err(|e| NetError::system(step(), e))?;
         self.hosts_block = block;
@@ -468,7 +477,14 @@ impl Network {
             if let Some(at) = current.find(&self.hosts_block) {
                 let mut rest = current.clone();
                 rest.replace_range(at..at + self.hosts_block.len(), "");
-                let _ = std::fs::write("/etc/hosts", rest);
+                let _ = std::fs::write("/etc/hosts", &rest);
+                // Nothing else changed it: as it was, times included.
+                if let Some((before, times)) = &self.hosts_before {
+                    if *before == rest {
+                        let _ =
+                            std::fs::File::options().write(true).open("/etc/hosts").and_then(|f| f.set_times(*times));
+                    }
+                }
             }
         }
     }
