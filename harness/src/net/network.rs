@@ -771,3 +771,16 @@ pub(crate) fn probe() -> Vec<(&'static str, Option<String>)> {
         Err(e) => vec![("network namespaces", Some(NetError::system("make a network namespace", e).to_string()))],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Network>();
+        shared::<Node<'static>>();
+        shared::<Link<'static>>();
+    }
+}
