@@ -230,6 +230,9 @@ pub fn usage() -> crate::sandbox::cgroup::Usage {
     crate::sandbox::cgroup::Leaves::inside(std::path::Path::new("/sys/fs/cgroup")).usage(None)
 }
 
+/// How many failure notes a report shows (the latest).
+const MAX_FAILURE_NOTES: usize = 3;
+
 /// Notes for the failure report, by key (the latest per key).
 static FAILURE_NOTES: std::sync::Mutex<std::collections::BTreeMap<u64, String>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
@@ -250,6 +253,11 @@ pub(crate) fn set_failure_note(key: u64, text: Option<String>) -> bool {
         Some(text) => notes.insert(key, text),
         None => notes.remove(&key),
     };
+    // The latest few: a test that builds many networks would otherwise
+    // bury its failure under all of them.
+    while notes.len() > MAX_FAILURE_NOTES {
+        notes.pop_first();
+    }
     in_sandbox_body()
 }
 
