@@ -2,7 +2,7 @@
 # The test suite, as README.md states it: run as root on a fresh Debian/Ubuntu
 # machine (`sudo env "PATH=$PATH" ./scripts/test.sh`, or directly as root).
 #
-# 1. installs what the tests use (iproute2, util-linux, uidmap,
+# 1. installs what the tests use (iproute2, iputils-ping, util-linux, uidmap,
 #    busybox-static, bubblewrap, time, debootstrap);
 # 2. runs the whole workspace suite as root (the first test that asks builds
 #    the Debian root with debootstrap, about a minute, into the target
@@ -32,6 +32,8 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     say "installing test dependencies"
     need=()
     command -v ip > /dev/null || need+=(iproute2)
+    # The network tests ping nodes by name (isolated_test::net's command()).
+    command -v ping > /dev/null || need+=(iputils-ping)
     command -v setpriv > /dev/null || need+=(util-linux)
     command -v newuidmap > /dev/null || need+=(uidmap)
     command -v bwrap > /dev/null || need+=(bubblewrap)
@@ -59,6 +61,9 @@ snapshot() {
     ip -o link show | sed 's/^[0-9]*: //'
     ip -o addr show
     ip route show
+    ip -6 route show
+    # Named network namespaces: isolated_test::net must never make one.
+    ls -A /run/netns 2> /dev/null | sed 's/^/netns: /' || true
     for s in net/ipv4/ip_forward net/ipv4/ping_group_range kernel/domainname; do
         echo "$s = $(cat /proc/sys/$s)"
     done
@@ -78,6 +83,18 @@ sandbox_processes() {
     pgrep -af -- '--include-ignored --test-threads=1' | grep -v pgrep || true
 }
 
+# The network tests that need the kernel's netem qdisc are #[ignore]d with
+# that reason; this picks the group that fits this kernel (netem::, or
+# without_netem:: which checks the error naming the cause and the fix).
+# The probe makes a throw-away network namespace with a netem qdisc.
+if unshare --net sh -c 'ip link set lo up && tc qdisc add dev lo root netem delay 1ms' 2> /dev/null; then
+    netem_group=(netem:: --skip without_netem)
+    netem_note="this kernel has the netem qdisc: running the netem:: network tests"
+else
+    netem_group=(without_netem::)
+    netem_note="NOT RUNNING the netem:: network tests (delay, jitter, loss): this kernel has no netem qdisc (sch_netem); running without_netem:: instead, which checks the error that says so"
+fi
+
 before="$(snapshot)"
 sandboxes_before="$(sandbox_processes)"
 checkout_before="$(git status --porcelain --untracked-files=all)"
@@ -88,6 +105,8 @@ cargo test --workspace --locked
 say "root-only and ignored tests (privileged = true, blocked user namespaces, doctor as another user, an ignored dogfood test)"
 cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood --test debian -- --ignored
 cargo test --locked -p isolated-test --test cli -- --ignored
+say "$netem_note"
+cargo test --locked -p isolated-test-tests --test network -- --ignored "${netem_group[@]}"
 
 # --- rootless ---------------------------------------------------------------
 if [ "${SKIP_ROOTLESS:-0}" = 1 ]; then
@@ -140,11 +159,12 @@ for line in sys.stdin:
     e2e="$(exe "$build_json" e2e)"
     escape="$(exe "$build_json" escape)"
     escape_host="$(exe "$build_json" escape_host)"
+    network="$(exe "$build_json" network)"
     cli_tests="$(exe "$build_json" cli)"
     debian="$(exe "$build_json" debian)"
     cases="$(exe "$cases_json" cases)"
     cli="$(exe "$cli_json" isolated-test)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$network" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
@@ -169,6 +189,9 @@ for line in sys.stdin:
     as_user "$escape_host"
     # A Debian root, read-only (installing packages is #[ignore]d: root only).
     as_user "$debian"
+    as_user "$network"
+    echo "rootless: $netem_note"
+    as_user "$network" --ignored "${netem_group[@]}"
     as_user "$cli" doctor
     # run's pty (window size included), stdin and scratch report, rootless
     # (the root-only cases are #[ignore]d).
@@ -199,4 +222,4 @@ if [ "$checkout_before" != "$checkout_after" ]; then
     diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") || true
     die "a test wrote into the checkout"
 fi
-echo "host unchanged: mount table, hostname, links, addresses, routes, sysctls, /etc, device nodes, temp entries, cgroups, processes, checkout"
+echo "host unchanged: mount table, hostname, links, addresses, routes, /run/netns, sysctls, /etc, device nodes, temp entries, cgroups, processes, checkout"

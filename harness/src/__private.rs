@@ -101,15 +101,23 @@ impl TestSpec {
 )]
 pub trait TestReturn {
     fn into_test_result(self) -> Result<(), String>;
+    /// Whether the value is a pass (`()` or `Ok(())`).
+    fn passes(&self) -> bool;
 }
 impl TestReturn for () {
     fn into_test_result(self) -> Result<(), String> {
         Ok(())
     }
+    fn passes(&self) -> bool {
+        true
+    }
 }
 impl<E: core::fmt::Debug> TestReturn for Result<(), E> {
     fn into_test_result(self) -> Result<(), String> {
         self.map_err(|e| format!("{e:?}"))
+    }
+    fn passes(&self) -> bool {
+        self.is_ok()
     }
 }
 

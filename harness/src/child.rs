@@ -106,6 +106,15 @@ where
     }));
 
     let outcome = panic::catch_unwind(AssertUnwindSafe(body));
+    let failed = !matches!(&outcome, Ok(value) if value.passes());
+    if failed {
+        // What the body's own structures said about the failure (a
+        // network's state), taken before the report: it is the likelier
+        // explanation.
+        for text in take_failure_notes() {
+            channel.send(&Message::FailureNote { text });
+        }
+    }
     if report_wanted {
         // Also after a failure: the report often explains it.
         let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers, &[]);
@@ -219,6 +228,43 @@ pub(crate) fn report_wanted(spec: &TestSpec) -> bool {
 /// ```
 pub fn usage() -> crate::sandbox::cgroup::Usage {
     crate::sandbox::cgroup::Leaves::inside(std::path::Path::new("/sys/fs/cgroup")).usage(None)
+}
+
+/// How many failure notes a report shows (the latest).
+const MAX_FAILURE_NOTES: usize = 3;
+
+/// Notes for the failure report, by key (the latest per key).
+static FAILURE_NOTES: std::sync::Mutex<std::collections::BTreeMap<u64, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Whether this process is running an isolated test's body (PID 2 after
+/// the setup): the only place where `isolated_test::net` may change
+/// `/etc/hosts` and make namespaces.
+pub(crate) fn in_sandbox_body() -> bool {
+    BASELINE.get().is_some()
+}
+
+/// Keeps `text` (under `key`, replacing an earlier note) to be shown in
+/// the failure report should the body fail; `None` forgets it. Returns
+/// whether a failure report will carry it (false outside a sandbox).
+pub(crate) fn set_failure_note(key: u64, text: Option<String>) -> bool {
+    let mut notes = FAILURE_NOTES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match text {
+        Some(text) => notes.insert(key, text),
+        None => notes.remove(&key),
+    };
+    // The latest few: a test that builds many networks would otherwise
+    // bury its failure under all of them.
+    while notes.len() > MAX_FAILURE_NOTES {
+        notes.pop_first();
+    }
+    in_sandbox_body()
+}
+
+fn take_failure_notes() -> Vec<String> {
+    std::mem::take(&mut *FAILURE_NOTES.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .into_values()
+        .collect()
 }
 
 /// The state after setup, for [`pollution`].

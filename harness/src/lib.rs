@@ -17,6 +17,9 @@
 //! }
 //! ```
 //!
+//! For several hosts in one test (nodes, links with delay, loss and rate,
+//! switches, names), see [`net`].
+//!
 //! ## How it works
 //!
 //! The test function runs in the ordinary test process (the *parent*),
@@ -73,6 +76,7 @@ pub mod debootstrap;
 mod entry;
 mod error;
 mod naming;
+pub mod net;
 pub mod rootfs;
 mod runner;
 mod sandbox;

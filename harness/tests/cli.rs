@@ -33,10 +33,30 @@ const CAPABILITIES: &[&str] = &[
     "mounts locked against the test",
 ];
 
+/// The kernel features of `isolated_test::net`: each `ok`, or `missing`
+/// with the error, its cause and its fix.
+fn assert_network_lines(out: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    for what in ["veth pairs", "bridges", "the tbf qdisc", "the netem qdisc"] {
+        let at = lines
+            .iter()
+            .position(|l| l.contains(&format!("net: {what}")))
+            .unwrap_or_else(|| panic!("no `net: {what}` line:\n{out}"));
+        if lines[at].starts_with("missing") {
+            let next = lines[at + 1..].iter().take(4).map(|l| l.trim()).collect::<Vec<_>>();
+            assert!(next.iter().any(|l| l.starts_with("cause: ")), "{out}");
+            assert!(next.iter().any(|l| l.starts_with("fix: ")), "{out}");
+        } else {
+            assert!(lines[at].starts_with("ok"), "{out}");
+        }
+    }
+}
+
 fn assert_all_ok(out: &str) {
     for what in CAPABILITIES {
         assert!(out.lines().any(|l| l.starts_with("ok") && l.contains(what)), "`{what}` not ok:\n{out}");
     }
+    assert_network_lines(out);
     assert!(out.contains("result: isolated tests can run on this host"), "{out}");
 }
 

@@ -357,3 +357,34 @@ fn cpu_spinner() {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     println!("cpu time {} ms in 1 s of wall time ({x}) 9a9a", ticks * 10);
 }
+
+/// A network whose client cannot reach the server (the link between
+/// them is down): the failure report must show each node's links, qdiscs,
+/// addresses and routes.
+#[isolated_test]
+fn network_fails() {
+    use isolated_test::net::{LinkSpec, Network};
+    let net = Network::builder()
+        .node("client")
+        .node("router")
+        .node("server")
+        .link("client", "router", LinkSpec::new().rate(4_000_000).mtu(1400))
+        .link("router", "server", LinkSpec::new().down())
+        .switch("lan", &["client", "router"])
+        .build()
+        .unwrap();
+    let ip = net.ip("server");
+    let reached = net
+        .node("client")
+        .run(move || std::net::TcpStream::connect_timeout(&(ip, 80).into(), Duration::from_millis(200)));
+    assert!(reached.is_ok(), "deliberate network failure 5e1d: client cannot reach {ip}");
+}
+
+/// The same network as `network_fails`, returning an error instead.
+#[isolated_test]
+fn network_returns_err() -> Result<(), isolated_test::net::NetError> {
+    use isolated_test::net::{LinkSpec, Network};
+    let net = Network::builder().node("a").node("b").link("a", "b", LinkSpec::new()).build()?;
+    net.link("a", "b").set(LinkSpec::new().loss(250.0))?;
+    Ok(())
+}

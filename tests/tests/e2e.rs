@@ -599,7 +599,7 @@ fn the_pollution_report_names_every_category() {
         "hostname: isolated-test -> polluted-host",
         "network: + address 10.200.0.1",
         "network: + link isotest0 ",
-        "network: - link lo flags=0x9 mtu=65536",
+        "network: - link lo <UP,LOWER_UP,RUNNING,LOOPBACK> mtu 65536",
         "sysctl net.ipv4.ip_forward: 0 -> 1",
         "sysctl net.ipv4.ping_group_range:",
         "process still running: pid ",
@@ -802,4 +802,49 @@ fn a_report_is_taken_even_when_the_test_hangs_past_its_deadline() {
     let run = run_cases(&["--exact", "hangs_after_polluting"], &[]);
     assert_fails_with(&run, &["timed out after 1s"]);
     assert!(!run.text.contains("pollution report"), "{}", run.text);
+}
+
+#[test]
+#[serial]
+fn a_failing_test_with_a_network_shows_its_state() {
+    let before = HostSnapshot::capture().unwrap();
+    let run = run_cases(&["--exact", "network_fails"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "deliberate network failure 5e1d: client cannot reach 10.0.2.2",
+            "network state (3 nodes):",
+            "  node client (link to router (rate 4Mbit mtu 1400), switch lan):",
+            "    link router: up <UP,LOWER_UP,RUNNING,BROADCAST,MULTICAST> mtu 1400\n",
+            "      qdisc tbf 1: root rate 4Mbit burst ",
+            "      addresses 10.0.1.1/24 fd77:0:0:1::1/64\n",
+            "    link lan: up <UP,LOWER_UP,RUNNING,BROADCAST,MULTICAST> mtu 1500 qdisc noqueue\n",
+            "      addresses 10.0.3.1/24 fd77:0:0:3::1/64\n",
+            // The route to the server's link, through the router.
+            "    route 10.0.2.0/24 via 10.0.1.2 dev router\n",
+            "    route fd77:0:0:2::/64 via fd77:0:0:1::2 dev router\n",
+            "  node router (link to client (rate 4Mbit mtu 1400), link to server (down), switch lan):",
+            "    link server: down <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue\n",
+            "  node server (link to router (down)):",
+            "  switches:\n    link lo: ",
+            "    link lan-1: up <UP,LOWER_UP,RUNNING,BROADCAST,MULTICAST> mtu 1500 switch-port of lan",
+            "(taken when the Network was dropped)",
+        ],
+    );
+    // The server's side of the down link has no route out: shown as such.
+    let server = run.text.split("  node server").nth(1).unwrap_or_default();
+    assert!(!server.contains("via"), "{server}");
+
+    let run = run_cases(&["--exact", "network_returns_err"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "the test returned an error: link a-b: loss 250 % is outside 0 to 100",
+            "network state (2 nodes):",
+            "  node a (link to b (plain)):",
+        ],
+    );
+    // No interface, namespace or /run/netns entry is left on the host.
+    let after = HostSnapshot::capture().unwrap();
+    assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }

@@ -89,3 +89,43 @@ async fn async_echo_server() -> std::io::Result<()> {
     assert_eq!(&echo, b"hello");
     server.await.unwrap()
 }
+
+/// Needs the kernel's netem qdisc: `scripts/example.sh` runs it where the
+/// kernel has one and says so where it has not.
+#[isolated_test(timeout = "60s")]
+#[ignore = "needs the netem qdisc (sch_netem); scripts/example.sh runs it where the kernel has it"]
+fn client_retries_over_a_lossy_link() {
+    use isolated_test::net::{LinkSpec, Network};
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    // 30 % of the packets lost each way, 20 ms each way.
+    let lossy = LinkSpec::new().delay(Duration::from_millis(20)).loss(30.0);
+    let net = Network::builder().node("server").node("client").link("client", "server", lossy).build().unwrap();
+    let ip = net.ip("server");
+    let server = net.node("server").run(move || UdpSocket::bind((ip, 5300))).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(&buf[..n], from);
+        }
+    });
+    let client = net.node("client").run(|| UdpSocket::bind(("0.0.0.0", 0))).unwrap();
+    client.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    let (mut answered, mut retries) = (0, 0);
+    for request in 0..20u8 {
+        for _attempt in 0..20 {
+            client.send_to(&[request], (ip, 5300)).unwrap();
+            let mut buf = [0u8; 64];
+            match client.recv_from(&mut buf) {
+                Ok((1, _)) if buf[0] == request => {
+                    answered += 1;
+                    break;
+                }
+                _ => retries += 1,
+            }
+        }
+    }
+    println!("{answered} of 20 requests answered over a 30% lossy link, after {retries} retries");
+    assert_eq!(answered, 20);
+}

@@ -37,7 +37,14 @@ enum ProbeResult {
     /// The sandbox could not be created.
     NotStarted(SpawnError),
     /// It ran; these steps succeeded, and maybe one failed.
-    Ran { steps: Vec<String>, readonly_dirs: Vec<String>, failure: Option<(String, String)>, took: Duration },
+    Ran {
+        steps: Vec<String>,
+        readonly_dirs: Vec<String>,
+        failure: Option<(String, String)>,
+        took: Duration,
+        /// `isolated_test::net`'s kernel features, with the error of each missing one.
+        network: Vec<(String, Option<String>)>,
+    },
     /// It ran but said nothing usable.
     Broken(String),
 }
@@ -86,12 +93,14 @@ fn probe(privileged: bool) -> ProbeResult {
     }
     let mut steps = Vec::new();
     let mut readonly_dirs = Vec::new();
+    let mut network = Vec::new();
     let mut failure = None;
     for m in &outcome.log.messages {
         match m {
-            Message::Probe { steps: s, readonly_dirs: r } => {
+            Message::Probe { steps: s, readonly_dirs: r, network: n } => {
                 steps.clone_from(s);
                 readonly_dirs.clone_from(r);
+                network.clone_from(n);
             }
             Message::SetupFailed { error } => {
                 let mut text = error.to_string();
@@ -103,7 +112,7 @@ fn probe(privileged: bool) -> ProbeResult {
             _ => {}
         }
     }
-    ProbeResult::Ran { steps, readonly_dirs, failure, took: started_at.elapsed() }
+    ProbeResult::Ran { steps, readonly_dirs, failure, took: started_at.elapsed(), network }
 }
 
 fn line(out: &mut String, status: &str, what: &str, detail: &str) {
@@ -131,7 +140,7 @@ fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
             line(out, "FAILED", "probe sandbox", why);
             false
         }
-        ProbeResult::Ran { steps, readonly_dirs, failure, took } => {
+        ProbeResult::Ran { steps, readonly_dirs, failure, took, .. } => {
             let mode = if host.euid == 0 { "identity map of all ids (root)" } else { "root inside mapped to your uid" };
             line(out, "ok", "user + pid/mount/uts/ipc/net namespaces", mode);
             for (what, needed) in CAPABILITIES {
@@ -157,6 +166,22 @@ fn report(out: &mut String, result: &ProbeResult, host: &Probe) -> bool {
             }
             line(out, "", "", &format!("(probe sandbox took {} ms)", took.as_millis()));
             failure.is_none()
+        }
+    }
+}
+
+/// One line per kernel feature of `isolated_test::net`, as the probe
+/// sandbox found them. A missing one fails only the tests that use it.
+fn network(out: &mut String, result: &ProbeResult) {
+    let ProbeResult::Ran { network, .. } = result else { return };
+    for (what, error) in network {
+        let what = format!("net: {what}");
+        match error {
+            None => line(out, "ok", &what, ""),
+            Some(error) => {
+                line(out, "missing", &what, "tests that use it fail with this error:");
+                let _ = writeln!(out, "{}", indent(error));
+            }
         }
     }
 }
@@ -239,7 +264,9 @@ pub(crate) fn run() -> ExitCode {
         sysctl(host.apparmor_restrict),
         sysctl(host.unprivileged_userns_clone)
     );
-    let works = report(&mut out, &probe(false), &host);
+    let sandbox = probe(false);
+    let works = report(&mut out, &sandbox, &host);
+    network(&mut out, &sandbox);
 
     limits(&mut out);
 

@@ -159,7 +159,14 @@ pub(crate) fn run(mode: &str) -> ExitCode {
             if entered.built.is_ok() && steps.iter().any(|s| s == "lock_mounts") && mounts_locked() {
                 steps.push("mounts_locked".into());
             }
-            channel.send(&Message::Probe { steps, readonly_dirs: entered.readonly_dirs.clone() });
+            // Tried inside, as a test would: root of the sandbox's own user
+            // namespace, owner of the namespaces it makes.
+            let network = if entered.built.is_ok() {
+                crate::net::probe().into_iter().map(|(what, error)| (what.to_owned(), error)).collect()
+            } else {
+                Vec::new()
+            };
+            channel.send(&Message::Probe { steps, readonly_dirs: entered.readonly_dirs.clone(), network });
             setup_outcome(&channel);
             exit(0)
         }

@@ -403,43 +403,11 @@ fn is_opaque(dir: &Path) -> bool {
     })
 }
 
+/// Links, addresses, routes (IPv4 and IPv6) and qdiscs of the current
+/// network namespace, by netlink (see `net::state_lines`); empty if the
+/// namespace cannot be read.
 fn network_lines() -> BTreeSet<String> {
-    let mut lines = BTreeSet::new();
-    if let Ok(links) = fs::read_dir("/sys/class/net") {
-        for link in links.flatten() {
-            let attr = |a: &str| fs::read_to_string(link.path().join(a)).unwrap_or_default().trim().to_owned();
-            lines.insert(format!(
-                "link {} flags={} mtu={} address={}",
-                link.file_name().to_string_lossy(),
-                attr("flags"),
-                attr("mtu"),
-                attr("address")
-            ));
-        }
-    }
-    // IPv4 addresses: the fib_trie lines just above each "/32 host LOCAL".
-    let trie = fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
-    let trie_lines: Vec<&str> = trie.lines().collect();
-    for pair in trie_lines.windows(2) {
-        if pair[1].contains("/32 host LOCAL") {
-            if let Some(addr) = pair[0].split_whitespace().last() {
-                lines.insert(format!("address {addr}"));
-            }
-        }
-    }
-    for line in fs::read_to_string("/proc/net/if_inet6").unwrap_or_default().lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if let (Some(addr), Some(dev)) = (cols.first(), cols.last()) {
-            lines.insert(format!("address {addr} dev {dev}"));
-        }
-    }
-    for line in fs::read_to_string("/proc/net/route").unwrap_or_default().lines().skip(1) {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() > 7 {
-            lines.insert(format!("route dev {} dest {} gateway {} mask {}", cols[0], cols[1], cols[2], cols[7]));
-        }
-    }
-    lines
+    crate::net::state_lines().unwrap_or_default()
 }
 
 fn read_sysctls(dir: &Path, out: &mut BTreeMap<String, String>) {

@@ -45,9 +45,20 @@ pub(crate) enum Message {
         steps: Vec<String>,
         /// Top-level host directories bound read-only instead of overlaid.
         readonly_dirs: Vec<String>,
+        /// The network features `isolated_test::net` uses, each with the
+        /// error (cause and fix) if the kernel lacks it.
+        #[serde(default)]
+        network: Vec<(String, Option<String>)>,
     },
     /// The body returned `()` or `Ok(())`.
     Passed,
+    /// Something the body's own structures want shown with its failure
+    /// (the state of an `isolated_test::net::Network`); sent before the
+    /// failure itself.
+    FailureNote {
+        /// The text, as shown.
+        text: String,
+    },
     /// The body passed but `teardown = "verify"` found busy mounts.
     TeardownFailed {
         /// Every busy mount and what holds it.

@@ -136,6 +136,15 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
         _ => {}
     }
 
+    // What the body attached to its failure closes the message.
+    let notes: String = log
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::FailureNote { text } => Some(format!("\n{}", text.trim_end())),
+            _ => None,
+        })
+        .collect();
     for message in &log.messages {
         match message {
             Message::SetupFailed { error } => {
@@ -149,9 +158,11 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
             }
             Message::Panicked { message, location } => {
                 let at = location.as_deref().map(|l| format!(" at {l}")).unwrap_or_default();
-                return Verdict::BodyPanicked(format!("the test panicked{at}:\n{message}"));
+                return Verdict::BodyPanicked(format!("the test panicked{at}:\n{message}{notes}"));
             }
-            Message::ReturnedErr { error } => return Verdict::Fail(format!("the test returned an error: {error}")),
+            Message::ReturnedErr { error } => {
+                return Verdict::Fail(format!("the test returned an error: {error}{notes}"));
+            }
             Message::TeardownFailed { report } => {
                 return Verdict::Fail(format!(
                     "the body passed, but teardown = \"verify\" found busy mounts:\n{report}"
@@ -176,6 +187,7 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
             | Message::Started
             | Message::Probe { .. }
             | Message::Report { .. }
+            | Message::FailureNote { .. }
             | Message::CommandExited { .. } => {}
         }
     }
@@ -326,6 +338,28 @@ mod tests {
         let mut o = outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0));
         o.log.messages[0] = Message::Hello { nonce: "other".into(), test: "t".into() };
         assert!(matches!(judge("t", "n", &o), Verdict::Fail(m) if m.contains("another run")));
+    }
+
+    #[test]
+    fn failure_notes_close_the_message() {
+        let note = Message::FailureNote { text: "network at the failure:\n  node a\n".into() };
+        let o = outcome(
+            vec![Message::Started, note.clone(), Message::Panicked { message: "boom".into(), location: None }],
+            Some(EXIT_101),
+            Exit::Code(101),
+        );
+        assert_eq!(
+            judge("t", "n", &o),
+            Verdict::BodyPanicked("the test panicked:\nboom\nnetwork at the failure:\n  node a".into())
+        );
+        let o = outcome(
+            vec![Message::Started, note, Message::ReturnedErr { error: "E".into() }],
+            Some(EXIT_101),
+            Exit::Code(101),
+        );
+        assert!(
+            matches!(judge("t", "n", &o), Verdict::Fail(m) if m.ends_with("error: E\nnetwork at the failure:\n  node a"))
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   `execve` of PID 2, all async-signal-safe.
 //! - [`fd`]: adopting the descriptors the parent handed to PID 2.
 //! - [`net`]: bringing the loopback interface up with an ioctl.
+//! - [`netns`]: the network namespaces of `isolated_test::net` (made on a
+//!   thread, entered by a thread or a command before `exec`).
 //! - [`signal`]: a self-pipe for the parent's report request (SIGUSR2).
 //! - [`mount`]: recursive read-only, nosuid, nodev through `mount_setattr`.
 //! - [`entry`]: the constructor that runs the setup in PID 2 before `main`.
@@ -17,6 +19,7 @@ pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod mount;
 pub(crate) mod net;
+pub(crate) mod netns;
 pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
