@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::__private::TestSpec;
 use crate::error::SpawnError;
-use crate::sandbox::reap::Reaper;
-use crate::sandbox::spawn::{self, Invocation};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::spawn::Invocation;
 use crate::sandbox::supervise;
 use crate::sandbox::verdict::{self, Verdict};
 
@@ -197,14 +197,13 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         limits,
     );
     let invocation = Invocation::for_test(name, &nonce, setup)?;
-    let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
-    let outcome = runtime
-        .block_on(supervise::supervise(started, &mut reaper, timeout, report_grace(spec)))
-        .map_err(|e| format!("failed to supervise the sandbox: {e}"))?;
+    let runtime = session::runtime().map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
+    let watch = session::Watch { timeout, report_grace: report_grace(spec), output: supervise::Output::Replay };
+    let outcome = match session::run(&runtime, invocation, watch, std::future::pending()) {
+        Ok(outcome) => outcome,
+        Err(SessionError::Start(err)) => return Err(err.into()),
+        Err(SessionError::Supervise(e)) => return Err(format!("failed to supervise the sandbox: {e}").into()),
+    };
     tracing::debug!(elapsed = ?outcome.elapsed, exit = ?outcome.exit, "sandbox ended");
     Ok((nonce, outcome))
 }

@@ -11,8 +11,9 @@ use crate::entry::SetupRequest;
 use crate::error::SpawnError;
 use crate::sandbox::diagnose::{Probe, setup_hint};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::spawn::{self, Invocation};
-use crate::sandbox::supervise::{self, Outcome};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::spawn::Invocation;
+use crate::sandbox::supervise::{Outcome, Output};
 
 /// The capabilities a sandbox needs, each with the setup steps that prove it.
 const CAPABILITIES: &[(&str, &[&str])] = &[
@@ -65,19 +66,16 @@ fn probe(privileged: bool) -> ProbeResult {
         setup,
         stdin: None,
     };
-    let (started, mut reaper) = match spawn::start(&invocation) {
-        Ok(s) => s,
-        Err(e) => return ProbeResult::NotStarted(e),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match session::runtime() {
         Ok(rt) => rt,
         Err(e) => return ProbeResult::Broken(format!("cannot build a tokio runtime: {e}")),
     };
-    let outcome: Outcome =
-        match runtime.block_on(supervise::supervise(started, &mut reaper, Duration::from_secs(10), None)) {
-            Ok(o) => o,
-            Err(e) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
-        };
+    let watch = session::Watch { timeout: Duration::from_secs(10), report_grace: None, output: Output::Replay };
+    let outcome: Outcome = match session::run(&runtime, invocation, watch, std::future::pending()) {
+        Ok(o) => o,
+        Err(SessionError::Start(e)) => return ProbeResult::NotStarted(e),
+        Err(SessionError::Supervise(e)) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
+    };
     if outcome.timed_out.is_some() {
         return ProbeResult::Broken("the probe sandbox hung for 10s and was killed".into());
     }

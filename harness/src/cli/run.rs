@@ -12,8 +12,9 @@ use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::spawn::{self, Invocation};
-use crate::sandbox::supervise::{self, Outcome};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::spawn::Invocation;
+use crate::sandbox::supervise::{Outcome, Output};
 use crate::sandbox::verdict::{Verdict, judge};
 
 /// Where and how to run, shared by `run` and `pair`.
@@ -210,10 +211,7 @@ async fn follow_window_size(
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let runtime = session::runtime().map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     // A terminal gets a pty inside; it is restored when this returns.
     let mut terminal = if stdin { Terminal::enter(&runtime) } else { None };
     let limits =
@@ -234,39 +232,35 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         setup,
         stdin: None,
     };
-    let feed = if stdin {
+    // The input is fed from threads of its own, from now on: until PID 1
+    // holds the pipe it waits in the pipe's buffer, and once the sandbox
+    // is gone (or never started) the feeding thread sees EPIPE.
+    let resized = if stdin {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| format!("cannot create the stdin pipe: {e}"))?;
         invocation.stdin = Some(read);
-        Some(write)
-    } else {
-        None
-    };
-    let (mut started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
-    started.raw_stdout = terminal.is_some();
-    // PID 1 holds the read end now; ours must go, so that the feeding thread
-    // sees EPIPE rather than blocking once the sandbox is gone.
-    drop(invocation.stdin.take());
-    let resized = match feed {
-        Some(write) if terminal.is_some() => Some(feed_terminal(write)),
-        Some(write) => {
+        if terminal.is_some() {
+            Some(feed_terminal(write))
+        } else {
             feed_stdin(write);
             None
         }
-        None => None,
+    } else {
+        None
     };
-    let supervised = supervise::supervise(started, &mut reaper, args.timeout, None);
-    let outcome = runtime
-        .block_on(async {
-            match (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
-                (Some(signal), Some(resized)) => tokio::select! {
-                    outcome = supervised => outcome,
-                    never = follow_window_size(signal, resized) => match never {},
-                },
-                _ => supervised.await,
-            }
-        })
-        .map_err(|e| format!("supervising the sandbox failed: {e}"))?;
+    let output = if terminal.is_some() { Output::Terminal } else { Output::Replay };
+    let watch = session::Watch { timeout: args.timeout, report_grace: None, output };
+    // Never completes: while the sandbox runs, the window size is followed.
+    let follow = async {
+        if let (Some(signal), Some(resized)) = (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
+            match follow_window_size(signal, resized).await {}
+        }
+        std::future::pending::<()>().await;
+    };
+    let outcome = session::run(&runtime, invocation, watch, follow).map_err(|e| match e {
+        SessionError::Start(err) => err.render(),
+        SessionError::Supervise(e) => format!("supervising the sandbox failed: {e}"),
+    })?;
     Ok((nonce, outcome))
 }
 
