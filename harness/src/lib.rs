@@ -36,6 +36,11 @@
 //!
 //! - `ISOLATED_TEST_TIMEOUT`: timeout of tests that set none (default 60s),
 //!   e.g. `90s`, `2m`.
+//! - `ISOLATED_TEST_HOSTNAME`: hostname of tests that set none (default
+//!   `isolated-test`).
+//! - `ISOLATED_TEST_FORBID_POLLUTION`: `forbid_pollution` of tests that set
+//!   none: `1`, or the allowed paths in the attribute's syntax
+//!   (`["/var/cache/**", "/tmp/**"]`).
 //! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
 //!   logs on stderr, in the parent and in the sandbox.
 //! - `ISOLATED_TEST_CACHE_DIR`: where image archives are unpacked (default:
@@ -50,6 +55,7 @@ pub use isolated_test_macros::isolated_test;
 pub use isolated_test_macros::isolated_test as test;
 
 pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution, usage};
+pub use defaults::{ENV_FORBID_POLLUTION, ENV_HOSTNAME};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 pub use sandbox::cgroup::{DEFAULT_PIDS, ENV_CPU, ENV_MEMORY, ENV_PIDS, Limits, Usage};
@@ -65,6 +71,7 @@ pub mod __private;
 pub mod __cli;
 
 mod child;
+mod defaults;
 mod entry;
 mod error;
 mod naming;

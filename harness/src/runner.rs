@@ -86,6 +86,8 @@ fn nonce() -> String {
 #[track_caller]
 pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     init_tracing();
+    let forbidden = crate::child::forbidden(spec)
+        .unwrap_or_else(|message| panic!("isolated test `{name}` could not start its sandbox: {message}"));
     let outcome = start_and_supervise(spec, name);
     let (nonce, outcome) = match outcome {
         Ok(o) => o,
@@ -114,16 +116,9 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     let mut verdict = verdict::judge(name, &nonce, &outcome);
     // What is left in the scratch directories counts too: the sandbox's
     // fresh tmpfs hides it, but a real host would keep it.
-    if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {
-        let left = report.map(|r| r.disallowed(allowed));
-        match left {
-            Some(left) if left.is_clean() => {}
-            Some(left) => {
-                verdict = Verdict::Fail(format!(
-                    "the test polluted its sandbox (forbid_pollution; allowed: {allowed:?}):\n{left}"
-                ));
-            }
-            None => verdict = Verdict::Fail("forbid_pollution is set but no pollution report arrived".into()),
+    if let (Verdict::Pass, Some((allowed, source))) = (&verdict, forbidden) {
+        if let Some(failure) = verdict::polluted(report.as_ref(), allowed, source) {
+            verdict = Verdict::Fail(failure);
         }
     }
     // A failure leads with the limit it hit, if any, and ends with what the
@@ -190,7 +185,10 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     let limits = crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
         .effective()?;
     let setup = crate::entry::SetupRequest::new(
-        spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
+        match spec.hostname {
+            Some(hostname) => hostname.to_owned(),
+            None => crate::defaults::hostname()?,
+        },
         spec.rootfs.map(|build| build()).unwrap_or_default(),
         spec.manifest_dir.into(),
         !spec.privileged,

@@ -357,3 +357,17 @@ fn cpu_spinner() {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     println!("cpu time {} ms in 1 s of wall time ({x}) 9a9a", ticks * 10);
 }
+
+/// Run with `ISOLATED_TEST_HOSTNAME` set: the sandbox of a test that sets
+/// no hostname gets that one.
+#[isolated_test]
+fn hostname_from_the_environment() {
+    let expected = std::env::var("ISOLATED_TEST_E2E_EXPECT_HOSTNAME").unwrap();
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), expected);
+}
+
+/// Sets no `forbid_pollution`; run with `ISOLATED_TEST_FORBID_POLLUTION`.
+#[isolated_test]
+fn writes_one_file_in_etc() {
+    std::fs::write("/etc/isolated-test-e2e-env-forbid", "x").unwrap();
+}

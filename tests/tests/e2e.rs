@@ -726,6 +726,40 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
 /// forbids pollution. The harness's own scaffolding there (rootless, the
 /// crate directory and the test binary are kept visible below `/tmp`) is
 /// not, and a test that cleans up passes with nothing to report.
+/// `ISOLATED_TEST_HOSTNAME` and `ISOLATED_TEST_FORBID_POLLUTION` are the
+/// defaults of tests that set none; a test's own setting wins, and a bad
+/// value fails naming the variable.
+#[test]
+#[serial]
+fn hostname_and_forbid_pollution_defaults_come_from_the_environment() {
+    let run = run_cases(
+        &["--exact", "hostname_from_the_environment"],
+        &[("ISOLATED_TEST_HOSTNAME", "envbox"), ("ISOLATED_TEST_E2E_EXPECT_HOSTNAME", "envbox")],
+    );
+    assert!(run.status.success(), "{}", run.text);
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_HOSTNAME", "not a hostname")]);
+    assert_fails_with(&run, &["ISOLATED_TEST_HOSTNAME=`not a hostname` is not a hostname"]);
+
+    let forbid =
+        |value: &str| run_cases(&["--exact", "writes_one_file_in_etc"], &[("ISOLATED_TEST_FORBID_POLLUTION", value)]);
+    assert_fails_with(
+        &forbid("1"),
+        &[
+            "the test polluted its sandbox (ISOLATED_TEST_FORBID_POLLUTION; allowed: [])",
+            "added    /etc/isolated-test-e2e-env-forbid (file, 1 bytes",
+        ],
+    );
+    let allowed = forbid(r#"["/etc/isolated-test-e2e-env-*"]"#);
+    assert!(allowed.status.success(), "{}", allowed.text);
+    let off = forbid("0");
+    assert!(off.status.success(), "{}", off.text);
+    assert_fails_with(&forbid("yes"), &["ISOLATED_TEST_FORBID_POLLUTION=`yes`: expected `1`"]);
+    // The test's own setting wins over the variable's.
+    let own = run_cases(&["--exact", "forbid_pollution_violated"], &[("ISOLATED_TEST_FORBID_POLLUTION", "0")]);
+    assert_fails_with(&own, &["(forbid_pollution; allowed: [\"/etc/isolated-test-allowed*\"])"]);
+    assert!(!Path::new("/etc/isolated-test-e2e-env-forbid").exists());
+}
+
 #[test]
 #[serial]
 fn scratch_leftovers_are_reported_and_fail_a_test_that_forbids_pollution() {
