@@ -140,7 +140,7 @@ where
 
 /// When the deadline comes, the parent asks (SIGUSR2) for the report before
 /// it kills the sandbox: a thread answers, since the body may be stuck.
-fn answer_report_requests(
+pub(crate) fn answer_report_requests(
     channel: &'static Channel,
     start: pollution::Snapshot,
     layers: pollution::Layers,

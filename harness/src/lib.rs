@@ -79,3 +79,4 @@ pub mod rootfs;
 mod runner;
 mod sandbox;
 mod sys;
+mod wrapped;

@@ -63,9 +63,18 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
-    if let Some(t) = spec.timeout {
-        return Ok(t);
+    match spec.timeout {
+        Some(t) => Ok(t),
+        None => default_timeout(),
     }
+}
+
+/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
+/// [`DEFAULT_TIMEOUT`].
+///
+/// # Errors
+/// The variable is no duration; the message names it.
+pub(crate) fn default_timeout() -> Result<Duration, String> {
     match std::env::var(ENV_TIMEOUT) {
         Ok(v) => parse_duration(&v)
             .ok_or_else(|| format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")),

@@ -371,3 +371,12 @@ fn hostname_from_the_environment() {
 fn writes_one_file_in_etc() {
     std::fs::write("/etc/isolated-test-e2e-env-forbid", "x").unwrap();
 }
+
+/// An `#[isolated_test]` with options of its own, run by `isolated-test
+/// wrap` (tests/tests/wrap.rs): it runs in a sandbox of its own making,
+/// with its hostname, never nested in wrap's.
+#[isolated_test(hostname = "own-sandbox-box")]
+fn keeps_its_own_options() {
+    assert_eq!(std::process::id(), 2);
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), "own-sandbox-box");
+}

@@ -6,13 +6,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::helper::ENV_HELPER_NONCE;
 use crate::entry::SetupRequest;
 use crate::error::SpawnError;
 use crate::sandbox::diagnose::{Probe, setup_hint};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::spawn::Invocation;
 use crate::sandbox::supervise::{Outcome, Output};
 
 /// The capabilities a sandbox needs, each with the setup steps that prove it.
@@ -45,11 +43,6 @@ enum ProbeResult {
 
 fn probe(privileged: bool) -> ProbeResult {
     let started_at = Instant::now();
-    let nonce = format!("doctor-{}", std::process::id());
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return ProbeResult::Broken(format!("cannot find this binary: {e}")),
-    };
     let limits = match crate::sandbox::cgroup::Limits::default().effective() {
         Ok(limits) => limits,
         Err(e) => return ProbeResult::Broken(e),
@@ -59,12 +52,9 @@ fn probe(privileged: bool) -> ProbeResult {
         record: true,
         ..SetupRequest::new(crate::child::DEFAULT_HOSTNAME.into(), crate::Rootfs::host(), base_dir, !privileged, limits)
     };
-    let invocation = Invocation {
-        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],
-        env: vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())],
-        env_remove: Vec::new(),
-        setup,
-        stdin: None,
+    let (nonce, invocation) = match super::helper::invocation("probe", None, setup) {
+        Ok(made) => made,
+        Err(e) => return ProbeResult::Broken(e),
     };
     let runtime = match session::runtime() {
         Ok(rt) => rt,

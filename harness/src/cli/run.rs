@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
+use super::helper::RunSpec;
 use super::relay;
 use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::spawn::Invocation;
 use crate::sandbox::supervise::{Outcome, Output};
 use crate::sandbox::verdict::{Verdict, judge};
 
@@ -219,19 +218,9 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // Relative sources are the caller's, as on any command line.
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let setup = SetupRequest::new(args.hostname.clone(), args.rootfs()?, base_dir, !args.privileged, limits);
-    let spec = RunSpec { commands, tty: terminal.as_ref().map(|_| Terminal::size()) };
-    let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let mut invocation = Invocation {
-        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "run".into()],
-        env: vec![
-            (ENV_HELPER_NONCE.into(), nonce.clone().into()),
-            (ENV_HELPER_SPEC.into(), serde_json::to_string(&spec).map_err(|e| e.to_string())?.into()),
-        ],
-        env_remove: Vec::new(),
-        setup,
-        stdin: None,
-    };
+    let tty = terminal.as_ref().map(|_| Terminal::size());
+    let spec = RunSpec { commands, tty, report: true, wrapped_test: None };
+    let (nonce, mut invocation) = super::helper::invocation("run", Some(&spec), setup)?;
     // The input is fed from threads of its own, from now on: until PID 1
     // holds the pipe it waits in the pipe's buffer, and once the sandbox
     // is gone (or never started) the feeding thread sees EPIPE.
@@ -270,14 +259,18 @@ fn exit_codes(outcome: &Outcome) -> Vec<i32> {
         .messages
         .iter()
         .filter_map(|m| match m {
-            Message::CommandExited { code } => Some(*code),
+            Message::CommandExited { code, .. } => Some(*code),
             _ => None,
         })
         .collect()
 }
 
-/// Why the sandbox itself failed (setup, timeout, protocol), if it did.
-fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
+/// How `run` and `pair` say how to raise the timeout.
+const RUN_TIMEOUT_HINT: &str = "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).";
+
+/// Why a helper's sandbox itself failed (setup, timeout, protocol), if it
+/// did; a timeout ends with `timeout_hint`.
+pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str) -> Option<String> {
     if let Some((n, _)) = outcome.log.hello() {
         if n != nonce {
             return Some("the sandbox answered for another run".into());
@@ -285,10 +278,9 @@ fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
     }
     if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
         return match judge("__sandbox-helper run", nonce, outcome) {
-            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg.replace(
-                crate::sandbox::verdict::TIMEOUT_HINT,
-                "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).",
-            )),
+            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => {
+                Some(msg.replace(crate::sandbox::verdict::TIMEOUT_HINT, timeout_hint))
+            }
             Verdict::Pass => None,
         };
     }
@@ -304,7 +296,7 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
             return ExitCode::from(125);
         }
     };
-    if let Some(msg) = sandbox_failure(&nonce, &outcome) {
+    if let Some(msg) = sandbox_failure(&nonce, &outcome, RUN_TIMEOUT_HINT) {
         eprintln!("isolated-test run: {msg}");
         return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
     }
@@ -377,7 +369,7 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
         return ExitCode::from(125);
     };
     for (nonce, outcome) in [(&n1, &together), (&n2, &alone)] {
-        if let Some(msg) = sandbox_failure(nonce, outcome) {
+        if let Some(msg) = sandbox_failure(nonce, outcome, RUN_TIMEOUT_HINT) {
             eprintln!("isolated-test pair: {msg}");
             return ExitCode::from(125);
         }

@@ -74,7 +74,6 @@ pub(crate) enum Output<'a> {
     /// session: a prompt has no newline); standard error as [`Output::Replay`].
     Terminal,
     /// Line by line (never a character cut in two) to the caller.
-    #[allow(dead_code)] // wrap's, next
     To(&'a mut dyn FnMut(Stream, &str)),
 }
 

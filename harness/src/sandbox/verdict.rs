@@ -189,7 +189,8 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
             | Message::Started
             | Message::Probe { .. }
             | Message::Report { .. }
-            | Message::CommandExited { .. } => {}
+            | Message::CommandExited { .. }
+            | Message::Deferred { .. } => {}
         }
     }
 
