@@ -8,11 +8,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use isolated_test_fixtures::{
-    HostSnapshot, WorkspaceBinary, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+    HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+    wait_until_empty,
 };
 use serial_test::serial;
 
@@ -20,20 +20,9 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Builds the `cases` test binary (same profile as this one) and returns
-/// its path. `ISOLATED_TEST_CASES_BIN` names a prebuilt one instead (used by
-/// `.ci/run` for the rootless pass, where the test user has no cargo).
+/// The `cases` test binary (see `isolated_test_fixtures::cases_binary`).
 fn cases_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        WorkspaceBinary {
-            prebuilt_env: "ISOLATED_TEST_CASES_BIN",
-            cargo_args: &["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases"],
-            target: "cases",
-            test: true,
-        }
-        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
-    })
+    isolated_test_fixtures::cases_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
 }
 
 /// Output of one run, stdout and stderr together.
@@ -55,20 +44,6 @@ fn assert_fails_with(run: &Run, needles: &[&str]) {
     assert!(run.text.contains("1 failed"), "{}", run.text);
     for needle in needles {
         assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
-    }
-}
-
-/// Polls `left` until it returns nothing, failing with `what` and the last
-/// answer after 5 s.
-fn wait_until_empty<T: std::fmt::Debug>(what: &str, mut left: impl FnMut() -> Vec<T>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = left();
-        if now.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {now:?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

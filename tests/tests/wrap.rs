@@ -22,9 +22,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use isolated_test_fixtures::{HostSnapshot, WorkspaceBinary, processes_matching, sandbox_cgroups};
+use isolated_test_fixtures::{HostSnapshot, WorkspaceBinary, processes_matching, sandbox_cgroups, wait_until_empty};
 use serial_test::serial;
 
 /// The fixture crate's directory, where cargo and nextest run its tests.
@@ -65,16 +64,7 @@ fn fixture_binary() -> &'static Path {
 
 /// The `cases` binary of `#[isolated_test]`s (see tests/e2e.rs).
 fn cases_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        WorkspaceBinary {
-            prebuilt_env: "ISOLATED_TEST_CASES_BIN",
-            cargo_args: &["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases"],
-            target: "cases",
-            test: true,
-        }
-        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
-    })
+    isolated_test_fixtures::cases_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
 }
 
 fn cli_binary() -> &'static Path {
@@ -113,19 +103,6 @@ fn wrap(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 fn assert_contains(run: &Run, needles: &[&str]) {
     for needle in needles {
         assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
-    }
-}
-
-/// Polls `left` until it returns nothing, failing with `what` after 5 s.
-fn wait_until_empty<T: std::fmt::Debug>(what: &str, mut left: impl FnMut() -> Vec<T>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = left();
-        if now.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {now:?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
