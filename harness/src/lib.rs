@@ -32,6 +32,17 @@
 //! supervises with tokio and decides pass or fail from the exit status and
 //! a structured result channel. The README's "How it runs" has a diagram.
 //!
+//! ## Plain suites, unchanged
+//!
+//! The `isolated-test` binary's `wrap` command gives plain `#[test]`s the
+//! same sandbox, one per test, without touching their code: as a nextest
+//! wrapper script (`[scripts.wrapper.isolated] command = "isolated-test
+//! wrap"`) or as cargo's target runner
+//! (`CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="isolated-test wrap"
+//! cargo test`). An `#[isolated_test]` it meets runs in a sandbox of its own
+//! making, never nested in wrap's. The README's "Isolate an existing suite"
+//! has the details.
+//!
 //! ## Environment variables
 //!
 //! - `ISOLATED_TEST_TIMEOUT`: timeout of tests that set none (default 60s),
