@@ -58,10 +58,10 @@ command -v "$CARGO" >/dev/null ||
     die "cargo not found (under sudo, try \`sudo env PATH=\"\$PATH\" bench/overhead.sh\`)"
 
 # --- build -------------------------------------------------------------------
-echo "building the overhead target (release)..." >&2
-json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
-    --message-format=json) || die "cargo build of the overhead target failed"
-BIN=$(python3 -c '
+# executable TARGET: the executable cargo built for TARGET, from its JSON
+# messages on stdin.
+executable() {
+    python3 -c '
 import json, sys
 exe = None
 for line in sys.stdin:
@@ -69,32 +69,25 @@ for line in sys.stdin:
         msg = json.loads(line)
     except ValueError:
         continue
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "overhead" \
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == sys.argv[1] \
             and msg.get("executable"):
         exe = msg["executable"]
 if not exe:
-    sys.exit("no executable for target `overhead` in cargo output")
+    sys.exit("no executable for target `%s` in cargo output" % sys.argv[1])
 print(exe)
-' <<<"$json") || die "could not find the overhead executable"
+' "$1"
+}
+
+echo "building the overhead target (release)..." >&2
+json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
+    --message-format=json) || die "cargo build of the overhead target failed"
+BIN=$(executable overhead <<<"$json") || die "could not find the overhead executable"
 [[ -x $BIN ]] || die "\`$BIN\` is not executable"
 
 echo "building the isolated-test command line (release)..." >&2
 json=$("$CARGO" build --release -p isolated-test --bin isolated-test --message-format=json) ||
     die "cargo build of the isolated-test command line failed"
-CLI=$(python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "isolated-test" \
-            and msg.get("executable"):
-        print(msg["executable"])
-        break
-else:
-    sys.exit("no executable for the isolated-test binary in cargo output")
-' <<<"$json") || die "could not find the isolated-test executable"
+CLI=$(executable isolated-test <<<"$json") || die "could not find the isolated-test executable"
 
 # --- measuring ---------------------------------------------------------------
 OUT=$(mktemp -d)
