@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Per-test overhead of #[isolated_test] against plain tests, bubblewrap and
-# bare `unshare`. A report, not a test: exits 0 whether the target is met or
+# bare `unshare`, and of `isolated-test wrap` running the plain tests against
+# the attribute. A report, not a test: exits 0 whether the target is met or
 # not, non-zero only when a run itself fails (a failing isolated test is a
 # bug, not a figure). See bench/README.md.
 #
@@ -57,10 +58,10 @@ command -v "$CARGO" >/dev/null ||
     die "cargo not found (under sudo, try \`sudo env PATH=\"\$PATH\" bench/overhead.sh\`)"
 
 # --- build -------------------------------------------------------------------
-echo "building the overhead target (release)..." >&2
-json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
-    --message-format=json) || die "cargo build of the overhead target failed"
-BIN=$(python3 -c '
+# executable TARGET: the executable cargo built for TARGET, from its JSON
+# messages on stdin.
+executable() {
+    python3 -c '
 import json, sys
 exe = None
 for line in sys.stdin:
@@ -68,46 +69,70 @@ for line in sys.stdin:
         msg = json.loads(line)
     except ValueError:
         continue
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "overhead" \
+    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == sys.argv[1] \
             and msg.get("executable"):
         exe = msg["executable"]
 if not exe:
-    sys.exit("no executable for target `overhead` in cargo output")
+    sys.exit("no executable for target `%s` in cargo output" % sys.argv[1])
 print(exe)
-' <<<"$json") || die "could not find the overhead executable"
+' "$1"
+}
+
+echo "building the overhead target (release)..." >&2
+json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
+    --message-format=json) || die "cargo build of the overhead target failed"
+BIN=$(executable overhead <<<"$json") || die "could not find the overhead executable"
 [[ -x $BIN ]] || die "\`$BIN\` is not executable"
+
+echo "building the isolated-test command line (release)..." >&2
+json=$("$CARGO" build --release -p isolated-test --bin isolated-test --message-format=json) ||
+    die "cargo build of the isolated-test command line failed"
+CLI=$(executable isolated-test <<<"$json") || die "could not find the isolated-test executable"
 
 # --- measuring ---------------------------------------------------------------
 OUT=$(mktemp -d)
 trap 'rm -rf -- "$OUT"' EXIT
 
-# run_suite LABEL ARGS...: one run of BIN over a whole module; checks the exit
+# run_suite LABEL ARGS...: one run of BIN over a whole module, under the
+# command in the array WRAP if one is set (empty: BIN itself); checks the exit
 # status and that libtest ran all N tests. Sets ELAPSED_NS.
+WRAP=()
 run_suite() {
     local label=$1 start end status=0
     shift
     start=$(date +%s%N)
-    "$BIN" "$@" >"$OUT/log" 2>&1 || status=$?
+    "${WRAP[@]}" "$BIN" "$@" >"$OUT/log" 2>&1 || status=$?
     end=$(date +%s%N)
     if ((status != 0)) || ! grep -q "test result: ok\. $N passed" "$OUT/log"; then
         cat "$OUT/log" >&2
-        die "$label run failed (exit status $status, or not $N passed): $BIN $*"
+        die "$label run failed (exit status $status, or not $N passed): ${WRAP[*]} $BIN $*"
     fi
     ELAPSED_NS=$((end - start))
 }
 
+# run_wrap LABEL ARGS...: run_suite under `isolated-test wrap` (as cargo's
+# target runner calls it).
+run_wrap() {
+    local -a WRAP=("$CLI" wrap)
+    run_suite "$@"
+}
+
 # run_each LABEL PREFIX...: N processes, one per plain test, each run under
 # PREFIX (empty for none); checks every exit status and that each ran its
-# test. Sets ELAPSED_NS.
+# test. Sets ELAPSED_NS. MODULE (default plain) picks the module, and
+# NEXTEST=1 the argument order nextest uses (`--exact NAME --nocapture`,
+# which is what makes `isolated-test wrap` run one test).
 run_each() {
     local label=$1 start end i name status
     shift
     : >"$OUT/log"
+    local -a tail=(-q)
+    [[ ${NEXTEST:-0} == 1 ]] && tail=(--nocapture)
     start=$(date +%s%N)
     for ((i = 0; i < N; i++)); do
-        printf -v name 'plain::t%03d' "$i"
+        printf -v name '%s::t%03d' "${MODULE:-plain}" "$i"
         status=0
-        "$@" "$BIN" --exact "$name" -q >>"$OUT/log" 2>&1 || status=$?
+        "$@" "$BIN" --exact "$name" "${tail[@]}" >>"$OUT/log" 2>&1 || status=$?
         if ((status != 0)); then
             cat "$OUT/log" >&2
             die "$label run failed on $name (exit status $status): $* $BIN --exact $name -q"
@@ -162,6 +187,14 @@ iso_par=$(median_ms_per_test run_suite "isolated parallel" isolated:: -q)
 proc=$(median_ms_per_test run_each "process per test")
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
 floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
+# The plain tests under `isolated-test wrap`, against the same tests with the
+# attribute: as cargo's runner calls it (one wrap per binary), and as nextest
+# calls it (one wrap per test, against one test binary process per
+# attribute test, as nextest runs those).
+wrap=$(median_ms_per_test run_wrap "wrap serial" plain:: --test-threads=1 -q)
+wrap_par=$(median_ms_per_test run_wrap "wrap parallel" plain:: -q)
+iso_proc=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test")
+wrap_proc=$(NEXTEST=1 median_ms_per_test run_each "wrap, process per test" "$CLI" wrap)
 
 rss="skipped"
 if [[ -n $TIME ]]; then
@@ -191,10 +224,17 @@ printf '%-46s %10s\n' "isolated, serial (--test-threads=1)" "$iso"
 printf '%-46s %10s\n' "isolated, default threads (wall / $N)" "$iso_par"
 printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
 printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
+printf '%-46s %10s\n' "wrap (cargo runner), serial" "$wrap"
+printf '%-46s %10s\n' "wrap (cargo runner), default threads" "$wrap_par"
+printf '%-46s %10s\n' "isolated, one process per test (nextest)" "$iso_proc"
+printf '%-46s %10s\n' "wrap, one call per test (nextest wrapper)" "$wrap_proc"
 echo
 printf '%-46s %10s\n' "isolated overhead over plain (iso - plain)" "$over ms"
 printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
 printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
+printf '%-46s %10s\n' "wrap/isolated, serial" "$(awk -v a="$wrap" -v b="$iso" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-46s %10s\n' "wrap/isolated, default threads" "$(awk -v a="$wrap_par" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$wrap_proc" -v b="$iso_proc" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
 echo
 echo "target (isolated/bwrap <= 1.0): $met"

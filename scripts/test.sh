@@ -7,7 +7,7 @@
 # 2. runs the whole workspace suite as root (the first test that asks builds
 #    the Debian root with debootstrap, about a minute, into the target
 #    directory's cache; later runs reuse it);
-# 3. runs the dogfood, end-to-end, escape and CLI suites again as a non-root user (uid
+# 3. runs the dogfood, end-to-end, escape, CLI and wrap suites again as a non-root user (uid
 #    65534, given a subordinate id range for the run), so the rootless path
 #    (root inside mapped to that user, ids 1.. to the range) is tested on
 #    every run;
@@ -102,8 +102,8 @@ checkout_before="$(git status --porcelain --untracked-files=all)"
 # --- root -------------------------------------------------------------------
 say "test suite as root"
 cargo test --workspace --locked
-say "root-only and ignored tests (privileged = true, blocked user namespaces, doctor as another user, an ignored dogfood test)"
-cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood --test debian -- --ignored
+say "root-only and ignored tests (privileged = true, blocked user namespaces, doctor as another user, an ignored dogfood test, wrap under the real cargo-nextest)"
+cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood --test debian --test wrap -- --ignored
 cargo test --locked -p isolated-test --test cli -- --ignored
 say "$netem_note"
 cargo test --locked -p isolated-test-tests --test network -- --ignored "${netem_group[@]}"
@@ -143,6 +143,9 @@ else
         --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the cases failed"; }
     cli_json="$(cd "$work/src" && cargo build -p isolated-test --bin isolated-test --locked \
         --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the CLI failed"; }
+    # The plain, host-polluting suite `isolated-test wrap` runs (a workspace of its own).
+    fixture_json="$(cd "$work/src" && cargo test --no-run --locked --manifest-path tests/wrap-fixture/Cargo.toml \
+        --target-dir "$work/target/wrap-fixture" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the wrap fixture failed"; }
     exe() {
         printf '%s\n' "$1" | python3 -c '
 import json, sys
@@ -162,9 +165,11 @@ for line in sys.stdin:
     network="$(exe "$build_json" network)"
     cli_tests="$(exe "$build_json" cli)"
     debian="$(exe "$build_json" debian)"
+    wrap_tests="$(exe "$build_json" wrap)"
+    wrap_fixture="$(exe "$fixture_json" host_polluting)"
     cases="$(exe "$cases_json" cases)"
     cli="$(exe "$cli_json" isolated-test)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$network" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$network" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$wrap_tests" ] && [ -n "$wrap_fixture" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
@@ -180,7 +185,7 @@ for line in sys.stdin:
     as_user() {
         (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
             HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CLI_BIN="$cli" \
-            ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
+            ISOLATED_TEST_WRAP_FIXTURE_BIN="$wrap_fixture" ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
     }
     as_user "$dogfood"
     as_user "$dogfood" --ignored
@@ -201,6 +206,11 @@ for line in sys.stdin:
     # #[ignore]d and not run here either.)
     echo "rootless e2e: skipping ignored_tests_really_run_under_nextest (needs cargo; run in the root pass)"
     as_user "$e2e" --test-threads=1 --skip ignored_tests_really_run_under_nextest
+    # isolated-test wrap over the plain suite, as nextest and as cargo's
+    # runner call it; skipped here: `cargo test` with the runner (this user
+    # has no cargo; run in the root pass).
+    echo "rootless wrap: skipping cargo_test_with_wrap_as_the_target_runner (needs cargo; run in the root pass)"
+    as_user "$wrap_tests" --test-threads=1 --skip cargo_test_with_wrap_as_the_target_runner
     cleanup
     trap - EXIT
 fi

@@ -134,6 +134,8 @@ where
     if let Some(mode) = crate::child::detect(&name) {
         crate::child::run(mode, spec, body);
     }
+    // Run by `isolated-test wrap` in its sandbox: ask to be run outside.
+    crate::wrapped::defer_if_asked(&name);
     crate::runner::run_parent(spec, &name);
 }
 

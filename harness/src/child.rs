@@ -149,7 +149,7 @@ where
 
 /// When the deadline comes, the parent asks (SIGUSR2) for the report before
 /// it kills the sandbox: a thread answers, since the body may be stuck.
-fn answer_report_requests(
+pub(crate) fn answer_report_requests(
     channel: &'static Channel,
     start: pollution::Snapshot,
     layers: pollution::Layers,
@@ -206,9 +206,24 @@ pub(crate) fn report_requested() -> bool {
 }
 
 /// Whether the sandbox of `spec` must send a pollution report (to print or
-/// to check); the parent and PID 2 decide alike.
+/// to check); the parent and PID 2 decide alike (PID 2 inherits the
+/// parent's environment; a bad `ISOLATED_TEST_FORBID_POLLUTION` stops the
+/// parent before any sandbox).
 pub(crate) fn report_wanted(spec: &TestSpec) -> bool {
-    report_requested() || spec.forbid_pollution.is_some()
+    report_requested() || !matches!(forbidden(spec), Ok(None))
+}
+
+/// What `spec`'s test may change when it forbids pollution: the paths its
+/// own `forbid_pollution` allows, else those of
+/// `ISOLATED_TEST_FORBID_POLLUTION`, with the name of where they came from.
+///
+/// # Errors
+/// The variable is set to something unusable.
+pub(crate) fn forbidden(spec: &TestSpec) -> Result<Option<(&'static [&'static str], &'static str)>, String> {
+    if let Some(allowed) = spec.forbid_pollution {
+        return Ok(Some((allowed, "forbid_pollution")));
+    }
+    Ok(crate::defaults::forbid_pollution()?.map(|allowed| (allowed, crate::defaults::ENV_FORBID_POLLUTION)))
 }
 
 /// What the running test has used so far: peak memory (tmpfs contents

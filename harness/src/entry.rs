@@ -52,6 +52,11 @@ pub(crate) struct SetupRequest {
     /// parent; set when the sandbox is started.
     #[serde(default)]
     pub(crate) kernel: setup::KernelFacts,
+    /// More host paths kept visible on the host's files, as the base and
+    /// working directories and the running binary's directory are (the
+    /// binary `isolated-test wrap` runs, when it lives below `/tmp`).
+    #[serde(default)]
+    pub(crate) keep: Vec<PathBuf>,
 }
 
 impl SetupRequest {
@@ -73,6 +78,7 @@ impl SetupRequest {
             limits,
             cgroup_views: Vec::new(),
             kernel: setup::KernelFacts::default(),
+            keep: Vec::new(),
         }
     }
 }
@@ -183,6 +189,7 @@ pub(crate) fn setup_sandbox(request: &SetupRequest, kernel: &mut dyn Kernel) -> 
     let mut all: Vec<PathBuf> = vec![base_dir.to_path_buf()];
     all.push(cwd.clone());
     all.extend(exe.parent().map(PathBuf::from));
+    all.extend(request.keep.iter().cloned());
     let keep = all.into_iter().filter_map(|p| p.canonicalize().ok()).collect();
     let uid_map = read_step("read /proc/self/uid_map", std::fs::read_to_string("/proc/self/uid_map"))?;
     let config = SandboxConfig {

@@ -35,10 +35,26 @@
 //! supervises with tokio and decides pass or fail from the exit status and
 //! a structured result channel. The README's "How it runs" has a diagram.
 //!
+//! ## Plain suites, unchanged
+//!
+//! The `isolated-test` binary's `wrap` command gives plain `#[test]`s the
+//! same sandbox, one per test, without touching their code: as a nextest
+//! wrapper script (`[scripts.wrapper.isolated] command = "isolated-test
+//! wrap"`) or as cargo's target runner
+//! (`CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="isolated-test wrap"
+//! cargo test`). An `#[isolated_test]` it meets runs in a sandbox of its own
+//! making, never nested in wrap's. The README's "Isolate an existing suite"
+//! has the details.
+//!
 //! ## Environment variables
 //!
 //! - `ISOLATED_TEST_TIMEOUT`: timeout of tests that set none (default 60s),
 //!   e.g. `90s`, `2m`.
+//! - `ISOLATED_TEST_HOSTNAME`: hostname of tests that set none (default
+//!   `isolated-test`).
+//! - `ISOLATED_TEST_FORBID_POLLUTION`: `forbid_pollution` of tests that set
+//!   none: `1`, or the allowed paths in the attribute's syntax
+//!   (`["/var/cache/**", "/tmp/**"]`).
 //! - `ISOLATED_TEST_LOG`: a tracing filter (`debug`) for the harness's own
 //!   logs on stderr, in the parent and in the sandbox.
 //! - `ISOLATED_TEST_CACHE_DIR`: where image archives are unpacked and
@@ -57,6 +73,7 @@ pub use isolated_test_macros::isolated_test as test;
 
 pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution, usage};
 pub use debootstrap::{Debootstrap, DebootstrapError};
+pub use defaults::{ENV_FORBID_POLLUTION, ENV_HOSTNAME};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
 pub use sandbox::cgroup::{DEFAULT_PIDS, ENV_CPU, ENV_MEMORY, ENV_PIDS, Limits, Usage};
@@ -73,6 +90,7 @@ pub mod __cli;
 
 mod child;
 pub mod debootstrap;
+mod defaults;
 mod entry;
 mod error;
 mod naming;
@@ -81,3 +99,4 @@ pub mod rootfs;
 mod runner;
 mod sandbox;
 mod sys;
+mod wrapped;

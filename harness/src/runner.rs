@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::__private::TestSpec;
 use crate::error::SpawnError;
-use crate::sandbox::reap::Reaper;
-use crate::sandbox::spawn::{self, Invocation};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::spawn::Invocation;
 use crate::sandbox::supervise;
 use crate::sandbox::verdict::{self, Verdict};
 
@@ -63,9 +63,18 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
-    if let Some(t) = spec.timeout {
-        return Ok(t);
+    match spec.timeout {
+        Some(t) => Ok(t),
+        None => default_timeout(),
     }
+}
+
+/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
+/// [`DEFAULT_TIMEOUT`].
+///
+/// # Errors
+/// The variable is no duration; the message names it.
+pub(crate) fn default_timeout() -> Result<Duration, String> {
     match std::env::var(ENV_TIMEOUT) {
         Ok(v) => parse_duration(&v)
             .ok_or_else(|| format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")),
@@ -86,6 +95,8 @@ fn nonce() -> String {
 #[track_caller]
 pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     init_tracing();
+    let forbidden = crate::child::forbidden(spec)
+        .unwrap_or_else(|message| panic!("isolated test `{name}` could not start its sandbox: {message}"));
     let outcome = start_and_supervise(spec, name);
     let (nonce, outcome) = match outcome {
         Ok(o) => o,
@@ -114,16 +125,9 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     let mut verdict = verdict::judge(name, &nonce, &outcome);
     // What is left in the scratch directories counts too: the sandbox's
     // fresh tmpfs hides it, but a real host would keep it.
-    if let (Verdict::Pass, Some(allowed)) = (&verdict, spec.forbid_pollution) {
-        let left = report.map(|r| r.disallowed(allowed));
-        match left {
-            Some(left) if left.is_clean() => {}
-            Some(left) => {
-                verdict = Verdict::Fail(format!(
-                    "the test polluted its sandbox (forbid_pollution; allowed: {allowed:?}):\n{left}"
-                ));
-            }
-            None => verdict = Verdict::Fail("forbid_pollution is set but no pollution report arrived".into()),
+    if let (Verdict::Pass, Some((allowed, source))) = (&verdict, forbidden) {
+        if let Some(failure) = verdict::polluted(report.as_ref(), allowed, source) {
+            verdict = Verdict::Fail(failure);
         }
     }
     // A failure leads with the limit it hit, if any, and ends with what the
@@ -198,21 +202,23 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         .prepared()
         .map_err(|e| format!("failed to make its root filesystem: {e}"))?;
     let setup = crate::entry::SetupRequest::new(
-        spec.hostname.unwrap_or(crate::child::DEFAULT_HOSTNAME).to_owned(),
+        match spec.hostname {
+            Some(hostname) => hostname.to_owned(),
+            None => crate::defaults::hostname()?,
+        },
         rootfs,
         spec.manifest_dir.into(),
         !spec.privileged,
         limits,
     );
     let invocation = Invocation::for_test(name, &nonce, setup)?;
-    let (started, mut reaper): (_, Reaper) = spawn::start(&invocation)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
-    let outcome = runtime
-        .block_on(supervise::supervise(started, &mut reaper, timeout, report_grace(spec)))
-        .map_err(|e| format!("failed to supervise the sandbox: {e}"))?;
+    let runtime = session::runtime().map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
+    let watch = session::Watch { timeout, report_grace: report_grace(spec), output: supervise::Output::Replay };
+    let outcome = match session::run(&runtime, invocation, watch, std::future::pending()) {
+        Ok(outcome) => outcome,
+        Err(SessionError::Start(err)) => return Err(err.into()),
+        Err(SessionError::Supervise(e)) => return Err(format!("failed to supervise the sandbox: {e}").into()),
+    };
     tracing::debug!(elapsed = ?outcome.elapsed, exit = ?outcome.exit, "sandbox ended");
     Ok((nonce, outcome))
 }

@@ -388,3 +388,26 @@ fn network_returns_err() -> Result<(), isolated_test::net::NetError> {
     net.link("a", "b").set(LinkSpec::new().loss(250.0))?;
     Ok(())
 }
+
+/// Run with `ISOLATED_TEST_HOSTNAME` set: the sandbox of a test that sets
+/// no hostname gets that one.
+#[isolated_test]
+fn hostname_from_the_environment() {
+    let expected = std::env::var("ISOLATED_TEST_E2E_EXPECT_HOSTNAME").unwrap();
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), expected);
+}
+
+/// Sets no `forbid_pollution`; run with `ISOLATED_TEST_FORBID_POLLUTION`.
+#[isolated_test]
+fn writes_one_file_in_etc() {
+    std::fs::write("/etc/isolated-test-e2e-env-forbid", "x").unwrap();
+}
+
+/// An `#[isolated_test]` with options of its own, run by `isolated-test
+/// wrap` (tests/tests/wrap.rs): it runs in a sandbox of its own making,
+/// with its hostname, never nested in wrap's.
+#[isolated_test(hostname = "own-sandbox-box")]
+fn keeps_its_own_options() {
+    assert_eq!(std::process::id(), 2);
+    assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), "own-sandbox-box");
+}

@@ -8,11 +8,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use isolated_test_fixtures::{
-    HostSnapshot, WorkspaceBinary, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+    HostSnapshot, processes_matching, run_as_nobody, run_with_user_namespaces_blocked, sandbox_cgroups,
+    wait_until_empty,
 };
 use serial_test::serial;
 
@@ -20,20 +20,9 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Builds the `cases` test binary (same profile as this one) and returns
-/// its path. `ISOLATED_TEST_CASES_BIN` names a prebuilt one instead (used by
-/// `.ci/run` for the rootless pass, where the test user has no cargo).
+/// The `cases` test binary (see `isolated_test_fixtures::cases_binary`).
 fn cases_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        WorkspaceBinary {
-            prebuilt_env: "ISOLATED_TEST_CASES_BIN",
-            cargo_args: &["test", "--no-run", "-p", "isolated-test-tests", "--test", "cases"],
-            target: "cases",
-            test: true,
-        }
-        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
-    })
+    isolated_test_fixtures::cases_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
 }
 
 /// Output of one run, stdout and stderr together.
@@ -55,20 +44,6 @@ fn assert_fails_with(run: &Run, needles: &[&str]) {
     assert!(run.text.contains("1 failed"), "{}", run.text);
     for needle in needles {
         assert!(run.text.contains(needle), "missing `{needle}` in:\n{}", run.text);
-    }
-}
-
-/// Polls `left` until it returns nothing, failing with `what` and the last
-/// answer after 5 s.
-fn wait_until_empty<T: std::fmt::Debug>(what: &str, mut left: impl FnMut() -> Vec<T>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = left();
-        if now.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {now:?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -726,6 +701,40 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
 /// forbids pollution. The harness's own scaffolding there (rootless, the
 /// crate directory and the test binary are kept visible below `/tmp`) is
 /// not, and a test that cleans up passes with nothing to report.
+/// `ISOLATED_TEST_HOSTNAME` and `ISOLATED_TEST_FORBID_POLLUTION` are the
+/// defaults of tests that set none; a test's own setting wins, and a bad
+/// value fails naming the variable.
+#[test]
+#[serial]
+fn hostname_and_forbid_pollution_defaults_come_from_the_environment() {
+    let run = run_cases(
+        &["--exact", "hostname_from_the_environment"],
+        &[("ISOLATED_TEST_HOSTNAME", "envbox"), ("ISOLATED_TEST_E2E_EXPECT_HOSTNAME", "envbox")],
+    );
+    assert!(run.status.success(), "{}", run.text);
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_HOSTNAME", "not a hostname")]);
+    assert_fails_with(&run, &["ISOLATED_TEST_HOSTNAME=`not a hostname` is not a hostname"]);
+
+    let forbid =
+        |value: &str| run_cases(&["--exact", "writes_one_file_in_etc"], &[("ISOLATED_TEST_FORBID_POLLUTION", value)]);
+    assert_fails_with(
+        &forbid("1"),
+        &[
+            "the test polluted its sandbox (ISOLATED_TEST_FORBID_POLLUTION; allowed: [])",
+            "added    /etc/isolated-test-e2e-env-forbid (file, 1 bytes",
+        ],
+    );
+    let allowed = forbid(r#"["/etc/isolated-test-e2e-env-*"]"#);
+    assert!(allowed.status.success(), "{}", allowed.text);
+    let off = forbid("0");
+    assert!(off.status.success(), "{}", off.text);
+    assert_fails_with(&forbid("yes"), &["ISOLATED_TEST_FORBID_POLLUTION=`yes`: expected `1`"]);
+    // The test's own setting wins over the variable's.
+    let own = run_cases(&["--exact", "forbid_pollution_violated"], &[("ISOLATED_TEST_FORBID_POLLUTION", "0")]);
+    assert_fails_with(&own, &["(forbid_pollution; allowed: [\"/etc/isolated-test-allowed*\"])"]);
+    assert!(!Path::new("/etc/isolated-test-e2e-env-forbid").exists());
+}
+
 #[test]
 #[serial]
 fn scratch_leftovers_are_reported_and_fail_a_test_that_forbids_pollution() {

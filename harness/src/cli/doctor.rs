@@ -6,13 +6,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::helper::ENV_HELPER_NONCE;
 use crate::entry::SetupRequest;
 use crate::error::SpawnError;
 use crate::sandbox::diagnose::{Probe, setup_hint};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::spawn::{self, Invocation};
-use crate::sandbox::supervise::{self, Outcome};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::supervise::{Outcome, Output};
 
 /// The capabilities a sandbox needs, each with the setup steps that prove it.
 const CAPABILITIES: &[(&str, &[&str])] = &[
@@ -51,11 +50,6 @@ enum ProbeResult {
 
 fn probe(privileged: bool) -> ProbeResult {
     let started_at = Instant::now();
-    let nonce = format!("doctor-{}", std::process::id());
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return ProbeResult::Broken(format!("cannot find this binary: {e}")),
-    };
     let limits = match crate::sandbox::cgroup::Limits::default().effective() {
         Ok(limits) => limits,
         Err(e) => return ProbeResult::Broken(e),
@@ -65,26 +59,20 @@ fn probe(privileged: bool) -> ProbeResult {
         record: true,
         ..SetupRequest::new(crate::child::DEFAULT_HOSTNAME.into(), crate::Rootfs::host(), base_dir, !privileged, limits)
     };
-    let invocation = Invocation {
-        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "probe".into()],
-        env: vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())],
-        env_remove: Vec::new(),
-        setup,
-        stdin: None,
+    let (nonce, invocation) = match super::helper::invocation("probe", None, setup) {
+        Ok(made) => made,
+        Err(e) => return ProbeResult::Broken(e),
     };
-    let (started, mut reaper) = match spawn::start(&invocation) {
-        Ok(s) => s,
-        Err(e) => return ProbeResult::NotStarted(e),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match session::runtime() {
         Ok(rt) => rt,
         Err(e) => return ProbeResult::Broken(format!("cannot build a tokio runtime: {e}")),
     };
-    let outcome: Outcome =
-        match runtime.block_on(supervise::supervise(started, &mut reaper, Duration::from_secs(10), None)) {
-            Ok(o) => o,
-            Err(e) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
-        };
+    let watch = session::Watch { timeout: Duration::from_secs(10), report_grace: None, output: Output::Replay };
+    let outcome: Outcome = match session::run(&runtime, invocation, watch, std::future::pending()) {
+        Ok(o) => o,
+        Err(SessionError::Start(e)) => return ProbeResult::NotStarted(e),
+        Err(SessionError::Supervise(e)) => return ProbeResult::Broken(format!("supervising the probe failed: {e}")),
+    };
     if outcome.timed_out.is_some() {
         return ProbeResult::Broken("the probe sandbox hung for 10s and was killed".into());
     }

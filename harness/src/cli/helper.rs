@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use super::relay;
-use crate::child::{Channel, exit, setup_outcome};
+use crate::child::{Channel, answer_report_requests, exit, setup_outcome};
+use crate::entry::SetupRequest;
 use crate::sandbox::protocol::Message;
+use crate::sandbox::spawn::Invocation;
 
 /// Environment variable carrying the per-run nonce to a helper.
 pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
@@ -25,9 +27,71 @@ pub(crate) struct RunSpec {
     /// window sizes).
     #[serde(default)]
     pub(crate) tty: Option<(u16, u16)>,
+    /// Take the pollution report (`run` always does; `wrap` when it is
+    /// printed or checked, since it costs time).
+    #[serde(default = "yes")]
+    pub(crate) report: bool,
+    /// The first command is this test, run by `isolated-test wrap`: if it
+    /// turns out to be an `#[isolated_test]`, it defers (see
+    /// `crate::wrapped`) and this helper reports `Deferred`.
+    #[serde(default)]
+    pub(crate) wrapped_test: Option<String>,
 }
 
-/// Runs `program` on a new pty of the sandbox's devpts, as the leader of a
+fn yes() -> bool {
+    true
+}
+
+/// PID 2 of a new sandbox: this binary in helper `mode` (`run`, `probe`),
+/// with `spec` for a `run` helper. Returns the run's nonce with it.
+///
+/// # Errors
+/// This binary cannot be found, or `spec` not serialised.
+pub(crate) fn invocation(
+    mode: &str,
+    spec: Option<&RunSpec>,
+    setup: SetupRequest,
+) -> Result<(String, Invocation), String> {
+    let nonce = format!("{mode}-{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut env = vec![(ENV_HELPER_NONCE.into(), nonce.clone().into())];
+    if let Some(spec) = spec {
+        env.push((ENV_HELPER_SPEC.into(), serde_json::to_string(spec).map_err(|e| e.to_string())?.into()));
+    }
+    let argv = vec![exe.into_os_string(), "__sandbox-helper".into(), mode.into()];
+    Ok((nonce, Invocation { argv, env, env_remove: Vec::new(), setup, stdin: None }))
+}
+
+/// The pipe a wrapped test writes its name to when it defers: the write
+/// end is inherited by the test (no close-on-exec), the read end stays
+/// here and never blocks.
+struct DeferPipe {
+    read: std::fs::File,
+    write: std::os::fd::OwnedFd,
+}
+
+impl DeferPipe {
+    fn new() -> std::io::Result<Self> {
+        use rustix::fs::OFlags;
+        let (read, write) = rustix::pipe::pipe()?;
+        rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
+        rustix::fs::fcntl_setfl(&read, OFlags::NONBLOCK)?;
+        Ok(Self { read: read.into(), write })
+    }
+
+    /// Whether `test` deferred: it wrote its name and exited with the
+    /// status that says so. What the test wrote is in the pipe by the
+    /// time it has exited; a process it left behind that still holds the
+    /// write end does not make this wait.
+    fn deferred(mut self, test: &str, status: &std::process::ExitStatus) -> bool {
+        drop(self.write);
+        let mut said = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut self.read, &mut said);
+        status.code() == Some(crate::wrapped::DEFER_EXIT) && said == format!("{test}\n").as_bytes()
+    }
+}
+
+/// Runs `command` on a new pty of the sandbox's devpts, as the leader of a
 /// session whose controlling terminal it is, and relays this process's
 /// stdin (the parent's [`relay`] frames: keys go to the pty, window sizes
 /// are set on it, and the kernel sends SIGWINCH to its foreground job)
@@ -35,7 +99,10 @@ pub(crate) struct RunSpec {
 ///
 /// # Errors
 /// The pty could not be made or the program not started.
-fn run_on_pty(program: &str, args: &[String], (rows, cols): (u16, u16)) -> std::io::Result<std::process::ExitStatus> {
+fn run_on_pty(
+    mut command: std::process::Command,
+    (rows, cols): (u16, u16),
+) -> std::io::Result<std::process::ExitStatus> {
     use rustix::pty::OpenptFlags;
     use std::io::{Read, Write};
     let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
@@ -45,8 +112,7 @@ fn run_on_pty(program: &str, args: &[String], (rows, cols): (u16, u16)) -> std::
     let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
     let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     rustix::termios::tcsetwinsize(&slave, size)?;
-    let mut command = std::process::Command::new(program);
-    command.args(args).stdin(slave.try_clone()?).stdout(slave.try_clone()?).stderr(slave);
+    command.stdin(slave.try_clone()?).stdout(slave.try_clone()?).stderr(slave);
     let mut child = crate::sys::process::in_new_session_on_tty(&mut command).spawn()?;
     // The command's copies are the only ones left: once it and its children
     // close the slave, reading the master ends (EIO).
@@ -93,32 +159,59 @@ fn run_on_pty(program: &str, args: &[String], (rows, cols): (u16, u16)) -> std::
 /// is still there afterwards to take the report. The commands inherit no
 /// descriptor of the harness (the result channel is close-on-exec) and
 /// cannot open PID 2's through `/proc` (PID 2 is not dumpable).
-fn run_commands(channel: &Channel, spec: &RunSpec) -> i32 {
+fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::ExitStatusExt;
     let built = setup_outcome(channel);
-    let start = crate::sandbox::pollution::Snapshot::take(&built.layers);
+    let start = spec.report.then(|| crate::sandbox::pollution::Snapshot::take(&built.layers));
+    if let Some(start) = &start {
+        // A command past its deadline is asked for the report first (SIGUSR2).
+        answer_report_requests(channel, start.clone(), built.layers.clone(), built.lowers.clone());
+    }
     channel.send(&Message::Started);
     let mut last = 0;
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
-        let status = match spec.tty.filter(|_| i == 0) {
-            Some(size) => run_on_pty(program, args, size),
-            None => crate::sys::process::in_new_session(std::process::Command::new(program).args(args)).status(),
-        };
-        let code = match status {
-            Ok(status) => status
-                .code()
-                .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)),
+        let wrapped = spec.wrapped_test.as_deref().filter(|_| i == 0);
+        let defer = match wrapped.map(|_| DeferPipe::new()).transpose() {
+            Ok(defer) => defer,
             Err(e) => {
-                eprintln!("isolated-test: cannot run `{program}`: {e}");
-                if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+                eprintln!("isolated-test: cannot create the pipe a wrapped test defers through: {e}");
+                return 126;
             }
         };
-        if i == 0 {
+        let mut command = std::process::Command::new(program);
+        // The helper's own variables are no business of the command's.
+        command.args(args).env_remove(ENV_HELPER_NONCE).env_remove(ENV_HELPER_SPEC);
+        if let (Some(test), Some(defer)) = (wrapped, &defer) {
+            command.env(crate::wrapped::ENV_WRAP_TEST, test);
+            command.env(crate::wrapped::ENV_WRAP_FD, defer.write.as_raw_fd().to_string());
+        }
+        let status = match spec.tty.filter(|_| i == 0) {
+            Some(size) => run_on_pty(command, size),
+            None => crate::sys::process::in_new_session(&mut command).status(),
+        };
+        let (code, signal) = match &status {
+            Ok(status) => match status.code() {
+                Some(code) => (code, None),
+                None => (128 + status.signal().unwrap_or(0), status.signal()),
+            },
+            Err(e) => {
+                eprintln!("isolated-test: cannot run `{program}`: {e}");
+                (if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }, None)
+            }
+        };
+        if let Some(start) = start.as_ref().filter(|_| i == 0) {
             let end = crate::sandbox::pollution::Snapshot::take(&built.layers);
             let report = start.diff(&end, &built.layers, &[]);
             channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
-        channel.send(&Message::CommandExited { code });
+        if let (Some(test), Some(defer), Ok(status)) = (wrapped, defer, &status) {
+            if defer.deferred(test, status) {
+                channel.send(&Message::Deferred { test: test.to_owned() });
+            }
+        }
+        channel.send(&Message::CommandExited { code, signal });
         last = code;
     }
     // The helper exits with the last command's status: the parent checks
@@ -146,13 +239,14 @@ pub(crate) fn run(mode: &str) -> ExitCode {
         eprintln!("isolated-test: `__sandbox-helper` must run as PID 2 of a sandbox");
         return ExitCode::from(2);
     }
-    let channel = Channel::adopt();
+    // Shared with the thread that answers a report request at the deadline.
+    let channel: &'static Channel = Box::leak(Box::new(Channel::adopt()));
     channel.send(&Message::Hello { nonce, test: format!("__sandbox-helper {mode}") });
     crate::runner::init_tracing();
     match mode {
         "probe" => {
             let Some(entered) = crate::entry::entered() else {
-                setup_outcome(&channel);
+                setup_outcome(channel);
                 exit(1)
             };
             let mut steps = entered.steps.clone();
@@ -167,7 +261,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
                 Vec::new()
             };
             channel.send(&Message::Probe { steps, readonly_dirs: entered.readonly_dirs.clone(), network });
-            setup_outcome(&channel);
+            setup_outcome(channel);
             exit(0)
         }
         "run" => {
@@ -178,7 +272,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
                     exit(2)
                 }
             };
-            exit(run_commands(&channel, &spec))
+            exit(run_commands(channel, &spec))
         }
         other => {
             eprintln!("isolated-test: unknown helper mode `{other}`");

@@ -1,5 +1,5 @@
-//! The `isolated-test` command line: `doctor`, `run`, `pair`. Declarations
-//! and dispatch only.
+//! The `isolated-test` command line: `doctor`, `run`, `pair`, `wrap`.
+//! Declarations and dispatch only.
 //!
 //! The binary re-executes itself as PID 2 of a sandbox in a hidden helper
 //! mode (`__sandbox-helper`), which runs the same setup code as a test.
@@ -9,6 +9,7 @@ mod helper;
 mod relay;
 mod run;
 mod visible;
+mod wrap;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,16 @@ enum Command {
         /// The test that may trip on it.
         test_b: String,
     },
+    /// Run a test binary's tests one sandbox each, as a nextest wrapper script or a cargo target runner.
+    ///
+    /// nextest: `[scripts.wrapper.isolated] command = "isolated-test wrap"`. cargo:
+    /// `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="isolated-test wrap" cargo test`. Options come from
+    /// ISOLATED_TEST_* variables (timeout, limits, hostname, report, forbid pollution).
+    Wrap {
+        /// The test binary, then its arguments (libtest's, as cargo or nextest pass them).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "BINARY [ARGS]")]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Internal: PID 2 of a sandbox started by this binary.
     #[command(name = "__sandbox-helper", hide = true)]
     SandboxHelper {
@@ -62,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Doctor => doctor::run(),
         Command::Run { sandbox, json, command } => run::run(&sandbox, json, command),
         Command::Pair { sandbox, test_binary, test_a, test_b } => run::pair(&sandbox, test_binary, test_a, test_b),
+        Command::Wrap { args } => wrap::run(args),
         Command::SandboxHelper { mode } => helper::run(&mode),
     }
 }

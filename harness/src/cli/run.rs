@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::helper::{ENV_HELPER_NONCE, ENV_HELPER_SPEC, RunSpec};
+use super::helper::RunSpec;
 use super::relay;
 use super::visible;
 use crate::Rootfs;
 use crate::entry::SetupRequest;
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::spawn::{self, Invocation};
-use crate::sandbox::supervise::{self, Outcome};
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::supervise::{Outcome, Output};
 use crate::sandbox::verdict::{Verdict, judge};
 
 /// Where and how to run, shared by `run` and `pair`.
@@ -275,10 +275,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     }
     // A debootstrap root is built first (once), with the terminal as it is.
     let rootfs = rootfs.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let runtime = session::runtime().map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     // A terminal gets a pty inside; it is restored when this returns.
     let mut terminal = if stdin { Terminal::enter(&runtime) } else { None };
     let limits =
@@ -286,52 +283,38 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // Relative sources are the caller's, as on any command line.
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let setup = SetupRequest::new(args.hostname.clone(), rootfs, base_dir, !args.privileged, limits);
-    let spec = RunSpec { commands, tty: terminal.as_ref().map(|_| Terminal::size()) };
-    let nonce = format!("run-{}-{:?}", std::process::id(), std::time::SystemTime::now());
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let mut invocation = Invocation {
-        argv: vec![exe.into_os_string(), "__sandbox-helper".into(), "run".into()],
-        env: vec![
-            (ENV_HELPER_NONCE.into(), nonce.clone().into()),
-            (ENV_HELPER_SPEC.into(), serde_json::to_string(&spec).map_err(|e| e.to_string())?.into()),
-        ],
-        env_remove: Vec::new(),
-        setup,
-        stdin: None,
-    };
-    let feed = if stdin {
+    let tty = terminal.as_ref().map(|_| Terminal::size());
+    let spec = RunSpec { commands, tty, report: true, wrapped_test: None };
+    let (nonce, mut invocation) = super::helper::invocation("run", Some(&spec), setup)?;
+    // The input is fed from threads of its own, from now on: until PID 1
+    // holds the pipe it waits in the pipe's buffer, and once the sandbox
+    // is gone (or never started) the feeding thread sees EPIPE.
+    let resized = if stdin {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| format!("cannot create the stdin pipe: {e}"))?;
         invocation.stdin = Some(read);
-        Some(write)
-    } else {
-        None
-    };
-    let (mut started, mut reaper) = spawn::start(&invocation).map_err(|e| e.render())?;
-    started.raw_stdout = terminal.is_some();
-    // PID 1 holds the read end now; ours must go, so that the feeding thread
-    // sees EPIPE rather than blocking once the sandbox is gone.
-    drop(invocation.stdin.take());
-    let resized = match feed {
-        Some(write) if terminal.is_some() => Some(feed_terminal(write)),
-        Some(write) => {
+        if terminal.is_some() {
+            Some(feed_terminal(write))
+        } else {
             feed_stdin(write);
             None
         }
-        None => None,
+    } else {
+        None
     };
-    let supervised = supervise::supervise(started, &mut reaper, args.timeout, None);
-    let outcome = runtime
-        .block_on(async {
-            match (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
-                (Some(signal), Some(resized)) => tokio::select! {
-                    outcome = supervised => outcome,
-                    never = follow_window_size(signal, resized) => match never {},
-                },
-                _ => supervised.await,
-            }
-        })
-        .map_err(|e| format!("supervising the sandbox failed: {e}"))?;
+    let output = if terminal.is_some() { Output::Terminal } else { Output::Replay };
+    let watch = session::Watch { timeout: args.timeout, report_grace: None, output };
+    // Never completes: while the sandbox runs, the window size is followed.
+    let follow = async {
+        if let (Some(signal), Some(resized)) = (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
+            match follow_window_size(signal, resized).await {}
+        }
+        std::future::pending::<()>().await;
+    };
+    let outcome = session::run(&runtime, invocation, watch, follow).map_err(|e| match e {
+        SessionError::Start(err) => err.render(),
+        SessionError::Supervise(e) => format!("supervising the sandbox failed: {e}"),
+    })?;
     Ok((nonce, outcome))
 }
 
@@ -341,14 +324,18 @@ fn exit_codes(outcome: &Outcome) -> Vec<i32> {
         .messages
         .iter()
         .filter_map(|m| match m {
-            Message::CommandExited { code } => Some(*code),
+            Message::CommandExited { code, .. } => Some(*code),
             _ => None,
         })
         .collect()
 }
 
-/// Why the sandbox itself failed (setup, timeout, protocol), if it did.
-fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
+/// How `run` and `pair` say how to raise the timeout.
+const RUN_TIMEOUT_HINT: &str = "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).";
+
+/// Why a helper's sandbox itself failed (setup, timeout, protocol), if it
+/// did; a timeout ends with `timeout_hint`.
+pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str) -> Option<String> {
     if let Some((n, _)) = outcome.log.hello() {
         if n != nonce {
             return Some("the sandbox answered for another run".into());
@@ -356,10 +343,9 @@ fn sandbox_failure(nonce: &str, outcome: &Outcome) -> Option<String> {
     }
     if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
         return match judge("__sandbox-helper run", nonce, outcome) {
-            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => Some(msg.replace(
-                crate::sandbox::verdict::TIMEOUT_HINT,
-                "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).",
-            )),
+            Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => {
+                Some(msg.replace(crate::sandbox::verdict::TIMEOUT_HINT, timeout_hint))
+            }
             Verdict::Pass => None,
         };
     }
@@ -375,7 +361,7 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
             return ExitCode::from(125);
         }
     };
-    if let Some(msg) = sandbox_failure(&nonce, &outcome) {
+    if let Some(msg) = sandbox_failure(&nonce, &outcome, RUN_TIMEOUT_HINT) {
         eprintln!("isolated-test run: {msg}");
         return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
     }
@@ -448,7 +434,7 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
         return ExitCode::from(125);
     };
     for (nonce, outcome) in [(&n1, &together), (&n2, &alone)] {
-        if let Some(msg) = sandbox_failure(nonce, outcome) {
+        if let Some(msg) = sandbox_failure(nonce, outcome, RUN_TIMEOUT_HINT) {
             eprintln!("isolated-test pair: {msg}");
             return ExitCode::from(125);
         }

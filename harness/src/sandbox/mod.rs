@@ -9,6 +9,7 @@ pub(crate) mod proctree;
 pub(crate) mod protocol;
 pub(crate) mod reap;
 pub mod resolve;
+pub(crate) mod session;
 pub(crate) mod setup;
 pub(crate) mod spawn;
 pub(crate) mod subid;

@@ -38,6 +38,16 @@ pub(crate) enum Message {
     CommandExited {
         /// The code.
         code: i32,
+        /// The signal that killed it, if one did.
+        #[serde(default)]
+        signal: Option<i32>,
+    },
+    /// The test `isolated-test wrap` ran is an `#[isolated_test]`: rather
+    /// than nest a sandbox in this one (which the kernel refuses), it asks
+    /// to be run outside, where it makes its own (see `crate::wrapped`).
+    Deferred {
+        /// The libtest name it answered for.
+        test: String,
     },
     /// The CLI's probe (`isolated-test doctor`) completed these setup steps.
     Probe {

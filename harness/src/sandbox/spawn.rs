@@ -48,9 +48,6 @@ pub(crate) struct Started {
     pub(crate) cgroup: Option<super::cgroup::Cgroup>,
     /// Why there is no cgroup, when there is none.
     pub(crate) limits_off: Option<String>,
-    /// Pass PID 2's stdout to this process's stdout byte for byte, as it
-    /// comes (a terminal session), instead of line by line.
-    pub(crate) raw_stdout: bool,
 }
 
 /// What to run as PID 2, and how.
@@ -232,15 +229,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     );
 
     Ok((
-        Started {
-            init: cloned,
-            stdout: stdout_read,
-            stderr: stderr_read,
-            result: result_read,
-            cgroup,
-            limits_off,
-            raw_stdout: false,
-        },
+        Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
         reaper,
     ))
 }

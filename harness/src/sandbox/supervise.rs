@@ -3,7 +3,8 @@
 //! channel and the deadline.
 //!
 //! Output is replayed through `print!`/`eprint!` on the test thread, so
-//! libtest captures it (shown on failure) or streams it (`--nocapture`).
+//! libtest captures it (shown on failure) or streams it (`--nocapture`),
+//! unless the caller takes it ([`Output`]).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -55,6 +56,27 @@ pub(crate) struct Outcome {
     pub(crate) limits_off: Option<String>,
 }
 
+/// One of PID 2's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// Its standard output.
+    Stdout,
+    /// Its standard error.
+    Stderr,
+}
+
+/// Where the sandbox's output goes.
+pub(crate) enum Output<'a> {
+    /// Line by line through `print!`/`eprint!`: libtest captures it in a
+    /// test; elsewhere it reaches this process's own streams.
+    Replay,
+    /// Standard output byte for byte as it comes, flushed (a terminal
+    /// session: a prompt has no newline); standard error as [`Output::Replay`].
+    Terminal,
+    /// Line by line (never a character cut in two) to the caller.
+    To(&'a mut dyn FnMut(Stream, &str)),
+}
+
 /// How a pollution report starts on the result channel.
 const REPORT_TAG: &[u8] = br#"{"kind":"report""#;
 
@@ -86,13 +108,13 @@ impl Lines {
     }
 }
 
-struct Stream {
+struct Piped {
     pipe: Option<pipe::Receiver>,
     lines: Lines,
     buf: Vec<u8>,
 }
 
-impl Stream {
+impl Piped {
     fn new(fd: OwnedFd) -> io::Result<Self> {
         Ok(Self { pipe: Some(pipe::Receiver::from_owned_fd(fd)?), lines: Lines::default(), buf: vec![0; 16 * 1024] })
     }
@@ -105,23 +127,25 @@ async fn read_some(pipe: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> io::Res
     }
 }
 
-fn on_read(stream: &mut Stream, r: io::Result<usize>, emit: &mut impl FnMut(&str)) {
+fn on_read(stream: &mut Piped, r: io::Result<usize>, emit: &mut impl FnMut(&str)) {
     match r {
         Ok(0) | Err(_) => {
             stream.pipe = None;
             stream.lines.finish(emit);
         }
         Ok(n) => {
-            let Stream { lines, buf, .. } = stream;
+            let Piped { lines, buf, .. } = stream;
             lines.push(&buf[..n], emit);
         }
     }
 }
 
 /// Supervises `started` until PID 1 has exited and its output is drained,
-/// killing the whole sandbox at the deadline. With `report_grace`, the
-/// deadline first asks PID 2 for its pollution report (SIGUSR2) and kills
-/// when the report has arrived or the grace has passed.
+/// killing the whole sandbox at the deadline, or as soon as `stop`
+/// completes (a caller that was interrupted; a `stop` that never completes
+/// may do work of its own meanwhile). With `report_grace`, the deadline
+/// first asks PID 2 for its pollution report (SIGUSR2) and kills when the
+/// report has arrived or the grace has passed.
 ///
 /// # Errors
 /// Registering the descriptors with tokio, or waiting on the pidfd.
@@ -130,14 +154,19 @@ pub(crate) async fn supervise(
     reaper: &mut Reaper,
     timeout: Duration,
     report_grace: Option<Duration>,
+    output: Output<'_>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> io::Result<Outcome> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
-    let Started { init, stdout, stderr, result, cgroup, limits_off, raw_stdout } = started;
+    let Started { init, stdout, stderr, result, cgroup, limits_off } = started;
+    let raw_stdout = matches!(output, Output::Terminal);
+    tokio::pin!(stop);
+    let mut stopped = false;
     let pid = init.pid;
     let pidfd = crate::sys::fd::register_readable(init.pidfd)?;
-    let mut out = Stream::new(stdout)?;
-    let mut err = Stream::new(stderr)?;
+    let mut out = Piped::new(stdout)?;
+    let mut err = Piped::new(stderr)?;
     let mut res = Some(pipe::Receiver::from_owned_fd(result)?);
     let mut res_buf = vec![0u8; 16 * 1024];
     let mut res_bytes = Vec::new();
@@ -157,8 +186,14 @@ pub(crate) async fn supervise(
     // cgroup v1 keeps no peak process count: it is sampled.
     let mut sample = tokio::time::interval(Duration::from_millis(20));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut print_out = |s: &str| print!("{s}");
-    let mut print_err = |s: &str| eprint!("{s}");
+    let mut output = output;
+    let emit = std::cell::RefCell::new(move |stream: Stream, s: &str| match (&mut output, stream) {
+        (Output::To(sink), stream) => sink(stream, s),
+        (_, Stream::Stdout) => print!("{s}"),
+        (_, Stream::Stderr) => eprint!("{s}"),
+    });
+    let mut print_out = |s: &str| (*emit.borrow_mut())(Stream::Stdout, s);
+    let mut print_err = |s: &str| (*emit.borrow_mut())(Stream::Stderr, s);
 
     loop {
         if exit.is_some() && out.pipe.is_none() && err.pipe.is_none() && res.is_none() {
@@ -224,6 +259,11 @@ pub(crate) async fn supervise(
                     _ => kill(&pidfd),
                 }
                 timed_out = Some(TimedOut { after: timeout, tree });
+            }
+            () = &mut stop, if exit.is_none() && !stopped => {
+                tracing::debug!(pid, "stopped by the caller; killing the sandbox");
+                stopped = true;
+                kill(&pidfd);
             }
             () = sleep_until_opt(kill_at), if exit.is_none() => {
                 kill(&pidfd);

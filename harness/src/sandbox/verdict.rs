@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::pollution::Report;
 use super::protocol::Message;
 use super::supervise::{Exit, Outcome};
 use crate::sys::spawn::pid1_exit;
@@ -57,6 +58,18 @@ pub(crate) fn resources(outcome: &Outcome) -> (Option<String>, String) {
         limits.pids
     );
     (if cause.is_empty() { None } else { Some(cause.join("\n")) }, line)
+}
+
+/// Why a test that passed fails for what it left behind, if it does: the
+/// changes of `report` that `allowed` (path patterns) does not cover.
+/// `source` names the setting (`forbid_pollution`, or the environment
+/// variable).
+pub(crate) fn polluted(report: Option<&Report>, allowed: &[&str], source: &str) -> Option<String> {
+    match report.map(|r| r.disallowed(allowed)) {
+        Some(left) if left.is_clean() => None,
+        Some(left) => Some(format!("the test polluted its sandbox ({source}; allowed: {allowed:?}):\n{left}")),
+        None => Some(format!("{source} is set but no pollution report arrived")),
+    }
 }
 
 /// The name of a signal, e.g. `SIGABRT`.
@@ -188,7 +201,8 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
             | Message::Probe { .. }
             | Message::Report { .. }
             | Message::FailureNote { .. }
-            | Message::CommandExited { .. } => {}
+            | Message::CommandExited { .. }
+            | Message::Deferred { .. } => {}
         }
     }
 

@@ -1,0 +1,293 @@
+//! One sandbox of wrap: a test, or a whole binary, run as the child of this
+//! binary's helper (PID 2), and what came of it. Also the two calls that
+//! are one sandbox each: nextest's one test ([`test`]) and a binary run
+//! whole ([`whole`]).
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{Interrupts, Options, exit_code};
+use crate::__cli::helper::{self, RunSpec};
+use crate::entry::SetupRequest;
+use crate::sandbox::protocol::Message;
+use crate::sandbox::session::{self, SessionError};
+use crate::sandbox::supervise::{Outcome, Output};
+use crate::sandbox::verdict;
+
+/// How wrap says how to raise the timeout.
+const TIMEOUT_HINT: &str = "\nRaise the limit with ISOLATED_TEST_TIMEOUT (e.g. ISOLATED_TEST_TIMEOUT=5m).";
+
+/// How a sandboxed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// The test (or binary) exited with 0, and left nothing it may not.
+    Passed,
+    /// It failed, or its sandbox did.
+    Failed,
+    /// It is an `#[isolated_test]`, which runs outside wrap's sandbox and
+    /// makes its own: run it again with [`outside`].
+    Deferred,
+}
+
+/// What came of one sandbox.
+#[derive(Debug)]
+pub(super) struct Ran {
+    pub(super) ending: Ending,
+    /// The exit status to pass on: the test's own, or 101 when wrap failed
+    /// a test that exited with 0, or its sandbox failed.
+    pub(super) code: i32,
+    /// What wrap has to say beyond the test's own output (why its sandbox
+    /// failed, the signal that killed it, what it polluted, the resources
+    /// it used), one or more lines; empty when it passed.
+    pub(super) notes: String,
+}
+
+impl Ran {
+    fn failed(code: i32, notes: String) -> Self {
+        Self { ending: Ending::Failed, code, notes }
+    }
+}
+
+/// One sandbox to run.
+pub(super) struct Sandbox<'a> {
+    pub(super) options: &'a Options,
+    /// The test binary (canonical).
+    pub(super) binary: &'a Path,
+    /// Its arguments.
+    pub(super) args: Vec<String>,
+    /// The libtest name of the test, when this is one test: it is told so,
+    /// and may defer.
+    pub(super) test: Option<&'a str>,
+    /// Variables taken out of the test's environment.
+    pub(super) env_remove: Vec<OsString>,
+}
+
+impl Sandbox<'_> {
+    /// `test NAME`, or the binary's path.
+    fn label(&self) -> String {
+        match self.test {
+            Some(test) => test.to_owned(),
+            None => self.binary.display().to_string(),
+        }
+    }
+
+    /// Runs it in a fresh sandbox, supervised on `runtime`, its output to
+    /// `output`; killed as soon as `stop` completes.
+    pub(super) fn run(
+        self,
+        runtime: &tokio::runtime::Runtime,
+        output: Output<'_>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Ran {
+        let options = self.options;
+        let Some(binary) = self.binary.to_str() else {
+            return Ran::failed(101, format!("the test binary's path `{}` is not UTF-8", self.binary.display()));
+        };
+        let mut argv = vec![binary.to_owned()];
+        argv.extend(self.args.iter().cloned());
+        let setup = SetupRequest {
+            // A binary below /tmp (a doc test's) stays visible over the fresh /tmp.
+            keep: self.binary.parent().map(PathBuf::from).into_iter().collect(),
+            ..SetupRequest::new(
+                options.hostname.clone(),
+                crate::Rootfs::host(),
+                options.base_dir.clone(),
+                true,
+                options.limits,
+            )
+        };
+        let report = options.report_wanted();
+        let spec = RunSpec { commands: vec![argv], tty: None, report, wrapped_test: self.test.map(str::to_owned) };
+        let (nonce, mut invocation) = match helper::invocation("run", Some(&spec), setup) {
+            Ok(made) => made,
+            Err(message) => return Ran::failed(101, message),
+        };
+        invocation.env_remove.clone_from(&self.env_remove);
+        let watch =
+            session::Watch { timeout: options.timeout, report_grace: report.then_some(Duration::from_secs(2)), output };
+        match session::run(runtime, invocation, watch, stop) {
+            Ok(outcome) => self.judge(&nonce, &outcome),
+            Err(SessionError::Start(err)) => Ran::failed(101, format!("could not start its sandbox: {}", err.render())),
+            Err(SessionError::Supervise(e)) => Ran::failed(101, format!("supervising its sandbox failed: {e}")),
+        }
+    }
+
+    fn judge(&self, nonce: &str, outcome: &Outcome) -> Ran {
+        let options = self.options;
+        let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
+        let (cause, used) = verdict::resources(outcome);
+        if let Some(report) = report.as_ref().filter(|_| options.print_report) {
+            use std::io::Write;
+            // Straight to stderr, for passing tests too, as the attribute does.
+            let _ = writeln!(std::io::stderr(), "isolated test `{}`: {report}{used}", self.label());
+        }
+        // A failure leads with the limit it hit, if any, and ends with
+        // what the sandbox used.
+        let explain = |message: &str| match &cause {
+            Some(cause) => format!("{cause}\n{message}\n{used}"),
+            None if message.is_empty() => used.clone(),
+            None => format!("{message}\n{used}"),
+        };
+        if let Some(message) = crate::__cli::run::sandbox_failure(nonce, outcome, TIMEOUT_HINT) {
+            return Ran::failed(101, explain(&message));
+        }
+        let deferred = outcome
+            .log
+            .messages
+            .iter()
+            .any(|m| matches!(m, Message::Deferred { test } if Some(test.as_str()) == self.test));
+        if deferred {
+            return Ran { ending: Ending::Deferred, code: 0, notes: String::new() };
+        }
+        // The exit status is PID 2's own (which PID 1 records and nothing in
+        // the sandbox can write); the reported one must agree with it.
+        let reported = outcome.log.messages.iter().find_map(|m| match m {
+            Message::CommandExited { code, signal } => Some((*code, *signal)),
+            _ => None,
+        });
+        let exited = outcome.log.pid2_status.filter(|s| libc::WIFEXITED(*s)).map(|s| libc::WEXITSTATUS(s));
+        let (code, signal) = match (reported, exited) {
+            (Some((reported, signal)), Some(exited)) if reported == exited => (exited, signal),
+            (Some((reported, _)), Some(exited)) => {
+                let note = format!("the sandbox reported exit status {reported}, but the test exited with {exited}");
+                return Ran::failed(if exited == 0 { 101 } else { exited }, explain(&note));
+            }
+            _ => return Ran::failed(101, explain("the test's exit status was not reported")),
+        };
+        if code != 0 {
+            let mut note = String::new();
+            if let Some(signal) = signal {
+                let _ = write!(note, "the test process was killed by {}", verdict::signal_name(signal));
+            }
+            return Ran::failed(code, explain(&note));
+        }
+        if let Some(allowed) = options.forbid {
+            if let Some(failure) = verdict::polluted(report.as_ref(), allowed, crate::defaults::ENV_FORBID_POLLUTION) {
+                return Ran::failed(101, explain(&failure));
+            }
+        }
+        Ran { ending: Ending::Passed, code: 0, notes: String::new() }
+    }
+}
+
+/// Runs `binary ARGS` outside any sandbox: a test that deferred, which
+/// makes its own. With `capture`, its standard output and error come back
+/// together, in order, instead of going to this process's; the exit
+/// status comes back as a code (128 + a signal that killed it). When
+/// `stop` completes first, the test is sent SIGTERM (its sandbox dies
+/// with it) and waited for.
+pub(super) async fn outside(
+    binary: &Path,
+    args: &[String],
+    capture: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> (i32, String) {
+    use std::os::unix::process::ExitStatusExt;
+    use tokio::io::AsyncReadExt;
+    let started = (|| {
+        let mut command = tokio::process::Command::new(binary);
+        command.args(args).stdin(std::process::Stdio::null());
+        if capture {
+            // Do not pass on a one-thread libtest: its status line would
+            // come before the test's output, where the framing is not found.
+            command.env_remove("RUST_TEST_THREADS");
+        }
+        let pipe = if capture {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+            command.stdout(write.try_clone()?).stderr(write);
+            Some(tokio::net::unix::pipe::Receiver::from_owned_fd(read)?)
+        } else {
+            None
+        };
+        // The command (and its copies of the write end) goes with this
+        // closure, so that the pipe ends with the test.
+        Ok::<_, std::io::Error>((command.spawn()?, pipe))
+    })();
+    let (mut child, pipe) = match started {
+        Ok(started) => started,
+        Err(e) => return (101, format!("isolated-test wrap: cannot run `{}`: {e}\n", binary.display())),
+    };
+    let read_all = async {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes).await;
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let pid = child.id().and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?));
+    let waited = tokio::select! {
+        (status, output) = async { tokio::join!(child.wait(), read_all) } => Some((status, output)),
+        () = stop => None,
+    };
+    let (status, output) = match waited {
+        Some(done) => done,
+        None => {
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            (child.wait().await, String::new())
+        }
+    };
+    match status {
+        Ok(status) => (status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)), output),
+        Err(e) => (101, format!("{output}isolated-test wrap: waiting for `{}` failed: {e}\n", binary.display())),
+    }
+}
+
+/// nextest's call for one test: `BINARY --exact NAME --nocapture ...`.
+/// The output passes through as it comes, and the exit status is the
+/// test's (101 when wrap fails it).
+pub(super) fn test(options: &Options, binary: &Path, args: &[String], name: &str) -> ExitCode {
+    single(options, binary, args, Some(name))
+}
+
+/// A binary run whole, in one sandbox (a doc test, `harness = false`).
+pub(super) fn whole(options: &Options, binary: &Path, args: &[String]) -> ExitCode {
+    single(options, binary, args, None)
+}
+
+fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>) -> ExitCode {
+    let runtime = match session::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("isolated-test wrap: cannot build a tokio runtime: {e}");
+            return ExitCode::from(101);
+        }
+    };
+    let mut interrupts = match Interrupts::catch(&runtime) {
+        Ok(interrupts) => interrupts,
+        Err(message) => {
+            eprintln!("isolated-test wrap: {message}");
+            return ExitCode::from(101);
+        }
+    };
+    let interrupted = std::cell::Cell::new(None);
+    let sandbox = Sandbox { options, binary, args: args.to_vec(), test, env_remove: Vec::new() };
+    let label = sandbox.label();
+    let ran = sandbox.run(&runtime, Output::Replay, async {
+        interrupted.set(Some(interrupts.next().await));
+    });
+    // An #[isolated_test] runs again outside, where it makes its own sandbox.
+    let code = (ran.ending == Ending::Deferred && interrupted.get().is_none()).then(|| {
+        runtime.block_on(outside(binary, args, false, async {
+            interrupted.set(Some(interrupts.next().await));
+        }))
+    });
+    if let Some(signal) = interrupted.get() {
+        eprintln!("isolated-test wrap: interrupted by {}; the test was stopped", verdict::signal_name(signal));
+        return exit_code(128 + signal);
+    }
+    match ran.ending {
+        Ending::Deferred => exit_code(code.map_or(101, |(code, _)| code)),
+        Ending::Passed => ExitCode::SUCCESS,
+        Ending::Failed => {
+            if !ran.notes.is_empty() {
+                eprintln!("isolated-test wrap: `{label}` failed: {}", ran.notes);
+            }
+            exit_code(ran.code)
+        }
+    }
+}

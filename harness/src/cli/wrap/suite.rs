@@ -1,0 +1,295 @@
+//! A libtest binary run whole as cargo runs it (a target runner): its
+//! tests listed with its own `--list` and the call's filters, each run in a
+//! sandbox of its own, `--test-threads` at a time, and reported as libtest
+//! reports them (`test NAME ... ok`, the captured output of failures, the
+//! summary line, exit status 101 on failure).
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::framing::Framing;
+use super::libtest::{self, Args, Ignored};
+use super::one::{Ending, Sandbox, outside};
+use super::{Interrupts, Options, exit_code};
+use crate::sandbox::session;
+use crate::sandbox::supervise::{Output, Stream};
+
+/// One test of the run.
+#[derive(Debug, Clone)]
+struct Planned {
+    name: String,
+    /// It runs; otherwise it is reported `ignored`.
+    runs: bool,
+    /// It runs although `#[ignore]`d (`--ignored`, `--include-ignored`).
+    include_ignored: bool,
+}
+
+/// What came of one test.
+struct Finished {
+    name: String,
+    passed: bool,
+    /// Its output (captured), with what wrap has to add.
+    output: String,
+}
+
+/// Runs `binary`'s tests as `args` select them.
+pub(super) fn run(options: &Options, binary: &Path, args: &Args) -> ExitCode {
+    match suite(options, binary, args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("isolated-test wrap: {message}");
+            ExitCode::from(101)
+        }
+    }
+}
+
+/// The tests to run or report, and how many the filters left out.
+fn plan(binary: &Path, args: &Args) -> Result<(Vec<Planned>, usize), String> {
+    let only_ignored = args.ignored == Ignored::Only;
+    let selected = libtest::list(binary, Some(args), only_ignored)?;
+    let ignored: HashSet<String> = match args.ignored {
+        Ignored::Skip => libtest::list(binary, Some(args), true)?.into_iter().collect(),
+        Ignored::Only | Ignored::Include => HashSet::new(),
+    };
+    let total =
+        if args.filtered() || only_ignored { libtest::list(binary, None, false)?.len() } else { selected.len() };
+    let planned = selected
+        .into_iter()
+        .map(|name| Planned { runs: !ignored.contains(&name), include_ignored: args.ignored != Ignored::Skip, name })
+        .collect::<Vec<_>>();
+    let filtered_out = total.saturating_sub(planned.len());
+    Ok((planned, filtered_out))
+}
+
+fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, String> {
+    let (planned, filtered_out) = plan(binary, args)?;
+    let runtime = session::runtime().map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let mut interrupts = Interrupts::catch(&runtime)?;
+    let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    let noun = if planned.len() == 1 { "test" } else { "tests" };
+    let _ = writeln!(out, "\nrunning {} {noun}", planned.len());
+    let mut printer = Printer { terse: args.terse, column: 0, total: planned.len(), done: 0 };
+    let ignored = planned.iter().filter(|p| !p.runs).count();
+    for test in planned.iter().filter(|p| !p.runs) {
+        printer.result(&mut out, &test.name, "ignored");
+    }
+    drop(out);
+
+    let queue = Mutex::new(planned.iter().filter(|p| p.runs).collect::<VecDeque<_>>());
+    let workers = args.threads().min(queue.lock().map(|q| q.len()).unwrap_or(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<i32>);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
+    let mut passed = Vec::new();
+    let mut failed = Vec::new();
+    let mut interrupted = None;
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (queue, done_tx, stop_rx) = (&queue, done_tx.clone(), stop_rx.clone());
+            scope.spawn(move || worker(options, binary, args, queue, &done_tx, &stop_rx));
+        }
+        drop(done_tx);
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    finished = done_rx.recv() => match finished {
+                        Some(finished) => {
+                            let mut out = std::io::stdout().lock();
+                            printer.result(&mut out, &finished.name, if finished.passed { "ok" } else { "FAILED" });
+                            if finished.passed { passed.push(finished) } else { failed.push(finished) }
+                        }
+                        None => break,
+                    },
+                    signal = interrupts.next(), if interrupted.is_none() => {
+                        interrupted = Some(signal);
+                        let _ = stop_tx.send(Some(signal));
+                    }
+                }
+            }
+        });
+    });
+    let mut out = std::io::stdout().lock();
+    printer.finish(&mut out);
+    if let Some(signal) = interrupted {
+        let _ = out.flush();
+        eprintln!(
+            "isolated-test wrap: interrupted by {}; the running sandboxes were killed",
+            crate::sandbox::verdict::signal_name(signal)
+        );
+        return Ok(exit_code(128 + signal));
+    }
+    if args.show_output {
+        write_section(&mut out, "successes", &mut passed);
+    }
+    if !failed.is_empty() {
+        write_section(&mut out, "failures", &mut failed);
+    }
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    let _ = writeln!(
+        out,
+        "\ntest result: {verdict}. {} passed; {} failed; {ignored} ignored; 0 measured; {filtered_out} filtered out; \
+         finished in {:.2}s\n",
+        passed.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(101) })
+}
+
+/// Takes tests off the queue and runs each in its sandbox, on a runtime of
+/// its own, until the queue is empty or wrap is interrupted.
+fn worker(
+    options: &Options,
+    binary: &Path,
+    args: &Args,
+    queue: &Mutex<VecDeque<&Planned>>,
+    done: &tokio::sync::mpsc::UnboundedSender<Finished>,
+    stop: &tokio::sync::watch::Receiver<Option<i32>>,
+) {
+    let runtime = session::runtime();
+    loop {
+        if stop.borrow().is_some() {
+            return;
+        }
+        let Some(test) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { return };
+        let finished = match &runtime {
+            Ok(runtime) => run_test(options, binary, args, test, runtime, stop.clone()),
+            Err(e) => Finished {
+                name: test.name.clone(),
+                passed: false,
+                output: format!("isolated-test wrap: cannot build a tokio runtime: {e}\n"),
+            },
+        };
+        if done.send(finished).is_err() {
+            return;
+        }
+    }
+}
+
+/// One test in its sandbox (or, if it defers, outside).
+fn run_test(
+    options: &Options,
+    binary: &Path,
+    args: &Args,
+    test: &Planned,
+    runtime: &tokio::runtime::Runtime,
+    stop: tokio::sync::watch::Receiver<Option<i32>>,
+) -> Finished {
+    let mut test_args = vec!["--exact".to_owned(), test.name.clone(), "--nocapture".to_owned()];
+    if test.include_ignored {
+        test_args.push("--include-ignored".to_owned());
+    }
+    let mut captured = String::new();
+    let mut framing = Framing::new(&test.name);
+    let mut sink = |stream: Stream, text: &str| {
+        let text = match stream {
+            Stream::Stdout => framing.filter(text),
+            Stream::Stderr => text.to_owned(),
+        };
+        match (args.nocapture, stream) {
+            (true, Stream::Stdout) => print!("{text}"),
+            (true, Stream::Stderr) => eprint!("{text}"),
+            (false, _) => captured.push_str(&text),
+        }
+    };
+    let until_interrupted = |mut stop: tokio::sync::watch::Receiver<Option<i32>>| async move {
+        if stop.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let sandbox = Sandbox {
+        options,
+        binary,
+        args: test_args.clone(),
+        test: Some(&test.name),
+        // With one test thread the inner libtest would put its status line
+        // before the test's output; the framing is then not recognised.
+        env_remove: vec!["RUST_TEST_THREADS".into()],
+    };
+    let ran = sandbox.run(runtime, Output::To(&mut sink), until_interrupted(stop.clone()));
+    let (passed, mut output, notes) = match ran.ending {
+        Ending::Passed => (true, captured, ran.notes),
+        Ending::Failed => (false, captured, ran.notes),
+        // An #[isolated_test]: what it printed in wrap's sandbox was only
+        // libtest's banner; its real run makes a sandbox of its own.
+        Ending::Deferred => {
+            let rerun = outside(binary, &test_args, !args.nocapture, until_interrupted(stop));
+            let (code, text) = runtime.block_on(rerun);
+            let mut framing = Framing::new(&test.name);
+            (code == 0, framing.filter(&text), String::new())
+        }
+    };
+    if !notes.is_empty() {
+        if args.nocapture {
+            eprintln!("isolated-test wrap: `{}` failed: {notes}", test.name);
+        } else {
+            if !output.is_empty() && !output.ends_with('\n') {
+                output.push('\n');
+            }
+            let _ = writeln!(output, "isolated-test wrap: {notes}");
+        }
+    }
+    Finished { name: test.name.clone(), passed, output }
+}
+
+/// libtest's status lines: `test NAME ... ok`, or one character each with
+/// `--quiet`.
+struct Printer {
+    terse: bool,
+    column: usize,
+    total: usize,
+    done: usize,
+}
+
+impl Printer {
+    fn result(&mut self, out: &mut impl std::io::Write, name: &str, word: &str) {
+        self.done += 1;
+        if !self.terse {
+            let _ = writeln!(out, "test {name} ... {word}");
+            return;
+        }
+        let mark = match word {
+            "ok" => ".",
+            "ignored" => "i",
+            _ => "F",
+        };
+        let _ = write!(out, "{mark}");
+        self.column += 1;
+        // libtest's terse lines hold 88 marks and end with the count.
+        if self.column == 88 {
+            let _ = writeln!(out, " {}/{}", self.done, self.total);
+            self.column = 0;
+        }
+        let _ = out.flush();
+    }
+
+    fn finish(&mut self, out: &mut impl std::io::Write) {
+        if self.terse && self.column > 0 {
+            let _ = writeln!(out);
+        }
+    }
+}
+
+/// libtest's `failures:` (or `successes:`) section: each captured output
+/// under its name, then the names.
+fn write_section(out: &mut impl std::io::Write, title: &str, tests: &mut [Finished]) {
+    tests.sort_by(|a, b| a.name.cmp(&b.name));
+    let _ = writeln!(out, "\n{title}:");
+    let outputs: String = tests
+        .iter()
+        .filter(|t| !t.output.is_empty())
+        .map(|t| format!("---- {} stdout ----\n{}\n", t.name, t.output))
+        .collect();
+    if !outputs.is_empty() {
+        let _ = write!(out, "\n{outputs}");
+    }
+    let _ = writeln!(out, "\n{title}:");
+    for test in tests.iter() {
+        let _ = writeln!(out, "    {}", test.name);
+    }
+}

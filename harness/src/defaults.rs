@@ -1,0 +1,122 @@
+//! Suite-wide defaults from the environment, for tests that set none: the
+//! hostname and `forbid_pollution`. They apply to `#[isolated_test]` tests
+//! and to the plain tests `isolated-test wrap` runs alike, so that one
+//! variable serves a mixed suite. (The timeout and the resource limits have
+//! theirs in `runner` and `sandbox::cgroup`.)
+
+use std::sync::OnceLock;
+
+/// Environment variable with the hostname of tests that set none (default
+/// `isolated-test`).
+pub const ENV_HOSTNAME: &str = "ISOLATED_TEST_HOSTNAME";
+
+/// Environment variable that makes tests that set no `forbid_pollution`
+/// fail when they change anything: `1` forbids every change, a list in the
+/// attribute's syntax (`["/var/cache/**", "/tmp/**"]`) allows those paths.
+pub const ENV_FORBID_POLLUTION: &str = "ISOLATED_TEST_FORBID_POLLUTION";
+
+/// Whether `text` is a hostname the attribute accepts: 1 to 64 ASCII
+/// letters, digits, `-` or `.`, not starting or ending with `-` or `.`.
+pub(crate) fn is_valid_hostname(text: &str) -> bool {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c != '-' && c != '.');
+    (1..=64).contains(&text.len())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && edge_ok(text.chars().next())
+        && edge_ok(text.chars().last())
+}
+
+/// The hostname of a test that sets none: `ISOLATED_TEST_HOSTNAME`, or
+/// [`crate::DEFAULT_HOSTNAME`].
+///
+/// # Errors
+/// The variable is set to something that is no hostname; the message names it.
+pub(crate) fn hostname() -> Result<String, String> {
+    match std::env::var(ENV_HOSTNAME) {
+        Ok(name) if is_valid_hostname(&name) => Ok(name),
+        Ok(name) => Err(format!(
+            "{ENV_HOSTNAME}=`{name}` is not a hostname: expected 1 to 64 ASCII letters, digits, `-` or `.`, \
+             not starting or ending with `-` or `.`"
+        )),
+        Err(_) => Ok(crate::child::DEFAULT_HOSTNAME.to_owned()),
+    }
+}
+
+/// Parses a value of `ISOLATED_TEST_FORBID_POLLUTION`: `None` when off
+/// (empty, `0`, `false`), no allowed path for `1` or `true`, the paths of
+/// a list such as `["/var/cache/**", "/tmp/**"]`.
+///
+/// # Errors
+/// Anything else, or a relative path in the list; the message names the
+/// variable and shows both forms.
+pub(crate) fn parse_forbid_pollution(text: &str) -> Result<Option<Vec<String>>, String> {
+    let expected = || {
+        format!(
+            "{ENV_FORBID_POLLUTION}=`{text}`: expected `1` (forbid every change) or the allowed paths as the \
+             attribute takes them, e.g. `[\"/var/cache/**\", \"/tmp/**\"]`"
+        )
+    };
+    match text.trim() {
+        "" | "0" | "false" => Ok(None),
+        "1" | "true" => Ok(Some(Vec::new())),
+        list if list.starts_with('[') => {
+            let paths: Vec<String> = serde_json::from_str(list).map_err(|e| format!("{}: {e}", expected()))?;
+            match paths.iter().find(|p| !p.starts_with('/')) {
+                Some(relative) => Err(format!("{}: `{relative}` is not an absolute path", expected())),
+                None => Ok(Some(paths)),
+            }
+        }
+        _ => Err(expected()),
+    }
+}
+
+/// `ISOLATED_TEST_FORBID_POLLUTION`, read and parsed once per process (the
+/// allowed paths live as long as the process, as an attribute's do).
+///
+/// # Errors
+/// See [`parse_forbid_pollution`].
+pub(crate) fn forbid_pollution() -> Result<Option<&'static [&'static str]>, String> {
+    static PARSED: OnceLock<Result<Option<&'static [&'static str]>, String>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            let Ok(text) = std::env::var(ENV_FORBID_POLLUTION) else { return Ok(None) };
+            let paths = parse_forbid_pollution(&text)?;
+            Ok(paths.map(|paths| {
+                let leaked: Vec<&'static str> = paths.into_iter().map(|p| &*Box::leak(p.into_boxed_str())).collect();
+                &*Box::leak(leaked.into_boxed_slice())
+            }))
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        for good in ["box", "a", "a-b.c", &"x".repeat(64)] {
+            assert!(is_valid_hostname(good), "{good:?}");
+        }
+        for bad in ["", "-a", "a.", "a b", "a/b", &"x".repeat(65)] {
+            assert!(!is_valid_hostname(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forbid_pollution_values() {
+        assert_eq!(parse_forbid_pollution(""), Ok(None));
+        assert_eq!(parse_forbid_pollution("0"), Ok(None));
+        assert_eq!(parse_forbid_pollution("1"), Ok(Some(vec![])));
+        assert_eq!(parse_forbid_pollution("true"), Ok(Some(vec![])));
+        assert_eq!(
+            parse_forbid_pollution(r#"["/var/cache/**", "/tmp/**"]"#),
+            Ok(Some(vec!["/var/cache/**".to_owned(), "/tmp/**".to_owned()]))
+        );
+        assert_eq!(parse_forbid_pollution("[]"), Ok(Some(vec![])));
+        for bad in ["yes", "/tmp/**", r#"["relative/**"]"#, r#"["/a","#] {
+            let err = parse_forbid_pollution(bad).unwrap_err();
+            assert!(err.starts_with("ISOLATED_TEST_FORBID_POLLUTION=`"), "{err}");
+            assert!(err.contains(r#"e.g. `["/var/cache/**", "/tmp/**"]`"#), "{err}");
+        }
+    }
+}
