@@ -199,6 +199,16 @@ fn run_passes_standard_input_through() {
 
 /// Runs `tests/support/pty_session.py` on `scenario` and returns what it
 /// printed (the terminal's contents and its findings).
+/// The shell's answer to the typed `echo pid=$$` (the second `pid=` on the
+/// screen: the first is the echo of the typed line).
+fn shell_pid(out: &str) -> u32 {
+    out.split("pid=")
+        .nth(2)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"))
+}
+
 fn pty_session(scenario: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_session.py");
     let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
@@ -221,12 +231,7 @@ fn an_interactive_shell_gets_a_pty_of_its_own() {
     }
     // A fresh PID namespace: after PID 1 and PID 2 (and PID 2's threads),
     // the shell's pid is small, not the host's.
-    let pid: u32 = out
-        .split("pid=")
-        .nth(2)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"));
+    let pid = shell_pid(&out);
     assert!((3..=9).contains(&pid), "the shell is pid {pid}, not one of a fresh PID namespace:\n{out}");
     assert!(out.contains("# "), "no prompt (not an interactive shell):\n{out}");
 }
@@ -325,12 +330,7 @@ fn the_seed_walkthrough_works_in_a_debian_root() {
     for needle in ["root@sag:/#", "\n12.", "bin", "usr", "now=sag2", "hostname: sag -> sag2", "EXIT 5 RESTORED True"] {
         assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
     }
-    let pid: u32 = out
-        .split("pid=")
-        .nth(2)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"));
+    let pid = shell_pid(&out);
     assert!((3..=9).contains(&pid), "bash is pid {pid}, not one of a fresh PID namespace:\n{out}");
     assert_ne!(rustix::system::uname().nodename().to_str().unwrap(), "sag2", "the host's name changed");
 }

@@ -498,10 +498,9 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                     overlay(&mut ops, vec![source], target, (name == "etc").then_some(""));
                     for deeper in topmost_submounts(&sub, &host.mount_points) {
                         if !is_own_etc_file(&deeper) {
-                            let target = under(NEW_ROOT, &deeper);
                             ops.push(Op::Bind {
                                 source: under(OLD_ROOT, &deeper),
-                                target,
+                                target: under(NEW_ROOT, &deeper),
                                 recursive: true,
                                 readonly: true,
                             });
@@ -533,24 +532,10 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
                         ops.push(Op::Mkdir(target.clone()));
                         ops.push(Op::Bind { source, target, recursive: true, readonly: true });
                     }
+                    // No submounts (the arm above): the overlay shows all.
                     EntryKind::Dir => {
                         ops.push(Op::Mkdir(target.clone()));
                         overlay(&mut ops, vec![source], target, (name == "etc").then_some(""));
-                        // An overlay shows only its lower directory's own
-                        // filesystem: the submounts come back read-only on
-                        // top (each tree once, at its topmost mount point).
-                        for sub in topmost_submounts(&host_path, &host.mount_points) {
-                            if is_own_etc_file(&sub) {
-                                continue;
-                            }
-                            let target = under(NEW_ROOT, &sub);
-                            ops.push(Op::Bind {
-                                source: under(OLD_ROOT, &sub),
-                                target,
-                                recursive: true,
-                                readonly: true,
-                            });
-                        }
                     }
                     EntryKind::Symlink(link_target) => {
                         ops.push(Op::Symlink { target: link_target.clone(), link: target })
