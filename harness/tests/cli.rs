@@ -199,13 +199,12 @@ fn run_passes_standard_input_through() {
 
 /// Runs `tests/support/pty_session.py` on `scenario` and returns what it
 /// printed (the terminal's contents and its findings).
-/// The shell's answer to the typed `echo pid=$$` (the second `pid=` on the
-/// screen: the first is the echo of the typed line).
+/// The shell's answer to the typed `echo pid=$$`: the first `pid=` on the
+/// screen followed by a number (the echo of the typed line shows `$$`).
 fn shell_pid(out: &str) -> u32 {
     out.split("pid=")
-        .nth(2)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
+        .skip(1)
+        .find_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()))
         .unwrap_or_else(|| panic!("no `pid=N` answer in:\n{out}"))
 }
 

@@ -82,7 +82,9 @@ def stty_size(expect):
     return seen
 
 
-pump(10, until=b"# ")
+# The first run of the Debian scenario may build the root (a minute or
+# more, or waiting for another test's build) before the shell prompts.
+pump(600 if scenario == "debian" else 10, until=b"# ")
 if scenario == "debian":
     os.write(master, b"echo pid=$$; cat /etc/debian_version; ls /; hostname\n")
     pump(5, until=re.compile(rb"\n(sag)\r?\n"))
