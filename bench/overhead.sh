@@ -196,6 +196,42 @@ wrap_par=$(median_ms_per_test run_wrap "wrap parallel" plain:: -q)
 iso_proc=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test")
 wrap_proc=$(NEXTEST=1 median_ms_per_test run_each "wrap, process per test" "$CLI" wrap)
 
+# scale_run THREADS: the 1000 sandboxes of `scale::` in one run; prints
+# "FIRST LAST RSS": ms per test over the first and the last hundred results
+# (libtest prints each as it completes) and the run's peak RSS in KiB.
+scale_run() {
+    local threads=$1
+    python3 - "$BIN" "$threads" "${TIME:-}" <<'PY' || die "the scale run at $threads threads failed (see above)"
+import subprocess, sys, time
+binary, threads, timer = sys.argv[1], sys.argv[2], sys.argv[3]
+argv = [binary, "scale::", f"--test-threads={threads}"]
+rss_file = None
+if timer:
+    import tempfile
+    rss_file = tempfile.NamedTemporaryFile(prefix="isolated-test-bench-rss-", delete=False).name
+    argv = [timer, "-f", "%M", "-o", rss_file] + argv
+proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+stamps, log = [], []
+for line in proc.stdout:
+    log.append(line)
+    if line.startswith("test scale::") and line.rstrip().endswith(" ok"):
+        stamps.append(time.monotonic())
+code = proc.wait()
+rss = "skipped"
+if rss_file:
+    import os
+    with open(rss_file) as f:
+        rss = f.read().strip().splitlines()[-1] if code == 0 else "?"
+    os.unlink(rss_file)
+if code != 0 or len(stamps) != 1000:
+    sys.stderr.write("".join(log[-40:]))
+    sys.exit(f"scale run: exit status {code}, {len(stamps)} of 1000 tests passed")
+first = (stamps[100] - stamps[0]) / 100 * 1e3
+last = (stamps[999] - stamps[899]) / 100 * 1e3
+print(f"{first:.2f} {last:.2f} {rss}")
+PY
+}
+
 rss="skipped"
 if [[ -n $TIME ]]; then
     status=0
@@ -238,3 +274,19 @@ printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$
 printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
 echo
 echo "target (isolated/bwrap <= 1.0): $met"
+
+# A thousand sandboxes in one run, at 2 and 4 threads: whether the per-test
+# time holds (no backlog of dying namespaces, cgroups or mounts) and what
+# the run holds in memory.
+echo >&2
+echo "measuring 1000 sandboxes in one run at 2 and 4 threads..." >&2
+echo
+echo "1000 sandboxes in one run (scale::, one round each)"
+printf '%-14s %16s %16s %8s %18s\n' "threads" "first 100 ms/test" "last 100 ms/test" "last/first" "peak RSS of the run"
+for threads in 2 4; do
+    read -r first last peak < <(scale_run "$threads")
+    printf '%-14s %16s %16s %8s %18s\n' "$threads" "$first" "$last" \
+        "$(awk -v a="$last" -v b="$first" 'BEGIN { printf "%.2f", a / b }')" "$peak KiB"
+done
+left=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'isolated-test-*' 2>/dev/null | wc -l)
+echo "sandbox cgroups left afterwards: $left"

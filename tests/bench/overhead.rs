@@ -1,6 +1,7 @@
 //! Benchmark fixture: 100 trivial `#[isolated_test]` tests (`isolated::t000`
 //! ... `isolated::t099`) and the same 100 as plain `#[test]`s (`plain::t000`
-//! ... `plain::t099`).
+//! ... `plain::t099`); and 1000 more isolated ones (`scale::s0::t000` ...
+//! `scale::s9::t099`) for the figures over a long run.
 //!
 //! Not a test suite (`test = false` in `tests/Cargo.toml`, so `cargo test`
 //! skips it): `bench/overhead.sh` builds it in release and times the two
@@ -23,6 +24,22 @@ macro_rules! trivial {
         mod plain {
             $(
                 #[test]
+                fn $name() {}
+            )*
+        }
+
+        /// Ten times the isolated ones: a thousand sandboxes in one run.
+        mod scale {
+            trivial!(@scale [s0 s1 s2 s3 s4 s5 s6 s7 s8 s9] ($($name)*));
+        }
+    };
+    (@scale [$($module:ident)*] $names:tt) => {
+        $(trivial!(@module $module $names);)*
+    };
+    (@module $module:ident ($($name:ident)*)) => {
+        pub(crate) mod $module {
+            $(
+                #[isolated_test::isolated_test]
                 fn $name() {}
             )*
         }
