@@ -523,3 +523,70 @@ fn the_sandbox_sees_its_own_cgroup_read_only() {
     assert!(usage.peak_memory.unwrap() >= 16 << 20, "{usage:?} with {} bytes touched", ballast.len());
     assert!(usage.user_usec.is_some() && usage.system_usec.is_some(), "{usage:?}");
 }
+
+// ------------------------------------------------------- no sandbox is reused
+
+/// Each case first checks that nothing another case left is there, then
+/// leaves its own traces in every kind of state a sandbox owns: files in
+/// `/etc`, `/tmp` and `/dev/shm`, the hostname, a per-namespace sysctl, a
+/// System V shared memory segment, a network link, and a process. A
+/// sandbox handed to the next test without being made fresh (a pool, a
+/// zygote that went wrong) fails the next case, whichever runs next, at any
+/// thread count.
+#[rstest]
+#[case(0)]
+#[case(1)]
+#[case(2)]
+#[case(3)]
+#[case(4)]
+#[case(5)]
+#[case(6)]
+#[case(7)]
+#[case(8)]
+#[case(9)]
+#[case(10)]
+#[case(11)]
+#[case(12)]
+#[case(13)]
+#[case(14)]
+#[case(15)]
+#[isolated_test::test]
+fn no_state_survives_into_another_sandbox(#[case] n: u32) {
+    const MARK: &str = "isolated-test-reuse-mark";
+    let fresh_hostname = rustix::system::uname().nodename().to_str().unwrap().to_owned();
+    assert!(!fresh_hostname.starts_with(MARK), "hostname left by another sandbox: {fresh_hostname}");
+    for dir in ["/etc", "/tmp", "/dev/shm"] {
+        let left: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(MARK))
+            .collect();
+        assert!(left.is_empty(), "{dir} has files left by another sandbox: {left:?}");
+    }
+    let sysctl = "/proc/sys/net/ipv4/ip_default_ttl";
+    assert_eq!(fs::read_to_string(sysctl).unwrap().trim(), "64", "{sysctl} left changed by another sandbox");
+    let shm = fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    assert_eq!(shm.lines().count(), 1, "System V segments left by another sandbox:\n{shm}");
+    let links = fs::read_to_string("/proc/net/dev").unwrap();
+    assert!(!links.contains(MARK.get(..10).unwrap()), "a link left by another sandbox:\n{links}");
+    let processes: Vec<u32> =
+        fs::read_dir("/proc").unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    assert!(processes.iter().all(|&p| p <= 2 || p == std::process::id()), "processes left: {processes:?}");
+
+    // Leave traces of every kind.
+    for dir in ["/etc", "/tmp", "/dev/shm"] {
+        fs::write(format!("{dir}/{MARK}-{n}"), n.to_string()).unwrap();
+    }
+    rustix::system::sethostname(format!("{MARK}-{n}").as_bytes()).unwrap();
+    fs::write(sysctl, "99").unwrap();
+    // A System V segment in this sandbox's IPC namespace (util-linux).
+    assert!(std::process::Command::new("ipcmk").args(["-M", "4096"]).status().unwrap().success());
+    // A link in its network namespace: a bridge (every kernel the net
+    // module supports has them; `dummy` is not built everywhere).
+    let link = &MARK[..10];
+    assert!(std::process::Command::new("ip").args(["link", "add", link, "type", "bridge"]).status().unwrap().success());
+    // Left running on purpose: the sandbox ends it with the test.
+    let sleeper = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+    std::mem::forget(sleeper);
+}
