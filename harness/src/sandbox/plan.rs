@@ -51,12 +51,10 @@ pub(crate) const FRESH_TMPFS: &[(&str, u32)] = &[("/tmp", 0o1777), ("/run", 0o75
 /// "verify"` checks them for holders.
 pub(crate) const SCRATCH: &[&str] = &["/tmp", "/run", "/var/tmp", "/dev/shm"];
 
-/// Device nodes bound from the host's `/dev`.
-pub(crate) const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
-
-/// The character devices of [`DEVICES`] as (major, minor): fixed by the
+/// The sandbox's `/dev` nodes as (name, major, minor): its own nodes as
+/// host root, the host's bound in rootless. The numbers are fixed by the
 /// kernel (`Documentation/admin-guide/devices.txt`).
-const DEVICE_NUMBERS: &[(&str, u32, u32)] =
+pub(crate) const DEVICES: &[(&str, u32, u32)] =
     &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// Top-level host directories that are never overlaid: the kernel's
@@ -520,33 +518,16 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
             // since inside a user namespace an overlay of `/` is refused
             // (`/` has locked submounts), per-directory overlays are not.
             ops.push(new_root_tmpfs);
-            for (name, kind) in &host.root_entries {
-                let host_path = Path::new("/").join(name);
-                let target = under(NEW_ROOT, &host_path);
-                let source = under(OLD_ROOT, &host_path);
-                match kind {
-                    EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
+            host_top_level(host, &mut ops, |ops, name, source, target| {
+                if has_submounts(&Path::new("/").join(name), &host.mount_points) {
                     // The kernel refuses to overlay a directory with
                     // locked submounts: it is bound read-only whole.
-                    EntryKind::Dir if has_submounts(&host_path, &host.mount_points) => {
-                        ops.push(Op::Mkdir(target.clone()));
-                        ops.push(Op::Bind { source, target, recursive: true, readonly: true });
-                    }
-                    // No submounts (the arm above): the overlay shows all.
-                    EntryKind::Dir => {
-                        ops.push(Op::Mkdir(target.clone()));
-                        overlay(&mut ops, vec![source], target, (name == "etc").then_some(""));
-                    }
-                    EntryKind::Symlink(link_target) => {
-                        ops.push(Op::Symlink { target: link_target.clone(), link: target })
-                    }
-                    EntryKind::File => {
-                        ops.push(Op::Touch(target.clone()));
-                        ops.push(Op::Bind { source, target, recursive: false, readonly: true });
-                    }
-                    EntryKind::Other => {}
+                    ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                } else {
+                    // No submounts: the overlay shows all.
+                    overlay(ops, vec![source], target, (name == "etc").then_some(""));
                 }
-            }
+            });
         }
         ResolvedBase::Busybox { binary, applets } => {
             // A throw-away root on the /newroot tmpfs: the binary, a link per
@@ -653,7 +634,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         // that their mode, owner and times stay the host's (the devices
         // themselves still work on a read-only mount).
         ops.push(Op::Tmpfs { target: dev.clone(), mode: 0o755, size: config.tmpfs_bytes });
-        for name in DEVICES {
+        for &(name, _, _) in DEVICES {
             ops.push(Op::Touch(dev.join(name)));
             ops.push(Op::Bind {
                 source: under(OLD_ROOT, &Path::new("/dev").join(name)),
@@ -666,7 +647,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
         // As host root, nodes of the sandbox's own: one `mknod` each where a
         // bind took three calls, and a `chmod` inside changes only them.
         ops.push(Op::DevTmpfs { target: dev.clone(), size: config.tmpfs_bytes });
-        for &(name, major, minor) in DEVICE_NUMBERS {
+        for &(name, major, minor) in DEVICES {
             ops.push(Op::CharDevice { path: dev.join(name), major, minor });
         }
     }
@@ -823,6 +804,17 @@ fn own_etc_files(dir: &Path, hostname: &str, hosts: Hosts) -> Vec<Op> {
 /// only created: what a host whose root filesystem overlayfs refuses gets.
 fn readonly_host_root(host: &HostView, tmpfs_bytes: u64) -> Vec<Op> {
     let mut ops = vec![Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: tmpfs_bytes }];
+    host_top_level(host, &mut ops, |ops, _, source, target| {
+        ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+    });
+    ops
+}
+
+/// The host's top-level entries on the `/newroot` tmpfs: symlinks copied,
+/// files bound read-only, the kernel's and the scratch directories only
+/// created, and every other directory created and handed to `dir` (with
+/// its name, host source and target) to be filled.
+fn host_top_level(host: &HostView, ops: &mut Vec<Op>, mut dir: impl FnMut(&mut Vec<Op>, &str, PathBuf, PathBuf)) {
     for (name, kind) in &host.root_entries {
         let host_path = Path::new("/").join(name);
         let (source, target) = (under(OLD_ROOT, &host_path), under(NEW_ROOT, &host_path));
@@ -830,7 +822,7 @@ fn readonly_host_root(host: &HostView, tmpfs_bytes: u64) -> Vec<Op> {
             EntryKind::Dir if NOT_OVERLAID.contains(&name.as_str()) => ops.push(Op::Mkdir(target)),
             EntryKind::Dir => {
                 ops.push(Op::Mkdir(target.clone()));
-                ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                dir(ops, name, source, target);
             }
             EntryKind::Symlink(link_target) => ops.push(Op::Symlink { target: link_target.clone(), link: target }),
             EntryKind::File => {
@@ -840,7 +832,6 @@ fn readonly_host_root(host: &HostView, tmpfs_bytes: u64) -> Vec<Op> {
             EntryKind::Other => {}
         }
     }
-    ops
 }
 
 /// Whether `path` is one of the `/etc` files every sandbox has as its own
@@ -1111,7 +1102,7 @@ mod tests {
     fn device_nodes_are_the_sandboxs_own_as_root_and_the_hosts_read_only_rootless() {
         let ops = plan(&config(), &host());
         let dev = position(&ops, |op| matches!(op, Op::DevTmpfs { target, .. } if target == Path::new("/newroot/dev")));
-        for name in DEVICES {
+        for &(name, _, _) in DEVICES {
             let node = position(&ops, |op| matches!(op, Op::CharDevice { path, .. } if path.ends_with(name)));
             assert!(dev < node, "{name}");
         }
@@ -1120,7 +1111,7 @@ mod tests {
 
         let ops = plan(&rootless(), &host());
         assert!(!ops.iter().any(|op| matches!(op, Op::DevTmpfs { .. } | Op::CharDevice { .. })));
-        for name in DEVICES {
+        for &(name, _, _) in DEVICES {
             let source = Path::new("/oldroot/dev").join(name);
             assert!(
                 ops.iter().any(
