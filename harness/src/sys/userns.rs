@@ -43,7 +43,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::spawn::{CHILD_NEST_MAPPED_FD, CHILD_NEST_REPORT_FD};
 
@@ -84,22 +84,15 @@ pub(crate) struct Nest {
 /// Descriptors 5 and 6 missing, PID 1's `unshare` (its errno is passed
 /// back), reading the current maps, writing the nested ones, or a `setns`.
 pub(crate) fn prepare() -> io::Result<Nest> {
-    for fd in [CHILD_NEST_REPORT_FD, CHILD_NEST_MAPPED_FD] {
-        // SAFETY: F_GETFD on a plain number only asks whether it is open.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(io::Error::other(format!(
-                "descriptor {fd} from PID 1 is missing (PID 1 could not make its pipes, or this process was not started by the harness)"
-            )));
-        }
-    }
-    // SAFETY: both are open (checked above) and, by the protocol with
-    // PID 1, ours alone; nothing else in this process uses these numbers.
-    let (mut report, mapped) =
-        unsafe { (File::from_raw_fd(CHILD_NEST_REPORT_FD), File::from_raw_fd(CHILD_NEST_MAPPED_FD)) };
-    for fd in [&report.as_raw_fd(), &mapped.as_raw_fd()] {
-        // SAFETY: sets close-on-exec on a descriptor we own.
-        unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    let adopt = |fd| {
+        super::fd::adopt_cloexec_file(fd).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("descriptor {fd} from PID 1: {err} (PID 1 could not make its pipes, or this process was not started by the harness)"),
+            )
+        })
+    };
+    let (mut report, mapped) = (adopt(CHILD_NEST_REPORT_FD)?, adopt(CHILD_NEST_MAPPED_FD)?);
     let uid_map = nested_map(&std::fs::read_to_string("/proc/self/uid_map")?);
     let gid_map = nested_map(&std::fs::read_to_string("/proc/self/gid_map")?);
 
