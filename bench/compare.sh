@@ -26,6 +26,9 @@ base=$(git rev-parse --verify --quiet "$1^{commit}") || die "\`$1\` is not a com
 command -v python3 >/dev/null || die "python3 is needed to read cargo's JSON output"
 unset RUST_TEST_THREADS RUST_TEST_NOCAPTURE
 
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/isolated-test-compare-XXXXXX")
 cleanup() {
     git -C "$ROOT" worktree remove --force "$WORK/base" 2>/dev/null || true
@@ -38,16 +41,7 @@ build() {
     local json
     json=$(cd -- "$1" && CARGO_TARGET_DIR=$2 "$CARGO" test --release -p isolated-test-tests --test overhead \
         --no-run --message-format=json) || die "cargo build of the overhead target failed in $1"
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "overhead" and msg.get("executable"):
-        print(msg["executable"])
-' <<<"$json" | tail -n1
+    executable overhead <<<"$json"
 }
 
 echo "building the base ($(git log -1 --format='%h %s' "$base" | cut -c1-70))..." >&2

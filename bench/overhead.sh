@@ -58,25 +58,8 @@ command -v "$CARGO" >/dev/null ||
     die "cargo not found (under sudo, try \`sudo env PATH=\"\$PATH\" bench/overhead.sh\`)"
 
 # --- build -------------------------------------------------------------------
-# executable TARGET: the executable cargo built for TARGET, from its JSON
-# messages on stdin.
-executable() {
-    python3 -c '
-import json, sys
-exe = None
-for line in sys.stdin:
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        continue
-    if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == sys.argv[1] \
-            and msg.get("executable"):
-        exe = msg["executable"]
-if not exe:
-    sys.exit("no executable for target `%s` in cargo output" % sys.argv[1])
-print(exe)
-' "$1"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 echo "building the overhead target (release)..." >&2
 json=$("$CARGO" test --release -p isolated-test-tests --test overhead --no-run \
