@@ -95,6 +95,7 @@ mod entry;
 mod error;
 mod naming;
 pub mod net;
+pub mod procfs;
 pub mod rootfs;
 mod runner;
 mod sandbox;

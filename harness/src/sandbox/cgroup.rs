@@ -229,21 +229,18 @@ struct Mounts {
 
 fn read_mounts() -> Mounts {
     let mut mounts = Mounts::default();
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let point = left.split(' ').nth(4).map(super::setup::unescape_mountinfo);
-        let mut right = right.split(' ');
-        let (Some(fstype), Some(_), Some(options)) = (right.next(), right.next(), right.next()) else { continue };
-        let Some(point) = point.map(PathBuf::from) else { continue };
-        match fstype {
+    for mount in crate::procfs::mounts().unwrap_or_default() {
+        let point = mount.mount_point;
+        match mount.fs_type.as_str() {
             "cgroup2" => {
                 let controllers = fs::read_to_string(point.join("cgroup.controllers")).unwrap_or_default();
                 mounts.v2 = Some((point, controllers.split_whitespace().map(str::to_owned).collect()));
             }
             "cgroup" => {
                 for c in Controller::V1 {
-                    if options.split(',').any(|o| o == c.name()) && !mounts.v1.iter().any(|(have, _)| *have == c) {
+                    if mount.super_options.split(',').any(|o| o == c.name())
+                        && !mounts.v1.iter().any(|(have, _)| *have == c)
+                    {
                         mounts.v1.push((c, point.clone()));
                     }
                 }

@@ -444,14 +444,10 @@ impl Snapshot {
         for (upper, shown) in &layers.uppers {
             walk(upper, shown, &mut files);
         }
-        let mounts = fs::read_to_string("/proc/self/mountinfo")
+        let mounts = crate::procfs::mounts()
             .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(' ').collect();
-                let dash = f.iter().position(|x| *x == "-")?;
-                Some(format!("{} ({})", super::setup::unescape_mountinfo(f.get(4)?), f.get(dash + 1)?))
-            })
+            .into_iter()
+            .map(|m| format!("{} ({})", m.mount_point.display(), m.fs_type))
             .collect();
         let uname = rustix::system::uname();
         let sysctls = BTreeMap::new();
@@ -545,25 +541,15 @@ impl Snapshot {
 const OPAQUE: &str = "replaced: everything it held below was deleted";
 
 fn processes_left(skip: &[u32]) -> Vec<ProcessLeft> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut out: Vec<ProcessLeft> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    crate::procfs::pids()
+        .into_iter()
         .filter(|pid| *pid > 2 && !skip.contains(pid))
         .filter_map(|pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmdline = raw
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let cmdline = crate::procfs::cmdline(pid)?;
             // Zombies have an empty command line and are about to go.
             (!cmdline.is_empty()).then_some(ProcessLeft { pid, cmdline })
         })
-        .collect();
-    out.sort_by_key(|p| p.pid);
-    out
+        .collect()
 }
 
 /// Classifies written paths against `lower(path)`, which returns the

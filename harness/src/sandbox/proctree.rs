@@ -52,13 +52,7 @@ fn read(pid: i32, depth: usize) -> Option<ProcInfo> {
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
     let ns_pid = field("NSpid:").and_then(|v| v.split_whitespace().last()).and_then(|p| p.parse().ok());
     let state = field("State:").and_then(|v| v.chars().next());
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let mut cmdline = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut cmdline = u32::try_from(pid).ok().and_then(crate::procfs::cmdline).unwrap_or_default();
     if cmdline.is_empty() {
         cmdline = field("Name:").map(|n| format!("[{n}]")).unwrap_or_default();
     }

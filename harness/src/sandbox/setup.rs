@@ -355,10 +355,9 @@ pub(crate) fn read_host_view(kernel: &KernelFacts) -> io::Result<HostView> {
         root_entries.push((name, kind));
     }
     root_entries.sort();
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
     Ok(HostView {
         root_entries,
-        mount_points: parse_mount_points(&mountinfo),
+        mount_points: crate::procfs::mounts()?.into_iter().map(|m| m.mount_point).collect(),
         has_var_tmp: Path::new("/var/tmp").is_dir(),
         has_sysrq_trigger: kernel.proc_knobs.iter().any(|k| k == "sysrq-trigger"),
         sysctls: kernel.sysctls.clone(),
@@ -432,29 +431,6 @@ fn proc_knobs() -> Vec<String> {
     knobs
 }
 
-/// The mount point column of `/proc/self/mountinfo`, unescaped.
-pub(crate) fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
-    mountinfo.lines().filter_map(|line| line.split(' ').nth(4)).map(|p| PathBuf::from(unescape_mountinfo(p))).collect()
-}
-
-/// Undoes the kernel's octal escaping (`\040` for a space) in mountinfo.
-pub(crate) fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,11 +483,5 @@ mod tests {
         let mut k = Recorder { seen: vec![], fail_at: None };
         execute(&ops(), &mut k).unwrap();
         assert_eq!(k.seen.len(), 4);
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        let info = "22 27 0:21 / /proc rw - proc proc rw\n30 27 0:1 / /mnt/with\\040space rw - tmpfs t rw\n";
-        assert_eq!(parse_mount_points(info), vec![PathBuf::from("/proc"), PathBuf::from("/mnt/with space")]);
     }
 }

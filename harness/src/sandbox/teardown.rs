@@ -16,7 +16,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::plan::SCRATCH;
-use super::setup::unescape_mountinfo;
 
 /// Mount ids of the current mount table.
 pub(crate) fn mount_ids() -> BTreeSet<u64> {
@@ -25,14 +24,7 @@ pub(crate) fn mount_ids() -> BTreeSet<u64> {
 
 /// `(id, mount point)` in table order.
 fn table() -> Vec<(u64, PathBuf)> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let id = f.next()?.parse().ok()?;
-            Some((id, PathBuf::from(unescape_mountinfo(f.nth(3)?))))
-        })
-        .collect()
+    crate::procfs::mounts().unwrap_or_default().into_iter().map(|m| (m.id, m.mount_point)).collect()
 }
 
 /// Mounts the setup made below a scratch directory: the crate directory,
@@ -64,8 +56,8 @@ pub(crate) fn targets(table: &[(u64, PathBuf)], at_start: &BTreeSet<u64>) -> Vec
 
 /// What in process `pid` refers to something under `mount` (but not under
 /// one of the `kept` mounts below it).
-fn holders_in(pid: &str, mount: &Path, kept: &[PathBuf]) -> Vec<String> {
-    let base = Path::new("/proc").join(pid);
+fn holders_in(pid: u32, mount: &Path, kept: &[PathBuf]) -> Vec<String> {
+    let base = Path::new("/proc").join(pid.to_string());
     let comm = fs::read_to_string(base.join("comm")).unwrap_or_default().trim().to_owned();
     let mut found = Vec::new();
     let under = |p: &Path| p.starts_with(mount) && !kept.iter().any(|k| p.starts_with(k));
@@ -98,14 +90,7 @@ fn holders_in(pid: &str, mount: &Path, kept: &[PathBuf]) -> Vec<String> {
 }
 
 fn holders(mount: &Path, kept: &[PathBuf]) -> Vec<String> {
-    let Ok(procs) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut pids: Vec<String> = procs
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.parse::<u32>().is_ok())
-        .collect();
-    pids.sort_by_key(|p| p.parse::<u32>().unwrap_or(0));
-    pids.iter().flat_map(|pid| holders_in(pid, mount, kept)).collect()
+    crate::procfs::pids().into_iter().flat_map(|pid| holders_in(pid, mount, kept)).collect()
 }
 
 /// Unmounts the targets; `Err` lists every busy mount with its holders.
@@ -164,10 +149,10 @@ mod tests {
     fn holders_of_this_process_are_found() {
         let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
         let file = fs::File::create(dir.path().join("held")).unwrap();
-        let me = std::process::id().to_string();
-        let found = holders_in(&me, dir.path(), &[]);
+        let me = std::process::id();
+        let found = holders_in(me, dir.path(), &[]);
         assert!(found.iter().any(|h| h.contains("open file") && h.contains("held")), "{found:?}");
-        assert!(holders_in(&me, dir.path(), &[dir.path().to_path_buf()]).is_empty(), "kept mounts hold nothing");
+        assert!(holders_in(me, dir.path(), &[dir.path().to_path_buf()]).is_empty(), "kept mounts hold nothing");
         drop(file);
     }
 }
