@@ -8,16 +8,13 @@ use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use crate::__private::{TestReturn, TestSpec};
+use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
 use crate::entry::Built;
 use crate::error::ErrorChain;
 use crate::sandbox::pollution;
 use crate::sandbox::protocol::{Message, encode};
-use crate::sandbox::spawn::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
+use crate::spec::{TestReturn, TestSpec};
 use crate::sys::spawn::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
-
-/// The hostname a sandbox gets when the test sets none.
-pub const DEFAULT_HOSTNAME: &str = "isolated-test";
 
 /// This process is PID 2 of a sandbox started for this very test.
 pub(crate) struct ChildMode {
@@ -76,10 +73,10 @@ where
     // Shared with the thread that answers a report request at the deadline.
     let channel: &'static Channel = Box::leak(Box::new(Channel::adopt()));
     channel.send(&Message::Hello { nonce: mode.nonce.clone(), test: mode.test.clone() });
-    crate::runner::init_tracing();
+    crate::config::init_tracing();
 
     let built = setup_outcome(channel);
-    let report_wanted = report_wanted(spec);
+    let report_wanted = crate::config::report::wanted(spec);
     let start = if report_wanted {
         pollution::Snapshot::take(&built.layers)
     } else {
@@ -175,7 +172,7 @@ pub(crate) fn setup_outcome(channel: &Channel) -> &'static Built {
             causes: vec![format!(
                 "the harness's constructor found no {} in PID 2 (is this binary linked against a different \
                  copy of isolated-test than the one that started it?)",
-                crate::entry::ENV_SETUP
+                crate::config::ENV_SETUP
             )],
         };
         channel.send(&Message::SetupFailed { error });
@@ -194,36 +191,6 @@ pub(crate) fn exit(code: i32) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
-}
-
-/// Environment variable that, set to `1`, prints every test's pollution
-/// report.
-pub const ENV_REPORT: &str = "ISOLATED_TEST_REPORT";
-
-/// Whether `ISOLATED_TEST_REPORT=1` asks for every test's report.
-pub(crate) fn report_requested() -> bool {
-    std::env::var(ENV_REPORT).as_deref() == Ok("1")
-}
-
-/// Whether the sandbox of `spec` must send a pollution report (to print or
-/// to check); the parent and PID 2 decide alike (PID 2 inherits the
-/// parent's environment; a bad `ISOLATED_TEST_FORBID_POLLUTION` stops the
-/// parent before any sandbox).
-pub(crate) fn report_wanted(spec: &TestSpec) -> bool {
-    report_requested() || !matches!(forbidden(spec), Ok(None))
-}
-
-/// What `spec`'s test may change when it forbids pollution: the paths its
-/// own `forbid_pollution` allows, else those of
-/// `ISOLATED_TEST_FORBID_POLLUTION`, with the name of where they came from.
-///
-/// # Errors
-/// The variable is set to something unusable.
-pub(crate) fn forbidden(spec: &TestSpec) -> Result<Option<(&'static [&'static str], &'static str)>, String> {
-    if let Some(allowed) = spec.forbid_pollution {
-        return Ok(Some((allowed, "forbid_pollution")));
-    }
-    Ok(crate::defaults::forbid_pollution()?.map(|allowed| (allowed, crate::defaults::ENV_FORBID_POLLUTION)))
 }
 
 /// What the running test has used so far: peak memory (tmpfs contents

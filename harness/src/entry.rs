@@ -18,9 +18,6 @@ use crate::sandbox::plan::{self, OLD_ROOT, Op, SandboxConfig};
 use crate::sandbox::pollution;
 use crate::sandbox::setup::{self, Kernel, LinuxKernel};
 
-/// Environment variable carrying the [`SetupRequest`] to PID 2.
-pub(crate) const ENV_SETUP: &str = "ISOLATED_TEST_SETUP";
-
 /// The longest request passed in the environment (the kernel's limit for
 /// one variable is 128 KiB).
 pub(crate) const MAX_REQUEST_LEN: usize = 120 * 1024;
@@ -110,7 +107,7 @@ pub(crate) fn before_main(request: &std::ffi::OsStr) {
         .to_str()
         .ok_or_else(|| "not UTF-8".to_owned())
         .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()));
-    crate::runner::init_tracing();
+    crate::config::init_tracing();
     let entered = match request {
         Ok(request) => {
             let mut kernel = Recording { inner: LinuxKernel::default(), on: request.record, ..Recording::default() };
@@ -120,7 +117,7 @@ pub(crate) fn before_main(request: &std::ffi::OsStr) {
         Err(why) => Entered {
             built: Err(SetupError {
                 step: "read_setup_request",
-                what: format!("read the setup request in {ENV_SETUP}"),
+                what: format!("read the setup request in {}", crate::config::ENV_SETUP),
                 source: IoCause(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
             }),
             steps: Vec::new(),
@@ -211,7 +208,7 @@ pub(crate) fn setup_sandbox(request: &SetupRequest, kernel: &mut dyn Kernel) -> 
     };
     let tracked = !matches!(config.rootfs.base, plan::ResolvedBase::Busybox { .. });
     let ops = plan::plan(&config, &host);
-    match std::env::var(setup::ENV_INJECT_FAULT) {
+    match std::env::var(crate::config::ENV_INJECT_FAULT) {
         Ok(step) => setup::execute(&ops, &mut setup::FaultAt { inner: kernel, step })?,
         Err(_) => setup::execute(&ops, kernel)?,
     }

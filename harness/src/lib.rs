@@ -71,14 +71,16 @@ pub use isolated_test_macros::isolated_test;
 /// works and rstest recognises it as the test attribute.
 pub use isolated_test_macros::isolated_test as test;
 
-pub use child::{DEFAULT_HOSTNAME, ENV_REPORT, pollution, usage};
+pub use child::{pollution, usage};
+pub use config::{
+    DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION, ENV_HOSTNAME,
+    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT,
+};
 pub use debootstrap::{Debootstrap, DebootstrapError};
-pub use defaults::{ENV_FORBID_POLLUTION, ENV_HOSTNAME};
 pub use rootfs::{Base, Entry, Rootfs};
-pub use runner::{DEFAULT_TIMEOUT, ENV_LOG, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT};
-pub use sandbox::cgroup::{DEFAULT_PIDS, ENV_CPU, ENV_MEMORY, ENV_PIDS, Limits, Usage};
+pub use sandbox::cgroup::{DEFAULT_PIDS, Limits, Usage};
 pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
-pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, ENV_BUSYBOX, ENV_CACHE_DIR, cache_dir, find_static_busybox};
+pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, cache_dir, find_static_busybox};
 
 #[doc(hidden)]
 pub mod __private;
@@ -89,8 +91,8 @@ pub mod __private;
 pub mod __cli;
 
 mod child;
+mod config;
 pub mod debootstrap;
-mod defaults;
 mod entry;
 mod error;
 mod naming;
@@ -99,5 +101,6 @@ pub mod procfs;
 pub mod rootfs;
 mod runner;
 mod sandbox;
+mod spec;
 mod sys;
 mod wrapped;

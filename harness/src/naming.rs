@@ -1,7 +1,7 @@
 //! The libtest name of the running test, which the child is re-run with
 //! (`--exact <name>`).
 
-use crate::__private::TestSpec;
+use crate::spec::TestSpec;
 
 /// The name libtest knows this test by, e.g. `net::binds_port`.
 ///
@@ -18,7 +18,7 @@ pub(crate) fn libtest_name(spec: &TestSpec) -> String {
             return name.to_owned();
         }
     }
-    if let Ok(name) = std::env::var("NEXTEST_TEST_NAME") {
+    if let Ok(name) = std::env::var(crate::config::ENV_NEXTEST_TEST_NAME) {
         if fits(&name) {
             return name;
         }

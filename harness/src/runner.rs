@@ -6,33 +6,14 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::__private::TestSpec;
 use crate::error::SpawnError;
 use crate::sandbox::session::{self, SessionError};
 use crate::sandbox::spawn::Invocation;
 use crate::sandbox::supervise;
 use crate::sandbox::verdict::{self, Verdict};
+use crate::spec::TestSpec;
 
-/// Default per-test timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Environment variable that sets the timeout of tests that set none.
-pub const ENV_TIMEOUT: &str = "ISOLATED_TEST_TIMEOUT";
-/// Environment variable with a tracing filter (`debug`, `isolated_test=trace`).
-pub const ENV_LOG: &str = "ISOLATED_TEST_LOG";
-/// Environment variable that, set to `1`, turns "this host cannot create a
-/// sandbox" from a failure into a skip: the test returns without running and
-/// a loud line goes straight to the terminal (past libtest's capture).
-pub const ENV_SKIP_UNSUPPORTED: &str = "ISOLATED_TEST_SKIP_UNSUPPORTED";
-
-/// Installs a stderr tracing subscriber when `ISOLATED_TEST_LOG` is set.
-pub(crate) fn init_tracing() {
-    if let Ok(filter) = std::env::var(ENV_LOG) {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-}
+use crate::config::{DEFAULT_TIMEOUT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, init_tracing};
 
 /// Parses `500ms`, `10s`, `2m`, `1h`, `1m30s`.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
@@ -95,7 +76,7 @@ fn nonce() -> String {
 #[track_caller]
 pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     init_tracing();
-    let forbidden = crate::child::forbidden(spec)
+    let forbidden = crate::config::report::forbidden(spec)
         .unwrap_or_else(|message| panic!("isolated test `{name}` could not start its sandbox: {message}"));
     let outcome = start_and_supervise(spec, name);
     let (nonce, outcome) = match outcome {
@@ -116,7 +97,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         Err(StartError { message, .. }) => panic!("isolated test `{name}` could not start its sandbox: {message}"),
     };
     let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
-    if let Some(report) = report.as_ref().filter(|_| crate::child::report_requested()) {
+    if let Some(report) = report.as_ref().filter(|_| crate::config::report::requested()) {
         use std::io::Write;
         // Straight to stderr: asked for with ISOLATED_TEST_REPORT=1, it must
         // show for passing tests too, past libtest's capture.
@@ -182,7 +163,7 @@ impl From<SpawnError> for StartError {
 /// With a report asked for, the deadline gives the sandbox this long to
 /// send it before the kill.
 fn report_grace(spec: &TestSpec) -> Option<Duration> {
-    crate::child::report_wanted(spec).then_some(Duration::from_secs(2))
+    crate::config::report::wanted(spec).then_some(Duration::from_secs(2))
 }
 
 fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
@@ -204,7 +185,7 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     let setup = crate::entry::SetupRequest::new(
         match spec.hostname {
             Some(hostname) => hostname.to_owned(),
-            None => crate::defaults::hostname()?,
+            None => crate::config::defaults::hostname()?,
         },
         rootfs,
         spec.manifest_dir.into(),

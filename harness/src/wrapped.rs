@@ -18,11 +18,7 @@
 //! inherited, is not the one asked for and goes on as usual (and then
 //! fails, since sandboxes do not nest).
 
-/// Environment variable naming the test wrap runs in its sandbox.
-pub(crate) const ENV_WRAP_TEST: &str = "ISOLATED_TEST_WRAP_TEST";
-/// Environment variable with the number of the descriptor (a pipe to the
-/// helper) a deferring test writes its name to.
-pub(crate) const ENV_WRAP_FD: &str = "ISOLATED_TEST_WRAP_FD";
+pub(crate) use crate::config::{ENV_WRAP_FD, ENV_WRAP_TEST};
 /// The exit status of a test that deferred: a status of its own (as
 /// `EX_TEMPFAIL`, "try again"), so that a deferral that went unread is a
 /// failure, never a pass.

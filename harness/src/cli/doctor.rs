@@ -57,7 +57,13 @@ fn probe(privileged: bool) -> ProbeResult {
     let base_dir = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let setup = SetupRequest {
         record: true,
-        ..SetupRequest::new(crate::child::DEFAULT_HOSTNAME.into(), crate::Rootfs::host(), base_dir, !privileged, limits)
+        ..SetupRequest::new(
+            crate::config::DEFAULT_HOSTNAME.into(),
+            crate::Rootfs::host(),
+            base_dir,
+            !privileged,
+            limits,
+        )
     };
     let (nonce, invocation) = match super::helper::invocation("probe", None, setup) {
         Ok(made) => made,

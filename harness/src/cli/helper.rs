@@ -8,10 +8,7 @@ use crate::entry::SetupRequest;
 use crate::sandbox::protocol::Message;
 use crate::sandbox::spawn::Invocation;
 
-/// Environment variable carrying the per-run nonce to a helper.
-pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
-/// Environment variable carrying a [`RunSpec`] (JSON) to a `run` helper.
-pub(crate) const ENV_HELPER_SPEC: &str = "ISOLATED_TEST_HELPER_SPEC";
+pub(crate) use crate::config::{ENV_HELPER_NONCE, ENV_HELPER_SPEC};
 
 /// What a `run` helper does in its sandbox (built before `main` from the
 /// setup request, like a test's).
@@ -184,8 +181,8 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
         // The helper's own variables are no business of the command's.
         command.args(args).env_remove(ENV_HELPER_NONCE).env_remove(ENV_HELPER_SPEC);
         if let (Some(test), Some(defer)) = (wrapped, &defer) {
-            command.env(crate::wrapped::ENV_WRAP_TEST, test);
-            command.env(crate::wrapped::ENV_WRAP_FD, defer.write.as_raw_fd().to_string());
+            command.env(crate::config::ENV_WRAP_TEST, test);
+            command.env(crate::config::ENV_WRAP_FD, defer.write.as_raw_fd().to_string());
         }
         let status = match spec.tty.filter(|_| i == 0) {
             Some(size) => run_on_pty(command, size),
@@ -242,7 +239,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
     // Shared with the thread that answers a report request at the deadline.
     let channel: &'static Channel = Box::leak(Box::new(Channel::adopt()));
     channel.send(&Message::Hello { nonce, test: format!("__sandbox-helper {mode}") });
-    crate::runner::init_tracing();
+    crate::config::init_tracing();
     match mode {
         "probe" => {
             let Some(entered) = crate::entry::entered() else {

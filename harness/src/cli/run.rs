@@ -21,7 +21,7 @@ use crate::sandbox::verdict::{Verdict, judge};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
     /// Hostname inside the sandbox.
-    #[arg(long, default_value = crate::child::DEFAULT_HOSTNAME)]
+    #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME)]
     hostname: String,
     /// Root filesystem: host, host_ro or busybox.
     #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"])]

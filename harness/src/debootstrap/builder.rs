@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::mirror::{self, ENV_MIRROR, MirrorChoice};
+use super::mirror::{self, MirrorChoice};
+use crate::config::ENV_MIRROR;
 
 /// Where debootstrap keeps its suite scripts unless `DEBOOTSTRAP_DIR` says.
 const DEFAULT_DEBOOTSTRAP_DIR: &str = "/usr/share/debootstrap";
@@ -453,8 +454,8 @@ impl Debootstrap {
 
     /// debootstrap's script for the suite.
     fn script(&self) -> Result<PathBuf, DebootstrapError> {
-        let dir =
-            std::env::var_os("DEBOOTSTRAP_DIR").map_or_else(|| PathBuf::from(DEFAULT_DEBOOTSTRAP_DIR), PathBuf::from);
+        let dir = std::env::var_os(crate::config::ENV_DEBOOTSTRAP_DIR)
+            .map_or_else(|| PathBuf::from(DEFAULT_DEBOOTSTRAP_DIR), PathBuf::from);
         let script = dir.join("scripts").join(&self.suite);
         if script.is_file() {
             Ok(script)

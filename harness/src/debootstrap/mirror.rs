@@ -16,8 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming the mirror; debootstrap's own name for it.
-pub const ENV_MIRROR: &str = "DEBOOTSTRAP_MIRROR";
+use crate::config::ENV_MIRROR;
 
 /// The mirror of Debian suites when neither the variable nor the host
 /// names one (debootstrap's own default).

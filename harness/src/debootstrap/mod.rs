@@ -4,5 +4,6 @@
 mod builder;
 mod mirror;
 
+pub use crate::config::ENV_MIRROR;
 pub use builder::{Debootstrap, DebootstrapError};
-pub use mirror::{DEBIAN_DEFAULT_MIRROR, ENV_MIRROR};
+pub use mirror::DEBIAN_DEFAULT_MIRROR;

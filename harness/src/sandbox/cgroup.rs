@@ -29,12 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// Environment variable with the memory limit of tests that set none.
-pub const ENV_MEMORY: &str = "ISOLATED_TEST_MEMORY";
-/// Environment variable with the process limit of tests that set none.
-pub const ENV_PIDS: &str = "ISOLATED_TEST_PIDS";
-/// Environment variable with the CPU limit (cores) of tests that set none.
-pub const ENV_CPU: &str = "ISOLATED_TEST_CPU";
+use crate::config::{ENV_CPU, ENV_MEMORY, ENV_PIDS};
 
 /// The process limit of a test that sets none: far above what a test
 /// normally starts (a build with a few hundred threads fits), far below

@@ -18,8 +18,7 @@ use super::plan::{ResolvedBase, ResolvedEntry, ResolvedRootfs, SourceKind};
 use crate::error::{IoCause, SetupError};
 use crate::rootfs::{Base, Entry, Rootfs};
 
-/// Environment variable naming the directory archives are unpacked into.
-pub const ENV_CACHE_DIR: &str = "ISOLATED_TEST_CACHE_DIR";
+use crate::config::{ENV_BUSYBOX, ENV_CACHE_DIR};
 
 fn fail(step: &'static str, what: String, source: io::Error) -> SetupError {
     SetupError { step, what, source: IoCause(source) }
@@ -150,10 +149,6 @@ pub(crate) fn seed(rootfs: &Rootfs) -> Result<(), SetupError> {
 
 /// Where busybox is looked for, in order.
 pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox"];
-
-/// Environment variable naming the busybox binary to use instead of the
-/// first of [`BUSYBOX_CANDIDATES`]; it must be statically linked.
-pub const ENV_BUSYBOX: &str = "ISOLATED_TEST_BUSYBOX";
 
 /// A static busybox of this host and its applets.
 #[derive(Debug, Clone, PartialEq, Eq)]

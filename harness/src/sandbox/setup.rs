@@ -59,12 +59,6 @@ pub(crate) fn kept_layer_path(upper: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(format!("/proc/self/fd/{fd}")).join(rel))
 }
 
-/// Environment variable naming a setup step (e.g. `pivot_root`) at which
-/// [`FaultAt`] makes the setup fail with EINVAL. It exists so the failure
-/// path (report, exit, teardown) can be exercised end to end; it has no use
-/// outside testing the harness.
-pub(crate) const ENV_INJECT_FAULT: &str = "ISOLATED_TEST_INJECT_SETUP_FAULT";
-
 /// Wraps a kernel and fails the first operation of one step.
 pub(crate) struct FaultAt<K> {
     /// The real kernel.

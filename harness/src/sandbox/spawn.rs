@@ -11,15 +11,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use rustix::pipe::PipeFlags;
 
 use super::diagnose;
-use crate::entry::{ENV_SETUP, MAX_REQUEST_LEN, SetupRequest};
+use crate::config::ENV_SETUP;
+use crate::entry::{MAX_REQUEST_LEN, SetupRequest};
 use crate::error::{IoCause, SpawnError};
 use crate::sys::spawn::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
 
-/// Environment variable carrying the per-run nonce to PID 2; its presence
-/// (with a matching test name, as PID 2) switches the harness to child mode.
-pub(crate) const ENV_CHILD_NONCE: &str = "ISOLATED_TEST_CHILD_NONCE";
-/// Environment variable carrying the libtest name PID 2 must run.
-pub(crate) const ENV_CHILD_TEST: &str = "ISOLATED_TEST_CHILD_TEST";
+use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
 
 /// The namespaces a sandbox can get from `clone3`; which ones it does
 /// depends on the mode (see [`clone_namespaces`]).

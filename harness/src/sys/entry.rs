@@ -15,12 +15,12 @@ fn isolated_test_enter_sandbox() {
     if std::process::id() != 2 {
         return;
     }
-    let Some(request) = std::env::var_os(crate::entry::ENV_SETUP) else { return };
+    let Some(request) = std::env::var_os(crate::config::ENV_SETUP) else { return };
     // SAFETY: constructors run before `main`, while this process has a
     // single thread, so nothing can read the environment concurrently. The
     // request is removed so that processes the test starts (even its own
     // binary as PID 2 of a namespace of its own) never act on it.
-    unsafe { std::env::remove_var(crate::entry::ENV_SETUP) };
+    unsafe { std::env::remove_var(crate::config::ENV_SETUP) };
     // A panic must not unwind out of a constructor (that aborts without a
     // word); it becomes a setup error the test reports instead.
     let _ = std::panic::catch_unwind(|| crate::entry::before_main(&request));

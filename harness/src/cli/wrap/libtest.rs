@@ -186,7 +186,7 @@ impl Args {
     /// `RUST_TEST_THREADS`, else one per core, as libtest decides.
     pub(super) fn threads(&self) -> usize {
         self.threads
-            .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok().filter(|n| *n > 0))
+            .or_else(|| std::env::var(crate::config::ENV_RUST_TEST_THREADS).ok()?.parse().ok().filter(|n| *n > 0))
             .or_else(|| std::thread::available_parallelism().ok().map(std::num::NonZeroUsize::get))
             .unwrap_or(1)
     }

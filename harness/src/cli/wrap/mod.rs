@@ -58,10 +58,10 @@ impl Options {
     fn from_env() -> Result<Self, String> {
         Ok(Self {
             timeout: crate::runner::default_timeout()?,
-            hostname: crate::defaults::hostname()?,
+            hostname: crate::config::defaults::hostname()?,
             limits: crate::sandbox::cgroup::Limits::default().effective()?,
-            forbid: crate::defaults::forbid_pollution()?,
-            print_report: crate::child::report_requested(),
+            forbid: crate::config::defaults::forbid_pollution()?,
+            print_report: crate::config::report::requested(),
             base_dir: std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?,
         })
     }
@@ -97,7 +97,7 @@ impl<'a> Call<'a> {
 
 /// Entry point of `isolated-test wrap`.
 pub(crate) fn run(args: Vec<OsString>) -> ExitCode {
-    crate::runner::init_tracing();
+    crate::config::init_tracing();
     match wrap(args) {
         Ok(code) => code,
         Err(message) => {

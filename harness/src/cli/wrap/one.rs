@@ -165,7 +165,7 @@ impl Sandbox<'_> {
             return Ran::failed(code, explain(&note));
         }
         if let Some(allowed) = options.forbid {
-            if let Some(failure) = verdict::polluted(report.as_ref(), allowed, crate::defaults::ENV_FORBID_POLLUTION) {
+            if let Some(failure) = verdict::polluted(report.as_ref(), allowed, crate::config::ENV_FORBID_POLLUTION) {
                 return Ran::failed(101, explain(&failure));
             }
         }
@@ -193,7 +193,7 @@ pub(super) async fn outside(
         if capture {
             // Do not pass on a one-thread libtest: its status line would
             // come before the test's output, where the framing is not found.
-            command.env_remove("RUST_TEST_THREADS");
+            command.env_remove(crate::config::ENV_RUST_TEST_THREADS);
         }
         let pipe = if capture {
             let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;

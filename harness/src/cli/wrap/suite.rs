@@ -209,7 +209,7 @@ fn run_test(
         test: Some(&test.name),
         // With one test thread the inner libtest would put its status line
         // before the test's output; the framing is then not recognised.
-        env_remove: vec!["RUST_TEST_THREADS".into()],
+        env_remove: vec![crate::config::ENV_RUST_TEST_THREADS.into()],
     };
     let ran = sandbox.run(runtime, Output::To(&mut sink), until_interrupted(stop.clone()));
     let (passed, mut output, notes) = match ran.ending {

@@ -6,14 +6,7 @@
 
 use std::sync::OnceLock;
 
-/// Environment variable with the hostname of tests that set none (default
-/// `isolated-test`).
-pub const ENV_HOSTNAME: &str = "ISOLATED_TEST_HOSTNAME";
-
-/// Environment variable that makes tests that set no `forbid_pollution`
-/// fail when they change anything: `1` forbids every change, a list in the
-/// attribute's syntax (`["/var/cache/**", "/tmp/**"]`) allows those paths.
-pub const ENV_FORBID_POLLUTION: &str = "ISOLATED_TEST_FORBID_POLLUTION";
+use super::{DEFAULT_HOSTNAME, ENV_FORBID_POLLUTION, ENV_HOSTNAME};
 
 /// Whether `text` is a hostname the attribute accepts: 1 to 64 ASCII
 /// letters, digits, `-` or `.`, not starting or ending with `-` or `.`.
@@ -26,7 +19,7 @@ pub(crate) fn is_valid_hostname(text: &str) -> bool {
 }
 
 /// The hostname of a test that sets none: `ISOLATED_TEST_HOSTNAME`, or
-/// [`crate::DEFAULT_HOSTNAME`].
+/// [`DEFAULT_HOSTNAME`].
 ///
 /// # Errors
 /// The variable is set to something that is no hostname; the message names it.
@@ -37,7 +30,7 @@ pub(crate) fn hostname() -> Result<String, String> {
             "{ENV_HOSTNAME}=`{name}` is not a hostname: expected 1 to 64 ASCII letters, digits, `-` or `.`, \
              not starting or ending with `-` or `.`"
         )),
-        Err(_) => Ok(crate::child::DEFAULT_HOSTNAME.to_owned()),
+        Err(_) => Ok(DEFAULT_HOSTNAME.to_owned()),
     }
 }
 

@@ -1,0 +1,31 @@
+//! Whether a sandbox sends a pollution report, and what its test may
+//! change: decided alike in the parent and in PID 2 (which inherits the
+//! parent's environment).
+
+use super::{ENV_REPORT, defaults};
+use crate::spec::TestSpec;
+
+/// Whether `ISOLATED_TEST_REPORT=1` asks for every test's report.
+pub(crate) fn requested() -> bool {
+    std::env::var(ENV_REPORT).as_deref() == Ok("1")
+}
+
+/// Whether the sandbox of `spec` must send a pollution report (to print or
+/// to check); a bad `ISOLATED_TEST_FORBID_POLLUTION` stops the parent
+/// before any sandbox.
+pub(crate) fn wanted(spec: &TestSpec) -> bool {
+    requested() || !matches!(forbidden(spec), Ok(None))
+}
+
+/// What `spec`'s test may change when it forbids pollution: the paths its
+/// own `forbid_pollution` allows, else those of
+/// `ISOLATED_TEST_FORBID_POLLUTION`, with the name of where they came from.
+///
+/// # Errors
+/// The variable is set to something unusable.
+pub(crate) fn forbidden(spec: &TestSpec) -> Result<Option<(&'static [&'static str], &'static str)>, String> {
+    if let Some(allowed) = spec.forbid_pollution {
+        return Ok(Some((allowed, "forbid_pollution")));
+    }
+    Ok(defaults::forbid_pollution()?.map(|allowed| (allowed, super::ENV_FORBID_POLLUTION)))
+}
