@@ -101,36 +101,69 @@ pub(crate) struct ResultLog {
     pub(crate) fork_errno: Option<i32>,
     /// errno of PID 1's failed join of a fresh session keyring.
     pub(crate) keyring_errno: Option<i32>,
-    /// Lines that were neither a message nor a record (kept for the report).
-    pub(crate) garbage: Vec<String>,
+    /// The bytes of a line not yet ended.
+    pub(crate) pending: Vec<u8>,
 }
 
 impl ResultLog {
     /// Parses the whole channel content.
+    #[cfg(test)]
     pub(crate) fn parse(bytes: &[u8]) -> Self {
-        use crate::sys::spawn::record;
         let mut log = Self::default();
-        for line in String::from_utf8_lossy(bytes).lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let number = |prefix: &str| line.strip_prefix(prefix).and_then(|n| n.trim().parse::<i32>().ok());
-            if let Some(status) = number(record::PID2_STATUS) {
-                log.pid2_status = Some(status);
-            } else if let Some(errno) = number(record::EXEC_FAILED) {
-                log.exec_errno = Some(errno);
-            } else if let Some(errno) = number(record::FORK_FAILED) {
-                log.fork_errno = Some(errno);
-            } else if let Some(errno) = number(record::KEYRING_FAILED) {
-                log.keyring_errno = Some(errno);
-            } else if let Ok(message) = serde_json::from_str::<Message>(line) {
-                log.messages.push(message);
-            } else {
-                log.garbage.push(line.to_owned());
+        log.push(bytes);
+        log.finish();
+        log
+    }
+
+    /// Takes in bytes as they arrive: each line is parsed once, when its
+    /// newline has come.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') else { return };
+        let rest = self.pending.split_off(last + 1);
+        let complete = std::mem::replace(&mut self.pending, rest);
+        for line in complete.split(|b| *b == b'\n') {
+            self.line(line);
+        }
+    }
+
+    /// Parses what is left after the channel's end (a last line without
+    /// its newline).
+    pub(crate) fn finish(&mut self) {
+        let last = std::mem::take(&mut self.pending);
+        self.line(&last);
+    }
+
+    fn line(&mut self, bytes: &[u8]) {
+        use crate::sys::spawn::record;
+        let line = String::from_utf8_lossy(bytes);
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let number = |prefix: &str| line.strip_prefix(prefix).and_then(|n| n.trim().parse::<i32>().ok());
+        if let Some(status) = number(record::PID2_STATUS) {
+            self.pid2_status = Some(status);
+        } else if let Some(errno) = number(record::EXEC_FAILED) {
+            self.exec_errno = Some(errno);
+        } else if let Some(errno) = number(record::FORK_FAILED) {
+            self.fork_errno = Some(errno);
+        } else if let Some(errno) = number(record::KEYRING_FAILED) {
+            self.keyring_errno = Some(errno);
+        } else {
+            match serde_json::from_str::<Message>(line) {
+                Ok(message) => self.messages.push(message),
+                // Only the harness writes here (the channel is close-on-exec
+                // and PID 2 is not dumpable): a line that is neither is a
+                // harness bug, or a version mismatch between parent and child.
+                Err(error) => tracing::warn!(%error, line, "result channel: neither a message nor a record; ignored"),
             }
         }
-        log
+    }
+
+    /// Whether the pollution report has arrived.
+    pub(crate) fn has_report(&self) -> bool {
+        self.messages.iter().any(|m| matches!(m, Message::Report { .. }))
     }
 
     /// The nonce of the `Hello` message, if one arrived.
@@ -166,8 +199,23 @@ mod tests {
         assert_eq!(log.hello(), Some(("n", "a::b")));
         assert_eq!(log.messages.len(), 3);
         assert_eq!(log.pid2_status, Some(25856));
-        assert_eq!(log.garbage, vec!["not json".to_owned()]);
         assert!(matches!(&log.messages[2], Message::Panicked { message, .. } if message == "boom\nline2"));
+    }
+
+    #[test]
+    fn lines_cut_anywhere_are_parsed_once_whole() {
+        let mut bytes = encode(&Message::Started).into_bytes();
+        bytes.extend(b"#exec-failed 2\n");
+        bytes.extend(encode(&Message::Hello { nonce: "n".into(), test: "t".into() }).trim_end().as_bytes());
+        for cut in 0..bytes.len() {
+            let mut log = ResultLog::default();
+            log.push(&bytes[..cut]);
+            log.push(&bytes[cut..]);
+            log.finish();
+            assert_eq!(log, ResultLog::parse(&bytes), "cut at {cut}");
+            assert_eq!(log.messages.len(), 2, "cut at {cut}");
+            assert_eq!(log.exec_errno, Some(2));
+        }
     }
 
     #[test]

@@ -77,9 +77,6 @@ pub(crate) enum Output<'a> {
     To(&'a mut dyn FnMut(Stream, &str)),
 }
 
-/// How a pollution report starts on the result channel.
-const REPORT_TAG: &[u8] = br#"{"kind":"report""#;
-
 /// After PID 1 exits the kernel kills the rest of the namespace and the
 /// pipes reach EOF; this bounds the wait for that.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -169,7 +166,7 @@ pub(crate) async fn supervise(
     let mut err = Piped::new(stderr)?;
     let mut res = Some(pipe::Receiver::from_owned_fd(result)?);
     let mut res_buf = vec![0u8; 16 * 1024];
-    let mut res_bytes = Vec::new();
+    let mut log = ResultLog::default();
     let mut exit: Option<Exit> = None;
     let mut exited_at = start;
     let mut timed_out: Option<TimedOut> = None;
@@ -214,9 +211,8 @@ pub(crate) async fn supervise(
             r = read_some(&mut res, &mut res_buf) => match r {
                 Ok(0) | Err(_) => res = None,
                 Ok(n) => {
-                    res_bytes.extend_from_slice(&res_buf[..n]);
-                    let reported = res_bytes.windows(REPORT_TAG.len()).any(|w| w == REPORT_TAG);
-                    if kill_at.is_some() && reported {
+                    log.push(&res_buf[..n]);
+                    if kill_at.is_some() && log.has_report() {
                         kill(&pidfd);
                         kill_at = None;
                     }
@@ -286,9 +282,10 @@ pub(crate) async fn supervise(
     let limits = cgroup.as_ref().map(|c| c.limits);
     // Dropping the cgroup kills anything left and removes it.
     drop(cgroup);
+    log.finish();
     Ok(Outcome {
         exit: exit.unwrap_or(Exit::Code(-1)),
-        log: ResultLog::parse(&res_bytes),
+        log,
         timed_out,
         elapsed: exited_at - start,
         usage,
