@@ -174,6 +174,7 @@ pub(crate) fn setup_outcome(channel: &Channel) -> &'static Built {
                  copy of isolated-test than the one that started it?)",
                 crate::config::ENV_SETUP
             )],
+            errno: None,
         };
         channel.send(&Message::SetupFailed { error });
         exit(1);

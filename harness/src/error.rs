@@ -124,19 +124,36 @@ pub struct ErrorChain {
     pub message: String,
     /// The `source()` chain, outermost first.
     pub causes: Vec<String>,
+    /// The errno of the innermost system call error in the chain, for the
+    /// hints that depend on it.
+    #[serde(default)]
+    pub errno: Option<i32>,
 }
 
 impl ErrorChain {
     /// Flattens `err` and its sources.
     pub fn from_error(step: &str, err: &(dyn std::error::Error + 'static)) -> Self {
         let mut causes = Vec::new();
+        let mut errno = os_error(err);
         let mut next = err.source();
         while let Some(cause) = next {
             causes.push(cause.to_string());
+            errno = os_error(cause).or(errno);
             next = cause.source();
         }
-        Self { step: step.to_owned(), message: err.to_string(), causes }
+        Self { step: step.to_owned(), message: err.to_string(), causes, errno }
     }
+}
+
+/// The errno `err` carries itself, if it is a system call's error.
+fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    if let Some(io) = err.downcast_ref::<io::Error>() {
+        return io.raw_os_error();
+    }
+    if let Some(cause) = err.downcast_ref::<IoCause>() {
+        return cause.0.raw_os_error();
+    }
+    err.downcast_ref::<rustix::io::Errno>().map(|e| e.raw_os_error())
 }
 
 impl fmt::Display for ErrorChain {
@@ -204,7 +221,23 @@ mod tests {
         assert_eq!(chain.message, "failed to pivot_root into `/newroot`");
         assert_eq!(chain.causes.len(), 1);
         assert!(chain.causes[0].starts_with("EINVAL"));
+        assert_eq!(chain.errno, Some(libc::EINVAL), "the errno travels as a number, not in the text");
         let shown = chain.to_string();
         assert!(shown.contains("caused by: EINVAL"), "{shown}");
+    }
+
+    #[test]
+    fn the_errno_is_the_innermost_one() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] SetupError);
+        let inner =
+            SetupError { step: "s", what: "w".into(), source: IoCause(io::Error::from_raw_os_error(libc::EPERM)) };
+        assert_eq!(ErrorChain::from_error("s", &Outer(inner)).errno, Some(libc::EPERM));
+        let plain = io::Error::other("no errno here");
+        assert_eq!(ErrorChain::from_error("s", &plain).errno, None);
+        // A chain from a child without the field still reads.
+        let old: ErrorChain = serde_json::from_str(r#"{"step":"s","message":"m","causes":[]}"#).unwrap();
+        assert_eq!(old.errno, None);
     }
 }

@@ -98,7 +98,7 @@ fn probe(privileged: bool) -> ProbeResult {
             }
             Message::SetupFailed { error } => {
                 let mut text = error.to_string();
-                if let Some(hint) = setup_hint(&error.step, error.causes.first().map(String::as_str).unwrap_or("")) {
+                if let Some(hint) = setup_hint(&error.step, error.errno) {
                     let _ = write!(text, "\n{hint}");
                 }
                 failure = Some((error.step.clone(), text));

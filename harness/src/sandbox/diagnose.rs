@@ -81,22 +81,21 @@ pub(crate) fn userns_failure(errno: Option<i32>, probe: &Probe) -> Option<String
 
 /// Cause and fix for a setup step the host refused, when the step and the
 /// errno point at a known host restriction.
-pub(crate) fn setup_hint(step: &str, first_cause: &str) -> Option<&'static str> {
-    let errno = first_cause.split(':').next().unwrap_or("");
-    match (step, errno) {
-        ("mount_proc", "EPERM") => Some(
+pub(crate) fn setup_hint(step: &str, errno: Option<i32>) -> Option<&'static str> {
+    match (step, errno?) {
+        ("mount_proc", libc::EPERM) => Some(
             "cause: the kernel refuses a fresh procfs in a user namespace while the /proc it runs under has locked, \
              masked paths: a container runtime's (Docker and Podman mask /proc/kcore, /proc/keys, ...), or another \
              isolated-test sandbox's (sandboxes do not nest)\n\
              fix: run the container with --privileged (or --security-opt systempaths=unconfined), \
              run the tests outside any sandbox, or use `privileged = true` as real root",
         ),
-        ("mount_sysfs", "EPERM") | ("mount_tmpfs", "EPERM") | ("make_root_private", "EPERM") => Some(
+        ("mount_sysfs" | "mount_tmpfs" | "make_root_private", libc::EPERM) => Some(
             "cause: mounting is refused inside the sandbox's user namespace, usually by a container runtime's \
              seccomp or AppArmor profile\n\
              fix: run the container with --privileged, or with --security-opt seccomp=unconfined --security-opt apparmor=unconfined",
         ),
-        ("mount_overlay", "EINVAL") => Some(
+        ("mount_overlay", libc::EINVAL) => Some(
             "cause: overlayfs refused this lower directory: its filesystem cannot be an overlay layer \
              (procfs, sysfs, some FUSE or network filesystems), or it carries mounts of its own\n\
              fix: put the image on an ordinary filesystem (ext4, xfs, btrfs, tmpfs), or bind it in with `bind` instead",
@@ -126,9 +125,11 @@ mod tests {
 
     #[test]
     fn setup_hints_match_step_and_errno() {
-        assert!(setup_hint("mount_proc", "EPERM: Operation not permitted (os error 1)").unwrap().contains("masked"));
-        assert_eq!(setup_hint("mount_proc", "ENOENT: No such file"), None);
-        assert_eq!(setup_hint("chdir", "EPERM: x"), None);
+        assert!(setup_hint("mount_proc", Some(libc::EPERM)).unwrap().contains("masked"));
+        assert!(setup_hint("mount_tmpfs", Some(libc::EPERM)).unwrap().contains("seccomp"));
+        assert_eq!(setup_hint("mount_proc", Some(libc::ENOENT)), None);
+        assert_eq!(setup_hint("mount_proc", None), None);
+        assert_eq!(setup_hint("chdir", Some(libc::EPERM)), None);
     }
 
     #[test]

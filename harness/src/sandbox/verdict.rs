@@ -162,8 +162,7 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
         match message {
             Message::SetupFailed { error } => {
                 let mut msg = format!("sandbox setup failed at step `{}`: {error}", error.step);
-                let first = error.causes.first().map(String::as_str).unwrap_or("");
-                if let Some(hint) = super::diagnose::setup_hint(&error.step, first) {
+                if let Some(hint) = super::diagnose::setup_hint(&error.step, error.errno) {
                     msg.push('\n');
                     msg.push_str(hint);
                 }
@@ -317,6 +316,7 @@ mod tests {
             step: "pivot_root".into(),
             message: "failed to pivot_root into `/newroot`".into(),
             causes: vec!["EINVAL: Invalid argument (os error 22)".into()],
+            errno: Some(libc::EINVAL),
         };
         let Verdict::Fail(msg) =
             judge("t", "n", &outcome(vec![Message::SetupFailed { error }], Some(1 << 8), Exit::Code(1)))
