@@ -12,12 +12,12 @@ where
     R: TestReturn,
 {
     let name = crate::naming::libtest_name(spec);
-    if let Some(mode) = crate::child::detect(&name) {
-        crate::child::run(mode, spec, body);
+    if let Some(mode) = crate::pid2::body::detect(&name) {
+        crate::pid2::body::run(mode, spec, body);
     }
     // Run by `isolated-test wrap` in its sandbox: ask to be run outside.
-    crate::wrapped::defer_if_asked(&name);
-    crate::runner::run_parent(spec, &name);
+    crate::pid2::wrapped::defer_if_asked(&name);
+    crate::parent::attribute::run_parent(spec, &name);
 }
 
 /// Runs an `async fn` body on a current-thread tokio runtime built inside

@@ -71,12 +71,12 @@ pub use isolated_test_macros::isolated_test;
 /// works and rstest recognises it as the test attribute.
 pub use isolated_test_macros::isolated_test as test;
 
-pub use child::{pollution, usage};
 pub use config::{
     DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION, ENV_HOSTNAME,
     ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT,
 };
 pub use debootstrap::{Debootstrap, DebootstrapError};
+pub use pid2::body::{pollution, usage};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use sandbox::cgroup::{DEFAULT_PIDS, Limits, Usage};
 pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
@@ -90,17 +90,15 @@ pub mod __private;
 #[path = "cli/mod.rs"]
 pub mod __cli;
 
-mod child;
 mod config;
 pub mod debootstrap;
-mod entry;
 mod error;
 mod naming;
 pub mod net;
+mod parent;
+mod pid2;
 pub mod procfs;
 pub mod rootfs;
-mod runner;
 mod sandbox;
 mod spec;
 mod sys;
-mod wrapped;

@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::entry::SetupRequest;
 use crate::error::SpawnError;
-use crate::sandbox::diagnose::{Probe, setup_hint};
+use crate::parent::diagnose::{Probe, setup_hint};
+use crate::parent::session::{self, SessionError};
+use crate::parent::supervise::{Outcome, Output};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::supervise::{Outcome, Output};
+use crate::sandbox::request::SetupRequest;
 
 /// The capabilities a sandbox needs, each with the setup steps that prove it.
 const CAPABILITIES: &[(&str, &[&str])] = &[

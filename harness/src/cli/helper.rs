@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use super::relay;
-use crate::child::{Channel, answer_report_requests, exit, setup_outcome};
-use crate::entry::SetupRequest;
+use crate::parent::start::Invocation;
+use crate::pid2::body::{Channel, answer_report_requests, exit, setup_outcome};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::spawn::Invocation;
+use crate::sandbox::request::SetupRequest;
 
 pub(crate) use crate::config::{ENV_HELPER_NONCE, ENV_HELPER_SPEC};
 
@@ -30,7 +30,7 @@ pub(crate) struct RunSpec {
     pub(crate) report: bool,
     /// The first command is this test, run by `isolated-test wrap`: if it
     /// turns out to be an `#[isolated_test]`, it defers (see
-    /// `crate::wrapped`) and this helper reports `Deferred`.
+    /// `crate::pid2::wrapped`) and this helper reports `Deferred`.
     #[serde(default)]
     pub(crate) wrapped_test: Option<String>,
 }
@@ -84,7 +84,7 @@ impl DeferPipe {
         drop(self.write);
         let mut said = Vec::new();
         let _ = std::io::Read::read_to_end(&mut self.read, &mut said);
-        status.code() == Some(crate::wrapped::DEFER_EXIT) && said == format!("{test}\n").as_bytes()
+        status.code() == Some(crate::pid2::wrapped::DEFER_EXIT) && said == format!("{test}\n").as_bytes()
     }
 }
 
@@ -242,7 +242,7 @@ pub(crate) fn run(mode: &str) -> ExitCode {
     crate::config::init_tracing();
     match mode {
         "probe" => {
-            let Some(entered) = crate::entry::entered() else {
+            let Some(entered) = crate::pid2::entry::entered() else {
                 setup_outcome(channel);
                 exit(1)
             };

@@ -10,12 +10,12 @@ use super::helper::RunSpec;
 use super::relay;
 use super::visible;
 use crate::Rootfs;
-use crate::entry::SetupRequest;
+use crate::parent::session::{self, SessionError};
+use crate::parent::supervise::{Outcome, Output};
+use crate::parent::verdict::{Verdict, judge};
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
-use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::supervise::{Outcome, Output};
-use crate::sandbox::verdict::{Verdict, judge};
+use crate::sandbox::request::SetupRequest;
 
 /// Where and how to run, shared by `run` and `pair`.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,7 +79,8 @@ pub(crate) struct SandboxArgs {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    crate::runner::parse_duration(text).ok_or_else(|| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))
+    crate::parent::attribute::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))
 }
 
 fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
@@ -344,7 +345,7 @@ pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str
     if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
         return match judge("__sandbox-helper run", nonce, outcome) {
             Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => {
-                Some(msg.replace(crate::sandbox::verdict::TIMEOUT_HINT, timeout_hint))
+                Some(msg.replace(crate::parent::verdict::TIMEOUT_HINT, timeout_hint))
             }
             Verdict::Pass => None,
         };
@@ -378,7 +379,7 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
         _ => None,
     };
     let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
-    let (limit_hit, used) = crate::sandbox::verdict::resources(&outcome);
+    let (limit_hit, used) = crate::parent::verdict::resources(&outcome);
     if json {
         let value = serde_json::json!({
             "command": command,

@@ -2,7 +2,7 @@
 //! hostname and `forbid_pollution`. They apply to `#[isolated_test]` tests
 //! and to the plain tests `isolated-test wrap` runs alike, so that one
 //! variable serves a mixed suite. (The timeout and the resource limits have
-//! theirs in `runner` and `sandbox::cgroup`.)
+//! theirs in `parent::attribute` and `sandbox::cgroup`.)
 
 use std::sync::OnceLock;
 

@@ -157,7 +157,7 @@ impl Builder {
     /// isolated test's body.
     pub fn build(self) -> Result<Network, NetError> {
         let plan = self.request.plan()?;
-        if !crate::child::in_sandbox_body() {
+        if !crate::pid2::body::in_sandbox_body() {
             return Err(NetError::NotInSandbox);
         }
         static IDS: AtomicU64 = AtomicU64::new(1);
@@ -600,7 +600,7 @@ impl Drop for Network {
         // harness, by unwinding or by returning an error).
         let when = if self.built { "taken when the Network was dropped" } else { "as its failed build() left it" };
         let dump = self.dump();
-        if !crate::child::set_failure_note(self.id, Some(format!("{dump}({when})"))) && std::thread::panicking() {
+        if !crate::pid2::body::set_failure_note(self.id, Some(format!("{dump}({when})"))) && std::thread::panicking() {
             let _ = writeln!(io::stderr(), "{dump}");
         }
         self.remove_hosts();

@@ -1,18 +1,13 @@
-//! The sandbox engine: spawn, setup, supervision and verdict. Declarations
-//! only; each step lives in its own file.
+//! The engine's parts that every role shares: the setup as data and its
+//! execution (`plan`, `setup`), the root filesystem resolved on the host
+//! (`resolve`), the cgroup (`cgroup`), the messages between PID 2 and the
+//! parent (`protocol`) and what a test changed (`pollution`). The roles
+//! themselves are `parent`, `sys::pid1` and `pid2`.
 
 pub mod cgroup;
-pub(crate) mod diagnose;
 pub(crate) mod plan;
 pub mod pollution;
-pub(crate) mod proctree;
 pub(crate) mod protocol;
-pub(crate) mod reap;
+pub(crate) mod request;
 pub mod resolve;
-pub(crate) mod session;
 pub(crate) mod setup;
-pub(crate) mod spawn;
-pub(crate) mod subid;
-pub(crate) mod supervise;
-pub(crate) mod teardown;
-pub(crate) mod verdict;

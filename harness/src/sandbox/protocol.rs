@@ -1,6 +1,6 @@
 //! Messages PID 2 sends to the parent over the result channel, one JSON
 //! object per line. PID 1 and the pre-exec code add `#`-prefixed records
-//! (see [`crate::sys::spawn::record`]).
+//! (see [`crate::sys::pid1::record`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,7 @@ pub(crate) enum Message {
     },
     /// The test `isolated-test wrap` ran is an `#[isolated_test]`: rather
     /// than nest a sandbox in this one (which the kernel refuses), it asks
-    /// to be run outside, where it makes its own (see `crate::wrapped`).
+    /// to be run outside, where it makes its own (see `crate::pid2::wrapped`).
     Deferred {
         /// The libtest name it answered for.
         test: String,
@@ -135,7 +135,7 @@ impl ResultLog {
     }
 
     fn line(&mut self, bytes: &[u8]) {
-        use crate::sys::spawn::record;
+        use crate::sys::pid1::record;
         let line = String::from_utf8_lossy(bytes);
         let line = line.trim();
         if line.is_empty() {

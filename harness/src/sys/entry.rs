@@ -23,5 +23,5 @@ fn isolated_test_enter_sandbox() {
     unsafe { std::env::remove_var(crate::config::ENV_SETUP) };
     // A panic must not unwind out of a constructor (that aborts without a
     // word); it becomes a setup error the test reports instead.
-    let _ = std::panic::catch_unwind(|| crate::entry::before_main(&request));
+    let _ = std::panic::catch_unwind(|| crate::pid2::entry::before_main(&request));
 }

@@ -16,7 +16,7 @@ pub(crate) fn adopt_inherited(fd: RawFd) -> Option<OwnedFd> {
         return None;
     }
     // SAFETY: the descriptor is open (checked above) and, by the protocol
-    // between the parent and PID 2 (see `sys::spawn`), nothing else in this
+    // between the parent and PID 2 (see `sys::pid1`), nothing else in this
     // process owns it: it was placed there by PID 2 before `execve` for the
     // harness alone (the result channel, stdout, or PID 1's nest pipes), and
     // is adopted exactly once.

@@ -1,8 +1,8 @@
 //! The only place in the workspace allowed to use `unsafe`: raw system calls
 //! that neither rustix nor std wrap in the form we need.
 //!
-//! - [`spawn`]: `clone3` into fresh namespaces, the PID 1 reaper and the
-//!   `execve` of PID 2, all async-signal-safe.
+//! - [`pid1`]: PID 1: `clone3` into fresh namespaces, its reaper loop, the
+//!   nested namespaces and the `execve` of PID 2, all async-signal-safe.
 //! - [`fd`]: adopting the descriptors the parent handed to PID 2.
 //! - [`net`]: bringing the loopback interface up with an ioctl.
 //! - [`netns`]: the network namespaces of `isolated_test::net` (made on a
@@ -20,8 +20,8 @@ pub(crate) mod fd;
 pub(crate) mod mount;
 pub(crate) mod net;
 pub(crate) mod netns;
+pub(crate) mod pid1;
 pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
-pub(crate) mod spawn;
 pub(crate) mod userns;

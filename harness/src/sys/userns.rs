@@ -33,7 +33,7 @@
 //! body can reach is dumpable and PID 1 holds no unlocked mount.
 //!
 //! The conversation runs over two pipes PID 1 makes and PID 2 inherits as
-//! descriptors 5 and 6 (see `sys::spawn`):
+//! descriptors 5 and 6 (see `sys::pid1`):
 //!
 //! | fd in PID 2 | direction      | what                                                          |
 //! |-------------|----------------|---------------------------------------------------------------|
@@ -45,7 +45,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::spawn::{CHILD_NEST_MAPPED_FD, CHILD_NEST_REPORT_FD};
+use super::pid1::{CHILD_NEST_MAPPED_FD, CHILD_NEST_REPORT_FD};
 
 /// The nested namespace's id map for one outer map: every id the outer
 /// namespace has maps to itself (`0 1000 1` outside becomes `0 0 1`).

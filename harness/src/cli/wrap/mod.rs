@@ -25,7 +25,7 @@
 //!
 //! An `#[isolated_test]` among the tests does not run in wrap's sandbox:
 //! it says so when it starts and wrap runs it again outside, where it makes
-//! its own (see `crate::wrapped`).
+//! its own (see `crate::pid2::wrapped`).
 
 mod framing;
 mod libtest;
@@ -57,7 +57,7 @@ pub(super) struct Options {
 impl Options {
     fn from_env() -> Result<Self, String> {
         Ok(Self {
-            timeout: crate::runner::default_timeout()?,
+            timeout: crate::parent::attribute::default_timeout()?,
             hostname: crate::config::defaults::hostname()?,
             limits: crate::sandbox::cgroup::Limits::default().effective()?,
             forbid: crate::config::defaults::forbid_pollution()?,

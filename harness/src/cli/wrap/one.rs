@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use super::{Interrupts, Options, exit_code};
 use crate::__cli::helper::{self, RunSpec};
-use crate::entry::SetupRequest;
+use crate::parent::session::{self, SessionError};
+use crate::parent::supervise::{Outcome, Output};
+use crate::parent::verdict;
 use crate::sandbox::protocol::Message;
-use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::supervise::{Outcome, Output};
-use crate::sandbox::verdict;
+use crate::sandbox::request::SetupRequest;
 
 /// How wrap says how to raise the timeout.
 const TIMEOUT_HINT: &str = "\nRaise the limit with ISOLATED_TEST_TIMEOUT (e.g. ISOLATED_TEST_TIMEOUT=5m).";

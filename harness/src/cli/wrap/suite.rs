@@ -16,8 +16,8 @@ use super::framing::Framing;
 use super::libtest::{self, Args, Ignored};
 use super::one::{Ending, Sandbox, outside};
 use super::{Interrupts, Options, exit_code};
-use crate::sandbox::session;
-use crate::sandbox::supervise::{Output, Stream};
+use crate::parent::session;
+use crate::parent::supervise::{Output, Stream};
 
 /// One test of the run.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
         let _ = out.flush();
         eprintln!(
             "isolated-test wrap: interrupted by {}; the running sandboxes were killed",
-            crate::sandbox::verdict::signal_name(signal)
+            crate::parent::verdict::signal_name(signal)
         );
         return Ok(exit_code(128 + signal));
     }

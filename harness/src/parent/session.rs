@@ -1,12 +1,12 @@
 //! One sandbox from start to end: start it (`spawn`), supervise it on a
 //! current-thread tokio runtime (`supervise`), and hand back what was
-//! observed. The one path every caller takes: the attribute (`runner`),
+//! observed. The one path every caller takes: the attribute (`attribute`),
 //! `isolated-test run` and `pair`, `doctor`, and `wrap`.
 
 use std::future::Future;
 use std::time::Duration;
 
-use super::spawn::{self, Invocation};
+use super::start::{self, Invocation};
 use super::supervise::{self, Outcome, Output};
 use crate::error::SpawnError;
 
@@ -55,11 +55,11 @@ pub(crate) fn run(
     watch: Watch<'_>,
     stop: impl Future<Output = ()>,
 ) -> Result<Outcome, SessionError> {
-    let (started, mut reaper) = spawn::start(&invocation).map_err(SessionError::Start)?;
+    let (started, mut guard) = start::start(&invocation).map_err(SessionError::Start)?;
     // PID 1 holds its own copies of what the invocation handed over (its
     // standard input): ours go now, so that a writer feeding that input
     // sees EPIPE once the sandbox is gone, instead of blocking.
     drop(invocation);
-    let supervised = supervise::supervise(started, &mut reaper, watch.timeout, watch.report_grace, watch.output, stop);
+    let supervised = supervise::supervise(started, &mut guard, watch.timeout, watch.report_grace, watch.output, stop);
     runtime.block_on(supervised).map_err(SessionError::Supervise)
 }

@@ -1,5 +1,5 @@
-//! Child mode: the harness inside PID 2, on libtest's test thread. The
-//! sandbox was built before `main` (see `entry`); this runs the body and
+//! The body's side: the harness inside PID 2, on libtest's test thread. The
+//! sandbox was built before `main` (see `pid2::entry`); this runs the body and
 //! reports each phase to the parent over the result channel.
 
 use std::cell::RefCell;
@@ -9,12 +9,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
-use crate::entry::Built;
 use crate::error::ErrorChain;
+use crate::pid2::entry::Built;
 use crate::sandbox::pollution;
 use crate::sandbox::protocol::{Message, encode};
 use crate::spec::{TestReturn, TestSpec};
-use crate::sys::spawn::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
+use crate::sys::pid1::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
 
 /// This process is PID 2 of a sandbox started for this very test.
 pub(crate) struct ChildMode {
@@ -22,7 +22,7 @@ pub(crate) struct ChildMode {
     test: String,
 }
 
-/// Child mode applies only when the marker names this test and we are PID 2
+/// This process runs the body only when the marker names this test and we are PID 2
 /// (a process the test itself starts, or another test, never qualifies).
 pub(crate) fn detect(test_name: &str) -> Option<ChildMode> {
     let nonce = std::env::var(ENV_CHILD_NONCE).ok()?;
@@ -87,7 +87,7 @@ where
         answer_report_requests(channel, start.clone(), built.layers.clone(), built.lowers.clone());
     }
     channel.send(&Message::Started);
-    let mounts_at_start = spec.teardown_verify.then(crate::sandbox::teardown::mount_ids);
+    let mounts_at_start = spec.teardown_verify.then(crate::pid2::teardown::mount_ids);
 
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
@@ -121,7 +121,7 @@ where
         Ok(value) => match value.into_test_result() {
             Ok(()) => {
                 if let Some(at_start) = mounts_at_start {
-                    if let Err(report) = crate::sandbox::teardown::verify(&at_start) {
+                    if let Err(report) = crate::pid2::teardown::verify(&at_start) {
                         channel.send(&Message::TeardownFailed { report });
                         exit(101);
                     }
@@ -165,7 +165,7 @@ pub(crate) fn answer_report_requests(
 /// The sandbox the constructor built before `main`; a setup failure is
 /// reported and ends the process.
 pub(crate) fn setup_outcome(channel: &Channel) -> &'static Built {
-    let Some(entered) = crate::entry::entered() else {
+    let Some(entered) = crate::pid2::entry::entered() else {
         let error = ErrorChain {
             step: "enter".into(),
             message: "the sandbox setup did not run before `main`".into(),

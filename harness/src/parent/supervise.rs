@@ -14,10 +14,10 @@ use rustix::process::{Signal, WaitId, WaitIdOptions};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
+use super::guard::Pid1Guard;
 use super::proctree::{self, ProcInfo};
-use super::protocol::ResultLog;
-use super::reap::Reaper;
-use super::spawn::Started;
+use super::start::Started;
+use crate::sandbox::protocol::ResultLog;
 
 /// How PID 1 ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +49,9 @@ pub(crate) struct Outcome {
     /// Wall time from start to PID 1's exit.
     pub(crate) elapsed: Duration,
     /// What the sandbox used, from its cgroup.
-    pub(crate) usage: Option<super::cgroup::Usage>,
+    pub(crate) usage: Option<crate::sandbox::cgroup::Usage>,
     /// The limits its cgroup enforced.
-    pub(crate) limits: Option<super::cgroup::Effective>,
+    pub(crate) limits: Option<crate::sandbox::cgroup::Effective>,
     /// Why no limits applied, when none did.
     pub(crate) limits_off: Option<String>,
 }
@@ -148,7 +148,7 @@ fn on_read(stream: &mut Piped, r: io::Result<usize>, emit: &mut impl FnMut(&str)
 /// Registering the descriptors with tokio, or waiting on the pidfd.
 pub(crate) async fn supervise(
     started: Started,
-    reaper: &mut Reaper,
+    pid1_guard: &mut Pid1Guard,
     timeout: Duration,
     report_grace: Option<Duration>,
     output: Output<'_>,
@@ -222,7 +222,7 @@ pub(crate) async fn supervise(
                 let mut guard = guard?;
                 match rustix::process::waitid(WaitId::PidFd(pidfd.get_ref().as_fd()), WaitIdOptions::EXITED | WaitIdOptions::NOHANG) {
                     Ok(Some(status)) => {
-                        reaper.disarm();
+                        pid1_guard.disarm();
                         exited_at = Instant::now();
                         exit = Some(match (status.exit_status(), status.terminating_signal()) {
                             (_, Some(sig)) => Exit::Signal(sig),

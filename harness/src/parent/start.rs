@@ -12,9 +12,9 @@ use rustix::pipe::PipeFlags;
 
 use super::diagnose;
 use crate::config::ENV_SETUP;
-use crate::entry::{MAX_REQUEST_LEN, SetupRequest};
 use crate::error::{IoCause, SpawnError};
-use crate::sys::spawn::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
+use crate::sandbox::request::{MAX_REQUEST_LEN, SetupRequest};
+use crate::sys::pid1::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
 
 use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
 
@@ -42,7 +42,7 @@ pub(crate) struct Started {
     pub(crate) result: OwnedFd,
     /// The sandbox's cgroup; `None` when no limit was asked for and none
     /// could be had (the report then says limits are off).
-    pub(crate) cgroup: Option<super::cgroup::Cgroup>,
+    pub(crate) cgroup: Option<crate::sandbox::cgroup::Cgroup>,
     /// Why there is no cgroup, when there is none.
     pub(crate) limits_off: Option<String>,
 }
@@ -141,7 +141,7 @@ fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, Spawn
 /// # Errors
 /// A preparation step, `clone3` (with the host's cause and a fix when user
 /// namespaces are restricted), or the id maps.
-pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), SpawnError> {
+pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guard), SpawnError> {
     let began = std::time::Instant::now();
     let euid = rustix::process::geteuid().as_raw();
     let privileged = !inv.setup.lock;
@@ -151,11 +151,11 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     // The cgroup is made before the namespaces, and PID 1 moved into it
     // before it is let go: everything it starts is counted from the start.
     let limits = inv.setup.limits;
-    let (cgroup, limits_off) = match super::cgroup::Cgroup::create(limits) {
+    let (cgroup, limits_off) = match crate::sandbox::cgroup::Cgroup::create(limits) {
         Ok(cgroup) => (Some(cgroup), None),
         Err(unavailable) if limits.asked != Default::default() => {
             return Err(SpawnError::Limits {
-                asked: super::cgroup::describe(&limits.asked),
+                asked: crate::sandbox::cgroup::describe(&limits.asked),
                 cause: unavailable.cause,
                 fix: unavailable.fix,
             });
@@ -167,8 +167,8 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     };
     let cgroup_made = began.elapsed();
     let mut setup = inv.setup.clone();
-    setup.cgroup_views = cgroup.as_ref().map(super::cgroup::Cgroup::views).unwrap_or_default();
-    setup.kernel = super::setup::KernelFacts::get();
+    setup.cgroup_views = cgroup.as_ref().map(crate::sandbox::cgroup::Cgroup::views).unwrap_or_default();
+    setup.kernel = crate::sandbox::setup::KernelFacts::get();
     let image = exec_image(inv, &setup)?;
     let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
     let (sync_read, sync_write) = pipe()?;
@@ -192,7 +192,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
     let flags = chosen;
     let prepared = began.elapsed();
-    let v2_dir = cgroup.as_ref().and_then(super::cgroup::Cgroup::v2_dir);
+    let v2_dir = cgroup.as_ref().and_then(crate::sandbox::cgroup::Cgroup::v2_dir);
     let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
     let cloned = clone_sandbox(flags, &image, &handover, into, !privileged).map_err(|source| {
         let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
@@ -205,7 +205,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
     // The child holds its own copies now; ours must go so EOF arrives when
     // the sandbox is gone.
     drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
-    let reaper = super::reap::Reaper::new(&cloned);
+    let guard = super::guard::Pid1Guard::new(&cloned);
     let cloned_at = began.elapsed();
     if let Some(cgroup) = &cgroup {
         cgroup.add(cloned.pid, cloned.in_cgroup).map_err(|source| SpawnError::Cgroup { source: IoCause(source) })?;
@@ -227,7 +227,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::reap::Reaper), 
 
     Ok((
         Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
-        reaper,
+        guard,
     ))
 }
 

@@ -5,15 +5,15 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::process::{Signal, WaitId, WaitIdOptions};
 
-use crate::sys::spawn::Cloned;
+use crate::sys::pid1::Cloned;
 
 /// Kills and reaps PID 1 on drop unless disarmed after a successful reap.
-pub(crate) struct Reaper {
+pub(crate) struct Pid1Guard {
     pidfd: Option<OwnedFd>,
 }
 
-impl Reaper {
-    /// Arms a reaper for `init`.
+impl Pid1Guard {
+    /// Arms a guard over `init`.
     pub(crate) fn new(init: &Cloned) -> Self {
         Self { pidfd: init.pidfd.try_clone().ok() }
     }
@@ -24,7 +24,7 @@ impl Reaper {
     }
 }
 
-impl Drop for Reaper {
+impl Drop for Pid1Guard {
     fn drop(&mut self) {
         if let Some(pidfd) = self.pidfd.take() {
             // SIGKILL on PID 1 takes the whole PID namespace with it.

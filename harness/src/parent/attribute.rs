@@ -1,4 +1,4 @@
-//! Parent mode: start the sandbox for one test, supervise it on a
+//! The parent of one `#[isolated_test]`: start the sandbox for the test, supervise it on a
 //! current-thread tokio runtime, and turn the outcome into the test's
 //! verdict.
 
@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::SpawnError;
-use crate::sandbox::session::{self, SessionError};
-use crate::sandbox::spawn::Invocation;
-use crate::sandbox::supervise;
-use crate::sandbox::verdict::{self, Verdict};
+use crate::parent::session::{self, SessionError};
+use crate::parent::start::Invocation;
+use crate::parent::supervise;
+use crate::parent::verdict::{self, Verdict};
 use crate::spec::TestSpec;
 
 use crate::config::{DEFAULT_TIMEOUT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, init_tracing};
@@ -182,7 +182,7 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         .unwrap_or_default()
         .prepared()
         .map_err(|e| format!("failed to make its root filesystem: {e}"))?;
-    let setup = crate::entry::SetupRequest::new(
+    let setup = crate::sandbox::request::SetupRequest::new(
         match spec.hostname {
             Some(hostname) => hostname.to_owned(),
             None => crate::config::defaults::hostname()?,

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::plan::SCRATCH;
+use crate::sandbox::plan::SCRATCH;
 
 /// Mount ids of the current mount table.
 pub(crate) fn mount_ids() -> BTreeSet<u64> {

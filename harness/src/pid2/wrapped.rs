@@ -37,6 +37,6 @@ pub(crate) fn defer_if_asked(name: &str) {
     let Some(fd) = std::env::var(ENV_WRAP_FD).ok().and_then(|fd| fd.parse().ok()) else { return };
     let Ok(mut pipe) = crate::sys::fd::adopt_cloexec_file(fd) else { return };
     if std::io::Write::write_all(&mut pipe, format!("{name}\n").as_bytes()).is_ok() {
-        crate::child::exit(DEFER_EXIT);
+        crate::pid2::body::exit(DEFER_EXIT);
     }
 }

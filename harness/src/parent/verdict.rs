@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::pollution::Report;
-use super::protocol::Message;
 use super::supervise::{Exit, Outcome};
-use crate::sys::spawn::pid1_exit;
+use crate::sandbox::pollution::Report;
+use crate::sandbox::protocol::Message;
+use crate::sys::pid1::pid1_exit;
 
 /// The verdict on one isolated test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,12 @@ pub(crate) fn resources(outcome: &Outcome) -> (Option<String>, String) {
     };
     let mut cause = Vec::new();
     if usage.oom_kills > 0 {
-        let peak = usage.peak_memory.map(|p| format!(" (peak {})", super::cgroup::bytes(p))).unwrap_or_default();
+        let peak =
+            usage.peak_memory.map(|p| format!(" (peak {})", crate::sandbox::cgroup::bytes(p))).unwrap_or_default();
         cause.push(format!(
             "killed by the OOM killer: memory limit {} reached{peak}; {} process(es) killed. Raise it with \
              `#[isolated_test(memory = \"...\")]`, ISOLATED_TEST_MEMORY or `--memory`",
-            super::cgroup::bytes(limits.memory),
+            crate::sandbox::cgroup::bytes(limits.memory),
             usage.oom_kills
         ));
     }
@@ -54,7 +55,7 @@ pub(crate) fn resources(outcome: &Outcome) -> (Option<String>, String) {
     let cpu = limits.cpu_millis.map(|c| format!(", cpu limit {} cores", c as f64 / 1000.0)).unwrap_or_default();
     let line = format!(
         "resources: {usage} (limits: memory {}, pids {}{cpu})",
-        super::cgroup::bytes(limits.memory),
+        crate::sandbox::cgroup::bytes(limits.memory),
         limits.pids
     );
     (if cause.is_empty() { None } else { Some(cause.join("\n")) }, line)
@@ -247,9 +248,9 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
 mod tests {
     use super::*;
     use crate::error::ErrorChain;
-    use crate::sandbox::proctree::ProcInfo;
+    use crate::parent::proctree::ProcInfo;
+    use crate::parent::supervise::TimedOut;
     use crate::sandbox::protocol::ResultLog;
-    use crate::sandbox::supervise::TimedOut;
 
     fn outcome(messages: Vec<Message>, pid2_status: Option<i32>, exit: Exit) -> Outcome {
         let mut all = vec![Message::Hello { nonce: "n".into(), test: "t".into() }];
