@@ -65,6 +65,7 @@
 //! - `ISOLATED_TEST_SKIP_UNSUPPORTED=1`: on a host that cannot create
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
+#![deny(missing_docs)]
 
 pub use isolated_test_macros::isolated_test;
 /// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`

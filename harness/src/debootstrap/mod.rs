@@ -1,5 +1,6 @@
 //! Distribution roots made by debootstrap: the builder and its cache
-//! ([`builder`]), and the mirror it downloads from ([`mirror`]).
+//! ([`Debootstrap`]), and the mirror it downloads from ([`ENV_MIRROR`],
+//! else the host's apt sources, else [`DEBIAN_DEFAULT_MIRROR`]).
 
 mod builder;
 mod mirror;
