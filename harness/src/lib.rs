@@ -35,6 +35,25 @@
 //! supervises with tokio and decides pass or fail from the exit status and
 //! a structured result channel. The README's "How it runs" has a diagram.
 //!
+//! ## Any command in the same sandbox: `isolated-test run`
+//!
+//! The `isolated-test` binary runs a command in the sandbox a test gets (the
+//! same setup code), streams its output, and prints what it changed:
+//!
+//! ```text
+//! $ sudo isolated-test run --hostname box -- sh -c 'hostname; touch /etc/x'
+//! box
+//! pollution report:
+//!   files:
+//!     added    /etc/x (file, 0 bytes, mode 644)
+//! resources: peak memory 2.9 MiB, cpu 0.01s user + 0.03s system, at most 5 processes (...)
+//! $ sudo isolated-test run --rootfs busybox -- /bin/sh        # a shell inside
+//! $ sudo isolated-test run --debootstrap bookworm -- bash     # a Debian root
+//! ```
+//!
+//! `--json` gives the report as a versioned JSON document; `isolated-test
+//! doctor` says whether this host can make sandboxes, and why not.
+//!
 //! ## Plain suites, unchanged
 //!
 //! The `isolated-test` binary's `wrap` command gives plain `#[test]`s the
@@ -45,6 +64,26 @@
 //! cargo test`). An `#[isolated_test]` it meets runs in a sandbox of its own
 //! making, never nested in wrap's. The README's "Isolate an existing suite"
 //! has the details.
+//!
+//! ## Fixtures for the tests around the sandbox
+//!
+//! The `isolated-test-fixtures` crate has what a suite that checks its
+//! sandboxes needs: root filesystem images for [`Rootfs::dir`],
+//! [`Rootfs::layers`] and [`Rootfs::tar`] (a busybox image, layers made
+//! from a list of files, a debootstrap root), a `HostSnapshot` to compare
+//! the host before and after a run, and runners that start a binary as an
+//! unprivileged user or with user namespaces blocked:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use isolated_test_fixtures::HostSnapshot;
+//! let before = HostSnapshot::capture()?;
+//! // ... run the suite ...
+//! let after = HostSnapshot::capture()?;
+//! assert!(before.diff(&after).is_empty(), "the host changed: {:#?}", before.diff(&after));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Environment variables
 //!
