@@ -105,6 +105,10 @@
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
 #![deny(missing_docs)]
+// Some of the sandbox's code serves only the command line (its pty, `doctor`'s
+// probes); without the `cli` feature it is unused. The workspace's lints run
+// with every feature on, where what is dead in all builds is still caught.
+#![cfg_attr(not(feature = "cli"), allow(dead_code, unused_imports))]
 
 pub use isolated_test_macros::isolated_test;
 /// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`
@@ -126,6 +130,7 @@ pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, cache_dir, find_static_b
 pub mod __private;
 
 /// The `isolated-test` command line (`doctor`); used by the binary.
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 #[path = "cli/mod.rs"]
 pub mod __cli;
