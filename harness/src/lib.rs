@@ -37,8 +37,10 @@
 //!
 //! ## Any command in the same sandbox: `isolated-test run`
 //!
-//! The `isolated-test` binary runs a command in the sandbox a test gets (the
-//! same setup code), streams its output, and prints what it changed:
+//! The `isolated-test` binary (behind the `cli` feature: `cargo install
+//! --locked --path harness --features cli` from a checkout) runs a command
+//! in the sandbox a test gets (the same setup code), streams its output,
+//! and prints what it changed:
 //!
 //! ```text
 //! $ sudo isolated-test run --hostname box -- sh -c 'hostname; touch /etc/x'
