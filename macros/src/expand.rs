@@ -462,7 +462,7 @@ mod tests {
         let errors = compile_errors(&file);
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("invalid timeout `soon`"));
-        assert_eq!(errors[1], format!("unknown argument `nope`; accepted arguments: {}", args::tests::ACCEPTED));
+        assert_eq!(errors[1], format!("unknown argument `nope`; accepted arguments: {}", args::testing::ACCEPTED));
         assert_eq!(errors[2], "duplicate argument `hostname`");
     }
 
