@@ -18,7 +18,9 @@ use proc_macro::TokenStream;
 /// attributes (`#[ignore]`, `#[should_panic]`, docs, `cfg`) are kept.
 ///
 /// Arguments, all optional:
-/// - `timeout = "1m30s"`: kill the test after this long (units `ms`, `s`, `m`, `h`);
+/// - `timeout = "1m 30s"`: kill the test after this long; a duration as the
+///   `humantime` crate reads it (`500ms`, `10s`, `1.5h`, `2days`), more than
+///   zero and in whole milliseconds;
 /// - `memory = "256M"`: the memory limit, an integer with an optional binary
 ///   unit `K`, `M`, `G` or `T` (`B` or `iB` may follow; no unit is bytes), at least `"4M"`;
 /// - `pids = 128`: the most processes and threads at once, at least 16;

@@ -1,65 +1,55 @@
-//! `timeout = "1m30s"`: a duration, in milliseconds, greater than zero.
+//! `timeout = "1m 30s"`: a duration in `humantime`'s grammar (`500ms`,
+//! `10s`, `1m 30s`, `1.5h`, `2days`), the one `ISOLATED_TEST_TIMEOUT` and
+//! `isolated-test run --timeout` take too. The generated code passes it in
+//! milliseconds, so it must be a whole number of them, greater than zero, and
+//! fit a `u64` of them.
 
 use syn::LitStr;
 
-/// Parses `"1m30s"`-style durations into milliseconds.
+/// What a timeout looks like, closing the message on a bad one.
+const EXPECTED: &str = "expected a duration such as `timeout = \"30s\"`, `\"1m 30s\"` or `\"500ms\"`";
+
+/// Parses `timeout = "..."` into milliseconds; every error is on the literal.
 pub(super) fn parse_timeout(lit: &LitStr) -> syn::Result<u64> {
     let text = lit.value();
-    let invalid = || {
-        syn::Error::new_spanned(
-            lit,
-            format!(
-                "invalid timeout `{text}`: expected one or more `<integer><unit>` groups \
-                 with units `ms`, `s`, `m` or `h`, e.g. `timeout = \"30s\"`, `\"500ms\"` or `\"1m30s\"`"
-            ),
-        )
+    let shown = text.escape_debug();
+    let message = match duration_millis(&text) {
+        Ok(millis) => return Ok(millis),
+        Err(DurationError::Invalid(problem)) => format!("invalid timeout `{shown}`: {problem}; {EXPECTED}"),
+        Err(DurationError::Zero) => format!("timeout `{shown}` must be greater than zero, e.g. `timeout = \"30s\"`"),
+        Err(DurationError::BelowMillisecond) => format!(
+            "timeout `{shown}` has a part below a millisecond: timeouts count whole milliseconds, \
+             e.g. `timeout = \"1500ms\"`"
+        ),
+        Err(DurationError::TooLarge) => format!("timeout `{shown}` is too large"),
     };
-    let too_large = || syn::Error::new_spanned(lit, format!("timeout `{text}` is too large"));
-    let millis = duration_millis(&text).map_err(|e| match e {
-        DurationError::Invalid => invalid(),
-        DurationError::Overflow => too_large(),
-    })?;
-    if millis == 0 {
-        return Err(syn::Error::new_spanned(
-            lit,
-            format!("timeout `{text}` must be greater than zero, e.g. `timeout = \"30s\"`"),
-        ));
-    }
-    Ok(millis)
+    Err(syn::Error::new_spanned(lit, message))
 }
 
+/// Why a text is no timeout.
 #[derive(Debug, PartialEq, Eq)]
 enum DurationError {
-    Invalid,
-    Overflow,
+    /// Not in the grammar; `humantime`'s description of what is wrong.
+    Invalid(String),
+    /// A duration of zero.
+    Zero,
+    /// A duration with microseconds or nanoseconds left over.
+    BelowMillisecond,
+    /// More milliseconds than a `u64` holds.
+    TooLarge,
 }
 
+/// `text` in milliseconds: a `humantime` duration, not zero, whole
+/// milliseconds, at most `u64::MAX` of them.
 fn duration_millis(text: &str) -> Result<u64, DurationError> {
-    if text.is_empty() {
-        return Err(DurationError::Invalid);
+    let duration = humantime::parse_duration(text).map_err(|e| DurationError::Invalid(e.to_string()))?;
+    if duration.is_zero() {
+        return Err(DurationError::Zero);
     }
-    let mut rest = text;
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(DurationError::Invalid);
-        }
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(DurationError::Invalid),
-        };
-        let number: u64 = number.parse().map_err(|_| DurationError::Overflow)?;
-        total = number.checked_mul(scale).and_then(|ms| total.checked_add(ms)).ok_or(DurationError::Overflow)?;
-        rest = tail;
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(DurationError::BelowMillisecond);
     }
-    Ok(total)
+    u64::try_from(duration.as_millis()).map_err(|_| DurationError::TooLarge)
 }
 
 #[cfg(test)]
@@ -70,23 +60,78 @@ mod tests {
     use quote::quote;
 
     #[test]
-    fn zero_is_refused() {
-        let (_, errors) = parse(quote!(timeout = "0ms"));
-        assert_eq!(messages(&errors), ["timeout `0ms` must be greater than zero, e.g. `timeout = \"30s\"`"]);
+    fn accepted_durations() {
+        for (text, millis) in [
+            ("500ms", 500),
+            ("1500ms", 1_500),
+            ("10s", 10_000),
+            ("1m30s", 90_000),
+            ("1m 30s", 90_000),
+            ("2h", 7_200_000),
+            ("1h1m1s1ms", 3_661_001),
+            ("1.5s", 1_500),
+            ("2min", 120_000),
+            ("10 seconds", 10_000),
+            ("1day", 86_400_000),
+            (" 10s ", 10_000),
+            ("1000us", 1),
+        ] {
+            assert_eq!(duration_millis(text), Ok(millis), "{text:?}");
+        }
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(duration_millis("500ms"), Ok(500));
-        assert_eq!(duration_millis("10s"), Ok(10_000));
-        assert_eq!(duration_millis("1m30s"), Ok(90_000));
-        assert_eq!(duration_millis("2h"), Ok(7_200_000));
-        assert_eq!(duration_millis("1h1m1s1ms"), Ok(3_661_001));
-        assert_eq!(duration_millis("0s"), Ok(0));
-        for bad in ["", "10", "s", "10x", "1.5s", " 10s", "10 s", "-1s", "10sec", "ms10"] {
-            assert_eq!(duration_millis(bad), Err(DurationError::Invalid), "{bad:?}");
+    fn refused_durations() {
+        let invalid = |text: &str| match duration_millis(text) {
+            Err(DurationError::Invalid(problem)) => problem,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert_eq!(invalid(""), "value was empty");
+        assert_eq!(invalid("10"), "time unit needed, for example 10sec or 10ms");
+        assert_eq!(invalid("-1s"), "expected number at 0");
+        assert!(invalid("10 parsecs").starts_with("unknown time unit \"parsecs\", supported units: ns, "));
+        for bad in ["s", "10x", "ms10", "1,5s", "1."] {
+            invalid(bad);
         }
-        assert_eq!(duration_millis("99999999999999999999ms"), Err(DurationError::Overflow));
-        assert_eq!(duration_millis("18446744073709551615h"), Err(DurationError::Overflow));
+        for zero in ["0", "0s", "0ms", "0h 0m"] {
+            assert_eq!(duration_millis(zero), Err(DurationError::Zero), "{zero:?}");
+        }
+        for fine in ["1us", "1500us", "1.0005s", "1ns"] {
+            assert_eq!(duration_millis(fine), Err(DurationError::BelowMillisecond), "{fine:?}");
+        }
+        assert_eq!(duration_millis("18446744073709551s"), Ok(18_446_744_073_709_551_000));
+        for huge in ["18446744073709552s", "9999999999y"] {
+            assert_eq!(duration_millis(huge), Err(DurationError::TooLarge), "{huge:?}");
+        }
+        // Past what `humantime` counts (or below its nanosecond) is its error.
+        for beyond in ["18446744073709551616s", "99999999999999999999ms", "0.5ns"] {
+            assert!(invalid(beyond).starts_with("number is too large or cannot be represented"), "{beyond:?}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        let expected = "expected a duration such as `timeout = \"30s\"`, `\"1m 30s\"` or `\"500ms\"`";
+        assert_eq!(
+            messages(&parse(quote!(timeout = "10")).1),
+            [format!("invalid timeout `10`: time unit needed, for example 10sec or 10ms; {expected}")]
+        );
+        assert_eq!(
+            messages(&parse(quote!(timeout = "")).1),
+            [format!("invalid timeout ``: value was empty; {expected}")]
+        );
+        let parsecs = messages(&parse(quote!(timeout = "10 parsecs")).1);
+        assert!(parsecs[0].starts_with("invalid timeout `10 parsecs`: unknown time unit \"parsecs\""), "{parsecs:?}");
+        assert!(parsecs[0].ends_with(expected), "{parsecs:?}");
+        assert_eq!(
+            messages(&parse(quote!(timeout = "0ms")).1),
+            ["timeout `0ms` must be greater than zero, e.g. `timeout = \"30s\"`"]
+        );
+        assert_eq!(
+            messages(&parse(quote!(timeout = "1500us")).1),
+            ["timeout `1500us` has a part below a millisecond: timeouts count whole milliseconds, \
+              e.g. `timeout = \"1500ms\"`"]
+        );
+        assert_eq!(messages(&parse(quote!(timeout = "9999999999y")).1), ["timeout `9999999999y` is too large"]);
     }
 }
