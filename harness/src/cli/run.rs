@@ -60,8 +60,8 @@ pub(crate) struct SandboxArgs {
     /// inside); by default each is bound read-only at the same path, and said so on stderr.
     #[arg(long = "no-bind-args")]
     no_bind_args: bool,
-    /// Kill the whole sandbox after this long (500ms, 10s, 2m).
-    #[arg(long, default_value = "10m", value_parser = parse_timeout)]
+    /// Kill the whole sandbox after this long (500ms, 10s, 1m 30s, 2h; the attribute's grammar).
+    #[arg(long, default_value = "10m", value_parser = crate::config::defaults::parse_timeout)]
     timeout: Duration,
     /// No user namespace (real root only; no security boundary).
     #[arg(long)]
@@ -76,11 +76,6 @@ pub(crate) struct SandboxArgs {
     /// CPU limit in cores (1.5, 0.25; default none, or ISOLATED_TEST_CPU).
     #[arg(long, value_parser = crate::sandbox::cgroup::parse_cpu)]
     cpu: Option<u64>,
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    crate::parent::attribute::parse_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))
 }
 
 fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
@@ -459,4 +454,43 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
     }
     println!("A's {report}");
     if changed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `SandboxArgs` alone on a command line.
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    fn timeout(args: &[&str]) -> Result<Duration, String> {
+        let line = Line::try_parse_from(std::iter::once("run").chain(args.iter().copied()));
+        line.map(|line| line.sandbox.timeout).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn timeout_takes_the_attributes_grammar() {
+        assert_eq!(timeout(&[]), Ok(Duration::from_secs(600)));
+        for (text, millis) in [("1m 30s", 90_000), ("1500ms", 1_500), ("2h", 7_200_000), ("1.5s", 1_500)] {
+            assert_eq!(timeout(&["--timeout", text]), Ok(Duration::from_millis(millis)), "{text:?}");
+        }
+        for (text, problem) in [
+            ("", "value was empty"),
+            ("10", "time unit needed"),
+            ("-1s", "expected number at 0"),
+            ("10 parsecs", "unknown time unit \"parsecs\""),
+        ] {
+            let error = timeout(&[&format!("--timeout={text}")]).unwrap_err();
+            assert!(error.contains(&format!("`{text}` is not a duration: {problem}")), "{error}");
+            assert!(error.contains("expected one like \"10s\", \"1m 30s\" or \"500ms\""), "{error}");
+        }
+        let error = timeout(&["--timeout", "0s"]).unwrap_err();
+        assert!(error.contains("must be greater than zero"), "{error}");
+    }
 }
