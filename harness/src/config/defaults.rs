@@ -1,15 +1,15 @@
 //! Suite-wide defaults from the environment, for tests that set none: the
-//! hostname and `forbid_pollution`. They apply to `#[isolated_test]` tests
-//! and to the plain tests `isolated-test wrap` runs alike, so that one
-//! variable serves a mixed suite. The timeout's grammar is here too, shared
-//! by `ISOLATED_TEST_TIMEOUT` and `isolated-test run --timeout`. (The
-//! timeout's default is read in `parent::attribute`, the resource limits in
-//! `sandbox::cgroup`.)
+//! timeout, the hostname and `forbid_pollution`. They apply to
+//! `#[isolated_test]` tests and to the plain tests `isolated-test wrap`
+//! runs alike, so that one variable serves a mixed suite. The timeout's
+//! grammar is here too, shared by `ISOLATED_TEST_TIMEOUT` and
+//! `isolated-test run --timeout`. (The resource limits' defaults are read
+//! in `sandbox::cgroup`.)
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{DEFAULT_HOSTNAME, ENV_FORBID_POLLUTION, ENV_HOSTNAME};
+use super::{DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_FORBID_POLLUTION, ENV_HOSTNAME, ENV_TIMEOUT};
 
 /// Whether `text` is a hostname the attribute accepts: 1 to 64 ASCII
 /// letters, digits, `-` or `.`, not starting or ending with `-` or `.`.
@@ -19,6 +19,18 @@ pub(crate) fn is_valid_hostname(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && edge_ok(text.chars().next())
         && edge_ok(text.chars().last())
+}
+
+/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
+/// [`DEFAULT_TIMEOUT`].
+///
+/// # Errors
+/// The variable is no duration; the message names it.
+pub(crate) fn timeout() -> Result<Duration, String> {
+    match std::env::var(ENV_TIMEOUT) {
+        Ok(v) => parse_timeout(&v).map_err(|problem| format!("{ENV_TIMEOUT}={problem}")),
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+    }
 }
 
 /// The hostname of a test that sets none: `ISOLATED_TEST_HOSTNAME`, or

@@ -13,24 +13,12 @@ use crate::parent::supervise;
 use crate::parent::verdict::{self, Verdict};
 use crate::spec::TestSpec;
 
-use crate::config::{DEFAULT_TIMEOUT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, init_tracing};
+use crate::config::{ENV_SKIP_UNSUPPORTED, init_tracing};
 
 fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
     match spec.timeout {
         Some(t) => Ok(t),
-        None => default_timeout(),
-    }
-}
-
-/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
-/// [`DEFAULT_TIMEOUT`].
-///
-/// # Errors
-/// The variable is no duration; the message names it.
-pub(crate) fn default_timeout() -> Result<Duration, String> {
-    match std::env::var(ENV_TIMEOUT) {
-        Ok(v) => crate::config::defaults::parse_timeout(&v).map_err(|problem| format!("{ENV_TIMEOUT}={problem}")),
-        Err(_) => Ok(DEFAULT_TIMEOUT),
+        None => crate::config::defaults::timeout(),
     }
 }
 
