@@ -37,7 +37,7 @@ pub fn parse_cpu(text: &str) -> Result<u64, ValueError> {
     let millis =
         millis(text).map_err(|what| ValueError::new(text, format!("is not a number of cores: {what}; {EXPECTED}")))?;
     if millis < MIN_CPU_MILLIS {
-        return Err(ValueError::new(text, "is below the kernel's minimum quota of 0.01 core; use at least `0.01`"));
+        return Err(ValueError::new(text, "is below the kernel's minimum CPU quota of 0.01 core; use at least `0.01`"));
     }
     if millis > MAX_CPU_MILLIS {
         return Err(ValueError::new(text, "is above the maximum of 1024 cores"));
@@ -136,7 +136,7 @@ mod tests {
         for small in ["0", "0.009", "0.001", "0.000"] {
             assert_eq!(
                 parse_cpu(small).unwrap_err().to_string(),
-                format!("`{small}` is below the kernel's minimum quota of 0.01 core; use at least `0.01`")
+                format!("`{small}` is below the kernel's minimum CPU quota of 0.01 core; use at least `0.01`")
             );
         }
         for large in ["1024.001", "2048", "99999999999999999999", "99999999999999999999.999"] {
