@@ -461,7 +461,7 @@ mod tests {
         assert!(tokens(&spec.expr).ends_with(". hostname (\"box\")"), "{}", tokens(&spec.expr));
         let errors = compile_errors(&file);
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].starts_with("invalid timeout `soon`"));
+        assert!(errors[0].starts_with("`soon` is not a duration"));
         assert_eq!(errors[1], format!("unknown argument `nope`; accepted arguments: {}", args::testing::ACCEPTED));
         assert_eq!(errors[2], "duplicate argument `hostname`");
     }
@@ -595,7 +595,7 @@ mod tests {
         assert_eq!(tokens(&f.sig), "async fn takes (x : u32)");
         let errors = compile_errors(&file);
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].starts_with("invalid hostname `-`"));
+        assert!(errors[0].starts_with("`-` is not a hostname"));
         assert!(errors[1].starts_with("isolated tests take no arguments"));
         assert!(errors[2].starts_with("`#[tokio::test]` cannot be combined"));
     }

@@ -25,7 +25,8 @@ use proc_macro::TokenStream;
 ///   unit `K`, `M`, `G` or `T` (`B` or `iB` may follow; no unit is bytes), at least `"4M"`;
 /// - `pids = 128`: the most processes and threads at once, at least 16;
 /// - `cpu = "1.5"`: the CPU quota in cores, 0.01 to 1024 with at most 3 decimals;
-/// - `hostname = "box"`: the hostname inside the sandbox;
+/// - `hostname = "box"`: the hostname inside the sandbox, 1 to 64 ASCII
+///   letters, digits, `-` or `.`, not starting or ending with `-` or `.`;
 /// - `privileged = true`: no user namespace (real root only);
 /// - `teardown = "verify"`: unmount what the test left mounted and fail if something is busy;
 /// - the root filesystem's base, at most one of: `rootfs = "host"` (the default),
@@ -41,7 +42,9 @@ use proc_macro::TokenStream;
 /// - `crate = "::isolated_test"`: the path of the runtime crate, when renamed.
 ///
 /// Paths and forms are checked at compile time; the rootfs arguments are
-/// sugar for the `isolated_test::Rootfs` builder.
+/// sugar for the `isolated_test::Rootfs` builder. The timeout, the limits and
+/// the hostname are read by the `isolated-test-values` crate, as the
+/// `ISOLATED_TEST_*` variables and `isolated-test run`'s flags are.
 ///
 /// ```rust,ignore
 /// #[isolated_test::test(timeout = "10s", hostname = "box")]

@@ -266,8 +266,8 @@ mod tests {
         assert!(args.timeout.is_none() && args.hostname.is_none() && args.krate.is_none() && args.privileged.is_none());
         let messages = messages(&errors);
         assert_eq!(messages.len(), 3);
-        assert!(messages[0].starts_with("invalid timeout `10x`: unknown time unit \"x\""));
-        assert!(messages[1].starts_with("invalid hostname `-x`: expected 1 to 64"));
+        assert!(messages[0].starts_with("`10x` is not a duration: unknown time unit \"x\""));
+        assert!(messages[1].starts_with("`-x` is not a hostname: it starts with `-`; expected 1 to 64"));
         assert!(messages[2].starts_with("invalid crate path `a b`"));
     }
 
