@@ -20,8 +20,8 @@ use crate::sandbox::request::SetupRequest;
 /// Where and how to run, shared by `run` and `pair`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
-    /// Hostname inside the sandbox.
-    #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME)]
+    /// Hostname inside the sandbox (1 to 64 letters, digits, - or .; the attribute's grammar).
+    #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME, value_parser = hostname)]
     hostname: String,
     /// Root filesystem: host, host_ro or busybox.
     #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"])]
@@ -61,21 +61,26 @@ pub(crate) struct SandboxArgs {
     #[arg(long = "no-bind-args")]
     no_bind_args: bool,
     /// Kill the whole sandbox after this long (500ms, 10s, 1m 30s, 2h; the attribute's grammar).
-    #[arg(long, default_value = "10m", value_parser = crate::config::defaults::parse_timeout)]
+    #[arg(long, default_value = "10m", value_parser = isolated_test_values::parse_timeout)]
     timeout: Duration,
     /// No user namespace (real root only; no security boundary).
     #[arg(long)]
     privileged: bool,
-    /// Memory limit, tmpfs contents included (256M, 1G; default: a quarter
+    /// Memory limit, tmpfs contents included (256M, 1G, 512MiB; at least 4M; default: a quarter
     /// of the machine's memory, or ISOLATED_TEST_MEMORY).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_memory)]
+    #[arg(long, value_parser = isolated_test_values::parse_memory)]
     memory: Option<u64>,
-    /// Process and thread limit (default 4096, or ISOLATED_TEST_PIDS).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_pids)]
+    /// Process and thread limit (at least 16; default 4096, or ISOLATED_TEST_PIDS).
+    #[arg(long, value_parser = isolated_test_values::parse_pids)]
     pids: Option<u64>,
-    /// CPU limit in cores (1.5, 0.25; default none, or ISOLATED_TEST_CPU).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_cpu)]
+    /// CPU limit in cores (1.5, 0.25; 0.01 to 1024; default none, or ISOLATED_TEST_CPU).
+    #[arg(long, value_parser = isolated_test_values::parse_cpu)]
     cpu: Option<u64>,
+}
+
+/// `--hostname`: checked as the attribute's `hostname` is.
+fn hostname(text: &str) -> Result<String, isolated_test_values::ValueError> {
+    isolated_test_values::check_hostname(text).map(|()| text.to_owned())
 }
 
 fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
@@ -469,9 +474,13 @@ mod tests {
         sandbox: SandboxArgs,
     }
 
-    fn timeout(args: &[&str]) -> Result<Duration, String> {
+    fn sandbox(args: &[&str]) -> Result<SandboxArgs, String> {
         let line = Line::try_parse_from(std::iter::once("run").chain(args.iter().copied()));
-        line.map(|line| line.sandbox.timeout).map_err(|e| e.to_string())
+        line.map(|line| line.sandbox).map_err(|e| e.to_string())
+    }
+
+    fn timeout(args: &[&str]) -> Result<Duration, String> {
+        sandbox(args).map(|sandbox| sandbox.timeout)
     }
 
     #[test]
@@ -488,9 +497,29 @@ mod tests {
         ] {
             let error = timeout(&[&format!("--timeout={text}")]).unwrap_err();
             assert!(error.contains(&format!("`{text}` is not a duration: {problem}")), "{error}");
-            assert!(error.contains("expected one like \"10s\", \"1m 30s\" or \"500ms\""), "{error}");
+            assert!(error.contains("expected one like `30s`, `1m 30s` or `500ms`"), "{error}");
         }
         let error = timeout(&["--timeout", "0s"]).unwrap_err();
         assert!(error.contains("must be greater than zero"), "{error}");
+    }
+
+    #[test]
+    fn limits_and_hostname_take_the_attributes_grammar() {
+        let args = sandbox(&["--memory", "512MiB", "--pids", "128", "--cpu", "0.25", "--hostname", "my-box"]).unwrap();
+        assert_eq!((args.memory, args.pids, args.cpu), (Some(512 << 20), Some(128), Some(250)));
+        assert_eq!(args.hostname, "my-box");
+        assert_eq!(sandbox(&[]).unwrap().hostname, crate::config::DEFAULT_HOSTNAME);
+        // Each refused as the attribute refuses it, with the same message.
+        for (flag, text, message) in [
+            ("--memory", " 256M", "` 256M` is not a memory size: it contains whitespace"),
+            ("--memory", "1iB", "`1iB` is not a memory size: unknown unit `iB`"),
+            ("--memory", "1M", "`1M` is below the 4 MiB a sandbox needs to start"),
+            ("--pids", "8", "`8` leaves no room for the sandbox's own processes"),
+            ("--cpu", ".5", "`.5` is not a number of cores: no digit before the `.` (write `0.5`)"),
+            ("--hostname", "my_box", "`my_box` is not a hostname: `_` is not allowed"),
+        ] {
+            let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
+            assert!(error.contains(message), "{flag}={text}: {error}");
+        }
     }
 }
