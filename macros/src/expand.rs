@@ -77,7 +77,6 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
     let ident = &sig.ident;
     // Written as libtest names the test: a raw identifier keeps its `r#`.
     let name = LitStr::new(&ident.to_string(), ident.span());
-    let line = quote_spanned!(ident.span()=> ::core::line!());
 
     // Builder calls carry the key's span, their values the literal's.
     let hostname = args.hostname.as_ref().map(|arg| {
@@ -122,8 +121,6 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             static __ISOLATED_TEST_SPEC: #krate::__private::TestSpec = #krate::__private::TestSpec::new(
                 #name,
                 ::core::module_path!(),
-                ::core::file!(),
-                #line,
                 ::core::env!("CARGO_MANIFEST_DIR"),
             )
             #hostname
@@ -334,8 +331,6 @@ mod tests {
                 r#"::isolated_test::__private::TestSpec::new(
                     "my_test",
                     ::core::module_path!(),
-                    ::core::file!(),
-                    ::core::line!(),
                     ::core::env!("CARGO_MANIFEST_DIR"),
                 )
                 .hostname("box")

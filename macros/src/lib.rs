@@ -4,6 +4,7 @@
 //! The work is split into plain functions over `proc_macro2::TokenStream`:
 //! `args` parses the attribute arguments, `item` validates the function, and
 //! `expand` renders the generated test.
+#![deny(missing_docs)]
 
 mod args;
 mod expand;
