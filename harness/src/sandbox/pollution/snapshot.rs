@@ -1,0 +1,458 @@
+//! The in-sandbox readers: PID 2 takes a [`Snapshot`] after setup and
+//! another at the end, and their difference is a [`Report`] (written
+//! paths not yet told apart as added or modified: that is the parent's,
+//! in `classify`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::network;
+use super::report::{Change, FileChange, ProcessLeft, Report, SysctlChange};
+
+/// How many entries the walk of one scratch directory looks at, at most:
+/// a test that unpacks a large tree into `/tmp` does not make its report
+/// slow (a few milliseconds for the whole walk).
+pub(super) const SCRATCH_WALK_LIMIT: usize = 4096;
+
+/// `(kind, size, mode, mtime, mtime nanoseconds)` of one path.
+pub(super) type Stat = (String, u64, u32, i64, i64);
+
+/// The contents of the scratch directories, walked within their own
+/// filesystem: the mounts below them (the crate directory kept visible,
+/// a test's own mounts) are not scratch.
+#[derive(Debug, Clone, Default)]
+struct ScratchTree {
+    entries: BTreeMap<String, Stat>,
+    /// Each scratch directory and the device of the filesystem walked.
+    roots: BTreeMap<String, u64>,
+    /// The scratch directories whose walk stopped at the bound.
+    capped: BTreeSet<String>,
+}
+
+/// The state a report is a difference of. Taken inside the sandbox.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    files: BTreeMap<String, Stat>,
+    scratch: ScratchTree,
+    mounts: BTreeSet<String>,
+    hostname: String,
+    domainname: String,
+    network: BTreeSet<String>,
+    sysctls: BTreeMap<String, String>,
+}
+
+/// Upper layer directories (reachable through a kept descriptor) and the
+/// sandbox path each one shows up at.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layers {
+    /// `(upper dir, sandbox path)`.
+    pub(crate) uppers: Vec<(PathBuf, PathBuf)>,
+    /// False when the root is not an overlay (busybox).
+    pub(crate) tracked: bool,
+    /// The scratch directories (a fresh tmpfs each), as the setup made them.
+    pub(crate) scratch: Vec<PathBuf>,
+}
+
+pub(super) fn kind_of(ft: &fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "dir"
+    } else if ft.is_file() {
+        "file"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else {
+        "other"
+    }
+}
+
+pub(super) fn stat(kind: &str, meta: &fs::Metadata) -> Stat {
+    let size = if meta.is_dir() { 0 } else { meta.size() };
+    (kind.to_owned(), size, meta.mode() & 0o7777, meta.mtime(), meta.mtime_nsec())
+}
+
+fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, Stat>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let ft = meta.file_type();
+        let path = shown.join(entry.file_name());
+        // overlayfs marks deletions with a 0/0 character device, and a
+        // directory deleted and made again with an "opaque" attribute
+        // (`user.overlay.` with userxattr, `trusted.overlay.` without).
+        let kind = if ft.is_char_device() && meta.rdev() == 0 {
+            "whiteout"
+        } else if ft.is_dir() && is_opaque(&entry.path()) {
+            "opaque-dir"
+        } else {
+            kind_of(&ft)
+        };
+        out.insert(path.display().to_string(), stat(kind, &meta));
+        if ft.is_dir() {
+            walk(&entry.path(), &path, out);
+        }
+    }
+}
+
+impl ScratchTree {
+    /// Walks each of `dirs` breadth first, within its own filesystem, up
+    /// to `limit` entries each.
+    fn take(dirs: &[PathBuf], limit: usize) -> Self {
+        let mut tree = Self::default();
+        for root in dirs {
+            let Ok(meta) = fs::symlink_metadata(root) else { continue };
+            if !meta.is_dir() {
+                continue;
+            }
+            let name = root.display().to_string();
+            tree.roots.insert(name.clone(), meta.dev());
+            if !walk_within(root, meta.dev(), limit, &mut tree.entries) {
+                tree.capped.insert(name);
+            }
+        }
+        tree
+    }
+
+    /// Whether the scratch directory `path` lies in was walked in full, on
+    /// the same filesystem, in both trees: only there does a missing entry
+    /// mean a deletion.
+    fn compared_in_full(&self, end: &Self, path: &str) -> bool {
+        end.roots.iter().any(|(root, dev)| {
+            Path::new(path).starts_with(root)
+                && self.roots.get(root) == Some(dev)
+                && !self.capped.contains(root)
+                && !end.capped.contains(root)
+        })
+    }
+
+    /// What changed from `self` (after setup) to `end`, sorted by path.
+    fn diff(&self, end: &Self) -> Vec<FileChange> {
+        let entry = |path: &String, change, (kind, size, mode, ..): &Stat, detail| FileChange {
+            path: path.clone(),
+            change,
+            kind: kind.clone(),
+            size: *size,
+            mode: *mode,
+            detail,
+        };
+        let mut out = Vec::new();
+        for (path, now) in &end.entries {
+            match self.entries.get(path) {
+                None => out.push(entry(path, Change::Added, now, String::new())),
+                Some(before) if before == now || before.0 == "dir" && now.0 == "dir" => {}
+                Some(before) => out.push(entry(path, Change::Modified, now, differences(before, now))),
+            }
+        }
+        for path in self.entries.keys() {
+            if !end.entries.contains_key(path) && self.compared_in_full(end, path) {
+                out.push(entry(path, Change::Deleted, &Stat::default(), String::new()));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Walks `root` breadth first, recording every entry on the filesystem
+/// `dev` (a mount point below it shows another device: neither it nor
+/// what it holds is recorded) until `limit` entries were looked at.
+/// Returns whether the walk went through.
+fn walk_within(root: &Path, dev: u64, limit: usize, out: &mut BTreeMap<String, Stat>) -> bool {
+    let mut seen = 0;
+    let mut dirs = std::collections::VecDeque::from([root.to_path_buf()]);
+    while let Some(dir) = dirs.pop_front() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if seen == limit {
+                return false;
+            }
+            seen += 1;
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.dev() != dev {
+                continue;
+            }
+            let path = entry.path();
+            out.insert(path.display().to_string(), stat(kind_of(&meta.file_type()), &meta));
+            if meta.is_dir() {
+                dirs.push_back(path);
+            }
+        }
+    }
+    true
+}
+
+/// What differs between two states of one path (`type file -> dir`,
+/// `mode 644 -> 600`, `size 1 -> 3`); empty when only the contents or
+/// times changed.
+pub(super) fn differences(before: &Stat, now: &Stat) -> String {
+    let mut details = Vec::new();
+    if before.0 != now.0 {
+        details.push(format!("type {} -> {}", before.0, now.0));
+    }
+    if before.2 != now.2 {
+        details.push(format!("mode {:o} -> {:o}", before.2, now.2));
+    }
+    if before.0 == "file" && now.0 == "file" && before.1 != now.1 {
+        details.push(format!("size {} -> {}", before.1, now.1));
+    }
+    details.join(", ")
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    ["user.overlay.opaque", "trusted.overlay.opaque"].iter().any(|name| {
+        let mut value = [0u8; 4];
+        matches!(rustix::fs::getxattr(dir, *name, &mut value[..]), Ok(n) if value[..n] == *b"y")
+    })
+}
+
+fn read_sysctls(dir: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            read_sysctls(&path, out);
+        } else if let Ok(value) = fs::read_to_string(&path) {
+            let name = path.strip_prefix("/proc/sys").unwrap_or(&path).display().to_string().replace('/', ".");
+            out.insert(name, value.trim().to_owned());
+        }
+    }
+}
+
+impl Snapshot {
+    /// Takes a snapshot inside the sandbox, with the namespaced sysctls
+    /// (a thousand files: about 20 ms).
+    pub(crate) fn take(layers: &Layers) -> Self {
+        let mut snapshot = Self::take_cheap(layers);
+        read_sysctls(Path::new("/proc/sys/net"), &mut snapshot.sysctls);
+        snapshot
+    }
+
+    /// Whether this snapshot read the sysctls.
+    pub(crate) fn has_sysctls(&self) -> bool {
+        !self.sysctls.is_empty()
+    }
+
+    /// Takes a snapshot without the sysctls (well under a millisecond on a
+    /// fresh sandbox): the baseline every test gets for [`crate::pollution`].
+    pub(crate) fn take_cheap(layers: &Layers) -> Self {
+        let mut files = BTreeMap::new();
+        for (upper, shown) in &layers.uppers {
+            walk(upper, shown, &mut files);
+        }
+        let mounts = crate::procfs::mounts()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| format!("{} ({})", m.mount_point.display(), m.fs_type))
+            .collect();
+        let uname = rustix::system::uname();
+        let sysctls = BTreeMap::new();
+        Self {
+            files,
+            scratch: ScratchTree::take(&layers.scratch, SCRATCH_WALK_LIMIT),
+            mounts,
+            hostname: uname.nodename().to_string_lossy().into_owned(),
+            domainname: uname.domainname().to_string_lossy().into_owned(),
+            network: network::lines(),
+            sysctls,
+        }
+    }
+
+    /// What changed from `self` (after setup) to `end`, plus the processes
+    /// running now other than PIDs 1 and 2 (and `skip`).
+    pub(crate) fn diff(&self, end: &Snapshot, layers: &Layers, skip: &[u32]) -> Report {
+        let mut files = Vec::new();
+        for (path, now) in &end.files {
+            if self.files.get(path) == Some(now) || now.0 == "dir" && self.files.contains_key(path) {
+                continue;
+            }
+            let (kind, size, mode, _, _) = now;
+            files.push(if kind == "whiteout" {
+                FileChange {
+                    path: path.clone(),
+                    change: Change::Deleted,
+                    kind: String::new(),
+                    size: 0,
+                    mode: 0,
+                    detail: String::new(),
+                }
+            } else if kind == "opaque-dir" {
+                FileChange {
+                    path: path.clone(),
+                    change: Change::Written,
+                    kind: "dir".into(),
+                    size: 0,
+                    mode: *mode,
+                    detail: OPAQUE.into(),
+                }
+            } else {
+                FileChange {
+                    path: path.clone(),
+                    change: Change::Written,
+                    kind: kind.clone(),
+                    size: *size,
+                    mode: *mode,
+                    detail: String::new(),
+                }
+            });
+        }
+        let changed = |a: &str, b: &str| (a != b).then(|| (a.to_owned(), b.to_owned()));
+        // Sysctls compare only when both snapshots read them.
+        let sysctls = end
+            .sysctls
+            .iter()
+            .filter_map(|(name, after)| {
+                let before = self.sysctls.get(name)?;
+                (before != after).then(|| SysctlChange {
+                    name: name.clone(),
+                    before: before.clone(),
+                    after: after.clone(),
+                })
+            })
+            .collect();
+        Report {
+            files,
+            files_tracked: layers.tracked,
+            scratch: self.scratch.diff(&end.scratch),
+            scratch_capped: end.scratch.capped.iter().cloned().collect(),
+            mounts_added: end.mounts.difference(&self.mounts).cloned().collect(),
+            mounts_removed: self.mounts.difference(&end.mounts).cloned().collect(),
+            hostname: changed(&self.hostname, &end.hostname),
+            domainname: changed(&self.domainname, &end.domainname),
+            network: network::changes(&self.network, &end.network),
+            sysctls,
+            processes: processes_left(skip),
+        }
+    }
+}
+
+/// The detail of a directory deleted and made again.
+pub(super) const OPAQUE: &str = "replaced: everything it held below was deleted";
+
+fn processes_left(skip: &[u32]) -> Vec<ProcessLeft> {
+    crate::procfs::pids()
+        .into_iter()
+        .filter(|pid| *pid > 2 && !skip.contains(pid))
+        .filter_map(|pid| {
+            let cmdline = crate::procfs::cmdline(pid)?;
+            // Zombies have an empty command line and are about to go.
+            (!cmdline.is_empty()).then_some(ProcessLeft { pid, cmdline })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot_with(files: &[(&str, &str, u64)]) -> Snapshot {
+        Snapshot {
+            files: files.iter().map(|(p, k, s)| (p.to_string(), (k.to_string(), *s, 0o644, 0, 0))).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn scaffolding_present_after_setup_is_not_reported() {
+        let start = snapshot_with(&[("/proc", "dir", 0)]);
+        let end = snapshot_with(&[("/proc", "dir", 0), ("/etc/new", "file", 3), ("/etc/gone", "whiteout", 0)]);
+        let layers = Layers { uppers: vec![], tracked: true, scratch: vec![] };
+        let report = start.diff(&end, &layers, &[]);
+        let paths: Vec<(&str, Change)> = report.files.iter().map(|c| (c.path.as_str(), c.change)).collect();
+        assert_eq!(paths, [("/etc/gone", Change::Deleted), ("/etc/new", Change::Written)]);
+    }
+
+    fn scratch_dir() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap()
+    }
+
+    fn scratch_changes(report: &[FileChange], root: &Path) -> Vec<(String, Change, String)> {
+        report
+            .iter()
+            .map(|c| {
+                let path = Path::new(&c.path).strip_prefix(root).unwrap().display().to_string();
+                (path, c.change, c.detail.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scratch_leftovers_are_what_changed_since_the_setup() {
+        let dir = scratch_dir();
+        let root = dir.path();
+        // What the setup put there: a seeded file, a directory, one to go.
+        fs::write(root.join("seeded"), "a").unwrap();
+        fs::create_dir(root.join("kept")).unwrap();
+        fs::write(root.join("gone"), "x").unwrap();
+        let start = ScratchTree::take(&[root.to_path_buf()], 100);
+        fs::write(root.join("seeded"), "abc").unwrap();
+        fs::create_dir_all(root.join("tempdir_x/sub")).unwrap();
+        fs::write(root.join("tempdir_x/sub/file"), "hi").unwrap();
+        fs::write(root.join("kept/new"), "").unwrap();
+        fs::remove_file(root.join("gone")).unwrap();
+        let end = ScratchTree::take(&[root.to_path_buf()], 100);
+        assert!(end.capped.is_empty());
+        assert_eq!(
+            scratch_changes(&start.diff(&end), root),
+            [
+                ("gone".into(), Change::Deleted, String::new()),
+                ("kept/new".into(), Change::Added, String::new()),
+                ("seeded".into(), Change::Modified, "size 1 -> 3".into()),
+                ("tempdir_x".into(), Change::Added, String::new()),
+                ("tempdir_x/sub".into(), Change::Added, String::new()),
+                ("tempdir_x/sub/file".into(), Change::Added, String::new()),
+            ]
+        );
+        assert!(start.diff(&ScratchTree::take(&[root.to_path_buf()], 100)).len() == 6, "taking it twice is the same");
+        assert!(end.diff(&end).is_empty());
+    }
+
+    #[test]
+    fn the_scratch_walk_stays_on_its_filesystem() {
+        // `/proc` is another filesystem below `/` on every Linux host.
+        let root = Path::new("/");
+        let dev = fs::metadata(root).unwrap().dev();
+        let mut entries = BTreeMap::new();
+        walk_within(root, dev, 64, &mut entries);
+        assert!(!entries.is_empty());
+        assert!(!entries.keys().any(|p| p.starts_with("/proc")), "{:?}", entries.keys());
+    }
+
+    #[test]
+    fn a_large_scratch_tree_is_walked_breadth_first_up_to_the_bound() {
+        let dir = scratch_dir();
+        let root = dir.path();
+        fs::write(root.join("seeded"), "").unwrap();
+        let start = ScratchTree::take(&[root.to_path_buf()], 100);
+        fs::create_dir(root.join("big")).unwrap();
+        for i in 0..50 {
+            fs::write(root.join(format!("big/{i}")), "").unwrap();
+        }
+        fs::write(root.join("top"), "").unwrap();
+        fs::remove_file(root.join("seeded")).unwrap();
+        let end = ScratchTree::take(&[root.to_path_buf()], 10);
+        assert_eq!(end.capped, BTreeSet::from([root.display().to_string()]));
+        let changes = scratch_changes(&start.diff(&end), root);
+        assert!(changes.contains(&("top".into(), Change::Added, String::new())), "the top level comes first");
+        assert!(changes.contains(&("big".into(), Change::Added, String::new())), "{changes:?}");
+        assert_eq!(changes.len(), 10, "{changes:?}");
+        // `seeded` may lie beyond the bound: it is not called deleted.
+        assert!(!changes.iter().any(|c| c.1 == Change::Deleted), "{changes:?}");
+    }
+
+    #[test]
+    fn a_scratch_directory_covered_by_a_mount_reports_no_deletions() {
+        let tree = |dev: u64, paths: &[&str]| ScratchTree {
+            entries: paths.iter().map(|p| (p.to_string(), ("file".into(), 0, 0o644, 0, 0))).collect(),
+            roots: BTreeMap::from([("/tmp".to_owned(), dev)]),
+            capped: BTreeSet::new(),
+        };
+        let start = tree(1, &["/tmp/setup"]);
+        let covered = tree(2, &["/tmp/new"]);
+        let paths: Vec<String> = start.diff(&covered).into_iter().map(|c| c.path).collect();
+        assert_eq!(paths, ["/tmp/new"]);
+        let same = tree(1, &["/tmp/new"]);
+        let changes: Vec<(String, Change)> = start.diff(&same).into_iter().map(|c| (c.path, c.change)).collect();
+        assert_eq!(changes, [("/tmp/new".into(), Change::Added), ("/tmp/setup".into(), Change::Deleted)]);
+    }
+}
