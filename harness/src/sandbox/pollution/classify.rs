@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::PathBuf;
 
-use super::report::{Change, Report};
-use super::snapshot::{OPAQUE, differences, kind_of, stat};
+use super::report::{Change, FileKind, Report};
+use super::snapshot::{OPAQUE, Stat, differences, stat};
 
 /// Classifies written paths against `lower(path)`, which returns the
 /// metadata of the same path below the overlay, if any.
@@ -25,10 +25,13 @@ pub(crate) fn classify(report: &mut Report, lower: impl Fn(&str) -> Option<fs::M
                 if opaque {
                     details.push(OPAQUE.to_owned());
                 }
-                let below = stat(kind_of(&meta.file_type()), &meta);
-                let differ = differences(&below, &(change.kind.clone(), change.size, change.mode, 0, 0));
-                if !differ.is_empty() {
-                    details.push(differ);
+                // A written path always has a kind (only deletions have none).
+                if let Some(kind) = change.kind {
+                    let now = Stat { kind, size: change.size, mode: change.mode, mtime: (0, 0) };
+                    let differ = differences(&stat(&meta), &now);
+                    if !differ.is_empty() {
+                        details.push(differ);
+                    }
                 }
                 change.change = Change::Modified;
                 change.detail = details.join(", ");
@@ -37,7 +40,7 @@ pub(crate) fn classify(report: &mut Report, lower: impl Fn(&str) -> Option<fs::M
     }
     // A directory that exists below and only holds changed entries is not a
     // change of its own.
-    report.files.retain(|c| !(c.change == Change::Modified && c.kind == "dir" && c.detail.is_empty()));
+    report.files.retain(|c| !(c.change == Change::Modified && c.kind == Some(FileKind::Dir) && c.detail.is_empty()));
     report.files.sort();
 }
 
@@ -77,7 +80,7 @@ mod tests {
                 FileChange {
                     path: "/etc/passwd".into(),
                     change: Change::Written,
-                    kind: "file".into(),
+                    kind: Some(FileKind::File),
                     size: 1,
                     mode: 0o600,
                     detail: String::new(),
@@ -85,7 +88,7 @@ mod tests {
                 FileChange {
                     path: "/etc/isolated-test-new".into(),
                     change: Change::Written,
-                    kind: "file".into(),
+                    kind: Some(FileKind::File),
                     size: 1,
                     mode: 0o644,
                     detail: String::new(),
@@ -93,7 +96,7 @@ mod tests {
                 FileChange {
                     path: "/etc".into(),
                     change: Change::Written,
-                    kind: "dir".into(),
+                    kind: Some(FileKind::Dir),
                     size: 0,
                     mode: 0o755,
                     detail: String::new(),

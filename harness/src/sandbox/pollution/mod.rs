@@ -18,5 +18,6 @@ mod report;
 mod snapshot;
 
 pub(crate) use classify::from_messages;
-pub use report::{Change, FileChange, ProcessLeft, Report, SysctlChange};
+pub use network::{Delta, NetworkChange, NetworkItem};
+pub use report::{Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, Report, SysctlChange};
 pub(crate) use snapshot::{Layers, Snapshot};

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::network::NetworkChange;
 use super::pattern::path_matches;
 use super::snapshot::SCRATCH_WALK_LIMIT;
 
@@ -22,6 +23,42 @@ pub enum Change {
     Deleted,
 }
 
+/// What kind of file a path is. In JSON and in the text: `file`, `dir`,
+/// `symlink`, `other`.
+///
+/// The variants are in the order of their names, so that sorting changes
+/// by kind sorts them as the names would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// Anything else: a device node, a FIFO, a socket.
+    Other,
+    /// A symbolic link.
+    Symlink,
+}
+
+impl FileKind {
+    /// The name in JSON and in the text (`file`, `dir`, `symlink`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::File => "file",
+            Self::Other => "other",
+            Self::Symlink => "symlink",
+        }
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One changed path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FileChange {
@@ -29,8 +66,10 @@ pub struct FileChange {
     pub path: String,
     /// How it changed.
     pub change: Change,
-    /// `file`, `dir`, `symlink`, `other`; empty for deletions.
-    pub kind: String,
+    /// What the path is now; `None` for deletions (an empty string in
+    /// JSON).
+    #[serde(with = "kind_or_empty")]
+    pub kind: Option<FileKind>,
     /// Size in bytes (0 for deletions and directories).
     pub size: u64,
     /// Permission bits.
@@ -39,6 +78,121 @@ pub struct FileChange {
     /// (`type dir -> file`, `mode 644 -> 600`, `size 10 -> 12`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+}
+
+impl FileChange {
+    /// `path` deleted: no kind, size or mode.
+    pub(super) fn deleted(path: String) -> Self {
+        Self { path, change: Change::Deleted, kind: None, size: 0, mode: 0, detail: String::new() }
+    }
+}
+
+/// [`FileChange::kind`] in JSON: the kind's name, or `""` for none.
+mod kind_or_empty {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::FileKind;
+
+    pub(super) fn serialize<S: Serializer>(kind: &Option<FileKind>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.map_or("", FileKind::as_str))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FileKind>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        FileKind::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&text)).map(Some)
+    }
+}
+
+/// A mount added or removed: where, and which filesystem. In JSON and in
+/// the text as one string, `mount point (fstype)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MountEntry {
+    /// The mount point inside the sandbox.
+    pub point: String,
+    /// The filesystem type (`tmpfs`, `overlay`, `proc`).
+    pub fs_type: String,
+}
+
+impl MountEntry {
+    /// The text form's bytes, `point (fstype)`, without building it.
+    fn text_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (point, fs_type) = (self.point.bytes(), self.fs_type.bytes());
+        point.chain(*b" (").chain(fs_type).chain(*b")")
+    }
+
+    /// Reads the text form; the mount point may hold ` (`, the type not.
+    fn parse(text: &str) -> Option<Self> {
+        let (point, fs_type) = text.strip_suffix(')')?.rsplit_once(" (")?;
+        Some(Self { point: point.to_owned(), fs_type: fs_type.to_owned() })
+    }
+}
+
+/// Ordered as the text form is, which is the order the lists of a
+/// report have always had.
+impl Ord for MountEntry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text_bytes().cmp(other.text_bytes())
+    }
+}
+
+impl PartialOrd for MountEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for MountEntry {
+    /// `/mnt (tmpfs)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.point, self.fs_type)
+    }
+}
+
+impl Serialize for MountEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MountEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is no mount: expected `mount point (fstype)`")))
+    }
+}
+
+/// A name that changed (the hostname, the NIS domain name). In JSON a
+/// pair, `[before, after]`; in the text `before -> after`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "(String, String)", into = "(String, String)")]
+pub struct NameChange {
+    /// The name after the setup.
+    pub before: String,
+    /// The name at the end.
+    pub after: String,
+}
+
+impl From<(String, String)> for NameChange {
+    fn from((before, after): (String, String)) -> Self {
+        Self { before, after }
+    }
+}
+
+impl From<NameChange> for (String, String) {
+    fn from(change: NameChange) -> Self {
+        (change.before, change.after)
+    }
+}
+
+impl fmt::Display for NameChange {
+    /// `box -> renamed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.before, self.after)
+    }
 }
 
 /// A namespaced sysctl that changed.
@@ -83,17 +237,17 @@ pub struct Report {
     /// listed, and no deletion is reported there.
     #[serde(default)]
     pub scratch_capped: Vec<String>,
-    /// Mounts added (`mount point (fstype)`).
-    pub mounts_added: Vec<String>,
-    /// Mounts removed.
-    pub mounts_removed: Vec<String>,
-    /// `before -> after` of the hostname, if it changed.
-    pub hostname: Option<(String, String)>,
-    /// `before -> after` of the NIS domain name, if it changed.
-    pub domainname: Option<(String, String)>,
-    /// Network changes: `+ ...` added, `- ...` removed, lines of links,
-    /// addresses and routes.
-    pub network: Vec<String>,
+    /// Mounts added, sorted.
+    pub mounts_added: Vec<MountEntry>,
+    /// Mounts removed, sorted.
+    pub mounts_removed: Vec<MountEntry>,
+    /// The hostname, if it changed.
+    pub hostname: Option<NameChange>,
+    /// The NIS domain name, if it changed.
+    pub domainname: Option<NameChange>,
+    /// Links, addresses, routes and qdiscs added (first, sorted) or
+    /// removed (then, sorted).
+    pub network: Vec<NetworkChange>,
     /// Namespaced sysctls (`/proc/sys/net`) that changed.
     pub sysctls: Vec<SysctlChange>,
     /// Processes other than the harness's still running.
@@ -156,11 +310,11 @@ impl fmt::Display for Report {
         for m in &self.mounts_removed {
             writeln!(f, "  mount removed: {m}")?;
         }
-        if let Some((a, b)) = &self.hostname {
-            writeln!(f, "  hostname: {a} -> {b}")?;
+        if let Some(change) = &self.hostname {
+            writeln!(f, "  hostname: {change}")?;
         }
-        if let Some((a, b)) = &self.domainname {
-            writeln!(f, "  domainname: {a} -> {b}")?;
+        if let Some(change) = &self.domainname {
+            writeln!(f, "  domainname: {change}")?;
         }
         for n in &self.network {
             writeln!(f, "  network: {n}")?;
@@ -186,7 +340,8 @@ impl fmt::Display for FileChange {
         };
         write!(f, "{what} {}", self.path)?;
         if self.change != Change::Deleted {
-            write!(f, " ({}, {} bytes, mode {:o})", self.kind, self.size, self.mode)?;
+            let kind = self.kind.map_or("", FileKind::as_str);
+            write!(f, " ({kind}, {} bytes, mode {:o})", self.size, self.mode)?;
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;
@@ -206,14 +361,13 @@ impl Report {
     /// allowed), as a report of their own.
     pub fn disallowed(&self, allowed: &[&str]) -> Report {
         let ok = |path: &str| allowed.iter().any(|p| path_matches(p, path));
-        let mount_point = |m: &String| m.rsplit_once(" (").map_or(m.clone(), |(p, _)| p.to_owned());
         Report {
             files: self.files.iter().filter(|c| !ok(&c.path)).cloned().collect(),
             files_tracked: self.files_tracked,
             scratch: self.scratch.iter().filter(|c| !ok(&c.path)).cloned().collect(),
             scratch_capped: self.scratch_capped.clone(),
-            mounts_added: self.mounts_added.iter().filter(|m| !ok(&mount_point(m))).cloned().collect(),
-            mounts_removed: self.mounts_removed.iter().filter(|m| !ok(&mount_point(m))).cloned().collect(),
+            mounts_added: self.mounts_added.iter().filter(|m| !ok(&m.point)).cloned().collect(),
+            mounts_removed: self.mounts_removed.iter().filter(|m| !ok(&m.point)).cloned().collect(),
             hostname: self.hostname.clone(),
             domainname: self.domainname.clone(),
             network: self.network.clone(),
@@ -238,14 +392,14 @@ mod tests {
             files: vec![FileChange {
                 path: "/var/cache/x".into(),
                 change: Change::Added,
-                kind: "file".into(),
+                kind: Some(FileKind::File),
                 size: 1,
                 mode: 0o644,
                 detail: String::new(),
             }],
-            mounts_added: vec!["/mnt/x (tmpfs)".into()],
+            mounts_added: vec![MountEntry { point: "/mnt/x".into(), fs_type: "tmpfs".into() }],
             sysctls: vec![SysctlChange { name: "net.ipv4.ip_forward".into(), before: "0".into(), after: "1".into() }],
-            hostname: Some(("a".into(), "b".into())),
+            hostname: Some(NameChange { before: "a".into(), after: "b".into() }),
             files_tracked: true,
             ..Report::default()
         };
@@ -259,7 +413,7 @@ mod tests {
         FileChange {
             path: path.into(),
             change: Change::Added,
-            kind: "file".into(),
+            kind: Some(FileKind::File),
             size: 2,
             mode: 0o644,
             detail: String::new(),
@@ -295,6 +449,88 @@ mod tests {
         assert!(text.contains(&format!("    ... and 7 more ({} in all)\n", SCRATCH_SHOWN + 7)), "{text}");
         assert!(text.contains("scratch: the walk of /tmp stopped after 4096 entries (breadth first)"), "{text}");
         assert!(!text.contains("/tmp/f020"), "the listing is sorted and cut: {text}");
+    }
+
+    /// Reports the harness made before its report types were typed
+    /// (commit fb797b5), each as `isolated-test run --json` prints it
+    /// (keys sorted), as the result channel carries it (keys in field
+    /// order), as text, and as text after `disallowed` with [`ALLOWED`].
+    /// The first is a real run's (`sh -c` writing, chmod-ing and deleting
+    /// in `/etc`, leaving files in `/tmp`, `/run`, `/dev/shm`, mounting a
+    /// tmpfs, renaming the host and the domain, adding a veth pair and an
+    /// address, taking `lo` down, setting a sysctl, leaving a `sleep`);
+    /// the second is made by hand for what that run has not (deletions in
+    /// scratch, a capped walk, mounts removed and oddly named, no
+    /// overlay, no name changes, a route and a qdisc).
+    const CAPTURED: [(&str, &str, &str, &str); 2] = [
+        (
+            include_str!("testdata/report-1.sorted.json"),
+            include_str!("testdata/report-1.json"),
+            include_str!("testdata/report-1.txt"),
+            include_str!("testdata/report-1.disallowed.txt"),
+        ),
+        (
+            include_str!("testdata/report-2.sorted.json"),
+            include_str!("testdata/report-2.json"),
+            include_str!("testdata/report-2.txt"),
+            include_str!("testdata/report-2.disallowed.txt"),
+        ),
+    ];
+
+    /// The allow-list the captured `disallowed` texts were made with.
+    const ALLOWED: [&str; 3] = ["/mnt/*", "/etc/is*", "/tmp/**"];
+
+    #[test]
+    fn reports_of_the_untyped_format_read_back_to_the_same_bytes_and_text() {
+        for (sorted, fields, text, disallowed) in CAPTURED {
+            let report: Report = serde_json::from_str(sorted).unwrap();
+            assert_eq!(serde_json::to_value(&report).unwrap().to_string(), sorted);
+            assert_eq!(serde_json::to_string(&report).unwrap(), fields);
+            assert_eq!(serde_json::from_str::<Report>(fields).unwrap(), report);
+            assert_eq!(report.to_string(), text);
+            assert_eq!(report.disallowed(&ALLOWED).to_string(), disallowed);
+        }
+    }
+
+    #[test]
+    fn the_captured_report_reads_as_typed_values() {
+        let real: Report = serde_json::from_str(CAPTURED[0].0).unwrap();
+        let kinds: Vec<Option<FileKind>> = real.files.iter().map(|c| c.kind).collect();
+        use FileKind::{Dir, File, Other, Symlink};
+        assert_eq!(kinds, [Some(File), Some(File), Some(Dir), Some(Other), Some(Symlink), Some(File), None]);
+        assert_eq!(real.mounts_added, [MountEntry { point: "/mnt".into(), fs_type: "tmpfs".into() }]);
+        assert_eq!(real.hostname, Some(NameChange { before: "isolated-test".into(), after: "renamed".into() }));
+        let network: Vec<(Delta, NetworkItem)> = real.network.iter().map(|n| (n.change, n.what)).collect();
+        use super::super::network::{Delta, NetworkItem};
+        assert_eq!(
+            network,
+            [
+                (Delta::Added, NetworkItem::Address),
+                (Delta::Added, NetworkItem::Link),
+                (Delta::Added, NetworkItem::Link),
+                (Delta::Added, NetworkItem::Link),
+                (Delta::Removed, NetworkItem::Address),
+                (Delta::Removed, NetworkItem::Link),
+            ]
+        );
+        assert_eq!(real.network[4].line, "address ::1/128 dev lo");
+        let made: Report = serde_json::from_str(CAPTURED[1].0).unwrap();
+        let odd = MountEntry { point: "/mnt/(odd)".into(), fs_type: "overlay".into() };
+        assert_eq!(made.mounts_added[1], odd);
+        assert!(odd < made.mounts_added[0], "ordered as the text is: `(` before `a`");
+    }
+
+    #[test]
+    fn malformed_values_are_refused_by_name() {
+        let change = |kind: &str| format!(r#"{{"path":"/x","change":"added","kind":"{kind}","size":0,"mode":0}}"#);
+        assert_eq!(serde_json::from_str::<FileChange>(&change("")).unwrap().kind, None);
+        assert_eq!(serde_json::from_str::<FileChange>(&change("symlink")).unwrap().kind, Some(FileKind::Symlink));
+        let err = serde_json::from_str::<FileChange>(&change("socket")).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `socket`"), "{err}");
+        let err = serde_json::from_str::<MountEntry>(r#""/mnt""#).unwrap_err().to_string();
+        assert!(err.contains("`/mnt` is no mount: expected `mount point (fstype)`"), "{err}");
+        let mount: MountEntry = serde_json::from_str(r#""/mnt/a (b (tmpfs)""#).unwrap();
+        assert_eq!((mount.point.as_str(), mount.fs_type.as_str()), ("/mnt/a (b", "tmpfs"));
     }
 
     #[test]

@@ -9,15 +9,37 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::network;
-use super::report::{Change, FileChange, ProcessLeft, Report, SysctlChange};
+use super::report::{Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, Report, SysctlChange};
 
 /// How many entries the walk of one scratch directory looks at, at most:
 /// a test that unpacks a large tree into `/tmp` does not make its report
 /// slow (a few milliseconds for the whole walk).
 pub(super) const SCRATCH_WALK_LIMIT: usize = 4096;
 
-/// `(kind, size, mode, mtime, mtime nanoseconds)` of one path.
-pub(super) type Stat = (String, u64, u32, i64, i64);
+/// What a walk records of one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stat {
+    pub(super) kind: FileKind,
+    /// Bytes; 0 for a directory.
+    pub(super) size: u64,
+    /// Permission bits.
+    pub(super) mode: u32,
+    /// Modification time: seconds and nanoseconds.
+    pub(super) mtime: (i64, i64),
+}
+
+/// One entry of an upper layer. overlayfs marks a deletion with a 0/0
+/// character device (a whiteout), and a directory deleted and made again
+/// with an "opaque" attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upper {
+    /// A path written (made, changed, copied up).
+    Entry(Stat),
+    /// A path deleted.
+    Whiteout(Stat),
+    /// A directory that replaced the one below: nothing below shows through.
+    OpaqueDir(Stat),
+}
 
 /// The contents of the scratch directories, walked within their own
 /// filesystem: the mounts below them (the crate directory kept visible,
@@ -34,9 +56,9 @@ struct ScratchTree {
 /// The state a report is a difference of. Taken inside the sandbox.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Snapshot {
-    files: BTreeMap<String, Stat>,
+    files: BTreeMap<String, Upper>,
     scratch: ScratchTree,
-    mounts: BTreeSet<String>,
+    mounts: BTreeSet<MountEntry>,
     hostname: String,
     domainname: String,
     network: BTreeSet<String>,
@@ -55,24 +77,29 @@ pub(crate) struct Layers {
     pub(crate) scratch: Vec<PathBuf>,
 }
 
-pub(super) fn kind_of(ft: &fs::FileType) -> &'static str {
+fn kind_of(ft: &fs::FileType) -> FileKind {
     if ft.is_dir() {
-        "dir"
+        FileKind::Dir
     } else if ft.is_file() {
-        "file"
+        FileKind::File
     } else if ft.is_symlink() {
-        "symlink"
+        FileKind::Symlink
     } else {
-        "other"
+        FileKind::Other
     }
 }
 
-pub(super) fn stat(kind: &str, meta: &fs::Metadata) -> Stat {
-    let size = if meta.is_dir() { 0 } else { meta.size() };
-    (kind.to_owned(), size, meta.mode() & 0o7777, meta.mtime(), meta.mtime_nsec())
+/// What a walk records of the path `meta` was read from.
+pub(super) fn stat(meta: &fs::Metadata) -> Stat {
+    Stat {
+        kind: kind_of(&meta.file_type()),
+        size: if meta.is_dir() { 0 } else { meta.size() },
+        mode: meta.mode() & 0o7777,
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+    }
 }
 
-fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, Stat>) {
+fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, Upper>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
@@ -81,14 +108,14 @@ fn walk(dir: &Path, shown: &Path, out: &mut BTreeMap<String, Stat>) {
         // overlayfs marks deletions with a 0/0 character device, and a
         // directory deleted and made again with an "opaque" attribute
         // (`user.overlay.` with userxattr, `trusted.overlay.` without).
-        let kind = if ft.is_char_device() && meta.rdev() == 0 {
-            "whiteout"
+        let found = if ft.is_char_device() && meta.rdev() == 0 {
+            Upper::Whiteout(stat(&meta))
         } else if ft.is_dir() && is_opaque(&entry.path()) {
-            "opaque-dir"
+            Upper::OpaqueDir(stat(&meta))
         } else {
-            kind_of(&ft)
+            Upper::Entry(stat(&meta))
         };
-        out.insert(path.display().to_string(), stat(kind, &meta));
+        out.insert(path.display().to_string(), found);
         if ft.is_dir() {
             walk(&entry.path(), &path, out);
         }
@@ -128,25 +155,25 @@ impl ScratchTree {
 
     /// What changed from `self` (after setup) to `end`, sorted by path.
     fn diff(&self, end: &Self) -> Vec<FileChange> {
-        let entry = |path: &String, change, (kind, size, mode, ..): &Stat, detail| FileChange {
+        let entry = |path: &String, change, now: &Stat, detail| FileChange {
             path: path.clone(),
             change,
-            kind: kind.clone(),
-            size: *size,
-            mode: *mode,
+            kind: Some(now.kind),
+            size: now.size,
+            mode: now.mode,
             detail,
         };
         let mut out = Vec::new();
         for (path, now) in &end.entries {
             match self.entries.get(path) {
                 None => out.push(entry(path, Change::Added, now, String::new())),
-                Some(before) if before == now || before.0 == "dir" && now.0 == "dir" => {}
+                Some(before) if before == now || before.kind == FileKind::Dir && now.kind == FileKind::Dir => {}
                 Some(before) => out.push(entry(path, Change::Modified, now, differences(before, now))),
             }
         }
         for path in self.entries.keys() {
             if !end.entries.contains_key(path) && self.compared_in_full(end, path) {
-                out.push(entry(path, Change::Deleted, &Stat::default(), String::new()));
+                out.push(FileChange::deleted(path.clone()));
             }
         }
         out.sort();
@@ -173,7 +200,7 @@ fn walk_within(root: &Path, dev: u64, limit: usize, out: &mut BTreeMap<String, S
                 continue;
             }
             let path = entry.path();
-            out.insert(path.display().to_string(), stat(kind_of(&meta.file_type()), &meta));
+            out.insert(path.display().to_string(), stat(&meta));
             if meta.is_dir() {
                 dirs.push_back(path);
             }
@@ -187,14 +214,14 @@ fn walk_within(root: &Path, dev: u64, limit: usize, out: &mut BTreeMap<String, S
 /// times changed.
 pub(super) fn differences(before: &Stat, now: &Stat) -> String {
     let mut details = Vec::new();
-    if before.0 != now.0 {
-        details.push(format!("type {} -> {}", before.0, now.0));
+    if before.kind != now.kind {
+        details.push(format!("type {} -> {}", before.kind, now.kind));
     }
-    if before.2 != now.2 {
-        details.push(format!("mode {:o} -> {:o}", before.2, now.2));
+    if before.mode != now.mode {
+        details.push(format!("mode {:o} -> {:o}", before.mode, now.mode));
     }
-    if before.0 == "file" && now.0 == "file" && before.1 != now.1 {
-        details.push(format!("size {} -> {}", before.1, now.1));
+    if before.kind == FileKind::File && now.kind == FileKind::File && before.size != now.size {
+        details.push(format!("size {} -> {}", before.size, now.size));
     }
     details.join(", ")
 }
@@ -243,7 +270,7 @@ impl Snapshot {
         let mounts = crate::procfs::mounts()
             .unwrap_or_default()
             .into_iter()
-            .map(|m| format!("{} ({})", m.mount_point.display(), m.fs_type))
+            .map(|m| MountEntry { point: m.mount_point.display().to_string(), fs_type: m.fs_type })
             .collect();
         let uname = rustix::system::uname();
         let sysctls = BTreeMap::new();
@@ -263,40 +290,32 @@ impl Snapshot {
     pub(crate) fn diff(&self, end: &Snapshot, layers: &Layers, skip: &[u32]) -> Report {
         let mut files = Vec::new();
         for (path, now) in &end.files {
-            if self.files.get(path) == Some(now) || now.0 == "dir" && self.files.contains_key(path) {
+            let a_dir_below =
+                matches!(now, Upper::Entry(Stat { kind: FileKind::Dir, .. })) && self.files.contains_key(path);
+            if self.files.get(path) == Some(now) || a_dir_below {
                 continue;
             }
-            let (kind, size, mode, _, _) = now;
-            files.push(if kind == "whiteout" {
-                FileChange {
-                    path: path.clone(),
-                    change: Change::Deleted,
-                    kind: String::new(),
-                    size: 0,
-                    mode: 0,
-                    detail: String::new(),
-                }
-            } else if kind == "opaque-dir" {
-                FileChange {
+            files.push(match now {
+                Upper::Whiteout(_) => FileChange::deleted(path.clone()),
+                Upper::OpaqueDir(stat) => FileChange {
                     path: path.clone(),
                     change: Change::Written,
-                    kind: "dir".into(),
+                    kind: Some(FileKind::Dir),
                     size: 0,
-                    mode: *mode,
+                    mode: stat.mode,
                     detail: OPAQUE.into(),
-                }
-            } else {
-                FileChange {
+                },
+                Upper::Entry(stat) => FileChange {
                     path: path.clone(),
                     change: Change::Written,
-                    kind: kind.clone(),
-                    size: *size,
-                    mode: *mode,
+                    kind: Some(stat.kind),
+                    size: stat.size,
+                    mode: stat.mode,
                     detail: String::new(),
-                }
+                },
             });
         }
-        let changed = |a: &str, b: &str| (a != b).then(|| (a.to_owned(), b.to_owned()));
+        let changed = |a: &str, b: &str| (a != b).then(|| NameChange { before: a.to_owned(), after: b.to_owned() });
         // Sysctls compare only when both snapshots read them.
         let sysctls = end
             .sysctls
@@ -345,17 +364,23 @@ fn processes_left(skip: &[u32]) -> Vec<ProcessLeft> {
 mod tests {
     use super::*;
 
-    fn snapshot_with(files: &[(&str, &str, u64)]) -> Snapshot {
-        Snapshot {
-            files: files.iter().map(|(p, k, s)| (p.to_string(), (k.to_string(), *s, 0o644, 0, 0))).collect(),
-            ..Snapshot::default()
-        }
+    fn snapshot_with(files: &[(&str, Upper)]) -> Snapshot {
+        Snapshot { files: files.iter().map(|(p, u)| (p.to_string(), *u)).collect(), ..Snapshot::default() }
+    }
+
+    fn written(kind: FileKind, size: u64) -> Upper {
+        Upper::Entry(Stat { kind, size, mode: 0o644, mtime: (0, 0) })
     }
 
     #[test]
     fn scaffolding_present_after_setup_is_not_reported() {
-        let start = snapshot_with(&[("/proc", "dir", 0)]);
-        let end = snapshot_with(&[("/proc", "dir", 0), ("/etc/new", "file", 3), ("/etc/gone", "whiteout", 0)]);
+        let whiteout = Upper::Whiteout(Stat { kind: FileKind::Other, size: 0, mode: 0, mtime: (0, 0) });
+        let start = snapshot_with(&[("/proc", written(FileKind::Dir, 0))]);
+        let end = snapshot_with(&[
+            ("/proc", written(FileKind::Dir, 0)),
+            ("/etc/new", written(FileKind::File, 3)),
+            ("/etc/gone", whiteout),
+        ]);
         let layers = Layers { uppers: vec![], tracked: true, scratch: vec![] };
         let report = start.diff(&end, &layers, &[]);
         let paths: Vec<(&str, Change)> = report.files.iter().map(|c| (c.path.as_str(), c.change)).collect();
@@ -443,7 +468,10 @@ mod tests {
     #[test]
     fn a_scratch_directory_covered_by_a_mount_reports_no_deletions() {
         let tree = |dev: u64, paths: &[&str]| ScratchTree {
-            entries: paths.iter().map(|p| (p.to_string(), ("file".into(), 0, 0o644, 0, 0))).collect(),
+            entries: paths
+                .iter()
+                .map(|p| (p.to_string(), Stat { kind: FileKind::File, size: 0, mode: 0o644, mtime: (0, 0) }))
+                .collect(),
             roots: BTreeMap::from([("/tmp".to_owned(), dev)]),
             capped: BTreeSet::new(),
         };
