@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::network::NetworkChange;
-use super::pattern::path_matches;
+use super::pattern;
 use super::snapshot::SCRATCH_WALK_LIMIT;
 
 /// How a path changed.
@@ -359,8 +359,30 @@ impl Report {
     /// left in the scratch directories, mount points, and sysctls as
     /// `/proc/sys/...` paths; hostname, network and processes are never
     /// allowed), as a report of their own.
+    ///
+    /// The patterns are globs over absolute paths, as `forbid_pollution`
+    /// takes them: `*`, `?` and `[...]` match within one path component,
+    /// `**` as a whole component any number of components, and `dir/**`
+    /// matches `dir` too.
+    ///
+    /// ```no_run
+    /// #[isolated_test::isolated_test]
+    /// fn writes_only_its_cache() {
+    ///     std::fs::create_dir_all("/var/cache/app").unwrap();
+    ///     std::fs::write("/var/cache/app/index", "x").unwrap();
+    ///     let left = isolated_test::pollution().disallowed(&["/var/cache/**"]);
+    ///     assert!(left.is_clean(), "{left}");
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    /// A pattern is no valid glob (an unclosed `[`, `**` inside a
+    /// component); the message names it. The harness checks the patterns
+    /// of `forbid_pollution` and `ISOLATED_TEST_FORBID_POLLUTION` before a
+    /// test starts.
     pub fn disallowed(&self, allowed: &[&str]) -> Report {
-        let ok = |path: &str| allowed.iter().any(|p| path_matches(p, path));
+        let allowed = pattern::compile(allowed).unwrap_or_else(|e| panic!("{e}"));
+        let ok = |path: &str| allowed.iter().any(|p| p.matches(path));
         Report {
             files: self.files.iter().filter(|c| !ok(&c.path)).cloned().collect(),
             files_tracked: self.files_tracked,
