@@ -127,7 +127,7 @@ pub use rootfs::{Base, Entry, Rootfs};
 pub use sandbox::cgroup::{DEFAULT_PIDS, Limits, Usage};
 pub use sandbox::pollution::{
     Change, Delta, FileChange, FileKind, MountEntry, NameChange, NetworkChange, NetworkItem, ProcessLeft,
-    Report as PollutionReport, SysctlChange,
+    REPORT_SCHEMA, Report as PollutionReport, SysctlChange,
 };
 pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, cache_dir, find_static_busybox};
 

@@ -20,5 +20,7 @@ mod snapshot;
 pub(crate) use classify::from_messages;
 pub use network::{Delta, NetworkChange, NetworkItem};
 pub(crate) use pattern::compile as compile_patterns;
-pub use report::{Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, Report, SysctlChange};
+pub use report::{
+    Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, REPORT_SCHEMA, Report, SysctlChange,
+};
 pub(crate) use snapshot::{Layers, Snapshot};

@@ -9,6 +9,15 @@ use super::network::NetworkChange;
 use super::pattern;
 use super::snapshot::SCRATCH_WALK_LIMIT;
 
+/// The version of the JSON the harness emits for reports: the `schema`
+/// field of `isolated-test run --json`. The schema (the run's document and
+/// the [`Report`] in it) is documented in `docs/report-schema.md` of the
+/// repository. A field added keeps the version; any other change (a field
+/// removed, renamed or retyped, a meaning changed, a new value of a closed
+/// set such as [`Change`] or [`FileKind`]) bumps it. Output without the
+/// field is of version 1 (made before the field existed).
+pub const REPORT_SCHEMA: u32 = 1;
+
 /// How a path changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -216,6 +225,10 @@ pub struct ProcessLeft {
 }
 
 /// Everything a test or command changed in its sandbox.
+///
+/// Its JSON form (serde, and the `report` of `isolated-test run --json`)
+/// is documented field by field in the repository's
+/// `docs/report-schema.md`, versioned by [`REPORT_SCHEMA`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Changed paths, sorted.
