@@ -290,9 +290,11 @@ impl Snapshot {
     pub(crate) fn diff(&self, end: &Snapshot, layers: &Layers, skip: &[u32]) -> Report {
         let mut files = Vec::new();
         for (path, now) in &end.files {
-            let a_dir_below =
+            // A directory the setup's snapshot had too changes with its
+            // entries (its times), which are listed themselves.
+            let dir_from_setup =
                 matches!(now, Upper::Entry(Stat { kind: FileKind::Dir, .. })) && self.files.contains_key(path);
-            if self.files.get(path) == Some(now) || a_dir_below {
+            if self.files.get(path) == Some(now) || dir_from_setup {
                 continue;
             }
             files.push(match now {
