@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use super::network::NetworkChange;
 use super::pattern;
-use super::snapshot::SCRATCH_WALK_LIMIT;
 
 /// The version of the JSON the harness emits for reports: the `schema`
 /// field of `isolated-test run --json`. The schema (the run's document and
@@ -362,6 +361,11 @@ impl fmt::Display for FileChange {
         Ok(())
     }
 }
+
+/// How many entries the walk of one scratch directory looks at, at most:
+/// a test that unpacks a large tree into `/tmp` does not make its report
+/// slow (a few milliseconds for the whole walk).
+pub(super) const SCRATCH_WALK_LIMIT: usize = 4096;
 
 /// How many scratch changes a report shows as text (all are in the
 /// [`Report`] itself, and in `isolated-test run --json`).

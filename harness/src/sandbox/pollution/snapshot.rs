@@ -9,12 +9,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::network;
-use super::report::{Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, Report, SysctlChange};
-
-/// How many entries the walk of one scratch directory looks at, at most:
-/// a test that unpacks a large tree into `/tmp` does not make its report
-/// slow (a few milliseconds for the whole walk).
-pub(super) const SCRATCH_WALK_LIMIT: usize = 4096;
+use super::report::{
+    Change, FileChange, FileKind, MountEntry, NameChange, ProcessLeft, Report, SCRATCH_WALK_LIMIT, SysctlChange,
+};
 
 /// What a walk records of one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
