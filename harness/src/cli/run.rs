@@ -13,6 +13,7 @@ use crate::Rootfs;
 use crate::parent::session::{self, SessionError};
 use crate::parent::supervise::{Outcome, Output};
 use crate::parent::verdict::{Verdict, judge};
+use crate::sandbox::cgroup::{Effective, Usage};
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::request::SetupRequest;
@@ -381,15 +382,8 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
     let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
     let (limit_hit, used) = crate::parent::verdict::resources(&outcome);
     if json {
-        let value = serde_json::json!({
-            "command": command,
-            "exit_code": code,
-            "report": report,
-            "usage": outcome.usage,
-            "limits": outcome.limits,
-            "limit_hit": limit_hit,
-        });
-        println!("{value}");
+        let document = json_document(&command, code, &report, outcome.usage, outcome.limits, limit_hit.as_deref());
+        println!("{document}");
     } else {
         if let Some(hit) = &limit_hit {
             eprintln!("isolated-test run: {hit}");
@@ -404,6 +398,28 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
             ExitCode::from(125)
         }
     }
+}
+
+/// `run --json`'s document, one line on stdout after the command's own
+/// output; its fields are documented in `docs/report-schema.md`, and
+/// `schema` is their version ([`pollution::REPORT_SCHEMA`]).
+fn json_document(
+    command: &[String],
+    exit_code: Option<i32>,
+    report: &Report,
+    usage: Option<Usage>,
+    limits: Option<Effective>,
+    limit_hit: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "schema": pollution::REPORT_SCHEMA,
+        "command": command,
+        "exit_code": exit_code,
+        "report": report,
+        "usage": usage,
+        "limits": limits,
+        "limit_hit": limit_hit,
+    })
 }
 
 fn verdict_word(code: Option<i32>) -> String {
@@ -521,5 +537,19 @@ mod tests {
             let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
             assert!(error.contains(message), "{flag}={text}: {error}");
         }
+    }
+
+    #[test]
+    fn the_json_document_carries_the_schema_version_beside_the_report() {
+        let command = ["true".to_owned()];
+        let report = Report { files_tracked: true, ..Report::default() };
+        let document = json_document(&command, Some(0), &report, None, None, None);
+        assert_eq!(document["schema"], 1);
+        assert_eq!(document["schema"], pollution::REPORT_SCHEMA);
+        let keys: Vec<&str> = document.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["command", "exit_code", "limit_hit", "limits", "report", "schema", "usage"]);
+        assert_eq!(document["report"], serde_json::to_value(&report).unwrap());
+        assert_eq!(document["exit_code"], 0);
+        assert!(document["usage"].is_null() && document["limits"].is_null() && document["limit_hit"].is_null());
     }
 }

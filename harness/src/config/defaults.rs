@@ -42,8 +42,9 @@ pub(crate) fn hostname() -> Result<String, String> {
 /// a list such as `["/var/cache/**", "/tmp/**"]`.
 ///
 /// # Errors
-/// Anything else, or a relative path in the list; the message names the
-/// variable and shows both forms.
+/// Anything else, a relative path in the list, or a pattern that is no
+/// valid glob (an unclosed `[`); the message names the variable, shows
+/// both forms and names the pattern.
 pub(crate) fn parse_forbid_pollution(text: &str) -> Result<Option<Vec<String>>, String> {
     let expected = || {
         format!(
@@ -56,10 +57,11 @@ pub(crate) fn parse_forbid_pollution(text: &str) -> Result<Option<Vec<String>>, 
         "1" | "true" => Ok(Some(Vec::new())),
         list if list.starts_with('[') => {
             let paths: Vec<String> = serde_json::from_str(list).map_err(|e| format!("{}: {e}", expected()))?;
-            match paths.iter().find(|p| !p.starts_with('/')) {
-                Some(relative) => Err(format!("{}: `{relative}` is not an absolute path", expected())),
-                None => Ok(Some(paths)),
+            if let Some(relative) = paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(format!("{}: `{relative}` is not an absolute path", expected()));
             }
+            crate::sandbox::pollution::compile_patterns(&paths).map_err(|e| format!("{}: {e}", expected()))?;
+            Ok(Some(paths))
         }
         _ => Err(expected()),
     }
@@ -99,10 +101,15 @@ mod tests {
             Ok(Some(vec!["/var/cache/**".to_owned(), "/tmp/**".to_owned()]))
         );
         assert_eq!(parse_forbid_pollution("[]"), Ok(Some(vec![])));
-        for bad in ["yes", "/tmp/**", r#"["relative/**"]"#, r#"["/a","#] {
+        for bad in ["yes", "/tmp/**", r#"["relative/**"]"#, r#"["/a","#, r#"["/ok/**", "/tmp/[abc"]"#] {
             let err = parse_forbid_pollution(bad).unwrap_err();
             assert!(err.starts_with("ISOLATED_TEST_FORBID_POLLUTION=`"), "{err}");
             assert!(err.contains(r#"e.g. `["/var/cache/**", "/tmp/**"]`"#), "{err}");
         }
+        let err = parse_forbid_pollution(r#"["/ok/**", "/tmp/[abc"]"#).unwrap_err();
+        assert!(
+            err.ends_with("`/tmp/[abc` is not a valid path pattern: invalid range pattern (at character 5)"),
+            "{err}"
+        );
     }
 }
