@@ -283,8 +283,8 @@ impl Snapshot {
     }
 
     /// What changed from `self` (after setup) to `end`, plus the processes
-    /// running now other than PIDs 1 and 2 (and `skip`).
-    pub(crate) fn diff(&self, end: &Snapshot, layers: &Layers, skip: &[u32]) -> Report {
+    /// running now other than PIDs 1 and 2.
+    pub(crate) fn diff(&self, end: &Snapshot, layers: &Layers) -> Report {
         let mut files = Vec::new();
         for (path, now) in &end.files {
             // A directory the setup's snapshot had too changes with its
@@ -339,7 +339,7 @@ impl Snapshot {
             domainname: changed(&self.domainname, &end.domainname),
             network: network::changes(&self.network, &end.network),
             sysctls,
-            processes: processes_left(skip),
+            processes: processes_left(),
         }
     }
 }
@@ -347,10 +347,10 @@ impl Snapshot {
 /// The detail of a directory deleted and made again.
 pub(super) const OPAQUE: &str = "replaced: everything it held below was deleted";
 
-fn processes_left(skip: &[u32]) -> Vec<ProcessLeft> {
+fn processes_left() -> Vec<ProcessLeft> {
     crate::procfs::pids()
         .into_iter()
-        .filter(|pid| *pid > 2 && !skip.contains(pid))
+        .filter(|pid| *pid > 2)
         .filter_map(|pid| {
             let cmdline = crate::procfs::cmdline(pid)?;
             // Zombies have an empty command line and are about to go.
@@ -381,7 +381,7 @@ mod tests {
             ("/etc/gone", whiteout),
         ]);
         let layers = Layers { uppers: vec![], tracked: true, scratch: vec![] };
-        let report = start.diff(&end, &layers, &[]);
+        let report = start.diff(&end, &layers);
         let paths: Vec<(&str, Change)> = report.files.iter().map(|c| (c.path.as_str(), c.change)).collect();
         assert_eq!(paths, [("/etc/gone", Change::Deleted), ("/etc/new", Change::Written)]);
     }
