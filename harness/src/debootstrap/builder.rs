@@ -63,6 +63,24 @@ const LOG_TAIL_LINES: usize = 15;
 /// mirror and about a minute; using a built root needs none of these, so
 /// a root built by root serves rootless runs too (read-only, as every
 /// image layer).
+///
+/// The builder methods ([`variant`](Debootstrap::variant),
+/// [`include`](Debootstrap::include), [`mirror`](Debootstrap::mirror),
+/// [`keyring`](Debootstrap::keyring)) only describe the root; nothing is
+/// checked or downloaded until [`build`](Debootstrap::build):
+///
+/// ```
+/// use isolated_test::Debootstrap;
+///
+/// let jammy = Debootstrap::new("jammy")
+///     .variant("buildd")
+///     .include(["curl", "ca-certificates"])
+///     .mirror("http://archive.ubuntu.com/ubuntu")
+///     .keyring("/usr/share/keyrings/ubuntu-archive-keyring.gpg");
+/// assert_eq!(jammy.suite(), "jammy");
+/// // A suite name alone converts, for `Rootfs::debootstrap("bookworm")`.
+/// assert_eq!(Debootstrap::from("bookworm"), Debootstrap::new("bookworm"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Debootstrap {
     suite: String,
@@ -85,6 +103,18 @@ impl From<String> for Debootstrap {
 }
 
 /// Why a debootstrap root could not be had.
+///
+/// ```no_run
+/// use isolated_test::{Debootstrap, DebootstrapError};
+///
+/// match Debootstrap::new("bookworm").build() {
+///     Ok(root) => println!("Debian root at {}", root.display()),
+///     Err(DebootstrapError::NeedsRoot { entry, .. }) => {
+///         eprintln!("not built yet ({}); build it once as root", entry.display())
+///     }
+///     Err(other) => panic!("{other}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DebootstrapError {
@@ -200,7 +230,8 @@ struct Record {
 
 impl Debootstrap {
     /// A `minbase` root of `suite` (`bookworm`, `trixie`, `sid`; `jammy` or
-    /// `noble` with an Ubuntu mirror and keyring).
+    /// `noble` with an Ubuntu mirror and keyring). Example on
+    /// [`Debootstrap`].
     pub fn new(suite: impl Into<String>) -> Self {
         Self { suite: suite.into(), variant: "minbase".into(), include: Vec::new(), mirror: None, keyring: None }
     }
@@ -208,13 +239,15 @@ impl Debootstrap {
     /// debootstrap's variant: `minbase` (the default: essential packages
     /// and apt), `buildd` (plus build-essential) or `standard` (all
     /// `required` and `important` packages, debootstrap's own default).
+    /// Example on [`Debootstrap`].
     pub fn variant(mut self, variant: impl Into<String>) -> Self {
         self.variant = variant.into();
         self
     }
 
     /// More packages to install (debootstrap's `--include`); they are part
-    /// of the cache key, so each set is its own image.
+    /// of the cache key, so each set is its own image. Example on
+    /// [`Debootstrap`].
     pub fn include<S: Into<String>>(mut self, packages: impl IntoIterator<Item = S>) -> Self {
         self.include.extend(packages.into_iter().map(Into::into));
         self.include.sort();
@@ -224,20 +257,22 @@ impl Debootstrap {
 
     /// The mirror to build from, instead of `DEBOOTSTRAP_MIRROR`, the
     /// host's apt sources or the default. Not part of the cache key: a
-    /// root built from one mirror is reused whatever the mirror.
+    /// root built from one mirror is reused whatever the mirror. Example on
+    /// [`Debootstrap`].
     pub fn mirror(mut self, url: impl Into<String>) -> Self {
         self.mirror = Some(url.into());
         self
     }
 
     /// The keyring to check the suite's signatures with, instead of the
-    /// one debootstrap's script names (`--keyring`).
+    /// one debootstrap's script names (`--keyring`). Example on
+    /// [`Debootstrap`].
     pub fn keyring(mut self, path: impl Into<PathBuf>) -> Self {
         self.keyring = Some(path.into());
         self
     }
 
-    /// The suite.
+    /// The suite. Example on [`Debootstrap`].
     pub fn suite(&self) -> &str {
         &self.suite
     }
@@ -246,6 +281,16 @@ impl Debootstrap {
     ///
     /// # Errors
     /// The request is invalid or no cache directory can be found.
+    ///
+    /// ```no_run
+    /// use isolated_test::Debootstrap;
+    ///
+    /// // Skip the slow part of a suite when nobody has built the root yet.
+    /// if Debootstrap::new("bookworm").cached()?.is_none() {
+    ///     eprintln!("no Debian root in the cache; run the suite once as root to build it");
+    /// }
+    /// # Ok::<(), isolated_test::DebootstrapError>(())
+    /// ```
     pub fn cached(&self) -> Result<Option<PathBuf>, DebootstrapError> {
         self.validate()?;
         let entry = self.entry()?;
@@ -262,6 +307,17 @@ impl Debootstrap {
     /// its keyring is missing, this process is not root and the root is not
     /// built yet, the cache cannot be written, or debootstrap failed (the
     /// error ends with its log).
+    ///
+    /// ```no_run
+    /// use isolated_test::{Debootstrap, Rootfs};
+    ///
+    /// // Build once before the tests (in a CI step, as root), then use the directory.
+    /// let root = Debootstrap::new("bookworm").include(["procps"]).build()?;
+    /// assert!(root.join("usr/bin/ps").exists());
+    /// let rootfs = Rootfs::dir(&root);
+    /// # drop(rootfs);
+    /// # Ok::<(), isolated_test::DebootstrapError>(())
+    /// ```
     pub fn build(&self) -> Result<PathBuf, DebootstrapError> {
         self.validate()?;
         let entry = self.entry()?;
