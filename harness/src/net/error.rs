@@ -3,7 +3,19 @@
 use std::io;
 
 /// A kernel feature a network needs, with the module and the kernel option
-/// that provide it.
+/// that provide it: [`NETEM`], [`TBF`], [`VETH`], [`BRIDGE`].
+///
+/// ```
+/// use isolated_test::net::{KernelFeature, NETEM, TBF};
+///
+/// // Say up front what the host lacks, rather than in a failing test.
+/// for feature in [NETEM, TBF] {
+///     if feature.available() == Some(false) {
+///         eprintln!("{} ({}) is missing:\n{}", feature.what, feature.module, feature.cause_and_fix());
+///     }
+/// }
+/// # let _: KernelFeature = NETEM;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelFeature {
     /// What it is for (`netem qdisc (delay, jitter, loss)`).
@@ -59,7 +71,7 @@ fn kernel_config(option: &str) -> Option<bool> {
 
 impl KernelFeature {
     /// Whether the kernel can have it: built in, loaded, or a module there
-    /// is to load (`None`: cannot tell).
+    /// is to load (`None`: cannot tell). Example on [`KernelFeature`].
     pub fn available(&self) -> Option<bool> {
         if std::path::Path::new("/sys/module").join(self.module).exists() {
             return Some(true);
@@ -68,7 +80,7 @@ impl KernelFeature {
     }
 
     /// Why it is missing and how to get it, in two lines (`cause: ...`,
-    /// `fix: ...`).
+    /// `fix: ...`). Example on [`KernelFeature`].
     pub fn cause_and_fix(&self) -> String {
         let (what, module, config) = (self.what, self.module, self.config);
         let loaded = std::path::Path::new("/sys/module").join(module).exists();
@@ -107,6 +119,15 @@ impl KernelFeature {
 }
 
 /// Why a network could not be built or changed.
+///
+/// ```
+/// use isolated_test::net::{LinkSpec, NetError, Network};
+///
+/// let err = Network::builder().node("a").node("a").build().unwrap_err();
+/// assert!(matches!(err, NetError::DuplicateName { ref name } if name == "a"));
+/// let err = Network::builder().node("a").node("b").link("a", "b", LinkSpec::new().loss(150.0)).build().unwrap_err();
+/// assert!(matches!(err, NetError::BadSpec { .. }), "{err}");
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum NetError {

@@ -17,6 +17,31 @@ use super::topology::{Plan, Request, SegmentKind, known};
 /// Builds a [`Network`]: nodes, links between two of them, switches
 /// joining several. Nothing is made until [`Builder::build`], which
 /// checks the whole description first.
+///
+/// A node is a host; a link joins two nodes on a subnet of their own; a
+/// switch joins several on one subnet. Here a client reaches two replicas
+/// over a switch and a router over a lossy link:
+///
+/// ```no_run
+/// use isolated_test::net::{LinkSpec, Network};
+///
+/// #[isolated_test::isolated_test]
+/// fn reaches_both_replicas() {
+///     let net = Network::builder()
+///         .node("client")
+///         .node("db1")
+///         .node("db2")
+///         .node("router")
+///         .switch("lan", &["client", "db1", "db2"])
+///         .link("client", "router", LinkSpec::new().loss(1.0))
+///         .build()
+///         .unwrap();
+///     for db in ["db1", "db2"] {
+///         let out = net.node("client").command("ping").args(["-c", "1", "-W", "1", db]).output().unwrap();
+///         assert!(out.status.success(), "{db} unreachable");
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build()`"]
 pub struct Builder {
@@ -99,14 +124,38 @@ impl std::fmt::Debug for Network {
     }
 }
 
-/// One node of a [`Network`].
+/// One node of a [`Network`], from [`Network::node`]: its name and
+/// addresses, and ways to run code in its network namespace.
+///
+/// ```no_run
+/// # use isolated_test::net::{LinkSpec, Network};
+/// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+/// let server = net.node("server");
+/// // A listener bound in the node, served on a thread of its own.
+/// let listener = server.run(|| std::net::TcpListener::bind(("0.0.0.0", 8080))).unwrap();
+/// let handle = server.spawn(move || listener.accept().map(|(_, peer)| peer));
+/// // A program in the other node, which finds `server` in /etc/hosts.
+/// let status = net.node("client").command("wget").args(["-q", "-O-", "http://server:8080/"]).status().unwrap();
+/// # drop((handle, status));
+/// ```
 #[derive(Clone, Copy)]
 pub struct Node<'a> {
     net: &'a Network,
     index: usize,
 }
 
-/// The link between two nodes of a [`Network`].
+/// The link between two nodes of a [`Network`], from [`Network::link`]:
+/// read or change its [`LinkSpec`], cut it and restore it.
+///
+/// ```no_run
+/// # use isolated_test::net::{LinkSpec, Network};
+/// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+/// let link = net.link("client", "server");
+/// link.down().unwrap(); // a partition
+/// assert!(link.spec().is_down());
+/// link.up().unwrap();
+/// link.set(LinkSpec::new().loss(20.0)).unwrap(); // a flaky one
+/// ```
 #[derive(Clone, Copy)]
 pub struct Link<'a> {
     net: &'a Network,
@@ -114,7 +163,7 @@ pub struct Link<'a> {
 }
 
 impl Network {
-    /// Starts describing a network.
+    /// Starts describing a network. Examples on [`Network`] and [`Builder`].
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -123,7 +172,7 @@ impl Network {
 impl Builder {
     /// Adds a node: a network namespace with `lo` up. Its name is a host
     /// name (letters, digits, `-`) and names its interfaces on the other
-    /// nodes.
+    /// nodes. Example on [`Builder`].
     pub fn node(mut self, name: impl Into<String>) -> Self {
         self.request.nodes.push(name.into());
         self
@@ -131,7 +180,7 @@ impl Builder {
 
     /// Joins `a` and `b` with a veth pair (interface `b` in node `a`,
     /// interface `a` in node `b`) on a subnet of their own, with `spec`
-    /// applied in both directions.
+    /// applied in both directions. Example on [`Builder`].
     pub fn link(mut self, a: impl Into<String>, b: impl Into<String>, spec: LinkSpec) -> Self {
         self.request.order.push((false, self.request.links.len()));
         self.request.links.push((a.into(), b.into(), spec));
@@ -140,6 +189,7 @@ impl Builder {
 
     /// Joins `nodes` on one switch (a bridge in a namespace of its own), a
     /// subnet they share; each gets an interface named after the switch.
+    /// Example on [`Builder`].
     pub fn switch(mut self, name: impl Into<String>, nodes: &[&str]) -> Self {
         self.request.order.push((true, self.request.switches.len()));
         self.request.switches.push((name.into(), nodes.iter().map(|n| (*n).to_owned()).collect()));
@@ -155,6 +205,20 @@ impl Builder {
     /// before anything is made; a kernel without veth pairs, bridges or
     /// the netem and tbf qdiscs (with the cause and the fix); outside an
     /// isolated test's body.
+    ///
+    /// The description is checked before anything else, so a mistake is
+    /// reported the same anywhere:
+    ///
+    /// ```
+    /// use isolated_test::net::{LinkSpec, NetError, Network};
+    ///
+    /// let err = Network::builder().node("a").node("b").link("a", "c", LinkSpec::new()).build().unwrap_err();
+    /// assert!(matches!(err, NetError::UnknownNode { .. }), "{err}");
+    ///
+    /// // A good description, outside an isolated test's body.
+    /// let err = Network::builder().node("a").node("b").link("a", "b", LinkSpec::new()).build().unwrap_err();
+    /// assert!(matches!(err, NetError::NotInSandbox), "{err}");
+    /// ```
     pub fn build(self) -> Result<Network, NetError> {
         let plan = self.request.plan()?;
         if !crate::pid2::body::in_sandbox_body() {
@@ -497,6 +561,15 @@ impl Network {
     ///
     /// # Errors
     /// There is none ([`NetError::UnknownNode`], listing those there are).
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// match net.try_node("cache") {
+    ///     Ok(cache) => println!("cache at {:?}", cache.ips()),
+    ///     Err(e) => println!("{e}"), // names `server` and `client`
+    /// }
+    /// ```
     pub fn try_node(&self, name: &str) -> Result<Node<'_>, NetError> {
         match self.plan.nodes.iter().position(|n| n == name) {
             Some(index) => Ok(self.node_at(index)),
@@ -509,6 +582,13 @@ impl Network {
     /// # Panics
     /// There is none; the message lists those there are
     /// ([`Network::try_node`] returns the error instead).
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// let server = net.node("server");
+    /// assert_eq!(server.name(), "server");
+    /// ```
     #[track_caller]
     pub fn node(&self, name: &str) -> Node<'_> {
         self.try_node(name).unwrap_or_else(|e| panic!("{e}"))
@@ -519,6 +599,14 @@ impl Network {
     ///
     /// # Panics
     /// There is no such node, or it is on no link or switch.
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// let addr = std::net::SocketAddr::new(net.ip("server"), 8080);
+    /// let reply = net.node("client").run(move || std::net::TcpStream::connect(addr));
+    /// # drop(reply);
+    /// ```
     #[track_caller]
     pub fn ip(&self, name: &str) -> IpAddr {
         let node = self.node(name);
@@ -529,6 +617,13 @@ impl Network {
     ///
     /// # Errors
     /// An unknown node, or no link between them.
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// assert!(net.try_link("server", "client").is_ok()); // either order
+    /// assert!(net.try_link("server", "server").is_err());
+    /// ```
     pub fn try_link(&self, a: &str, b: &str) -> Result<Link<'_>, NetError> {
         let (ia, ib) = (self.try_node(a)?.index, self.try_node(b)?.index);
         if ia == ib {
@@ -547,12 +642,27 @@ impl Network {
     /// # Panics
     /// An unknown node, or no link between them ([`Network::try_link`]
     /// returns the error instead).
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// use std::time::Duration;
+    ///
+    /// // Make the link worse halfway through the test.
+    /// net.link("client", "server").set(LinkSpec::new().delay(Duration::from_millis(200))).unwrap();
+    /// ```
     #[track_caller]
     pub fn link(&self, a: &str, b: &str) -> Link<'_> {
         self.try_link(a, b).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The names of the nodes, in the order they were added.
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// assert_eq!(net.nodes(), ["server", "client"]);
+    /// ```
     pub fn nodes(&self) -> &[String] {
         &self.plan.nodes
     }
@@ -561,6 +671,12 @@ impl Network {
     /// (state, flags, MTU, qdiscs with their netem and tbf parameters),
     /// addresses and routes, then the switches' namespace. This is what a
     /// failing test's report shows.
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// eprintln!("{}", net.dump()); // "network state (2 nodes):\n  node server (link to client (...)):\n..."
+    /// ```
     pub fn dump(&self) -> String {
         let mut out = format!("network state ({} nodes):\n", self.nodes.len());
         for (index, node) in self.nodes.iter().enumerate() {
@@ -608,13 +724,20 @@ impl Drop for Network {
 }
 
 impl<'a> Node<'a> {
-    /// The node's name.
+    /// The node's name. Example on [`Node`].
     pub fn name(&self) -> &'a str {
         &self.net.plan.nodes[self.index]
     }
 
     /// Every address of the node: IPv4 ones first (one per link or
     /// switch, in the order they were added), then IPv6.
+    ///
+    /// ```no_run
+    /// # use isolated_test::net::{LinkSpec, Network};
+    /// # let net = Network::builder().node("server").node("client").link("client", "server", LinkSpec::new()).build().unwrap();
+    /// let ips = net.node("server").ips();
+    /// assert!(ips[0].is_ipv4() && ips.iter().any(|ip| ip.is_ipv6()));
+    /// ```
     pub fn ips(&self) -> Vec<IpAddr> {
         self.net.plan.addresses_of(self.index)
     }
@@ -623,7 +746,8 @@ impl<'a> Node<'a> {
     /// returns its value (a panic in `f` is resumed here). Sockets made
     /// there stay in the node's namespace wherever they are moved: bind a
     /// listener in `run`, accept on any thread. With tokio, turn them into
-    /// tokio sockets (`set_nonblocking(true)`, then `from_std`).
+    /// tokio sockets (`set_nonblocking(true)`, then `from_std`). Example on
+    /// [`Node`].
     ///
     /// # Panics
     /// The thread cannot be made or cannot enter the namespace.
@@ -648,7 +772,7 @@ impl<'a> Node<'a> {
     }
 
     /// Starts `f` on a thread inside the node's network namespace (a
-    /// server that runs while the test goes on).
+    /// server that runs while the test goes on). Example on [`Node`].
     ///
     /// # Panics
     /// The thread cannot be made; the thread panics if it cannot enter
@@ -673,7 +797,8 @@ impl<'a> Node<'a> {
     /// A command whose process runs in the node's network namespace
     /// (`std::process::Command`: `output()`, `spawn()`, or
     /// `tokio::process::Command::from` for async). It sees the sandbox's
-    /// files, `/etc/hosts` with the nodes' names included.
+    /// files, `/etc/hosts` with the nodes' names included. Example on
+    /// [`Node`].
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
         let mut command = std::process::Command::new(program);
         crate::sys::netns::command_in(&mut command, Arc::clone(&self.net.nodes[self.index].ns));
@@ -688,13 +813,14 @@ impl std::fmt::Debug for Node<'_> {
 }
 
 impl Link<'_> {
-    /// The spec in force.
+    /// The spec in force. Example on [`Link`].
     pub fn spec(&self) -> LinkSpec {
         self.net.specs.lock().unwrap_or_else(PoisonError::into_inner)[self.segment]
     }
 
     /// Applies `spec` instead of the current one: MTU, qdiscs, and the
-    /// link's state (down if `spec` says so, up otherwise).
+    /// link's state (down if `spec` says so, up otherwise). Example on
+    /// [`Link`].
     ///
     /// # Errors
     /// A bad spec, or what the kernel refused (see [`Builder::build`]).
@@ -708,7 +834,8 @@ impl Link<'_> {
         Ok(())
     }
 
-    /// Takes both ends down: nothing crosses until [`Link::up`].
+    /// Takes both ends down: nothing crosses until [`Link::up`]. Example on
+    /// [`Link`].
     ///
     /// # Errors
     /// What the kernel refused.
@@ -719,7 +846,8 @@ impl Link<'_> {
     }
 
     /// Brings both ends up again, with their addresses and the routes
-    /// through the link that the kernel dropped when it went down.
+    /// through the link that the kernel dropped when it went down. Example
+    /// on [`Link`].
     ///
     /// # Errors
     /// What the kernel refused.

@@ -21,7 +21,8 @@ use super::error::NetError;
 /// let slow = LinkSpec::new().delay(Duration::from_millis(100)).jitter(Duration::from_millis(10)).loss(5.0);
 /// let thin = LinkSpec::new().rate(1_000_000).mtu(1280);
 /// let cut = LinkSpec::new().down();
-/// # let _ = (slow, thin, cut);
+/// assert!(cut.is_down() && !slow.is_down());
+/// # let _ = thin;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LinkSpec {
@@ -34,51 +35,55 @@ pub struct LinkSpec {
 }
 
 impl LinkSpec {
-    /// A plain link: no delay, no loss, no rate limit, MTU 1500, up.
+    /// A plain link: no delay, no loss, no rate limit, MTU 1500, up. Example
+    /// on [`LinkSpec`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Delays every packet by this long, in each direction.
+    /// Delays every packet by this long, in each direction. Example on
+    /// [`LinkSpec`].
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
     /// Varies the delay by up to this much either way (uniformly; packets
-    /// may then be reordered, as with `tc netem`).
+    /// may then be reordered, as with `tc netem`). Example on [`LinkSpec`].
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = jitter;
         self
     }
 
     /// Drops this percentage of packets (0 to 100), each independently.
+    /// Example on [`LinkSpec`].
     pub fn loss(mut self, percent: f64) -> Self {
         self.loss = percent;
         self
     }
 
     /// Limits the throughput to this many bits per second (a token bucket
-    /// with a burst of 10 ms of traffic, at least two full frames).
+    /// with a burst of 10 ms of traffic, at least two full frames). Example
+    /// on [`LinkSpec`].
     pub fn rate(mut self, bits_per_second: u64) -> Self {
         self.rate = Some(bits_per_second);
         self
     }
 
-    /// Sets both interfaces' MTU (68 to 65535).
+    /// Sets both interfaces' MTU (68 to 65535). Example on [`LinkSpec`].
     pub fn mtu(mut self, mtu: u32) -> Self {
         self.mtu = Some(mtu);
         self
     }
 
     /// Makes the link start down (both interfaces administratively down),
-    /// until [`super::Link::up`].
+    /// until [`super::Link::up`]. Example on [`LinkSpec`].
     pub fn down(mut self) -> Self {
         self.down = true;
         self
     }
 
-    /// Whether the link is (to be) down.
+    /// Whether the link is (to be) down. Example on [`LinkSpec`].
     pub fn is_down(&self) -> bool {
         self.down
     }
