@@ -22,6 +22,15 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 /// One line of `/proc/<pid>/mountinfo` (see `proc_pid_mountinfo(5)`).
+///
+/// ```
+/// let line = b"36 35 98:0 /mnt1 /mnt/a\\040b rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n";
+/// let mount = &isolated_test::procfs::parse_mountinfo(line)[0];
+/// assert_eq!((mount.id, mount.parent), (36, 35));
+/// assert_eq!(mount.mount_point, std::path::Path::new("/mnt/a b"));
+/// assert_eq!(mount.optional, ["master:1"]);
+/// assert_eq!(mount.fs_type, "ext3");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// The mount's id, unique in its namespace, reused after an unmount.
@@ -51,12 +60,27 @@ pub struct Mount {
 ///
 /// # Errors
 /// `/proc/self/mountinfo` could not be read (no `/proc` mounted).
+///
+/// ```
+/// let mounts = isolated_test::procfs::mounts()?;
+/// assert!(mounts.iter().any(|m| m.mount_point == std::path::Path::new("/")));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn mounts() -> io::Result<Vec<Mount>> {
     Ok(parse_mountinfo(&fs::read("/proc/self/mountinfo")?))
 }
 
 /// Parses the text of a `mountinfo` file; lines that do not have the
 /// kernel's shape are skipped.
+///
+/// ```
+/// use isolated_test::procfs::parse_mountinfo;
+///
+/// let text = b"22 1 0:21 / /proc rw,nosuid - proc proc rw\nnot a mount line\n";
+/// let mounts = parse_mountinfo(text);
+/// assert_eq!(mounts.len(), 1);
+/// assert_eq!(mounts[0].fs_type, "proc");
+/// ```
 #[must_use]
 pub fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
     text.split(|b| *b == b'\n').filter_map(parse_line).collect()
@@ -107,6 +131,11 @@ fn unescape(field: &[u8]) -> PathBuf {
 /// The PIDs listed in `/proc`, ascending: the processes of the reading
 /// process's PID namespace (of the `/proc` mounted there). Empty when
 /// `/proc` cannot be read.
+///
+/// ```
+/// let pids = isolated_test::procfs::pids();
+/// assert!(pids.contains(&std::process::id()));
+/// ```
 #[must_use]
 pub fn pids() -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
@@ -118,6 +147,15 @@ pub fn pids() -> Vec<u32> {
 /// The command line of `pid`, arguments joined by spaces (lossy UTF-8):
 /// for reports. `Some("")` for a zombie or a kernel thread, `None` when
 /// the process is gone.
+///
+/// ```
+/// use isolated_test::procfs::{cmdline, pids};
+///
+/// // Like `pgrep -f`.
+/// let sleepers: Vec<u32> = pids().into_iter().filter(|&pid| cmdline(pid).is_some_and(|c| c.starts_with("sleep "))).collect();
+/// # drop(sleepers);
+/// assert!(cmdline(std::process::id()).is_some());
+/// ```
 #[must_use]
 pub fn cmdline(pid: u32) -> Option<String> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;

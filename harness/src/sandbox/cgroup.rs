@@ -39,6 +39,17 @@ pub const DEFAULT_PIDS: u64 = 4096;
 
 /// What a test (or `run`) asked for; `None` takes the environment's or the
 /// default.
+///
+/// The attribute's `memory`, `pids` and `cpu` arguments fill it in (and
+/// `run`'s `--memory`, `--pids`, `--cpu`); written out, the limits of
+/// `#[isolated_test(memory = "512M", cpu = "1.5")]` are:
+///
+/// ```
+/// use isolated_test::Limits;
+///
+/// let limits = Limits { memory: Some(512 << 20), cpu_millis: Some(1500), ..Limits::default() };
+/// assert_eq!(limits.pids, None); // ISOLATED_TEST_PIDS, else DEFAULT_PIDS
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Bytes of memory, tmpfs contents included.
@@ -106,6 +117,23 @@ impl Limits {
 }
 
 /// What the sandbox used, read from its cgroup after it ended.
+///
+/// A test reads its own so far with [`usage`](crate::usage()):
+///
+/// ```no_run
+/// #[isolated_test::isolated_test(pids = 64)]
+/// fn spawns_few_processes() {
+///     let children: Vec<_> = (0..4).map(|_| std::process::Command::new("true").spawn().unwrap()).collect();
+///     for mut child in children {
+///         child.wait().unwrap();
+///     }
+///     let usage = isolated_test::usage();
+///     assert_eq!(usage.pids_refused, 0);
+///     if let Some(peak) = usage.peak_pids {
+///         assert!(peak <= 8, "{peak} processes at once");
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Highest memory use in bytes (tmpfs contents included).

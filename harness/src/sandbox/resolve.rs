@@ -151,7 +151,8 @@ pub(crate) fn seed(rootfs: &Rootfs) -> Result<(), SetupError> {
 /// Where busybox is looked for, in order.
 pub const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox"];
 
-/// A static busybox of this host and its applets.
+/// A static busybox of this host and its applets, as
+/// [`find_static_busybox`] finds it. Example there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Busybox {
     /// The binary (canonical path).
@@ -166,6 +167,18 @@ pub struct Busybox {
 /// # Errors
 /// None is installed, it is dynamically linked, or it cannot list its
 /// applets; the message says which package to install.
+///
+/// ```no_run
+/// // An image builder copying busybox and its applet links into a root.
+/// let busybox = isolated_test::find_static_busybox()?;
+/// let root = std::path::Path::new("target/image");
+/// std::fs::create_dir_all(root.join("bin"))?;
+/// std::fs::copy(&busybox.binary, root.join("bin/busybox"))?;
+/// for applet in busybox.applets.iter().filter(|a| a.starts_with("bin")) {
+///     let _ = std::os::unix::fs::symlink("/bin/busybox", root.join(applet));
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn find_static_busybox() -> io::Result<Busybox> {
     find_busybox()
         .map(|(binary, applets)| Busybox { binary, applets })
@@ -263,6 +276,13 @@ pub(crate) fn has_interpreter(path: &Path) -> io::Result<bool> {
 ///
 /// # Errors
 /// None of these could be determined (no `HOME`).
+///
+/// ```no_run
+/// // Where the debootstrap roots and unpacked archives of this suite are.
+/// let cache = isolated_test::cache_dir()?;
+/// println!("{}", cache.join("debootstrap").display());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn cache_dir() -> io::Result<PathBuf> {
     if let Some(dir) = std::env::var_os(ENV_CACHE_DIR) {
         return Ok(PathBuf::from(dir));

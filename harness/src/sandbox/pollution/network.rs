@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Whether something appeared or went away: `+` or `-` in the text.
+/// Example on [`NetworkChange`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Delta {
     /// There at the end, not after the setup (`+`).
@@ -16,7 +17,8 @@ pub enum Delta {
     Removed,
 }
 
-/// What a line of the network's state describes: its first word.
+/// What a line of the network's state describes: its first word. Example
+/// on [`NetworkChange`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NetworkItem {
     /// `link NAME <FLAGS> mtu N [master M] [kind K] [address MAC]`.
@@ -47,6 +49,14 @@ impl NetworkItem {
 /// A link, address, route or qdisc added or removed. In JSON and in the
 /// text as one string, the line with `+ ` or `- ` before it:
 /// `+ address 10.0.0.1/24 dev eth0`.
+///
+/// ```
+/// use isolated_test::{Delta, NetworkChange, NetworkItem};
+///
+/// let change = NetworkChange::new(Delta::Added, "address 10.0.0.1/24 dev eth0");
+/// assert_eq!(change.what, NetworkItem::Address);
+/// assert_eq!(change.to_string(), "+ address 10.0.0.1/24 dev eth0");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NetworkChange {
     /// Added or removed.
@@ -62,6 +72,7 @@ pub struct NetworkChange {
 
 impl NetworkChange {
     /// `line` added or removed; [`NetworkChange::what`] is read from it.
+    /// Example on [`NetworkChange`].
     pub fn new(change: Delta, line: impl Into<String>) -> Self {
         let line = line.into();
         Self { change, what: NetworkItem::of(&line), line }

@@ -17,7 +17,15 @@ use super::pattern;
 /// field is of version 1 (made before the field existed).
 pub const REPORT_SCHEMA: u32 = 1;
 
-/// How a path changed.
+/// How a path changed. In JSON its name in snake case (`"added"`):
+///
+/// ```
+/// use isolated_test::{Change, PollutionReport};
+///
+/// let report = PollutionReport::default(); // from `isolated_test::pollution()` in a test
+/// let added: Vec<_> = report.files.iter().filter(|c| c.change == Change::Added).collect();
+/// assert!(added.is_empty());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
@@ -36,6 +44,13 @@ pub enum Change {
 ///
 /// The variants are in the order of their names, so that sorting changes
 /// by kind sorts them as the names would.
+///
+/// ```
+/// use isolated_test::FileKind;
+///
+/// assert_eq!(FileKind::Symlink.to_string(), "symlink");
+/// assert!(FileKind::Dir < FileKind::File);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
@@ -51,6 +66,10 @@ pub enum FileKind {
 
 impl FileKind {
     /// The name in JSON and in the text (`file`, `dir`, `symlink`, `other`).
+    ///
+    /// ```
+    /// assert_eq!(isolated_test::FileKind::File.as_str(), "file");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dir => "dir",
@@ -67,7 +86,21 @@ impl fmt::Display for FileKind {
     }
 }
 
-/// One changed path.
+/// One changed path. Shown in a report as one line:
+///
+/// ```
+/// use isolated_test::{Change, FileChange, FileKind};
+///
+/// let change = FileChange {
+///     path: "/etc/app.conf".into(),
+///     change: Change::Modified,
+///     kind: Some(FileKind::File),
+///     size: 12,
+///     mode: 0o600,
+///     detail: "mode 644 -> 600, size 10 -> 12".into(),
+/// };
+/// assert_eq!(change.to_string(), "modified /etc/app.conf (file, 12 bytes, mode 600): mode 644 -> 600, size 10 -> 12");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FileChange {
     /// The path inside the sandbox.
@@ -116,6 +149,13 @@ mod kind_or_empty {
 
 /// A mount added or removed: where, and which filesystem. In JSON and in
 /// the text as one string, `mount point (fstype)`.
+///
+/// ```
+/// use isolated_test::MountEntry;
+///
+/// let mount = MountEntry { point: "/mnt/data".into(), fs_type: "tmpfs".into() };
+/// assert_eq!(mount.to_string(), "/mnt/data (tmpfs)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MountEntry {
     /// The mount point inside the sandbox.
@@ -175,6 +215,13 @@ impl<'de> Deserialize<'de> for MountEntry {
 
 /// A name that changed (the hostname, the NIS domain name). In JSON a
 /// pair, `[before, after]`; in the text `before -> after`.
+///
+/// ```
+/// use isolated_test::NameChange;
+///
+/// let change = NameChange::from(("box".to_owned(), "renamed".to_owned()));
+/// assert_eq!(change.to_string(), "box -> renamed");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "(String, String)", into = "(String, String)")]
 pub struct NameChange {
@@ -204,6 +251,16 @@ impl fmt::Display for NameChange {
 }
 
 /// A namespaced sysctl that changed.
+///
+/// ```
+/// use isolated_test::{PollutionReport, SysctlChange};
+///
+/// let report = PollutionReport {
+///     sysctls: vec![SysctlChange { name: "net.ipv4.ip_forward".into(), before: "0".into(), after: "1".into() }],
+///     ..PollutionReport::default()
+/// };
+/// assert!(report.to_string().contains("sysctl net.ipv4.ip_forward: 0 -> 1"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlChange {
     /// Dotted name, e.g. `net.ipv4.ip_forward`.
@@ -215,6 +272,17 @@ pub struct SysctlChange {
 }
 
 /// A process still running at the end.
+///
+/// ```
+/// use isolated_test::{PollutionReport, ProcessLeft};
+///
+/// let report = PollutionReport {
+///     processes: vec![ProcessLeft { pid: 7, cmdline: "sleep 1000".into() }],
+///     ..PollutionReport::default()
+/// };
+/// assert!(!report.is_clean());
+/// assert!(report.to_string().contains("process still running: pid 7 sleep 1000"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessLeft {
     /// PID inside the sandbox.
@@ -228,6 +296,35 @@ pub struct ProcessLeft {
 /// Its JSON form (serde, and the `report` of `isolated-test run --json`)
 /// is documented field by field in the repository's
 /// `docs/report-schema.md`, versioned by [`REPORT_SCHEMA`].
+///
+/// A test gets its own so far from [`pollution`](crate::pollution()); the
+/// text form is what a failure shows:
+///
+/// ```
+/// use isolated_test::{Change, FileChange, FileKind, NameChange, PollutionReport};
+///
+/// assert!(PollutionReport::default().is_clean());
+/// let report = PollutionReport {
+///     files: vec![FileChange {
+///         path: "/etc/x".into(),
+///         change: Change::Added,
+///         kind: Some(FileKind::File),
+///         size: 0,
+///         mode: 0o644,
+///         detail: String::new(),
+///     }],
+///     files_tracked: true,
+///     hostname: Some(NameChange { before: "box".into(), after: "renamed".into() }),
+///     ..PollutionReport::default()
+/// };
+/// assert!(!report.is_clean());
+/// assert_eq!(
+///     report.to_string(),
+///     "pollution report:\n  files:\n    added    /etc/x (file, 0 bytes, mode 644)\n  hostname: box -> renamed\n"
+/// );
+/// // The hostname is never allowed; the file is.
+/// assert_eq!(report.disallowed(&["/etc/**"]).files, []);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Changed paths, sorted.
@@ -270,7 +367,7 @@ impl Report {
     /// Whether nothing changed, in the scratch directories included.
     /// [`Report::scratch_capped`] is a note on the listing, not a change of
     /// its own (a walk stops only where many entries are left, and those
-    /// it reached are listed).
+    /// it reached are listed). Example on [`Report`].
     pub fn is_clean(&self) -> bool {
         self.files.is_empty()
             && self.scratch.is_empty()
