@@ -1,6 +1,8 @@
 //! The names generated code uses. Not a public API.
 #![allow(missing_docs)]
+pub use crate::registry::{Registered, TESTS};
 pub use crate::spec::{TestReturn, TestSpec};
+pub use linkme;
 
 /// Runs one isolated test: in the parent, starts and supervises the sandbox
 /// and panics unless the test passed; in PID 2 of the sandbox, runs the

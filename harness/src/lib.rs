@@ -99,6 +99,7 @@ pub mod net;
 mod parent;
 mod pid2;
 pub mod procfs;
+mod registry;
 pub mod rootfs;
 mod sandbox;
 mod spec;
