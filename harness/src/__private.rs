@@ -17,8 +17,13 @@ where
     if let Some(mode) = crate::pid2::body::detect(&name) {
         crate::pid2::body::run(mode, spec, body);
     }
+    // A PID 2 forked by the zygote runs only the test it was forked for;
+    // never a sandbox of its own.
+    crate::pid2::forked::refuse_other(&name);
     // Run by `isolated-test wrap` in its sandbox: ask to be run outside.
     crate::pid2::wrapped::defer_if_asked(&name);
+    // The zygote (started once) boots while this test prepares its sandbox.
+    crate::parent::zygote::warm();
     crate::parent::attribute::run_parent(spec, &name);
 }
 

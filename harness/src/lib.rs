@@ -74,7 +74,7 @@ pub use isolated_test_macros::isolated_test as test;
 
 pub use config::{
     DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION, ENV_HOSTNAME,
-    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT,
+    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, ENV_ZYGOTE,
 };
 pub use debootstrap::{Debootstrap, DebootstrapError};
 pub use pid2::body::{pollution, usage};
@@ -104,3 +104,4 @@ pub mod rootfs;
 mod sandbox;
 mod spec;
 mod sys;
+mod zygote;
