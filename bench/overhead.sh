@@ -100,6 +100,13 @@ run_wrap() {
     run_suite "$@"
 }
 
+# run_no_zygote LABEL ARGS...: run_suite with the zygote turned off: every
+# sandbox's PID 2 executes the test binary again (the plain path).
+run_no_zygote() {
+    local -a WRAP=(env ISOLATED_TEST_ZYGOTE=0)
+    run_suite "$@"
+}
+
 # run_each LABEL PREFIX...: N processes, one per plain test, each run under
 # PREFIX (empty for none); checks every exit status and that each ran its
 # test. Sets ELAPSED_NS. MODULE (default plain) picks the module, and
@@ -167,6 +174,8 @@ echo "measuring, median of $ROUNDS rounds (+1 warm-up) of $N tests each..." >&2
 plain=$(median_ms_per_test run_suite plain plain:: --test-threads=1 -q)
 iso=$(median_ms_per_test run_suite "isolated serial" isolated:: --test-threads=1 -q)
 iso_par=$(median_ms_per_test run_suite "isolated parallel" isolated:: -q)
+iso_nz=$(median_ms_per_test run_no_zygote "isolated serial, no zygote" isolated:: --test-threads=1 -q)
+iso_par_nz=$(median_ms_per_test run_no_zygote "isolated parallel, no zygote" isolated:: -q)
 proc=$(median_ms_per_test run_each "process per test")
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
 floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
@@ -177,6 +186,8 @@ floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
 wrap=$(median_ms_per_test run_wrap "wrap serial" plain:: --test-threads=1 -q)
 wrap_par=$(median_ms_per_test run_wrap "wrap parallel" plain:: -q)
 iso_proc=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test")
+iso_proc_nz=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test, no zygote" \
+    env ISOLATED_TEST_ZYGOTE=0)
 wrap_proc=$(NEXTEST=1 median_ms_per_test run_each "wrap, process per test" "$CLI" wrap)
 
 # scale_run THREADS: the 1000 sandboxes of `scale::` in one run; prints
@@ -233,6 +244,10 @@ ratio=$(awk -v a="$iso" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
 ratio_par=$(awk -v a="$iso_par" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
 over=$(awk -v a="$iso" -v b="$plain" 'BEGIN { printf "%.2f", a - b }')
 met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.0) ? "met" : "NOT met" }')
+speed_met=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.6) ? "met" : "NOT met" }')
+gain=$(awk -v a="$iso" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')
+gain_met=$(awk -v g="$gain" 'BEGIN { print (g >= 1.8) ? "met" : "NOT met" }')
+per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
 echo "isolated-test overhead: $N trivial tests, median of $ROUNDS rounds, $(nproc) cores, $(uname -r)"
@@ -241,22 +256,30 @@ printf '%-46s %10s\n' "plain, one process (--test-threads=1)" "$plain"
 printf '%-46s %10s\n' "plain, one process per test" "$proc"
 printf '%-46s %10s\n' "isolated, serial (--test-threads=1)" "$iso"
 printf '%-46s %10s\n' "isolated, default threads (wall / $N)" "$iso_par"
+printf '%-46s %10s\n' "isolated, serial, no zygote" "$iso_nz"
+printf '%-46s %10s\n' "isolated, default threads, no zygote" "$iso_par_nz"
 printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
 printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
 printf '%-46s %10s\n' "wrap (cargo runner), serial" "$wrap"
 printf '%-46s %10s\n' "wrap (cargo runner), default threads" "$wrap_par"
 printf '%-46s %10s\n' "isolated, one process per test (nextest)" "$iso_proc"
+printf '%-46s %10s\n' "isolated, one process per test, no zygote" "$iso_proc_nz"
 printf '%-46s %10s\n' "wrap, one call per test (nextest wrapper)" "$wrap_proc"
 echo
 printf '%-46s %10s\n' "isolated overhead over plain (iso - plain)" "$over ms"
 printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
 printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
+printf '%-46s %10s\n' "default threads over serial (throughput)" "${gain}x"
+printf '%-46s %10s\n' "zygote/no zygote, serial" "$(per "$iso" "$iso_nz")"
+printf '%-46s %10s\n' "zygote/no zygote, default threads" "$(per "$iso_par" "$iso_par_nz")"
+printf '%-46s %10s\n' "zygote/no zygote, process per test" "$(per "$iso_proc" "$iso_proc_nz")"
 printf '%-46s %10s\n' "wrap/isolated, serial" "$(awk -v a="$wrap" -v b="$iso" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, default threads" "$(awk -v a="$wrap_par" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$wrap_proc" -v b="$iso_proc" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
 echo
 echo "target (isolated/bwrap <= 1.0): $met"
+echo "[speed] targets: isolated/bwrap <= 0.6: $speed_met; throughput at $(nproc) threads >= 1.8x serial: $gain_met"
 
 # A thousand sandboxes in one run, at 2 and 4 threads: whether the per-test
 # time holds (no backlog of dying namespaces, cgroups or mounts) and what

@@ -33,7 +33,12 @@
 //! mount namespaces (the kernel then locks every mount of the setup); then
 //! libtest runs the test and the harness runs the body. The parent
 //! supervises with tokio and decides pass or fail from the exit status and
-//! a structured result channel. The README's "How it runs" has a diagram.
+//! a structured result channel. By default the test process has its
+//! sandboxes cloned by a *zygote* instead, a copy of the test binary
+//! started once and held before `main`, so that PID 2 runs the same setup
+//! and then the test without executing the binary again
+//! ([`ENV_ZYGOTE`]`=0` turns it off). The README's "How it runs" has a
+//! diagram.
 //!
 //! ## Plain suites, unchanged
 //!
