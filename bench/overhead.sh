@@ -68,7 +68,7 @@ BIN=$(executable overhead <<<"$json") || die "could not find the overhead execut
 [[ -x $BIN ]] || die "\`$BIN\` is not executable"
 
 echo "building the isolated-test command line (release)..." >&2
-json=$("$CARGO" build --release -p isolated-test --bin isolated-test --message-format=json) ||
+json=$("$CARGO" build --release -p isolated-test --features cli --bin isolated-test --message-format=json) ||
     die "cargo build of the isolated-test command line failed"
 CLI=$(executable isolated-test <<<"$json") || die "could not find the isolated-test executable"
 

@@ -106,7 +106,7 @@ say "test suite as root"
 cargo test --workspace --locked
 say "root-only and ignored tests (privileged = true, blocked user namespaces, doctor as another user, an ignored dogfood test, wrap under the real cargo-nextest)"
 cargo test --locked -p isolated-test-tests --test privileged --test e2e --test dogfood --test debian --test wrap -- --ignored
-cargo test --locked -p isolated-test --test cli -- --ignored
+cargo test --locked -p isolated-test --features cli --test cli -- --ignored
 say "$netem_note"
 cargo test --locked -p isolated-test-tests --test network -- --ignored "${netem_group[@]}"
 
@@ -143,7 +143,7 @@ else
         --message-format=json 2> "$work/build.log")" || { cat "$work/build.log"; die "building the rootless copy failed"; }
     cases_json="$(cd "$work/src" && cargo test -p isolated-test-tests --locked --no-run --test cases \
         --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the cases failed"; }
-    cli_json="$(cd "$work/src" && cargo build -p isolated-test --bin isolated-test --locked \
+    cli_json="$(cd "$work/src" && cargo build -p isolated-test --features cli --bin isolated-test --locked \
         --target-dir "$work/target" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the CLI failed"; }
     # The plain, host-polluting suite `isolated-test wrap` runs (a workspace of its own).
     fixture_json="$(cd "$work/src" && cargo test --no-run --locked --manifest-path tests/wrap-fixture/Cargo.toml \

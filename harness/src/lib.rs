@@ -40,6 +40,27 @@
 //! ([`ENV_ZYGOTE`]`=0` turns it off). The README's "How it runs" has a
 //! diagram.
 //!
+//! ## Any command in the same sandbox: `isolated-test run`
+//!
+//! The `isolated-test` binary (behind the `cli` feature: `cargo install
+//! --locked --path harness --features cli` from a checkout) runs a command
+//! in the sandbox a test gets (the same setup code), streams its output,
+//! and prints what it changed:
+//!
+//! ```text
+//! $ sudo isolated-test run --hostname box -- sh -c 'hostname; touch /etc/x'
+//! box
+//! pollution report:
+//!   files:
+//!     added    /etc/x (file, 0 bytes, mode 644)
+//! resources: peak memory 2.9 MiB, cpu 0.01s user + 0.03s system, at most 5 processes (...)
+//! $ sudo isolated-test run --rootfs busybox -- /bin/sh        # a shell inside
+//! $ sudo isolated-test run --debootstrap bookworm -- bash     # a Debian root
+//! ```
+//!
+//! `--json` gives the report as a versioned JSON document; `isolated-test
+//! doctor` says whether this host can make sandboxes, and why not.
+//!
 //! ## Plain suites, unchanged
 //!
 //! The `isolated-test` binary's `wrap` command gives plain `#[test]`s the
@@ -50,6 +71,26 @@
 //! cargo test`). An `#[isolated_test]` it meets runs in a sandbox of its own
 //! making, never nested in wrap's. The README's "Isolate an existing suite"
 //! has the details.
+//!
+//! ## Fixtures for the tests around the sandbox
+//!
+//! The `isolated-test-fixtures` crate has what a suite that checks its
+//! sandboxes needs: root filesystem images for [`Rootfs::dir`],
+//! [`Rootfs::layers`] and [`Rootfs::tar`] (a busybox image, layers made
+//! from a list of files, a debootstrap root), a `HostSnapshot` to compare
+//! the host before and after a run, and runners that start a binary as an
+//! unprivileged user or with user namespaces blocked:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use isolated_test_fixtures::HostSnapshot;
+//! let before = HostSnapshot::capture()?;
+//! // ... run the suite ...
+//! let after = HostSnapshot::capture()?;
+//! assert!(before.diff(&after).is_empty(), "the host changed: {:#?}", before.diff(&after));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## Environment variables
 //!
@@ -71,6 +112,10 @@
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
 #![deny(missing_docs)]
+// Some of the sandbox's code serves only the command line (its pty, `doctor`'s
+// probes); without the `cli` feature it is unused. The workspace's lints run
+// with every feature on, where what is dead in all builds is still caught.
+#![cfg_attr(not(feature = "cli"), allow(dead_code, unused_imports))]
 
 pub use isolated_test_macros::isolated_test;
 /// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`
@@ -92,6 +137,7 @@ pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, cache_dir, find_static_b
 pub mod __private;
 
 /// The `isolated-test` command line (`doctor`); used by the binary.
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 #[path = "cli/mod.rs"]
 pub mod __cli;

@@ -96,6 +96,21 @@ pub enum Entry {
     },
 }
 
+/// What [`Rootfs::tar`] asks of its path: every type has it when the `tar`
+/// feature is on, none when it is off, so that an archive root (`tar =
+/// "..."` included) in a build without the feature is a compile error that
+/// names the feature rather than a failure at setup.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an image archive root (`tar = \"...\"`, `Rootfs::tar`) needs the `tar` feature of isolated-test",
+    label = "needs the `tar` feature of isolated-test",
+    note = "enable it in Cargo.toml: isolated-test = {{ version = \"...\", features = [\"tar\"] }}"
+)]
+pub trait TarFeature {}
+
+#[cfg(feature = "tar")]
+impl<T: ?Sized> TarFeature for T {}
+
 /// A root filesystem: a [`Base`] and [`Entry`]s on top, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rootfs {
@@ -149,7 +164,10 @@ impl Rootfs {
     /// An image archive (`.tar`, `.tar.gz`, `.tgz`), unpacked once into a
     /// cache keyed by its content (safe when many tests start at once), then
     /// used like [`Rootfs::dir`].
-    pub fn tar(path: impl Into<PathBuf>) -> Self {
+    ///
+    /// Needs the `tar` feature (`isolated-test = { version = "...", features
+    /// = ["tar"] }`); without it, a call does not compile, and says so.
+    pub fn tar(path: impl Into<PathBuf> + TarFeature) -> Self {
         Self::with_base(Base::Tar(path.into()))
     }
 

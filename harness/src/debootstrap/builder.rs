@@ -21,7 +21,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::mirror::{self, MirrorChoice};
 use crate::config::ENV_MIRROR;
@@ -440,9 +439,7 @@ impl Debootstrap {
     fn key(&self) -> String {
         let mut key = format!("{}-{}-{}", self.suite, self.variant, debian_arch().unwrap_or("native"));
         if !self.include.is_empty() {
-            let hash = Sha256::digest(self.include.join(",").as_bytes());
-            key.push('-');
-            key.extend(hash[..6].iter().map(|b| format!("{b:02x}")));
+            key.push_str(&format!("-{:012x}", fnv1a(self.include.join(",").as_bytes()) >> 16));
         }
         key
     }
@@ -623,6 +620,13 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
 
+/// FNV-1a (64 bits): a cache key must come out the same from every build of
+/// the harness, which std's `DefaultHasher` does not promise across Rust
+/// releases, and needs no cryptographic hash (nor its crates).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
 /// A line straight to stderr: a test's build takes a minute, and libtest's
 /// capture must not hide why.
 fn say(line: &str) {
@@ -643,6 +647,19 @@ mod tests {
         assert!(a.key().starts_with(&format!("bookworm-minbase-{arch}-")));
         assert_ne!(a.key(), Debootstrap::new("bookworm").include(["procps"]).key());
         assert_eq!(Debootstrap::new("sid").variant("buildd").key(), format!("sid-buildd-{arch}"));
+    }
+
+    #[test]
+    fn the_package_hash_of_a_key_never_changes() {
+        // FNV-1a's published test vectors: a changed hash would orphan every cached root.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+        let arch = debian_arch().unwrap_or("native");
+        assert_eq!(
+            Debootstrap::new("bookworm").include(["procps"]).key(),
+            format!("bookworm-minbase-{arch}-9e164be669d1")
+        );
     }
 
     #[test]

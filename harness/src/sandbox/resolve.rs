@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "tar")]
 use sha2::{Digest, Sha256};
 
 use super::plan::{ResolvedBase, ResolvedEntry, ResolvedRootfs, SourceKind};
@@ -278,6 +279,7 @@ pub fn cache_dir() -> io::Result<PathBuf> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no cache directory; set {ENV_CACHE_DIR}")))
 }
 
+#[cfg(feature = "tar")]
 fn sha256_of(path: &Path) -> io::Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -292,9 +294,26 @@ fn sha256_of(path: &Path) -> io::Result<String> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Without the `tar` feature no archive is unpacked. `Rootfs::tar` does not
+/// compile then, but a `Rootfs` can still carry `Base::Tar` (built by
+/// hand, or deserialised): the setup fails, naming the feature.
+#[cfg(not(feature = "tar"))]
+fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
+    Err(fail(
+        "unpack_tar",
+        format!("unpack `{}`", archive.display()),
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "isolated-test was built without its `tar` feature, which image archive roots need; enable it: \
+             isolated-test = { version = \"...\", features = [\"tar\"] }",
+        ),
+    ))
+}
+
 /// Unpacks `archive` once into the cache, keyed by its content hash, and
 /// returns the unpacked root. Concurrent callers each unpack into a private
 /// directory and the first `rename` wins; the others drop theirs.
+#[cfg(feature = "tar")]
 fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
     let shown = archive.display().to_string();
     let step = |what: &str, e: io::Error| fail("unpack_tar", format!("{what} `{shown}`"), e);
@@ -338,6 +357,7 @@ fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
     }
 }
 
+#[cfg(feature = "tar")]
 fn unpack_into(archive: &Path, dst: &Path) -> io::Result<()> {
     let file = io::BufReader::new(fs::File::open(archive)?);
     let name = archive.to_string_lossy();
@@ -410,6 +430,18 @@ mod tests {
         assert!(has_interpreter(Path::new("/etc/passwd")).is_err());
     }
 
+    #[cfg(not(feature = "tar"))]
+    #[test]
+    fn an_archive_root_without_the_tar_feature_fails_at_setup_naming_the_feature() {
+        let rootfs = Rootfs { base: Base::Tar("root.tar.gz".into()), entries: Vec::new() };
+        let err = resolve(&rootfs, Path::new("/crate")).unwrap_err();
+        let chain = crate::error::ErrorChain::from_error(err.step, &err);
+        assert_eq!(err.step, "unpack_tar");
+        assert_eq!(chain.message, "failed to unpack `/crate/root.tar.gz`");
+        assert!(chain.causes[0].contains(r#"features = ["tar"]"#), "{chain}");
+    }
+
+    #[cfg(feature = "tar")]
     #[test]
     fn corrupt_archives_fail_and_leave_no_cache_entry() {
         let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
