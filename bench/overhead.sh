@@ -149,11 +149,39 @@ median_ms_per_test() {
         "$kind" "$@"
         samples+=("$ELAPSED_NS")
     done
-    printf '%s\n' "${samples[@]}" | sort -n |
+    median_ms "${samples[@]}"
+}
+
+# median_ms NS...: the median of the samples, in milliseconds per test.
+median_ms() {
+    printf '%s\n' "$@" | sort -n |
         awk -v n="$N" '{ a[NR] = $1 }
             END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
                   printf "%.2f\n", m / n / 1e6 }'
 }
+
+# alternate KIND_A KIND_B LABEL ARGS...: as median_ms_per_test for both
+# kinds, their rounds in turn, so that a machine whose load changes during
+# the run weighs on both alike; prints "MEDIAN_A MEDIAN_B".
+alternate() {
+    local a=$1 b=$2 r
+    shift 2
+    local -a sa=() sb=()
+    "$a" "$@"
+    "$b" "$@"
+    for ((r = 0; r < ROUNDS; r++)); do
+        "$a" "$@"
+        sa+=("$ELAPSED_NS")
+        "$b" "$@"
+        sb+=("$ELAPSED_NS")
+    done
+    echo "$(median_ms "${sa[@]}") $(median_ms "${sb[@]}")"
+}
+
+# run_isolated_each LABEL / run_isolated_each_no_zygote LABEL: one process
+# per isolated test (as nextest runs them), with and without the zygote.
+run_isolated_each() { MODULE=isolated run_each "$1"; }
+run_isolated_each_no_zygote() { MODULE=isolated run_each "$1" env ISOLATED_TEST_ZYGOTE=0; }
 
 # The issue's command line, plus the binary bound back in: a checkout under
 # /tmp would otherwise be hidden by the fresh /tmp (the harness keeps the
@@ -172,10 +200,11 @@ fi
 
 echo "measuring, median of $ROUNDS rounds (+1 warm-up) of $N tests each..." >&2
 plain=$(median_ms_per_test run_suite plain plain:: --test-threads=1 -q)
-iso=$(median_ms_per_test run_suite "isolated serial" isolated:: --test-threads=1 -q)
-iso_par=$(median_ms_per_test run_suite "isolated parallel" isolated:: -q)
-iso_nz=$(median_ms_per_test run_no_zygote "isolated serial, no zygote" isolated:: --test-threads=1 -q)
-iso_par_nz=$(median_ms_per_test run_no_zygote "isolated parallel, no zygote" isolated:: -q)
+# The isolated suite with the zygote (the default) and without, in turn.
+pair=$(alternate run_suite run_no_zygote "isolated serial" isolated:: --test-threads=1 -q)
+read -r iso iso_nz <<<"$pair"
+pair=$(alternate run_suite run_no_zygote "isolated parallel" isolated:: -q)
+read -r iso_par iso_par_nz <<<"$pair"
 proc=$(median_ms_per_test run_each "process per test")
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
 floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
@@ -185,9 +214,8 @@ floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
 # attribute test, as nextest runs those).
 wrap=$(median_ms_per_test run_wrap "wrap serial" plain:: --test-threads=1 -q)
 wrap_par=$(median_ms_per_test run_wrap "wrap parallel" plain:: -q)
-iso_proc=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test")
-iso_proc_nz=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test, no zygote" \
-    env ISOLATED_TEST_ZYGOTE=0)
+pair=$(alternate run_isolated_each run_isolated_each_no_zygote "isolated, process per test")
+read -r iso_proc iso_proc_nz <<<"$pair"
 wrap_proc=$(NEXTEST=1 median_ms_per_test run_each "wrap, process per test" "$CLI" wrap)
 
 # scale_run THREADS: the 1000 sandboxes of `scale::` in one run; prints
