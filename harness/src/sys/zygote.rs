@@ -75,6 +75,22 @@ pub(crate) fn take_socket(marker: &str) -> Option<io::Result<OwnedFd>> {
     Some(super::fd::adopt_cloexec_file(fd).map(OwnedFd::from))
 }
 
+/// Closes every descriptor above the standard three but `keep` (the
+/// zygote's socket): what the test process let its children inherit is
+/// none of the zygote's business, and a pipe kept open here would keep
+/// its reader waiting as long as the zygote lives.
+pub(crate) fn close_inherited(keep: &OwnedFd) {
+    let keep = keep.as_raw_fd() as libc::c_uint;
+    // SAFETY: close_range(2) on numbers no Rust value owns: this runs in
+    // the zygote before anything but the socket was opened by the harness.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, keep - 1, 0 as libc::c_uint);
+        }
+        libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0 as libc::c_uint);
+    }
+}
+
 /// Whether this process has one thread (the zygote must: it forks, and
 /// code after the fork allocates).
 ///

@@ -11,6 +11,7 @@ use crate::sys::pid1::{HANDOVER_MIN_FD, Handover, Pid2, clone_sandbox};
 /// Serves the test process on `socket` until it closes it, then exits.
 /// Never returns; called by the constructor before `main`.
 pub(crate) fn serve(socket: OwnedFd) -> ! {
+    crate::sys::zygote::close_inherited(&socket);
     crate::config::init_tracing();
     // Every PID 2 is a copy of this process and runs the setup, which
     // needs one thread; and code after a fork in a multi-threaded process
