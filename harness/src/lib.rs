@@ -130,7 +130,10 @@ pub use debootstrap::{Debootstrap, DebootstrapError};
 pub use pid2::body::{pollution, usage};
 pub use rootfs::{Base, Entry, Rootfs};
 pub use sandbox::cgroup::{DEFAULT_PIDS, Limits, Usage};
-pub use sandbox::pollution::{Change, FileChange, ProcessLeft, Report as PollutionReport, SysctlChange};
+pub use sandbox::pollution::{
+    Change, Delta, FileChange, FileKind, MountEntry, NameChange, NetworkChange, NetworkItem, ProcessLeft,
+    REPORT_SCHEMA, Report as PollutionReport, SysctlChange,
+};
 pub use sandbox::resolve::{BUSYBOX_CANDIDATES, Busybox, cache_dir, find_static_busybox};
 
 #[doc(hidden)]

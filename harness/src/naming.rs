@@ -46,9 +46,9 @@ mod tests {
 
     #[test]
     fn uses_the_libtest_thread_name() {
-        let spec = TestSpec::new("uses_the_libtest_thread_name", "isolated_test::naming::tests", "f", 1, "/");
+        let spec = TestSpec::new("uses_the_libtest_thread_name", "isolated_test::naming::tests", "/");
         assert_eq!(libtest_name(&spec), "naming::tests::uses_the_libtest_thread_name");
-        let other = TestSpec::new("not_this_one", "isolated_test::x", "f", 1, "/");
+        let other = TestSpec::new("not_this_one", "isolated_test::x", "/");
         assert_eq!(libtest_name(&other), "x::not_this_one");
     }
 }

@@ -10,8 +10,6 @@ use core::time::Duration;
 pub struct TestSpec {
     pub fn_name: &'static str,
     pub module_path: &'static str,
-    pub file: &'static str,
-    pub line: u32,
     pub manifest_dir: &'static str,
     pub hostname: Option<&'static str>,
     pub timeout: Option<Duration>,
@@ -29,18 +27,10 @@ pub struct TestSpec {
 }
 
 impl TestSpec {
-    pub const fn new(
-        fn_name: &'static str,
-        module_path: &'static str,
-        file: &'static str,
-        line: u32,
-        manifest_dir: &'static str,
-    ) -> Self {
+    pub const fn new(fn_name: &'static str, module_path: &'static str, manifest_dir: &'static str) -> Self {
         Self {
             fn_name,
             module_path,
-            file,
-            line,
             manifest_dir,
             hostname: None,
             timeout: None,

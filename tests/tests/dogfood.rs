@@ -423,7 +423,9 @@ fn the_body_can_read_its_own_pollution() {
     assert_eq!(report.files.len(), 1, "{report}");
     assert_eq!(report.files[0].path, "/etc/isolated-test-polluter");
     assert_eq!(report.files[0].change, isolated_test::Change::Written);
-    assert_eq!(report.hostname, Some((isolated_test::DEFAULT_HOSTNAME.to_owned(), "polluted".to_owned())));
+    let renamed =
+        isolated_test::NameChange { before: isolated_test::DEFAULT_HOSTNAME.to_owned(), after: "polluted".to_owned() };
+    assert_eq!(report.hostname, Some(renamed));
     fs::remove_file("/etc/isolated-test-polluter").unwrap();
     rustix::system::sethostname(isolated_test::DEFAULT_HOSTNAME.as_bytes()).unwrap();
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());

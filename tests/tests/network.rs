@@ -434,7 +434,7 @@ fn the_pollution_report_reads_ipv6_routes_and_qdiscs_of_the_test_namespace() {
     sh("ip link add isotest0 type veth peer name isotest1 && ip link set isotest0 up && \
         ip -6 addr add fd99::1/64 dev isotest0 nodad && ip -6 route add fd98::/64 via fd99::2 dev isotest0 && \
         tc qdisc add dev isotest0 root tbf rate 1mbit burst 5k limit 10k");
-    let network = isolated_test::pollution().network;
+    let network: Vec<String> = isolated_test::pollution().network.iter().map(ToString::to_string).collect();
     for needle in [
         "+ address fd99::1/64 dev isotest0",
         "+ route fd98::/64 via fd99::2 dev isotest0",

@@ -200,7 +200,7 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
         };
         if let Some(start) = start.as_ref().filter(|_| i == 0) {
             let end = crate::sandbox::pollution::Snapshot::take(&built.layers);
-            let report = start.diff(&end, &built.layers, &[]);
+            let report = start.diff(&end, &built.layers);
             channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
         if let (Some(test), Some(defer), Ok(status)) = (wrapped, defer, &status) {

@@ -13,6 +13,7 @@ use crate::Rootfs;
 use crate::parent::session::{self, SessionError};
 use crate::parent::supervise::{Outcome, Output};
 use crate::parent::verdict::{Verdict, judge};
+use crate::sandbox::cgroup::{Effective, Usage};
 use crate::sandbox::pollution::{self, Report};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::request::SetupRequest;
@@ -20,8 +21,8 @@ use crate::sandbox::request::SetupRequest;
 /// Where and how to run, shared by `run` and `pair`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct SandboxArgs {
-    /// Hostname inside the sandbox.
-    #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME)]
+    /// Hostname inside the sandbox (1 to 64 letters, digits, - or .; the attribute's grammar).
+    #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME, value_parser = hostname)]
     hostname: String,
     /// Root filesystem: host, host_ro or busybox.
     #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"])]
@@ -60,27 +61,27 @@ pub(crate) struct SandboxArgs {
     /// inside); by default each is bound read-only at the same path, and said so on stderr.
     #[arg(long = "no-bind-args")]
     no_bind_args: bool,
-    /// Kill the whole sandbox after this long (500ms, 10s, 2m).
-    #[arg(long, default_value = "10m", value_parser = parse_timeout)]
+    /// Kill the whole sandbox after this long (500ms, 10s, 1m 30s, 2h; the attribute's grammar).
+    #[arg(long, default_value = "10m", value_parser = isolated_test_values::parse_timeout)]
     timeout: Duration,
     /// No user namespace (real root only; no security boundary).
     #[arg(long)]
     privileged: bool,
-    /// Memory limit, tmpfs contents included (256M, 1G; default: a quarter
+    /// Memory limit, tmpfs contents included (256M, 1G, 512MiB; at least 4M; default: a quarter
     /// of the machine's memory, or ISOLATED_TEST_MEMORY).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_memory)]
+    #[arg(long, value_parser = isolated_test_values::parse_memory)]
     memory: Option<u64>,
-    /// Process and thread limit (default 4096, or ISOLATED_TEST_PIDS).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_pids)]
+    /// Process and thread limit (at least 16; default 4096, or ISOLATED_TEST_PIDS).
+    #[arg(long, value_parser = isolated_test_values::parse_pids)]
     pids: Option<u64>,
-    /// CPU limit in cores (1.5, 0.25; default none, or ISOLATED_TEST_CPU).
-    #[arg(long, value_parser = crate::sandbox::cgroup::parse_cpu)]
+    /// CPU limit in cores (1.5, 0.25; 0.01 to 1024; default none, or ISOLATED_TEST_CPU).
+    #[arg(long, value_parser = isolated_test_values::parse_cpu)]
     cpu: Option<u64>,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    crate::parent::attribute::parse_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 2m"))
+/// `--hostname`: checked as the attribute's `hostname` is.
+fn hostname(text: &str) -> Result<String, isolated_test_values::ValueError> {
+    isolated_test_values::check_hostname(text).map(|()| text.to_owned())
 }
 
 fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
@@ -381,15 +382,8 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
     let report = pollution::from_messages(&outcome.log.messages).unwrap_or_default();
     let (limit_hit, used) = crate::parent::verdict::resources(&outcome);
     if json {
-        let value = serde_json::json!({
-            "command": command,
-            "exit_code": code,
-            "report": report,
-            "usage": outcome.usage,
-            "limits": outcome.limits,
-            "limit_hit": limit_hit,
-        });
-        println!("{value}");
+        let document = json_document(&command, code, &report, outcome.usage, outcome.limits, limit_hit.as_deref());
+        println!("{document}");
     } else {
         if let Some(hit) = &limit_hit {
             eprintln!("isolated-test run: {hit}");
@@ -404,6 +398,28 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
             ExitCode::from(125)
         }
     }
+}
+
+/// `run --json`'s document, one line on stdout after the command's own
+/// output; its fields are documented in `docs/report-schema.md`, and
+/// `schema` is their version ([`pollution::REPORT_SCHEMA`]).
+fn json_document(
+    command: &[String],
+    exit_code: Option<i32>,
+    report: &Report,
+    usage: Option<Usage>,
+    limits: Option<Effective>,
+    limit_hit: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "schema": pollution::REPORT_SCHEMA,
+        "command": command,
+        "exit_code": exit_code,
+        "report": report,
+        "usage": usage,
+        "limits": limits,
+        "limit_hit": limit_hit,
+    })
 }
 
 fn verdict_word(code: Option<i32>) -> String {
@@ -459,4 +475,81 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
     }
     println!("A's {report}");
     if changed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `SandboxArgs` alone on a command line.
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    fn sandbox(args: &[&str]) -> Result<SandboxArgs, String> {
+        let line = Line::try_parse_from(std::iter::once("run").chain(args.iter().copied()));
+        line.map(|line| line.sandbox).map_err(|e| e.to_string())
+    }
+
+    fn timeout(args: &[&str]) -> Result<Duration, String> {
+        sandbox(args).map(|sandbox| sandbox.timeout)
+    }
+
+    #[test]
+    fn timeout_takes_the_attributes_grammar() {
+        assert_eq!(timeout(&[]), Ok(Duration::from_secs(600)));
+        for (text, millis) in [("1m 30s", 90_000), ("1500ms", 1_500), ("2h", 7_200_000), ("1.5s", 1_500)] {
+            assert_eq!(timeout(&["--timeout", text]), Ok(Duration::from_millis(millis)), "{text:?}");
+        }
+        for (text, problem) in [
+            ("", "value was empty"),
+            ("10", "time unit needed"),
+            ("-1s", "expected number at 0"),
+            ("10 parsecs", "unknown time unit \"parsecs\""),
+        ] {
+            let error = timeout(&[&format!("--timeout={text}")]).unwrap_err();
+            assert!(error.contains(&format!("`{text}` is not a duration: {problem}")), "{error}");
+            assert!(error.contains("expected one like `30s`, `1m 30s` or `500ms`"), "{error}");
+        }
+        let error = timeout(&["--timeout", "0s"]).unwrap_err();
+        assert!(error.contains("must be greater than zero"), "{error}");
+    }
+
+    #[test]
+    fn limits_and_hostname_take_the_attributes_grammar() {
+        let args = sandbox(&["--memory", "512MiB", "--pids", "128", "--cpu", "0.25", "--hostname", "my-box"]).unwrap();
+        assert_eq!((args.memory, args.pids, args.cpu), (Some(512 << 20), Some(128), Some(250)));
+        assert_eq!(args.hostname, "my-box");
+        assert_eq!(sandbox(&[]).unwrap().hostname, crate::config::DEFAULT_HOSTNAME);
+        // Each refused as the attribute refuses it, with the same message.
+        for (flag, text, message) in [
+            ("--memory", " 256M", "` 256M` is not a memory size: it contains whitespace"),
+            ("--memory", "1iB", "`1iB` is not a memory size: unknown unit `iB`"),
+            ("--memory", "1M", "`1M` is below the 4 MiB a sandbox needs to start"),
+            ("--pids", "8", "`8` leaves no room for the sandbox's own processes"),
+            ("--cpu", ".5", "`.5` is not a number of cores: no digit before the `.` (write `0.5`)"),
+            ("--hostname", "my_box", "`my_box` is not a hostname: `_` is not allowed"),
+        ] {
+            let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
+            assert!(error.contains(message), "{flag}={text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_json_document_carries_the_schema_version_beside_the_report() {
+        let command = ["true".to_owned()];
+        let report = Report { files_tracked: true, ..Report::default() };
+        let document = json_document(&command, Some(0), &report, None, None, None);
+        assert_eq!(document["schema"], 1);
+        assert_eq!(document["schema"], pollution::REPORT_SCHEMA);
+        let keys: Vec<&str> = document.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["command", "exit_code", "limit_hit", "limits", "report", "schema", "usage"]);
+        assert_eq!(document["report"], serde_json::to_value(&report).unwrap());
+        assert_eq!(document["exit_code"], 0);
+        assert!(document["usage"].is_null() && document["limits"].is_null() && document["limit_hit"].is_null());
+    }
 }

@@ -1,21 +1,26 @@
 //! Suite-wide defaults from the environment, for tests that set none: the
-//! hostname and `forbid_pollution`. They apply to `#[isolated_test]` tests
-//! and to the plain tests `isolated-test wrap` runs alike, so that one
-//! variable serves a mixed suite. (The timeout and the resource limits have
-//! theirs in `parent::attribute` and `sandbox::cgroup`.)
+//! timeout, the hostname and `forbid_pollution`. They apply to
+//! `#[isolated_test]` tests and to the plain tests `isolated-test wrap`
+//! runs alike, so that one variable serves a mixed suite. The timeout and
+//! the hostname are read in the attribute's grammar
+//! (`isolated_test_values`). (The resource limits' defaults are read in
+//! `sandbox::cgroup`.)
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use super::{DEFAULT_HOSTNAME, ENV_FORBID_POLLUTION, ENV_HOSTNAME};
+use super::{DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_FORBID_POLLUTION, ENV_HOSTNAME, ENV_TIMEOUT};
 
-/// Whether `text` is a hostname the attribute accepts: 1 to 64 ASCII
-/// letters, digits, `-` or `.`, not starting or ending with `-` or `.`.
-pub(crate) fn is_valid_hostname(text: &str) -> bool {
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c != '-' && c != '.');
-    (1..=64).contains(&text.len())
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && edge_ok(text.chars().next())
-        && edge_ok(text.chars().last())
+/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
+/// [`DEFAULT_TIMEOUT`].
+///
+/// # Errors
+/// The variable is no duration; the message names it.
+pub(crate) fn timeout() -> Result<Duration, String> {
+    match std::env::var(ENV_TIMEOUT) {
+        Ok(v) => isolated_test_values::parse_timeout(&v).map_err(|e| format!("{ENV_TIMEOUT}={e}")),
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+    }
 }
 
 /// The hostname of a test that sets none: `ISOLATED_TEST_HOSTNAME`, or
@@ -25,11 +30,9 @@ pub(crate) fn is_valid_hostname(text: &str) -> bool {
 /// The variable is set to something that is no hostname; the message names it.
 pub(crate) fn hostname() -> Result<String, String> {
     match std::env::var(ENV_HOSTNAME) {
-        Ok(name) if is_valid_hostname(&name) => Ok(name),
-        Ok(name) => Err(format!(
-            "{ENV_HOSTNAME}=`{name}` is not a hostname: expected 1 to 64 ASCII letters, digits, `-` or `.`, \
-             not starting or ending with `-` or `.`"
-        )),
+        Ok(name) => {
+            isolated_test_values::check_hostname(&name).map(|()| name).map_err(|e| format!("{ENV_HOSTNAME}={e}"))
+        }
         Err(_) => Ok(DEFAULT_HOSTNAME.to_owned()),
     }
 }
@@ -39,8 +42,9 @@ pub(crate) fn hostname() -> Result<String, String> {
 /// a list such as `["/var/cache/**", "/tmp/**"]`.
 ///
 /// # Errors
-/// Anything else, or a relative path in the list; the message names the
-/// variable and shows both forms.
+/// Anything else, a relative path in the list, or a pattern that is no
+/// valid glob (an unclosed `[`); the message names the variable, shows
+/// both forms and names the pattern.
 pub(crate) fn parse_forbid_pollution(text: &str) -> Result<Option<Vec<String>>, String> {
     let expected = || {
         format!(
@@ -53,10 +57,11 @@ pub(crate) fn parse_forbid_pollution(text: &str) -> Result<Option<Vec<String>>, 
         "1" | "true" => Ok(Some(Vec::new())),
         list if list.starts_with('[') => {
             let paths: Vec<String> = serde_json::from_str(list).map_err(|e| format!("{}: {e}", expected()))?;
-            match paths.iter().find(|p| !p.starts_with('/')) {
-                Some(relative) => Err(format!("{}: `{relative}` is not an absolute path", expected())),
-                None => Ok(Some(paths)),
+            if let Some(relative) = paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(format!("{}: `{relative}` is not an absolute path", expected()));
             }
+            crate::sandbox::pollution::compile_patterns(&paths).map_err(|e| format!("{}: {e}", expected()))?;
+            Ok(Some(paths))
         }
         _ => Err(expected()),
     }
@@ -86,16 +91,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hostnames() {
-        for good in ["box", "a", "a-b.c", &"x".repeat(64)] {
-            assert!(is_valid_hostname(good), "{good:?}");
-        }
-        for bad in ["", "-a", "a.", "a b", "a/b", &"x".repeat(65)] {
-            assert!(!is_valid_hostname(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn forbid_pollution_values() {
         assert_eq!(parse_forbid_pollution(""), Ok(None));
         assert_eq!(parse_forbid_pollution("0"), Ok(None));
@@ -106,10 +101,15 @@ mod tests {
             Ok(Some(vec!["/var/cache/**".to_owned(), "/tmp/**".to_owned()]))
         );
         assert_eq!(parse_forbid_pollution("[]"), Ok(Some(vec![])));
-        for bad in ["yes", "/tmp/**", r#"["relative/**"]"#, r#"["/a","#] {
+        for bad in ["yes", "/tmp/**", r#"["relative/**"]"#, r#"["/a","#, r#"["/ok/**", "/tmp/[abc"]"#] {
             let err = parse_forbid_pollution(bad).unwrap_err();
             assert!(err.starts_with("ISOLATED_TEST_FORBID_POLLUTION=`"), "{err}");
             assert!(err.contains(r#"e.g. `["/var/cache/**", "/tmp/**"]`"#), "{err}");
         }
+        let err = parse_forbid_pollution(r#"["/ok/**", "/tmp/[abc"]"#).unwrap_err();
+        assert!(
+            err.ends_with("`/tmp/[abc` is not a valid path pattern: invalid range pattern (at character 5)"),
+            "{err}"
+        );
     }
 }

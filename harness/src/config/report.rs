@@ -22,10 +22,29 @@ pub(crate) fn wanted(spec: &TestSpec) -> bool {
 /// `ISOLATED_TEST_FORBID_POLLUTION`, with the name of where they came from.
 ///
 /// # Errors
-/// The variable is set to something unusable.
+/// The variable is set to something unusable, or a pattern of the
+/// attribute is no valid glob (the macro checks only that it is absolute).
 pub(crate) fn forbidden(spec: &TestSpec) -> Result<Option<(&'static [&'static str], &'static str)>, String> {
     if let Some(allowed) = spec.forbid_pollution {
+        crate::sandbox::pollution::compile_patterns(allowed).map_err(|e| format!("forbid_pollution: {e}"))?;
         return Ok(Some((allowed, "forbid_pollution")));
     }
     Ok(defaults::forbid_pollution()?.map(|allowed| (allowed, super::ENV_FORBID_POLLUTION)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_forbid_pollution_pattern_stops_the_test_naming_it() {
+        let spec = TestSpec::new("t", "m", "/").forbid_pollution(&["/var/cache/**", "/tmp/[abc"]);
+        let err = forbidden(&spec).unwrap_err();
+        assert_eq!(
+            err,
+            "forbid_pollution: `/tmp/[abc` is not a valid path pattern: invalid range pattern (at character 5)"
+        );
+        let spec = TestSpec::new("t", "m", "/").forbid_pollution(&["/var/cache/**"]);
+        assert_eq!(forbidden(&spec), Ok(Some((&["/var/cache/**"][..], "forbid_pollution"))));
+    }
 }

@@ -13,53 +13,12 @@ use crate::parent::supervise;
 use crate::parent::verdict::{self, Verdict};
 use crate::spec::TestSpec;
 
-use crate::config::{DEFAULT_TIMEOUT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, init_tracing};
-
-/// Parses `500ms`, `10s`, `2m`, `1h`, `1m30s`.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.checked_mul(60)?),
-            "h" => Duration::from_secs(value.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(unit)?;
-        rest = &rest[unit_len..];
-    }
-    (total > Duration::ZERO).then_some(total)
-}
+use crate::config::{ENV_SKIP_UNSUPPORTED, init_tracing};
 
 fn timeout_for(spec: &TestSpec) -> Result<Duration, String> {
     match spec.timeout {
         Some(t) => Ok(t),
-        None => default_timeout(),
-    }
-}
-
-/// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
-/// [`DEFAULT_TIMEOUT`].
-///
-/// # Errors
-/// The variable is no duration; the message names it.
-pub(crate) fn default_timeout() -> Result<Duration, String> {
-    match std::env::var(ENV_TIMEOUT) {
-        Ok(v) => parse_duration(&v)
-            .ok_or_else(|| format!("{ENV_TIMEOUT}=`{v}` is not a duration; use e.g. `90s`, `500ms`, `2m` or `1m30s`")),
-        Err(_) => Ok(DEFAULT_TIMEOUT),
+        None => crate::config::defaults::timeout(),
     }
 }
 
@@ -207,17 +166,6 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        for bad in ["", "10", "s", "0s", "1x", "-1s", "1.5s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn nonces_differ() {

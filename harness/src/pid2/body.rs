@@ -114,7 +114,7 @@ where
     }
     if report_wanted {
         // Also after a failure: the report often explains it.
-        let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers, &[]);
+        let report = start.diff(&pollution::Snapshot::take(&built.layers), &built.layers);
         channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
     }
     match outcome {
@@ -156,7 +156,7 @@ pub(crate) fn answer_report_requests(
     std::thread::spawn(move || {
         let mut byte = [0u8; 1];
         if matches!(std::io::Read::read(&mut requests, &mut byte), Ok(1)) {
-            let report = start.diff(&pollution::Snapshot::take(&layers), &layers, &[]);
+            let report = start.diff(&pollution::Snapshot::take(&layers), &layers);
             channel.send(&Message::Report { report: Box::new(report), lowers });
         }
     });
@@ -278,5 +278,5 @@ pub fn pollution() -> pollution::Report {
     if start.has_sysctls() {
         end = pollution::Snapshot::take(layers);
     }
-    start.diff(&end, layers, &[])
+    start.diff(&end, layers)
 }

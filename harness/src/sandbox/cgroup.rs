@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use isolated_test_values::{MIN_MEMORY, ValueError};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ENV_CPU, ENV_MEMORY, ENV_PIDS};
@@ -35,9 +36,6 @@ use crate::config::{ENV_CPU, ENV_MEMORY, ENV_PIDS};
 /// normally starts (a build with a few hundred threads fits), far below
 /// the host's `pid_max` (32768 by default), so a fork bomb stops here.
 pub const DEFAULT_PIDS: u64 = 4096;
-
-/// The smallest memory limit that leaves the test binary room to start.
-pub const MIN_MEMORY: u64 = 4 << 20;
 
 /// What a test (or `run`) asked for; `None` takes the environment's or the
 /// default.
@@ -87,16 +85,16 @@ impl Limits {
     /// # Errors
     /// An environment variable that does not parse, named with the fix.
     pub(crate) fn effective(self) -> Result<Effective, String> {
-        let env = |name: &str, parse: fn(&str) -> Result<u64, String>| -> Result<Option<u64>, String> {
+        let env = |name: &str, parse: fn(&str) -> Result<u64, ValueError>| -> Result<Option<u64>, String> {
             match std::env::var(name) {
-                Ok(v) => parse(&v).map(Some).map_err(|e| format!("{name}=`{v}`: {e}")),
+                Ok(v) => parse(&v).map(Some).map_err(|e| format!("{name}={e}")),
                 Err(_) => Ok(None),
             }
         };
         let asked = Limits {
-            memory: self.memory.or(env(ENV_MEMORY, parse_memory)?),
-            pids: self.pids.or(env(ENV_PIDS, parse_pids)?),
-            cpu_millis: self.cpu_millis.or(env(ENV_CPU, parse_cpu)?),
+            memory: self.memory.or(env(ENV_MEMORY, isolated_test_values::parse_memory)?),
+            pids: self.pids.or(env(ENV_PIDS, isolated_test_values::parse_pids)?),
+            cpu_millis: self.cpu_millis.or(env(ENV_CPU, isolated_test_values::parse_cpu)?),
         };
         Ok(Effective {
             memory: asked.memory.unwrap_or_else(default_memory),
@@ -105,69 +103,6 @@ impl Limits {
             asked,
         })
     }
-}
-
-/// Parses `256M`, `1G`, `512K`, `1048576`, `256MiB`, `256MB` (binary units).
-///
-/// # Errors
-/// Not of that form, too large, or below [`MIN_MEMORY`].
-pub fn parse_memory(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let shift = match unit.trim_end_matches("iB").trim_end_matches('B') {
-        "" => 0,
-        "K" | "k" => 10,
-        "M" | "m" => 20,
-        "G" | "g" => 30,
-        "T" | "t" => 40,
-        _ => return Err(format!("`{text}` is not a size; use e.g. `256M`, `1G` or `512K`")),
-    };
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a size; use e.g. `256M`, `1G` or `512K`"))?;
-    let bytes = n.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))?;
-    if bytes < MIN_MEMORY {
-        return Err(format!("memory limit `{text}` is below the 4 MiB a sandbox needs to start"));
-    }
-    Ok(bytes)
-}
-
-/// Parses a process count, at least 16.
-///
-/// # Errors
-/// Not a number, or too small to start a sandbox.
-pub fn parse_pids(text: &str) -> Result<u64, String> {
-    let n: u64 = text.trim().parse().map_err(|_| format!("`{text}` is not a process count; use e.g. `128`"))?;
-    if n < 16 {
-        return Err(format!("a pids limit of {n} leaves no room for the sandbox's own processes; use at least 16"));
-    }
-    Ok(n)
-}
-
-/// Parses cores as a decimal (`1.5`, `0.25`, `2`) into thousandths.
-///
-/// # Errors
-/// Not such a number, more than three decimals, below 0.01 or above 1024.
-pub fn parse_cpu(text: &str) -> Result<u64, String> {
-    let bad = || format!("`{text}` is not a number of cores; use e.g. `1.5`, `0.25` or `2`");
-    let t = text.trim();
-    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-    if whole.is_empty() && frac.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !frac.chars().all(|c| c.is_ascii_digit())
-        || frac.len() > 3
-    {
-        return Err(bad());
-    }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
-    let frac: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
-    let millis = whole.checked_mul(1000).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
-    if millis < 10 {
-        return Err(format!("cpu `{text}` is below the kernel's minimum quota of 0.01 core"));
-    }
-    if millis > 1_024_000 {
-        return Err(format!("cpu `{text}` is more than 1024 cores"));
-    }
-    Ok(millis)
 }
 
 /// What the sandbox used, read from its cgroup after it ended.
@@ -778,34 +713,6 @@ impl std::fmt::Display for Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(parse_memory("256M"), Ok(256 << 20));
-        assert_eq!(parse_memory("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_memory("1g"), Ok(1 << 30));
-        assert_eq!(parse_memory("8388608"), Ok(8 << 20));
-        for bad in ["", "M", "1.5G", "12X", "-1M"] {
-            assert!(parse_memory(bad).unwrap_err().contains("is not a size"), "{bad}");
-        }
-        assert!(parse_memory("1M").unwrap_err().contains("below the 4 MiB"));
-        assert!(parse_memory("99999999999T").unwrap_err().contains("too large"));
-    }
-
-    #[test]
-    fn cpu_and_pids() {
-        assert_eq!(parse_cpu("1.5"), Ok(1500));
-        assert_eq!(parse_cpu("0.25"), Ok(250));
-        assert_eq!(parse_cpu("2"), Ok(2000));
-        assert_eq!(parse_cpu(".5"), Ok(500));
-        for bad in ["", ".", "1.2345", "fast", "-1", "1e3"] {
-            assert!(parse_cpu(bad).is_err(), "{bad}");
-        }
-        assert!(parse_cpu("0.001").unwrap_err().contains("minimum quota"));
-        assert_eq!(parse_pids("128"), Ok(128));
-        assert!(parse_pids("8").unwrap_err().contains("at least 16"));
-        assert!(parse_pids("x").is_err());
-    }
 
     #[test]
     fn limits_asked_win_over_defaults() {

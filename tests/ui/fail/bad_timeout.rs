@@ -1,4 +1,4 @@
-#[isolated_test::test(timeout = "10 seconds")]
+#[isolated_test::test(timeout = "10 parsecs")]
 fn bad_timeout() {}
 
 fn main() {}

@@ -57,7 +57,7 @@ pub(super) struct Options {
 impl Options {
     fn from_env() -> Result<Self, String> {
         Ok(Self {
-            timeout: crate::parent::attribute::default_timeout()?,
+            timeout: crate::config::defaults::timeout()?,
             hostname: crate::config::defaults::hostname()?,
             limits: crate::sandbox::cgroup::Limits::default().effective()?,
             forbid: crate::config::defaults::forbid_pollution()?,
