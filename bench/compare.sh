@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Before and after: the serial per-test time of `tests/bench/overhead.rs`
-# (100 empty #[isolated_test] tests) at a base revision and at the working
-# tree, measured in alternation in the same time window, so that the
-# machine's load falls on both alike. A report, not a test: it exits
+# Before and after: the per-test time of `tests/bench/overhead.rs` (100
+# empty #[isolated_test] tests), serial and at one thread per core, at a
+# base revision and at the working tree, measured in alternation in the
+# same time window, so that the machine's load falls on both alike. A report, not a test: it exits
 # non-zero only when a build or a run fails. See bench/README.md.
 #
 # Usage: bench/compare.sh REV            (e.g. bench/compare.sh 55a66c4)
@@ -53,15 +53,18 @@ echo "building the working tree..." >&2
 after=$(build "$ROOT" "${CARGO_TARGET_DIR:-$ROOT/target}")
 cp -- "$after" "$WORK/after"
 
-# run BIN: one serial run of the isolated module; prints ns per test.
+# run BIN [ARGS...]: one run of the isolated module (serial unless ARGS
+# say otherwise); prints the wall time in ns per test.
 run() {
-    local start end status=0
+    local start end status=0 bin=$1
+    shift
+    (($# > 0)) || set -- --test-threads=1
     start=$(date +%s%N)
-    "$1" isolated:: --test-threads=1 -q >"$WORK/log" 2>&1 || status=$?
+    "$bin" isolated:: "$@" -q >"$WORK/log" 2>&1 || status=$?
     end=$(date +%s%N)
     if ((status != 0)) || ! grep -q "test result: ok\. $N passed" "$WORK/log"; then
         cat "$WORK/log" >&2
-        die "a run of $1 failed (exit status $status, or not $N passed)"
+        die "a run of $bin failed (exit status $status, or not $N passed)"
     fi
     echo $(((end - start) / N))
 }
@@ -69,21 +72,32 @@ run() {
 echo "measuring: $ROUNDS rounds, before and after in turn, after one warm-up each..." >&2
 run "$WORK/before" >/dev/null
 run "$WORK/after" >/dev/null
+# Each round: both builds serial, then both at libtest's default thread
+# count (one per core), the order of the two sides alternating by round.
 for ((r = 0; r < ROUNDS; r++)); do
-    echo "before $(run "$WORK/before")"
-    echo "after $(run "$WORK/after")"
+    sides=(before after)
+    ((r % 2 == 0)) || sides=(after before)
+    for side in "${sides[@]}"; do echo "serial $side $(run "$WORK/$side")"; done
+    for side in "${sides[@]}"; do echo "threads $side $(run "$WORK/$side" --test-threads="$(nproc)")"; done
 done >"$WORK/samples"
 
-python3 - "$WORK/samples" "$(git log -1 --format=%h "$base")" <<'EOF'
+python3 - "$WORK/samples" "$(git log -1 --format=%h "$base")" "$(nproc)" <<'EOF'
 import statistics, sys
-samples = {"before": [], "after": []}
+samples = {}
 for line in open(sys.argv[1]):
-    side, ns = line.split()
-    samples[side].append(int(ns) / 1e6)
-b, a = (statistics.median(samples[k]) for k in ("before", "after"))
-print(f"serial per-test time, median of {len(samples['after'])} alternating rounds of 100 tests")
-for side, label in (("before", f"before ({sys.argv[2]})"), ("after", "after (working tree)")):
-    runs = " ".join(f"{x:.2f}" for x in samples[side])
-    print(f"{label:<24} {statistics.median(samples[side]):6.2f} ms/test   [{runs}]")
-print(f"{'after / before':<24} {a / b:6.2f}")
+    mode, side, ns = line.split()
+    samples.setdefault(mode, {}).setdefault(side, []).append(int(ns) / 1e6)
+titles = {"serial": "serial (--test-threads=1)", "threads": f"{sys.argv[3]} threads (wall time / 100)"}
+for mode in ("serial", "threads"):
+    got = samples[mode]
+    b, a = (statistics.median(got[k]) for k in ("before", "after"))
+    print(f"{titles[mode]}, per-test time, median of {len(got['after'])} alternating rounds of 100 tests")
+    for side, label in (("before", f"before ({sys.argv[2]})"), ("after", "after (working tree)")):
+        runs = " ".join(f"{x:.2f}" for x in got[side])
+        print(f"  {label:<24} {statistics.median(got[side]):6.2f} ms/test   [{runs}]")
+    print(f"  {'after / before':<24} {a / b:6.2f}")
+serial = {k: statistics.median(v) for k, v in samples["serial"].items()}
+threads = {k: statistics.median(v) for k, v in samples["threads"].items()}
+for side in ("before", "after"):
+    print(f"throughput at {sys.argv[3]} threads over serial, {side}: {serial[side] / threads[side]:.2f}x")
 EOF

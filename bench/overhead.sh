@@ -100,6 +100,13 @@ run_wrap() {
     run_suite "$@"
 }
 
+# run_no_zygote LABEL ARGS...: run_suite with the zygote turned off: every
+# sandbox's PID 2 executes the test binary again (the plain path).
+run_no_zygote() {
+    local -a WRAP=(env ISOLATED_TEST_ZYGOTE=0)
+    run_suite "$@"
+}
+
 # run_each LABEL PREFIX...: N processes, one per plain test, each run under
 # PREFIX (empty for none); checks every exit status and that each ran its
 # test. Sets ELAPSED_NS. MODULE (default plain) picks the module, and
@@ -142,11 +149,39 @@ median_ms_per_test() {
         "$kind" "$@"
         samples+=("$ELAPSED_NS")
     done
-    printf '%s\n' "${samples[@]}" | sort -n |
+    median_ms "${samples[@]}"
+}
+
+# median_ms NS...: the median of the samples, in milliseconds per test.
+median_ms() {
+    printf '%s\n' "$@" | sort -n |
         awk -v n="$N" '{ a[NR] = $1 }
             END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
                   printf "%.2f\n", m / n / 1e6 }'
 }
+
+# alternate KIND_A KIND_B LABEL ARGS...: as median_ms_per_test for both
+# kinds, their rounds in turn, so that a machine whose load changes during
+# the run weighs on both alike; prints "MEDIAN_A MEDIAN_B".
+alternate() {
+    local a=$1 b=$2 r
+    shift 2
+    local -a sa=() sb=()
+    "$a" "$@"
+    "$b" "$@"
+    for ((r = 0; r < ROUNDS; r++)); do
+        "$a" "$@"
+        sa+=("$ELAPSED_NS")
+        "$b" "$@"
+        sb+=("$ELAPSED_NS")
+    done
+    echo "$(median_ms "${sa[@]}") $(median_ms "${sb[@]}")"
+}
+
+# run_isolated_each LABEL / run_isolated_each_no_zygote LABEL: one process
+# per isolated test (as nextest runs them), with and without the zygote.
+run_isolated_each() { MODULE=isolated run_each "$1"; }
+run_isolated_each_no_zygote() { MODULE=isolated run_each "$1" env ISOLATED_TEST_ZYGOTE=0; }
 
 # The issue's command line, plus the binary bound back in: a checkout under
 # /tmp would otherwise be hidden by the fresh /tmp (the harness keeps the
@@ -165,8 +200,11 @@ fi
 
 echo "measuring, median of $ROUNDS rounds (+1 warm-up) of $N tests each..." >&2
 plain=$(median_ms_per_test run_suite plain plain:: --test-threads=1 -q)
-iso=$(median_ms_per_test run_suite "isolated serial" isolated:: --test-threads=1 -q)
-iso_par=$(median_ms_per_test run_suite "isolated parallel" isolated:: -q)
+# The isolated suite with the zygote (the default) and without, in turn.
+pair=$(alternate run_suite run_no_zygote "isolated serial" isolated:: --test-threads=1 -q)
+read -r iso iso_nz <<<"$pair"
+pair=$(alternate run_suite run_no_zygote "isolated parallel" isolated:: -q)
+read -r iso_par iso_par_nz <<<"$pair"
 proc=$(median_ms_per_test run_each "process per test")
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
 floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
@@ -176,7 +214,8 @@ floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
 # attribute test, as nextest runs those).
 wrap=$(median_ms_per_test run_wrap "wrap serial" plain:: --test-threads=1 -q)
 wrap_par=$(median_ms_per_test run_wrap "wrap parallel" plain:: -q)
-iso_proc=$(MODULE=isolated median_ms_per_test run_each "isolated, process per test")
+pair=$(alternate run_isolated_each run_isolated_each_no_zygote "isolated, process per test")
+read -r iso_proc iso_proc_nz <<<"$pair"
 wrap_proc=$(NEXTEST=1 median_ms_per_test run_each "wrap, process per test" "$CLI" wrap)
 
 # scale_run THREADS: the 1000 sandboxes of `scale::` in one run; prints
@@ -233,6 +272,10 @@ ratio=$(awk -v a="$iso" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
 ratio_par=$(awk -v a="$iso_par" -v b="$bw" 'BEGIN { printf "%.2f", a / b }')
 over=$(awk -v a="$iso" -v b="$plain" 'BEGIN { printf "%.2f", a - b }')
 met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.0) ? "met" : "NOT met" }')
+speed_met=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.6) ? "met" : "NOT met" }')
+gain=$(awk -v a="$iso" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')
+gain_met=$(awk -v g="$gain" 'BEGIN { print (g >= 1.8) ? "met" : "NOT met" }')
+per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
 echo "isolated-test overhead: $N trivial tests, median of $ROUNDS rounds, $(nproc) cores, $(uname -r)"
@@ -241,22 +284,30 @@ printf '%-46s %10s\n' "plain, one process (--test-threads=1)" "$plain"
 printf '%-46s %10s\n' "plain, one process per test" "$proc"
 printf '%-46s %10s\n' "isolated, serial (--test-threads=1)" "$iso"
 printf '%-46s %10s\n' "isolated, default threads (wall / $N)" "$iso_par"
+printf '%-46s %10s\n' "isolated, serial, no zygote" "$iso_nz"
+printf '%-46s %10s\n' "isolated, default threads, no zygote" "$iso_par_nz"
 printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
 printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
 printf '%-46s %10s\n' "wrap (cargo runner), serial" "$wrap"
 printf '%-46s %10s\n' "wrap (cargo runner), default threads" "$wrap_par"
 printf '%-46s %10s\n' "isolated, one process per test (nextest)" "$iso_proc"
+printf '%-46s %10s\n' "isolated, one process per test, no zygote" "$iso_proc_nz"
 printf '%-46s %10s\n' "wrap, one call per test (nextest wrapper)" "$wrap_proc"
 echo
 printf '%-46s %10s\n' "isolated overhead over plain (iso - plain)" "$over ms"
 printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
 printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
+printf '%-46s %10s\n' "default threads over serial (throughput)" "${gain}x"
+printf '%-46s %10s\n' "zygote/no zygote, serial" "$(per "$iso" "$iso_nz")"
+printf '%-46s %10s\n' "zygote/no zygote, default threads" "$(per "$iso_par" "$iso_par_nz")"
+printf '%-46s %10s\n' "zygote/no zygote, process per test" "$(per "$iso_proc" "$iso_proc_nz")"
 printf '%-46s %10s\n' "wrap/isolated, serial" "$(awk -v a="$wrap" -v b="$iso" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, default threads" "$(awk -v a="$wrap_par" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$wrap_proc" -v b="$iso_proc" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
 echo
 echo "target (isolated/bwrap <= 1.0): $met"
+echo "[speed] targets: isolated/bwrap <= 0.6: $speed_met; throughput at $(nproc) threads >= 1.8x serial: $gain_met"
 
 # A thousand sandboxes in one run, at 2 and 4 threads: whether the per-test
 # time holds (no backlog of dying namespaces, cgroups or mounts) and what

@@ -12,7 +12,8 @@
 #    (root inside mapped to that user, ids 1.. to the range) is tested on
 #    every run;
 # 4. checks the host is as it was: mount table, hostname, links, sysctls,
-#    /etc, leftover isolated-test-* temp entries and sandbox processes, and
+#    /etc, leftover isolated-test-* temp entries and sandbox processes (zygotes
+#    too), and
 #    that no test write reached the checkout.
 #
 # Environment: SKIP_ROOTLESS=1 skips step 3 (printed loudly, for machines
@@ -79,8 +80,9 @@ snapshot() {
 }
 
 sandbox_processes() {
-    # PID 2 of every sandbox runs with these arguments.
-    pgrep -af -- '--include-ignored --test-threads=1' | grep -v pgrep || true
+    # PID 2 of every executed sandbox runs with the first arguments; every
+    # zygote, and PID 1 and PID 2 of the sandboxes it cloned, with the last.
+    pgrep -af -- '--include-ignored --test-threads=1|--isolated-test-zygote' | grep -v pgrep || true
 }
 
 # The network tests that need the kernel's netem qdisc are #[ignore]d with

@@ -1,6 +1,8 @@
 //! The names generated code uses. Not a public API.
 #![allow(missing_docs)]
+pub use crate::registry::{Registered, TESTS};
 pub use crate::spec::{TestReturn, TestSpec};
+pub use linkme;
 
 /// Runs one isolated test: in the parent, starts and supervises the sandbox
 /// and panics unless the test passed; in PID 2 of the sandbox, runs the
@@ -15,8 +17,13 @@ where
     if let Some(mode) = crate::pid2::body::detect(&name) {
         crate::pid2::body::run(mode, spec, body);
     }
+    // A PID 2 forked by the zygote runs only the test it was forked for;
+    // never a sandbox of its own.
+    crate::pid2::forked::refuse_other(&name);
     // Run by `isolated-test wrap` in its sandbox: ask to be run outside.
     crate::pid2::wrapped::defer_if_asked(&name);
+    // The zygote (started once) boots while this test prepares its sandbox.
+    crate::parent::zygote::warm();
     crate::parent::attribute::run_parent(spec, &name);
 }
 

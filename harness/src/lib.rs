@@ -33,7 +33,12 @@
 //! mount namespaces (the kernel then locks every mount of the setup); then
 //! libtest runs the test and the harness runs the body. The parent
 //! supervises with tokio and decides pass or fail from the exit status and
-//! a structured result channel. The README's "How it runs" has a diagram.
+//! a structured result channel. By default the test process has its
+//! sandboxes cloned by a *zygote* instead, a copy of the test binary
+//! started once and held before `main`, so that PID 2 runs the same setup
+//! and then the test without executing the binary again
+//! ([`ENV_ZYGOTE`]`=0` turns it off). The README's "How it runs" has a
+//! diagram.
 //!
 //! ## Any command in the same sandbox: `isolated-test run`
 //!
@@ -119,7 +124,7 @@ pub use isolated_test_macros::isolated_test as test;
 
 pub use config::{
     DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION, ENV_HOSTNAME,
-    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT,
+    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, ENV_ZYGOTE,
 };
 pub use debootstrap::{Debootstrap, DebootstrapError};
 pub use pid2::body::{pollution, usage};
@@ -148,7 +153,9 @@ pub mod net;
 mod parent;
 mod pid2;
 pub mod procfs;
+mod registry;
 pub mod rootfs;
 mod sandbox;
 mod spec;
 mod sys;
+mod zygote;

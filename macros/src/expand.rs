@@ -111,6 +111,16 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         #run_krate::__private::run(&__ISOLATED_TEST_SPEC, || #call)
     };
 
+    // Registered for the zygote's PID 2, which finds the test by its
+    // libtest name without entering libtest (`self::` names this outer
+    // function, which the user's function of the same name shadows here).
+    let register = quote! {
+        #[#krate::__private::linkme::distributed_slice(#krate::__private::TESTS)]
+        #[linkme(crate = #krate::__private::linkme)]
+        static __ISOLATED_TEST_REGISTERED: #krate::__private::Registered =
+            #krate::__private::Registered::new(::core::module_path!(), #name, self::#ident);
+    };
+
     quote! {
         #(#outer_attrs)*
         #[::core::prelude::v1::test]
@@ -118,6 +128,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #(#lint_attrs)*
             #sig #block
             #rootfs_fn
+            #register
             static __ISOLATED_TEST_SPEC: #krate::__private::TestSpec = #krate::__private::TestSpec::new(
                 #name,
                 ::core::module_path!(),
@@ -254,20 +265,42 @@ mod tests {
         (inner, spec, run)
     }
 
-    /// The outer fn's statements: inner fn, the rootfs builder fn if any, spec static, run call.
+    /// The outer fn's statements: inner fn, the rootfs builder fn if any, spec static, run call
+    /// (the registration static, checked by `registration`, is skipped).
     fn parts_with_rootfs(outer: &ItemFn) -> (&ItemFn, Option<&ItemFn>, &syn::ItemStatic, &Expr) {
         match outer.block.stmts.as_slice() {
-            [Stmt::Item(Item::Fn(inner)), Stmt::Item(Item::Static(spec)), Stmt::Expr(run, None)] => {
-                (inner, None, spec, run)
-            }
+            [
+                Stmt::Item(Item::Fn(inner)),
+                Stmt::Item(Item::Static(registered)),
+                Stmt::Item(Item::Static(spec)),
+                Stmt::Expr(run, None),
+            ] if registered.ident == "__ISOLATED_TEST_REGISTERED" => (inner, None, spec, run),
             [
                 Stmt::Item(Item::Fn(inner)),
                 Stmt::Item(Item::Fn(builder)),
+                Stmt::Item(Item::Static(registered)),
                 Stmt::Item(Item::Static(spec)),
                 Stmt::Expr(run, None),
-            ] => (inner, Some(builder), spec, run),
+            ] if registered.ident == "__ISOLATED_TEST_REGISTERED" => (inner, Some(builder), spec, run),
             _ => panic!("unexpected body: {}", tokens(&outer.block)),
         }
+    }
+
+    /// The outer fn's registration static: its attributes and its value.
+    fn registration(outer: &ItemFn) -> (Vec<String>, String) {
+        let registered = outer
+            .block
+            .stmts
+            .iter()
+            .find_map(|stmt| match stmt {
+                Stmt::Item(Item::Static(s)) if s.ident == "__ISOLATED_TEST_REGISTERED" => Some(s),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no registration in {}", tokens(&outer.block)));
+        (
+            registered.attrs.iter().map(tokens).collect(),
+            format!("{}: {}", tokens(&registered.ty), tokens(&registered.expr)),
+        )
     }
 
     /// The builder fn's body and the spec's builder calls after `TestSpec::new(..)`.
@@ -434,6 +467,29 @@ mod tests {
         assert_eq!(tokens(&spec.ty), "renamed :: inner :: __private :: TestSpec");
         assert!(tokens(run).starts_with("renamed :: inner :: __private :: run"));
         assert!(tokens(run).contains("renamed :: inner :: __private :: block_on (my_test ())"));
+    }
+
+    #[test]
+    fn each_test_registers_its_generated_function() {
+        let file = expand(TokenStream::new(), input());
+        let (attrs, value) = registration(only_fn(&file));
+        assert_eq!(
+            attrs,
+            [
+                "# [:: isolated_test :: __private :: linkme :: distributed_slice (:: isolated_test :: __private :: TESTS)]",
+                "# [linkme (crate = :: isolated_test :: __private :: linkme)]"
+            ]
+        );
+        assert_eq!(
+            value,
+            ":: isolated_test :: __private :: Registered: :: isolated_test :: __private :: Registered :: new \
+             (:: core :: module_path ! () , \"my_test\" , self :: my_test)"
+        );
+
+        let file = expand(quote!(crate = "renamed::inner"), input());
+        let (attrs, value) = registration(only_fn(&file));
+        assert!(attrs.iter().chain([&value]).all(|t| !t.contains("isolated_test")), "{attrs:?} {value}");
+        assert_eq!(attrs[1], "# [linkme (crate = renamed :: inner :: __private :: linkme)]");
     }
 
     #[test]

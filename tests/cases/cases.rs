@@ -411,3 +411,38 @@ fn keeps_its_own_options() {
     assert_eq!(std::process::id(), 2);
     assert_eq!(rustix::system::uname().nodename().to_str().unwrap(), "own-sandbox-box");
 }
+
+/// Fails with what it was given, for tests/e2e.rs to compare a PID 2
+/// forked by the zygote with an executed one: the names of its
+/// environment variables (the harness's own carry per-run values), one
+/// value, the working directory, its PID and parent, and its process
+/// attributes (umask, ignored and blocked signals, capabilities,
+/// no_new_privs, seccomp, CPUs).
+#[isolated_test]
+fn shows_what_it_was_given() {
+    let mut names: Vec<String> = std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+    names.sort();
+    let mark = std::env::var("ISOLATED_TEST_E2E_MARK").unwrap_or_default();
+    let cwd = std::env::current_dir().unwrap();
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let wanted = [
+        "Umask",
+        "SigBlk",
+        "SigIgn",
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "NoNewPrivs",
+        "Seccomp",
+        "Cpus_allowed_list",
+    ];
+    let attributes: Vec<&str> =
+        status.lines().filter(|l| wanted.iter().any(|w| l.split(':').next() == Some(*w))).collect();
+    panic!(
+        "given: pid={} ppid={} cwd={} mark={mark} vars={names:?} attributes={attributes:?} :end-given",
+        std::process::id(),
+        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get()),
+        cwd.display(),
+    );
+}

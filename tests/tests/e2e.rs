@@ -98,6 +98,63 @@ fn should_panic_is_not_satisfied_by_an_abort() {
     assert_fails_with(&run, &["did not panic as expected", "failed before its body could panic", "SIGABRT"]);
 }
 
+/// One run of `shows_what_it_was_given`: what its PID 2 was given, and
+/// whether the zygote forked it.
+fn given(zygote: &str) -> (String, bool) {
+    let run = run_cases(
+        &["--exact", "shows_what_it_was_given"],
+        &[
+            ("ISOLATED_TEST_ZYGOTE", zygote),
+            ("ISOLATED_TEST_E2E_MARK", "mark 1f3e"),
+            ("ISOLATED_TEST_LOG", "isolated_test::parent::start=debug"),
+        ],
+    );
+    assert_fails_with(&run, &["given: "]);
+    let given = run.text.split("given: ").nth(1).and_then(|t| t.split(" :end-given").next()).unwrap().to_owned();
+    let forked = run.text.contains("\"forked by the zygote\"");
+    assert!(forked || run.text.contains("\"executed\""), "the debug line says how PID 2 started:\n{}", run.text);
+    (given, forked)
+}
+
+#[test]
+#[serial]
+fn a_forked_pid2_is_given_what_an_executed_one_is() {
+    let (forked, through_zygote) = given("1");
+    assert!(through_zygote, "the zygote is on by default");
+    let (executed, through_zygote) = given("0");
+    assert!(!through_zygote, "ISOLATED_TEST_ZYGOTE=0 turns it off");
+    assert_eq!(forked, executed, "the two ways PID 2 starts differ");
+    let cwd = std::env::current_dir().unwrap();
+    for needle in
+        ["pid=2 ppid=1 ", &format!(" cwd={} ", cwd.display()), " mark=mark 1f3e ", "\"ISOLATED_TEST_E2E_MARK\""]
+    {
+        assert!(forked.contains(needle), "missing `{needle}` in {forked}");
+    }
+    for leak in ["ISOLATED_TEST_SETUP", "ISOLATED_TEST_ZYGOTE_SOCKET"] {
+        assert!(!forked.contains(&format!("\"{leak}\"")), "{leak} reached the body: {forked}");
+    }
+}
+
+#[test]
+#[serial]
+fn without_the_zygote_every_verdict_is_the_same() {
+    let plain = [("ISOLATED_TEST_ZYGOTE", "0")];
+    let run = run_cases(&["--exact", "passes"], &plain);
+    assert!(run.status.success() && run.text.contains("1 passed"), "{}", run.text);
+    let run = run_cases(&["--exact", "panics"], &plain);
+    assert_fails_with(&run, &["deliberate panic 7c1f", "cases.rs:", "stdout before the panic 4b4b"]);
+    let run = run_cases(&["--exact", "returns_err"], &plain);
+    assert_fails_with(&run, &["the test returned an error:", "deliberate error 9a2e"]);
+    let run = run_cases(&["--exact", "aborts"], &plain);
+    assert_fails_with(&run, &["the test process was killed by SIGABRT (6)", "while the body ran"]);
+    let run = run_cases(&["--exact", "exits_early"], &plain);
+    assert_fails_with(&run, &["exited with status 0 while the body ran without reporting a result"]);
+    let fault = [plain[0], ("ISOLATED_TEST_INJECT_SETUP_FAULT", "pivot_root")];
+    let run = run_cases(&["--exact", "setup_fault"], &fault);
+    assert_fails_with(&run, &["sandbox setup failed at step `pivot_root`", "caused by: EINVAL"]);
+    assert!(!run.text.contains("BODY RAN 3e8b"), "the body ran after a failed setup:\n{}", run.text);
+}
+
 #[test]
 #[serial]
 fn a_setup_failure_names_the_step_and_the_errno() {
@@ -231,6 +288,24 @@ fn start_ready_case(own_group: bool) -> (std::process::Child, Vec<(u32, String)>
     (child, procs)
 }
 
+/// The processes among `procs` that are a zygote (see `zygote` in the
+/// harness): its command line, in the host's PID namespace (the PID 1 and
+/// PID 2 it clones are copies of it, with the same command line, in a
+/// namespace of their own).
+fn zygotes(procs: &[(u32, String)]) -> Vec<u32> {
+    procs
+        .iter()
+        .filter(|(pid, _)| {
+            let zygote = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"--isolated-test-zygote"));
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let host_only = status.lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 2);
+            zygote && host_only
+        })
+        .map(|(pid, _)| *pid)
+        .collect()
+}
+
 fn assert_all_gone(procs: &[(u32, String)]) {
     wait_until_empty("sandbox processes survived the test process", || still_alive(procs));
     assert_none_left("1000.7003");
@@ -242,6 +317,8 @@ fn assert_all_gone(procs: &[(u32, String)]) {
 fn killing_the_test_process_kills_its_sandbox() {
     let cgroups_before = sandbox_cgroups();
     let (mut child, procs) = start_ready_case(false);
+    // The zygote that cloned the sandbox is among them, and goes too.
+    assert_eq!(zygotes(&procs).len(), 1, "expected one zygote among {procs:?}");
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert_all_gone(&procs);

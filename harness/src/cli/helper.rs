@@ -56,7 +56,7 @@ pub(crate) fn invocation(
         env.push((ENV_HELPER_SPEC.into(), serde_json::to_string(spec).map_err(|e| e.to_string())?.into()));
     }
     let argv = vec![exe.into_os_string(), "__sandbox-helper".into(), mode.into()];
-    Ok((nonce, Invocation { argv, env, env_remove: Vec::new(), setup, stdin: None }))
+    Ok((nonce, Invocation { argv, env, env_remove: Vec::new(), setup, stdin: None, forked_test: None }))
 }
 
 /// The pipe a wrapped test writes its name to when it defers: the write

@@ -47,6 +47,11 @@ pub const ENV_BUSYBOX: &str = "ISOLATED_TEST_BUSYBOX";
 /// Environment variable naming the mirror debootstrap roots are built
 /// from; debootstrap's own name for it.
 pub const ENV_MIRROR: &str = "DEBOOTSTRAP_MIRROR";
+/// Environment variable that, set to `0`, turns the zygote off: every
+/// `#[isolated_test]` then re-executes the test binary as PID 2 of its
+/// sandbox, as `run` and `wrap` always do. Any other value, or none, keeps
+/// it on (see README, "How it runs").
+pub const ENV_ZYGOTE: &str = "ISOLATED_TEST_ZYGOTE";
 
 // Set by other tools and read here.
 
@@ -75,6 +80,9 @@ pub(crate) const ENV_WRAP_TEST: &str = "ISOLATED_TEST_WRAP_TEST";
 /// The number of the descriptor (a pipe to `wrap`'s helper) a deferring
 /// test writes its name to.
 pub(crate) const ENV_WRAP_FD: &str = "ISOLATED_TEST_WRAP_FD";
+/// Marks the zygote, started once per test process: the number of its
+/// socket to the test process (see `zygote`).
+pub(crate) const ENV_ZYGOTE_SOCKET: &str = "ISOLATED_TEST_ZYGOTE_SOCKET";
 /// Names a setup step (e.g. `pivot_root`) at which the setup fails with
 /// EINVAL. It exists so the failure path (report, exit, teardown) can be
 /// exercised end to end; it has no use outside testing the harness.

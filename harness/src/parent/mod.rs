@@ -12,6 +12,9 @@
 //! - [`verdict`]: pass or fail from exit statuses and messages;
 //!   [`diagnose`] adds the host's cause and fix.
 //! - [`guard`]: kills and reaps PID 1 if the parent leaves early.
+//! - [`zygote`]: the test process's zygote (started once, shared by its
+//!   threads), which clones the attribute's sandboxes; the plain path
+//!   when it cannot.
 
 pub(crate) mod attribute;
 pub(crate) mod diagnose;
@@ -22,3 +25,4 @@ pub(crate) mod start;
 pub(crate) mod subid;
 pub(crate) mod supervise;
 pub(crate) mod verdict;
+pub(crate) mod zygote;

@@ -10,11 +10,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use rustix::pipe::PipeFlags;
 
-use super::diagnose;
+use super::{diagnose, zygote};
 use crate::config::ENV_SETUP;
 use crate::error::{IoCause, SpawnError};
 use crate::sandbox::request::{MAX_REQUEST_LEN, SetupRequest};
-use crate::sys::pid1::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, clone_sandbox};
+use crate::sys::pid1::{Cloned, ExecImage, HANDOVER_MIN_FD, Handover, Pid2, clone_sandbox};
 
 use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST};
 
@@ -59,6 +59,10 @@ pub(crate) struct Invocation {
     pub(crate) setup: SetupRequest,
     /// PID 2's standard input; `/dev/null` when `None`.
     pub(crate) stdin: Option<OwnedFd>,
+    /// The libtest name of the test, when PID 2 may be forked by the
+    /// zygote instead of executing `argv` (the attribute's tests: `argv`
+    /// is then this very binary on this test).
+    pub(crate) forked_test: Option<String>,
 }
 
 impl Invocation {
@@ -77,7 +81,7 @@ impl Invocation {
         let env = [(ENV_CHILD_NONCE, nonce), (ENV_CHILD_TEST, test_name), ("RUST_TEST_NOCAPTURE", "1")]
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .to_vec();
-        Ok(Self { argv, env, env_remove: Vec::new(), setup, stdin: None })
+        Ok(Self { argv, env, env_remove: Vec::new(), setup, stdin: None, forked_test: Some(test_name.to_owned()) })
     }
 }
 
@@ -92,8 +96,48 @@ fn cstring(what: &str, bytes: Vec<u8>) -> Result<CString, SpawnError> {
     )
 }
 
+/// What PID 2 is given, whether it executes `argv` or is forked by the
+/// zygote.
+struct Child {
+    path: CString,
+    cwd: CString,
+    argv: Vec<CString>,
+    /// The environment, but the setup request.
+    env: Vec<CString>,
+    /// The setup request (JSON).
+    setup: String,
+}
+
+impl Child {
+    /// For `execve`: the setup request in the environment.
+    fn image(&self) -> Result<ExecImage, SpawnError> {
+        let mut envp = self.env.clone();
+        envp.push(cstring("prepare the child's environment", format!("{ENV_SETUP}={}", self.setup).into_bytes())?);
+        Ok(ExecImage::new(self.path.clone(), self.cwd.clone(), self.argv.clone(), envp))
+    }
+
+    /// For the zygote.
+    fn request(&self, test: &str, flags: u64, nest: bool, cgroup: bool) -> crate::zygote::wire::Request {
+        crate::zygote::wire::Request {
+            flags,
+            nest,
+            cgroup,
+            test: test.to_owned(),
+            setup: self.setup.clone(),
+            cwd: self.cwd.as_bytes().to_vec(),
+            env: self.env.iter().map(|e| e.as_bytes().to_vec()).collect(),
+        }
+    }
+}
+
 /// Builds argv and envp for `execve` in PID 2, with `setup` as the request.
+#[cfg(test)]
 fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, SpawnError> {
+    child(inv, setup)?.image()
+}
+
+/// Prepares what PID 2 is given, with `setup` as the request.
+fn child(inv: &Invocation, setup: &SetupRequest) -> Result<Child, SpawnError> {
     let mut argv = Vec::new();
     for arg in &inv.argv {
         argv.push(cstring("prepare the child's arguments", arg.as_bytes().to_vec())?);
@@ -122,18 +166,49 @@ fn exec_image(inv: &Invocation, setup: &SetupRequest) -> Result<ExecImage, Spawn
             Ok(json)
         }),
     )?;
-    let mut envp = Vec::new();
+    let mut env = Vec::new();
     let vars = std::env::vars_os().filter(|(k, _)| !overridden(k.as_bytes()) && k != ENV_SETUP);
-    let setup = (OsString::from(ENV_SETUP), OsString::from(request));
-    for (key, value) in vars.chain(inv.env.iter().cloned()).chain([setup]) {
+    for (key, value) in vars.chain(inv.env.iter().cloned()) {
         let mut entry = key.as_bytes().to_vec();
         entry.push(b'=');
         entry.extend_from_slice(value.as_bytes());
-        envp.push(cstring("prepare the child's environment", entry)?);
+        env.push(cstring("prepare the child's environment", entry)?);
     }
     let cwd = prepare("read the working directory", std::env::current_dir())?;
     let cwd = cstring("prepare the working directory", cwd.into_os_string().into_vec())?;
-    Ok(ExecImage::new(path, cwd, argv, envp))
+    Ok(Child { path, cwd, argv, env, setup: request })
+}
+
+/// The parent's ends of the pipes to one sandbox.
+struct Pipes {
+    sync_write: OwnedFd,
+    stdout_read: OwnedFd,
+    stderr_read: OwnedFd,
+    result_read: OwnedFd,
+}
+
+/// Makes the pipes to one sandbox: the parent's ends, and what PID 1
+/// receives (above [`HANDOVER_MIN_FD`]; the other copies are closed here).
+fn pipes(inv: &Invocation) -> Result<(Pipes, Handover), SpawnError> {
+    let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
+    let (sync_read, sync_write) = pipe()?;
+    let (stdout_read, stdout_write) = pipe()?;
+    let (stderr_read, stderr_write) = pipe()?;
+    let (result_read, result_write) = pipe()?;
+    let devnull: OwnedFd =
+        prepare("open /dev/null", fs::OpenOptions::new().read(true).write(true).open("/dev/null"))?.into();
+    let high = |fd: &OwnedFd| {
+        prepare("move a descriptor above 100", rustix::io::fcntl_dupfd_cloexec(fd, HANDOVER_MIN_FD).map_err(Into::into))
+    };
+    let handover = Handover {
+        sync_read: high(&sync_read)?,
+        devnull: high(&devnull)?,
+        stderr_write: high(&stderr_write)?,
+        result_write: high(&result_write)?,
+        stdout_write: high(&stdout_write)?,
+        stdin: high(inv.stdin.as_ref().unwrap_or(&devnull))?,
+    };
+    Ok((Pipes { sync_write, stdout_read, stderr_read, result_read }, handover))
 }
 
 /// Starts PID 1 in new namespaces and PID 2 running `inv`.
@@ -169,42 +244,49 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
     let mut setup = inv.setup.clone();
     setup.cgroup_views = cgroup.as_ref().map(crate::sandbox::cgroup::Cgroup::views).unwrap_or_default();
     setup.kernel = crate::sandbox::setup::KernelFacts::get();
-    let image = exec_image(inv, &setup)?;
-    let pipe = || prepare("create a pipe", rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(Into::into));
-    let (sync_read, sync_write) = pipe()?;
-    let (stdout_read, stdout_write) = pipe()?;
-    let (stderr_read, stderr_write) = pipe()?;
-    let (result_read, result_write) = pipe()?;
-    let devnull: OwnedFd =
-        prepare("open /dev/null", fs::OpenOptions::new().read(true).write(true).open("/dev/null"))?.into();
-    let high = |fd: &OwnedFd| {
-        prepare("move a descriptor above 100", rustix::io::fcntl_dupfd_cloexec(fd, HANDOVER_MIN_FD).map_err(Into::into))
-    };
-    let handover = Handover {
-        sync_read: high(&sync_read)?,
-        devnull: high(&devnull)?,
-        stderr_write: high(&stderr_write)?,
-        result_write: high(&result_write)?,
-        stdout_write: high(&stdout_write)?,
-        stdin: high(inv.stdin.as_ref().unwrap_or(&devnull))?,
-    };
+    let child = child(inv, &setup)?;
     let chosen = clone_namespaces(privileged, euid);
-    let namespaces = || NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0);
     let flags = chosen;
-    let prepared = began.elapsed();
+    let nest = !privileged;
     let v2_dir = cgroup.as_ref().and_then(crate::sandbox::cgroup::Cgroup::v2_dir);
     let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
-    let cloned = clone_sandbox(flags, &image, &handover, into, !privileged).map_err(|source| {
-        let names: Vec<&str> = namespaces().map(|(_, n)| *n).collect();
-        SpawnError::Clone {
-            flags: names.join("|"),
-            diagnosis: diagnose::userns_failure(source.raw_os_error(), &diagnose::Probe::read()),
-            source: IoCause(source),
+    let mut through_zygote = inv.forked_test.as_deref();
+    let (cloned, pipes, prepared, pid2) = loop {
+        let (pipes, handover) = pipes(inv)?;
+        let prepared = began.elapsed();
+        if let Some(test) = through_zygote.take() {
+            let ask = zygote::Ask {
+                request: child.request(test, flags, nest, into.is_some()),
+                fds: handover.fds(),
+                cgroup: into,
+            };
+            match zygote::clone(&ask) {
+                zygote::Asked::Cloned(cloned) => break (cloned, pipes, prepared, "forked by the zygote"),
+                zygote::Asked::NotCloned => {}
+                // Start over with new pipes (these are dropped): a PID 1
+                // the zygote may have cloned reads EOF on its sync pipe
+                // and ends; whatever it left in the cgroup goes first.
+                zygote::Asked::Unknown => {
+                    if let Some(cgroup) = &cgroup {
+                        cgroup.kill_all();
+                    }
+                    continue;
+                }
+            }
         }
-    })?;
-    // The child holds its own copies now; ours must go so EOF arrives when
-    // the sandbox is gone.
-    drop((handover, sync_read, stdout_write, stderr_write, result_write, devnull));
+        let cloned = clone_sandbox(flags, &Pid2::Exec(&child.image()?), &handover, into, nest).map_err(|source| {
+            let names: Vec<&str> = NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0).map(|(_, n)| *n).collect();
+            SpawnError::Clone {
+                flags: names.join("|"),
+                diagnosis: diagnose::userns_failure(source.raw_os_error(), &diagnose::Probe::read()),
+                source: IoCause(source),
+            }
+        })?;
+        // The child holds its own copies now; ours (the handover, dropped
+        // here) must go so EOF arrives when the sandbox is gone.
+        break (cloned, pipes, prepared, "executed");
+    };
+    let Pipes { sync_write, stdout_read, stderr_read, result_read } = pipes;
     let guard = super::guard::Pid1Guard::new(&cloned);
     let cloned_at = began.elapsed();
     if let Some(cgroup) = &cgroup {
@@ -218,11 +300,12 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
     prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
     drop(sync);
     tracing::debug!(
+        pid2,
         cgroup = ?cgroup_made,
         prepared = ?prepared,
         cloned = ?cloned_at,
         released = ?began.elapsed(),
-        "sandbox started (times since the start: cgroup made, exec image ready, PID 1 cloned, PID 1 placed and released)"
+        "sandbox started (times since the start: cgroup made, pipes ready, PID 1 cloned, PID 1 placed and released)"
     );
 
     Ok((

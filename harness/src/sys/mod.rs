@@ -14,6 +14,8 @@
 //! - [`seccomp`]: the system calls the sandbox refuses.
 //! - [`process`]: `run`'s commands in a session of their own; build tools
 //!   killed with their parent.
+//! - [`zygote`]: starting the zygote, its socket, and the environment of a
+//!   PID 2 forked from it.
 
 pub(crate) mod entry;
 pub(crate) mod fd;
@@ -25,3 +27,4 @@ pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
 pub(crate) mod userns;
+pub(crate) mod zygote;

@@ -29,9 +29,17 @@
 //! Libtest writes its own banner to fd 1 before the test starts; pointing fd
 //! 1 at `/dev/null` until the harness takes over keeps it out of the
 //! replayed output.
+//!
+//! PID 2 either executes a prepared image ([`Pid2::Exec`]: the test binary
+//! again, or the CLI in helper mode) or, when the sandbox is cloned by the
+//! zygote ([`Pid2::Call`], see `zygote`), goes on in its copy of the zygote
+//! and calls the zygote's function. The zygote is single-threaded, so in
+//! that case PID 1 and PID 2 are copies of a single-threaded process: PID 1
+//! still keeps to async-signal-safe calls (it is the same code), PID 2 may
+//! run ordinary Rust code once its descriptors are in place.
 #![allow(unsafe_code)]
 
-use std::ffi::{CString, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -121,6 +129,34 @@ impl ExecImage {
     }
 }
 
+/// What PID 2 becomes once its descriptors are in place.
+pub(crate) enum Pid2<'a> {
+    /// `execve` of this image (the attribute without a zygote, `run`,
+    /// `doctor`, `wrap`).
+    Exec(&'a ExecImage),
+    /// The zygote's path: no `execve`; PID 2 moves to `cwd`, ignores
+    /// `SIGPIPE` (as Rust's runtime does before `main`) and calls `body`,
+    /// which ends the process (should it return, PID 2 exits with
+    /// [`pid1_exit::EXEC_FAILED`]). Only for a caller that is single-threaded (the
+    /// zygote): PID 1 is then cloned with `CLONE_PARENT`, a child of the
+    /// zygote's parent, which waits for it as for any other PID 1.
+    Call {
+        /// The working directory of PID 2.
+        cwd: &'a CStr,
+        /// What PID 2 runs.
+        body: &'a dyn Fn(),
+    },
+}
+
+impl Pid2<'_> {
+    fn cwd(&self) -> &CStr {
+        match self {
+            Pid2::Exec(image) => &image.cwd,
+            Pid2::Call { cwd, .. } => cwd,
+        }
+    }
+}
+
 /// The descriptors PID 1 receives, each already at or above
 /// [`HANDOVER_MIN_FD`].
 pub(crate) struct Handover {
@@ -130,6 +166,16 @@ pub(crate) struct Handover {
     pub(crate) result_write: OwnedFd,
     pub(crate) stdout_write: OwnedFd,
     pub(crate) stdin: OwnedFd,
+}
+
+impl Handover {
+    /// The descriptors in the order of the zygote's protocol
+    /// (`zygote::wire::Request::FDS`).
+    pub(crate) fn fds(&self) -> [std::os::fd::BorrowedFd<'_>; 6] {
+        use std::os::fd::AsFd;
+        [&self.sync_read, &self.devnull, &self.stderr_write, &self.result_write, &self.stdout_write, &self.stdin]
+            .map(AsFd::as_fd)
+    }
 }
 
 /// PID 1 as seen from the parent.
@@ -156,9 +202,15 @@ pub(crate) struct Cloned {
 ///
 /// With `nest`, PID 1 makes the nested namespaces for PID 2's setup (see
 /// the module documentation).
+///
+/// With [`Pid2::Call`] PID 1 is cloned with `CLONE_PARENT`: it becomes a
+/// child of this process's parent (the test process, for the zygote),
+/// which then waits for it, signals it and moves it into cgroups exactly as
+/// if it had cloned it itself; the pidfd returned here is sent there.
+/// Such a caller must be single-threaded.
 pub(crate) fn clone_sandbox(
     flags: u64,
-    image: &ExecImage,
+    pid2: &Pid2<'_>,
     fds: &Handover,
     cgroup: Option<std::os::fd::BorrowedFd<'_>>,
     nest: bool,
@@ -175,13 +227,17 @@ pub(crate) fn clone_sandbox(
         stdin: fds.stdin.as_raw_fd(),
         nest,
     };
+    // A sibling of the caller: the kernel then takes the exit signal of
+    // the caller itself (SIGCHLD) and refuses any other in clone3.
+    let sibling = matches!(pid2, Pid2::Call { .. });
+    let (parent_flag, exit_signal) = if sibling { (libc::CLONE_PARENT as u64, 0) } else { (0, libc::SIGCHLD as u64) };
     let mut pidfd: c_int = -1;
     // SAFETY: clone_args is plain old data; zero is the documented default
     // for every field we do not set.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.flags = flags | parent_flag | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut c_int as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    args.exit_signal = exit_signal;
     if let Some(cgroup) = cgroup {
         const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
         args.flags |= CLONE_INTO_CGROUP;
@@ -200,7 +256,7 @@ pub(crate) fn clone_sandbox(
         // this harness's own when sandboxes are nested): the legacy clone
         // takes the same namespace flags and CLONE_PIDFD, not the cgroup.
         in_cgroup = false;
-        let legacy = (flags | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64) as libc::c_ulong;
+        let legacy = (flags | parent_flag | libc::CLONE_PIDFD as u64 | exit_signal) as libc::c_ulong;
         // SAFETY: as for clone3 above; the pidfd is stored through the
         // parent_tid argument, which points at a live c_int.
         ret = unsafe { libc::syscall(libc::SYS_clone, legacy, 0usize, &mut pidfd as *mut c_int, 0usize, 0usize) };
@@ -210,7 +266,7 @@ pub(crate) fn clone_sandbox(
     }
     if ret == 0 {
         // SAFETY: we are the freshly cloned child; see `pid1_main`.
-        unsafe { pid1_main(image, &raw) }
+        unsafe { pid1_main(pid2, &raw) }
     }
     // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor in `pidfd`
     // that nothing else owns.
@@ -353,7 +409,7 @@ extern "C" fn pid1_on_signal(sig: c_int) {
 /// Must only be called in the child of `clone3`, which is a single-threaded
 /// copy of a possibly multi-threaded process: only async-signal-safe calls
 /// are made, nothing is allocated, and it never returns.
-unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
+unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
     // SAFETY: for the whole body, only async-signal-safe system calls on
     // descriptors and memory prepared by the parent before `clone3`.
     unsafe {
@@ -444,12 +500,23 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
             *fd = high;
         }
 
-        // Fork PID 2 with the raw syscall: glibc's fork() would run atfork
-        // handlers and take malloc locks another (non-existent here) thread
-        // may have held.
-        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
+        // Fork PID 2 with the raw syscall when it will exec: glibc's fork()
+        // would run atfork handlers and take malloc locks another
+        // (non-existent here) thread may have held. When PID 2 goes on
+        // without exec, this process is a copy of the single-threaded
+        // zygote, where glibc's fork() is safe, and needed: it records
+        // PID 2's thread id in glibc's thread descriptor (a raw clone
+        // leaves the zygote's there, which glibc uses for its own locks'
+        // owner and for the robust-futex list it registers again in the
+        // child).
+        let pid: libc::c_long = match pid2 {
+            Pid2::Exec(_) => {
+                libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+            }
+            Pid2::Call { .. } => libc::c_long::from(libc::fork()),
+        };
         if pid == 0 {
-            pid2_exec(image, report[0], mapped[1]);
+            pid2_start(pid2, report[0], mapped[1]);
         }
         if pid < 0 {
             write_record(SLOT_RESULT, record::FORK_FAILED, errno() as i64);
@@ -483,15 +550,16 @@ unsafe fn pid1_main(image: &ExecImage, fds: &RawHandover) -> ! {
     }
 }
 
-/// PID 2 between fork and exec.
+/// PID 2 between fork and exec (or, from the zygote, the call).
 ///
 /// # Safety
 /// Same restrictions as [`pid1_main`]: async-signal-safe calls only, never
-/// returns.
+/// returns. With [`Pid2::Call`], the body that is called last runs in a
+/// copy of a single-threaded process, where any code is allowed.
 ///
 /// `nest_report` and `nest_mapped` (or -1) become PID 2's descriptors
 /// [`CHILD_NEST_REPORT_FD`] and [`CHILD_NEST_MAPPED_FD`].
-unsafe fn pid2_exec(image: &ExecImage, nest_report: c_int, nest_mapped: c_int) -> ! {
+unsafe fn pid2_start(pid2: &Pid2<'_>, nest_report: c_int, nest_mapped: c_int) -> ! {
     // SAFETY: for the whole body, async-signal-safe calls on the fixed slots and on
     // the argv/envp arrays prepared before cloning.
     unsafe {
@@ -519,9 +587,22 @@ unsafe fn pid2_exec(image: &ExecImage, nest_report: c_int, nest_mapped: c_int) -
         // Back to the caller's working directory (PID 1 left it for `/`); a
         // directory that vanished leaves PID 2 in `/`, and the setup says so
         // when it reads the working directory.
-        libc::chdir(image.cwd.as_ptr());
-        libc::execve(image.path.as_ptr(), image.argv_ptrs.as_ptr(), image.envp_ptrs.as_ptr());
-        write_record(CHILD_RESULT_FD, record::EXEC_FAILED, errno() as i64);
-        libc::_exit(pid1_exit::EXEC_FAILED);
+        libc::chdir(pid2.cwd().as_ptr());
+        match pid2 {
+            Pid2::Exec(image) => {
+                libc::execve(image.path.as_ptr(), image.argv_ptrs.as_ptr(), image.envp_ptrs.as_ptr());
+                write_record(CHILD_RESULT_FD, record::EXEC_FAILED, errno() as i64);
+                libc::_exit(pid1_exit::EXEC_FAILED);
+            }
+            Pid2::Call { body, .. } => {
+                // What Rust's runtime sets up before `main` in an executed
+                // binary: a write to a closed pipe is an EPIPE error, not
+                // a death by signal.
+                action.sa_sigaction = libc::SIG_IGN;
+                libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+                body();
+                libc::_exit(pid1_exit::EXEC_FAILED);
+            }
+        }
     }
 }
