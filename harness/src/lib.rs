@@ -37,8 +37,11 @@
 //! sandboxes cloned by a *zygote* instead, a copy of the test binary
 //! started once and held before `main`, so that PID 2 runs the same setup
 //! and then the test without executing the binary again
-//! ([`ENV_ZYGOTE`]`=0` turns it off). The README's "How it runs" has a
-//! diagram.
+//! ([`ENV_ZYGOTE`]`=0` turns it off). Once a test process has run two
+//! such tests, the zygote also builds each next sandbox while the current
+//! test runs, and hands it over when the next test with the same sandbox
+//! starts ([`ENV_AHEAD`]`=0` turns that off). The README's "How it runs"
+//! has a diagram.
 //!
 //! ## Any command in the same sandbox: `isolated-test run`
 //!
@@ -123,8 +126,8 @@ pub use isolated_test_macros::isolated_test;
 pub use isolated_test_macros::isolated_test as test;
 
 pub use config::{
-    DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION, ENV_HOSTNAME,
-    ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, ENV_ZYGOTE,
+    DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_AHEAD, ENV_BUSYBOX, ENV_CACHE_DIR, ENV_CPU, ENV_FORBID_POLLUTION,
+    ENV_HOSTNAME, ENV_LOG, ENV_MEMORY, ENV_PIDS, ENV_REPORT, ENV_SKIP_UNSUPPORTED, ENV_TIMEOUT, ENV_ZYGOTE,
 };
 pub use debootstrap::{Debootstrap, DebootstrapError};
 pub use pid2::body::{pollution, usage};

@@ -446,3 +446,84 @@ fn shows_what_it_was_given() {
         cwd.display(),
     );
 }
+
+/// Run in order (`ahead::` with `--test-threads=1`) by tests/e2e.rs, which
+/// sets `ISOLATED_TEST_E2E_AHEAD_DIR` (a host directory visible in the
+/// sandbox): sandboxes made ahead of their tests serve the tests that ask
+/// for the same sandbox, and every test still sees its own options, the
+/// test process's environment and the host's files as they are when it
+/// starts.
+mod ahead {
+    use isolated_test::isolated_test;
+
+    fn dir() -> std::path::PathBuf {
+        std::env::var_os("ISOLATED_TEST_E2E_AHEAD_DIR").expect("set by tests/e2e.rs").into()
+    }
+
+    fn hostname() -> String {
+        rustix::system::uname().nodename().to_str().unwrap().to_owned()
+    }
+
+    macro_rules! plain_sandboxes {
+        ($($name:ident)*) => {$(
+            #[isolated_test]
+            fn $name() {
+                assert_eq!(std::process::id(), 2);
+                assert_eq!(hostname(), "isolated-test");
+                assert!(std::env::var_os("ISOLATED_TEST_E2E_AHEAD_MARK").is_none());
+            }
+        )*};
+    }
+
+    plain_sandboxes!(a1 a2 a3 a4 a5);
+
+    /// On the host, in the test process, between two isolated tests.
+    #[test]
+    fn b1_host_file_appears() {
+        std::fs::write(dir().join("appeared"), "b1 7d2a").unwrap();
+    }
+
+    #[isolated_test]
+    fn b2_sees_the_host_file() {
+        assert_eq!(std::fs::read_to_string(dir().join("appeared")).unwrap(), "b1 7d2a");
+    }
+
+    #[isolated_test(hostname = "ahead-other-9c1b")]
+    fn c1_own_hostname() {
+        assert_eq!(hostname(), "ahead-other-9c1b");
+    }
+
+    #[isolated_test]
+    fn c2_default_hostname_again() {
+        assert_eq!(hostname(), "isolated-test");
+    }
+
+    /// Changes the test process's environment between two isolated tests.
+    #[test]
+    #[allow(unsafe_code)]
+    fn d1_environment_changes() {
+        // SAFETY: run with --test-threads=1: no other thread reads the
+        // environment meanwhile.
+        unsafe { std::env::set_var("ISOLATED_TEST_E2E_AHEAD_MARK", "d1 5e0f") };
+    }
+
+    #[isolated_test]
+    fn d2_sees_the_new_environment() {
+        assert_eq!(std::env::var("ISOLATED_TEST_E2E_AHEAD_MARK").unwrap(), "d1 5e0f");
+        assert_eq!(hostname(), "isolated-test");
+    }
+
+    #[isolated_test]
+    fn d3_leaves_state() {
+        std::fs::write("/etc/isolated-test-ahead-left", "d3").unwrap();
+        std::fs::write("/tmp/isolated-test-ahead-left", "d3").unwrap();
+        rustix::system::sethostname(b"ahead-left-d3").unwrap();
+    }
+
+    #[isolated_test]
+    fn d4_finds_none_of_it() {
+        assert!(!std::path::Path::new("/etc/isolated-test-ahead-left").exists());
+        assert!(!std::path::Path::new("/tmp/isolated-test-ahead-left").exists());
+        assert_eq!(hostname(), "isolated-test");
+    }
+}

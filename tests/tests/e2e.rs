@@ -934,3 +934,58 @@ fn a_failing_test_with_a_network_shows_its_state() {
     let after = HostSnapshot::capture().unwrap();
     assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
+
+/// Runs `ahead::` of the cases in order with `env`, and returns the run's
+/// text; every test passes.
+fn run_ahead_cases(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut all = vec![
+        ("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap()),
+        ("ISOLATED_TEST_LOG", "isolated_test::parent::ahead=debug,isolated_test::parent::start=debug"),
+    ];
+    all.extend_from_slice(env);
+    let run = run_cases(&["ahead::", "--test-threads=1"], &all);
+    assert!(run.status.success(), "{}", run.text);
+    assert!(run.text.contains("test result: ok. 13 passed"), "{}", run.text);
+    run.text
+}
+
+/// Sandboxes made ahead (see `parent::ahead`): each serves a test that
+/// asks for the same sandbox, and a test that asks for another one (its
+/// own hostname, a changed environment) gets its own. Every test sees its
+/// options, the environment and the host's files of its start, and nothing
+/// a test before it left; nothing is left on the host afterwards.
+#[test]
+#[serial]
+fn sandboxes_made_ahead_serve_only_the_tests_they_fit() {
+    let before = HostSnapshot::capture().unwrap();
+    let text = run_ahead_cases(&[]);
+    let used = text.matches("using the sandbox made ahead").count();
+    let dropped = text.matches("dropped the sandbox made ahead").count();
+    // a1 and a2 start their own; from a3 on the one made during the test
+    // before is used, but by c1 (another hostname), c2 (made for c1's
+    // hostname) and d2 (another environment).
+    assert!(used >= 5, "{used} sandboxes made ahead used, {dropped} dropped:\n{text}");
+    assert!(dropped >= 2, "{used} sandboxes made ahead used, {dropped} dropped:\n{text}");
+    wait_until_empty("cgroups of sandboxes made ahead", sandbox_cgroups);
+    assert_none_left("--isolated-test-zygote");
+    let changed = before.diff(&HostSnapshot::capture().unwrap());
+    assert!(changed.is_empty(), "{changed:?}");
+    // A run that fails ends through `exit(101)`: the one made ahead goes too.
+    let dir = tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let env = [("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap())];
+    let run = run_cases(&["ahead::a", "panics", "--test-threads=1"], &env);
+    assert!(run.text.contains("5 passed; 1 failed"), "{}", run.text);
+    wait_until_empty("cgroups of sandboxes made ahead", sandbox_cgroups);
+    assert_none_left("--isolated-test-zygote");
+}
+
+#[test]
+#[serial]
+fn isolated_test_ahead_0_makes_none() {
+    let text = run_ahead_cases(&[("ISOLATED_TEST_AHEAD", "0")]);
+    assert!(!text.contains("made ahead"), "{text}");
+    // One sandbox for each of the eleven isolated tests, none more.
+    assert_eq!(text.matches("sandbox started").count(), 11, "{text}");
+    wait_until_empty("sandbox cgroups", sandbox_cgroups);
+}

@@ -15,7 +15,10 @@
 //! - [`zygote`]: the test process's zygote (started once, shared by its
 //!   threads), which clones the attribute's sandboxes; the plain path
 //!   when it cannot.
+//! - [`ahead`]: the next sandbox made while the current test runs, and
+//!   handed to the next test that asks for the same one.
 
+pub(crate) mod ahead;
 pub(crate) mod attribute;
 pub(crate) mod diagnose;
 pub(crate) mod guard;

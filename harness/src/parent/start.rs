@@ -10,7 +10,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use rustix::pipe::PipeFlags;
 
-use super::{diagnose, zygote};
+use super::{ahead, diagnose, zygote};
 use crate::config::ENV_SETUP;
 use crate::error::{IoCause, SpawnError};
 use crate::sandbox::request::{MAX_REQUEST_LEN, SetupRequest};
@@ -117,11 +117,12 @@ impl Child {
     }
 
     /// For the zygote.
-    fn request(&self, test: &str, flags: u64, nest: bool, cgroup: bool) -> crate::zygote::wire::Request {
+    fn request(&self, test: &str, flags: u64, nest: bool, cgroup: bool, ahead: bool) -> crate::zygote::wire::Request {
         crate::zygote::wire::Request {
             flags,
             nest,
             cgroup,
+            ahead,
             test: test.to_owned(),
             setup: self.setup.clone(),
             cwd: self.cwd.as_bytes().to_vec(),
@@ -217,6 +218,38 @@ fn pipes(inv: &Invocation) -> Result<(Pipes, Handover), SpawnError> {
 /// A preparation step, `clone3` (with the host's cause and a fix when user
 /// namespaces are restricted), or the id maps.
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guard), SpawnError> {
+    let Some(ahead) = ahead::Eligible::of(inv) else {
+        return launch(inv, false).map(|(started, guard, _)| (started, guard));
+    };
+    let key = ahead_key(inv)?;
+    if let Some(taken) = ahead.take(&key) {
+        ahead::want(&key, inv);
+        return Ok(taken);
+    }
+    let (started, guard, forked) = launch(inv, false)?;
+    if forked {
+        ahead::want(&key, inv);
+    }
+    Ok((started, guard))
+}
+
+/// What a sandbox made ahead must have been made with to serve `inv`
+/// (see [`ahead::Key`]).
+///
+/// # Errors
+/// As [`start`]'s preparation of what PID 2 is given.
+pub(crate) fn ahead_key(inv: &Invocation) -> Result<ahead::Key, SpawnError> {
+    let child = child(inv, &inv.setup)?;
+    Ok(ahead::Key::new(child.setup, child.cwd.into_bytes(), child.env.into_iter().map(CString::into_bytes).collect()))
+}
+
+/// Starts a sandbox for `inv`; with `ahead`, through the zygote only, and
+/// with PID 2 waiting after its setup for the test it runs (see
+/// [`ahead`]). Also says whether PID 2 was forked by the zygote.
+///
+/// # Errors
+/// As [`start`]; with `ahead`, also when the zygote cannot be used.
+pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::guard::Pid1Guard, bool), SpawnError> {
     let began = std::time::Instant::now();
     let euid = rustix::process::geteuid().as_raw();
     let privileged = !inv.setup.lock;
@@ -256,12 +289,13 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
         let prepared = began.elapsed();
         if let Some(test) = through_zygote.take() {
             let ask = zygote::Ask {
-                request: child.request(test, flags, nest, into.is_some()),
+                request: child.request(test, flags, nest, into.is_some(), ahead),
                 fds: handover.fds(),
                 cgroup: into,
             };
             match zygote::clone(&ask) {
-                zygote::Asked::Cloned(cloned) => break (cloned, pipes, prepared, "forked by the zygote"),
+                zygote::Asked::Cloned(cloned) => break (cloned, pipes, prepared, FORKED),
+                zygote::Asked::NotCloned if ahead => return Err(no_zygote()),
                 zygote::Asked::NotCloned => {}
                 // Start over with new pipes (these are dropped): a PID 1
                 // the zygote may have cloned reads EOF on its sync pipe
@@ -270,9 +304,15 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
                     if let Some(cgroup) = &cgroup {
                         cgroup.kill_all();
                     }
+                    if ahead {
+                        return Err(no_zygote());
+                    }
                     continue;
                 }
             }
+        }
+        if ahead {
+            return Err(no_zygote());
         }
         let cloned = clone_sandbox(flags, &Pid2::Exec(&child.image()?), &handover, into, nest).map_err(|source| {
             let names: Vec<&str> = NAMESPACES.iter().filter(|(bit, _)| chosen & bit != 0).map(|(_, n)| *n).collect();
@@ -301,6 +341,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
     drop(sync);
     tracing::debug!(
         pid2,
+        ahead,
         cgroup = ?cgroup_made,
         prepared = ?prepared,
         cloned = ?cloned_at,
@@ -311,7 +352,18 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guar
     Ok((
         Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
         guard,
+        pid2 == FORKED,
     ))
+}
+
+/// How PID 2 came to be, in the debug log.
+const FORKED: &str = "forked by the zygote";
+
+fn no_zygote() -> SpawnError {
+    SpawnError::Prepare {
+        what: "make a sandbox ahead of its test".into(),
+        source: IoCause(std::io::Error::other("the zygote could not clone it")),
+    }
 }
 
 /// The namespaces `clone3` makes for PID 1.

@@ -23,19 +23,54 @@ pub(crate) fn run(request: &Request) -> ! {
     FORKED.store(true, Ordering::Relaxed);
     crate::sys::zygote::replace_environment(request.env.iter().map(Vec::as_slice));
     crate::pid2::entry::before_main(std::ffi::OsStr::new(&request.setup));
+    let name = if request.ahead { go() } else { request.test.clone() };
     // The parent sends only registered tests.
-    let Some(test) = crate::registry::find(&request.test) else {
-        gone(&format!("the zygote was asked for `{}`, which is not registered", request.test));
+    let Some(test) = crate::registry::find(&name) else {
+        gone(&format!("the zygote was asked for `{name}`, which is not registered"));
     };
     // libtest's convention, which `naming` reads: the test runs on a
     // thread named after it.
-    let thread = std::thread::Builder::new().name(request.test.clone()).spawn(test);
+    let thread = std::thread::Builder::new().name(name).spawn(test);
     let why = match thread.map(std::thread::JoinHandle::join) {
         Err(err) => format!("could not start the test's thread: {err}"),
         Ok(Err(_)) => "the test's function panicked outside its body".to_owned(),
         Ok(Ok(())) => "the test's function returned instead of ending the process".to_owned(),
     };
     gone(&why)
+}
+
+/// In a sandbox made ahead of its test (`parent::ahead`), once it is
+/// built: waits for the test on standard input (`<nonce>\n<test>\n`, then
+/// EOF), gives the two to the harness as an executed PID 2 gets them (its
+/// environment), and puts `/dev/null` on standard input, as for every
+/// test of the attribute. EOF without them: the parent dropped this
+/// sandbox unused, and PID 2 ends quietly.
+fn go() -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::io::stdin().lock().read_to_end(&mut bytes);
+    if bytes.is_empty() {
+        crate::pid2::body::exit(0);
+    }
+    let text = match (read, String::from_utf8(bytes)) {
+        (Ok(_), Ok(text)) => text,
+        (Err(err), _) => gone(&format!("could not read which test to run: {err}")),
+        (_, Err(_)) => gone("the test to run came as bytes that are not UTF-8"),
+    };
+    let mut lines = text.split_terminator('\n');
+    let (Some(nonce), Some(test), None) = (lines.next(), lines.next(), lines.next()) else {
+        gone(&format!("malformed message naming the test to run: {text:?}"));
+    };
+    crate::sys::zygote::set_child_vars(nonce, test);
+    match std::fs::File::open("/dev/null") {
+        Ok(null) => {
+            if let Err(err) = rustix::stdio::dup2_stdin(&null) {
+                gone(&format!("could not put /dev/null on standard input: {err}"));
+            }
+        }
+        Err(err) => gone(&format!("could not open /dev/null for standard input: {err}")),
+    }
+    test.to_owned()
 }
 
 /// Ends a PID 2 that could not run its test (a harness bug): on stderr,

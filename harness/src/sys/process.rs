@@ -1,5 +1,6 @@
 //! Starting the commands of `isolated-test run` in a session of their own,
-//! and build tools that die with the process that started them.
+//! build tools that die with the process that started them, and handlers
+//! run at exit.
 #![allow(unsafe_code)]
 
 use std::os::unix::process::CommandExt;
@@ -46,5 +47,20 @@ pub(crate) fn killed_with_parent(cmd: &mut Command) -> &mut Command {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
             Ok(())
         })
+    }
+}
+
+/// Has `f` run when the process exits through `exit` (the end of `main`,
+/// `std::process::exit`; not a death by signal).
+///
+/// # Errors
+/// The C library could not register it.
+pub(crate) fn at_exit(f: extern "C" fn()) -> std::io::Result<()> {
+    // SAFETY: registering a plain function without arguments, which the C
+    // library calls once at `exit`.
+    if unsafe { libc::atexit(f) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("atexit refused to register a handler"))
     }
 }

@@ -124,3 +124,18 @@ pub(crate) fn replace_environment<'a>(vars: impl Iterator<Item = &'a [u8]>) {
         }
     }
 }
+
+/// Sets the two variables that tell the harness in PID 2 which test it
+/// runs (`config::ENV_CHILD_NONCE`, `config::ENV_CHILD_TEST`), in a PID 2
+/// made ahead of its test, which learns them only once it is built.
+///
+/// Must be called while the process has one thread (PID 2 before it starts
+/// the test's).
+pub(crate) fn set_child_vars(nonce: &str, test: &str) {
+    // SAFETY: PID 2 forked from the single-threaded zygote has one thread
+    // until it starts the test's; nothing reads the environment meanwhile.
+    unsafe {
+        std::env::set_var(crate::config::ENV_CHILD_NONCE, nonce);
+        std::env::set_var(crate::config::ENV_CHILD_TEST, test);
+    }
+}

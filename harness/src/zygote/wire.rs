@@ -40,6 +40,10 @@ pub(crate) struct Request {
     pub(crate) nest: bool,
     /// Whether a cgroup directory follows the descriptors (`CLONE_INTO_CGROUP`).
     pub(crate) cgroup: bool,
+    /// A sandbox made ahead of its test (see `parent::ahead`): after the
+    /// setup, PID 2 reads which test it runs, and its nonce, on its
+    /// standard input; `test` is then only the one it was made after.
+    pub(crate) ahead: bool,
     /// The libtest name of the test.
     pub(crate) test: String,
     /// The setup request (JSON), which the plain path passes in `ISOLATED_TEST_SETUP`.
@@ -62,6 +66,7 @@ impl Request {
         out.extend_from_slice(&self.flags.to_le_bytes());
         out.push(u8::from(self.nest));
         out.push(u8::from(self.cgroup));
+        out.push(u8::from(self.ahead));
         for bytes in [self.test.as_bytes(), self.setup.as_bytes(), &self.cwd] {
             put(&mut out, bytes);
         }
@@ -81,6 +86,7 @@ impl Request {
         let flags = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| invalid("flags"))?);
         let nest = r.take(1)?[0] != 0;
         let cgroup = r.take(1)?[0] != 0;
+        let ahead = r.take(1)?[0] != 0;
         let test = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| invalid("test name"))?;
         let setup = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| invalid("setup request"))?;
         let cwd = r.bytes()?.to_vec();
@@ -92,7 +98,7 @@ impl Request {
         if !r.0.is_empty() {
             return Err(invalid("trailing bytes"));
         }
-        Ok(Self { flags, nest, cgroup, test, setup, cwd, env })
+        Ok(Self { flags, nest, cgroup, ahead, test, setup, cwd, env })
     }
 
     /// Overwrites what this request carries before it is freed, so that
@@ -318,6 +324,7 @@ mod tests {
             flags: 0x2002_0000,
             nest: true,
             cgroup: false,
+            ahead: true,
             test: "net::t".into(),
             setup: "{\"hostname\":\"h\"}".into(),
             cwd: b"/work/\xffdir".to_vec(),

@@ -1,0 +1,340 @@
+//! Sandboxes made ahead of their tests: while one test runs, the zygote
+//! builds the next sandbox (cgroup, namespaces, the whole setup, the
+//! lock), and PID 2 waits, built, for the test it will run. When the next
+//! test starts and asks for the same sandbox, it gets that one and pays
+//! only for the handover; its own sandbox's setup overlapped the previous
+//! test and ran on the other core.
+//!
+//! Every sandbox is still made for one test and used once: a sandbox made
+//! ahead is handed to exactly one test, and dropped (killed, its cgroup
+//! removed) when the next test asks for another one ([`Key`]), when it
+//! waited longer than [`MAX_AGE`], or when the process exits. What changes
+//! is when its setup ran: up to [`MAX_AGE`] before its test started, while
+//! the previous test ran. The host's files are seen through the overlay as
+//! they are when the test reads them; the files the setup copies
+//! (`/etc/hosts`, `/etc/resolv.conf`) and the host's mount table are those
+//! of that moment.
+//!
+//! When it is used: the attribute's tests with the zygote on, from the
+//! second sandbox of a test process on (a process that runs one test,
+//! as under nextest, never makes one it would not use), unless
+//! [`crate::config::ENV_AHEAD`] is `0`. It stops for the rest of the
+//! process once the sandboxes made ahead were dropped unused more often
+//! than they were used (tests that each ask for a different sandbox, or
+//! that each run longer than [`MAX_AGE`]), and says so under
+//! `ISOLATED_TEST_LOG=debug`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::guard::Pid1Guard;
+use super::start::{Invocation, Started};
+use crate::config::{ENV_AHEAD, ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_ZYGOTE};
+
+/// A sandbox made ahead and not asked for within this long is dropped
+/// instead of used: it bounds how old the moment of its setup can be.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// How many more sandboxes made ahead may be dropped unused than were
+/// used before none is made any more.
+const MISSES_ALLOWED: u32 = 3;
+
+/// Everything a sandbox is made from but the test's name and nonce: the
+/// setup request (before the cgroup's paths are added), PID 2's working
+/// directory and its whole environment. A sandbox made ahead serves only
+/// a test whose key is equal, so that it is the sandbox that test would
+/// have got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    setup: String,
+    cwd: Vec<u8>,
+    env: Vec<Vec<u8>>,
+}
+
+impl Key {
+    /// The key of a setup request (JSON), working directory and
+    /// environment (`KEY=VALUE` each); the two variables that name the
+    /// test are left out.
+    pub(crate) fn new(setup: String, cwd: Vec<u8>, mut env: Vec<Vec<u8>>) -> Self {
+        let per_test = [ENV_CHILD_NONCE, ENV_CHILD_TEST].map(|k| format!("{k}="));
+        env.retain(|e| !per_test.iter().any(|p| e.starts_with(p.as_bytes())));
+        Self { setup, cwd, env }
+    }
+}
+
+/// A sandbox made ahead, built or being built by its PID 2.
+struct Ready {
+    key: Key,
+    made: Instant,
+    started: Started,
+    guard: Pid1Guard,
+    /// The write end of PID 2's standard input, where it waits for its test.
+    go: OwnedFd,
+}
+
+/// What the maker is asked to make next.
+struct Job {
+    key: Key,
+    test: String,
+    argv: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
+    setup: crate::sandbox::request::SetupRequest,
+}
+
+#[derive(Default)]
+struct State {
+    /// Sandboxes asked for so far (the first one is never made ahead).
+    asked: u32,
+    job: Option<Job>,
+    /// The key of the one the maker is making now.
+    making: Option<Key>,
+    ready: Option<Ready>,
+    used: u32,
+    dropped: u32,
+    /// No more sandboxes ahead, and why.
+    off: Option<String>,
+    /// The maker thread runs.
+    maker: bool,
+}
+
+static STATE: Mutex<State> =
+    Mutex::new(State { asked: 0, job: None, making: None, ready: None, used: 0, dropped: 0, off: None, maker: false });
+static CHANGED: Condvar = Condvar::new();
+/// The process the sandboxes made ahead belong to (their PID 1 is its
+/// child): a fork of it must not use them.
+static OWNER: OnceLock<u32> = OnceLock::new();
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An invocation that a sandbox made ahead may serve, with its test's name
+/// and nonce.
+pub(crate) struct Eligible<'a> {
+    test: &'a str,
+    nonce: &'a OsString,
+}
+
+impl<'a> Eligible<'a> {
+    /// `Some` for an attribute's test that goes through the zygote, with
+    /// nothing of its own on standard input, in the process that owns the
+    /// sandboxes, while this is not turned off.
+    pub(crate) fn of(inv: &'a Invocation) -> Option<Self> {
+        let test = inv.forked_test.as_deref()?;
+        let nonce = inv.env.iter().find(|(k, _)| k == ENV_CHILD_NONCE).map(|(_, v)| v)?;
+        if inv.stdin.is_some() || *OWNER.get_or_init(std::process::id) != std::process::id() {
+            return None;
+        }
+        if [ENV_AHEAD, ENV_ZYGOTE].iter().any(|var| std::env::var_os(var).is_some_and(|v| v == "0")) {
+            return None;
+        }
+        Some(Self { test, nonce })
+    }
+
+    /// The sandbox made ahead for `key`, handed over to this test; `None`
+    /// when there is none (then the caller starts one), after dropping one
+    /// made for another key or too long ago. Waits for one being made.
+    pub(crate) fn take(&self, key: &Key) -> Option<(Started, Pid1Guard)> {
+        let mut state = state();
+        state.asked = state.asked.saturating_add(1);
+        while state.making.as_ref() == Some(key) {
+            state = CHANGED.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        let ready = state.ready.take()?;
+        let age = ready.made.elapsed();
+        let fits = ready.key == *key && age <= MAX_AGE;
+        if fits {
+            state.used += 1;
+        } else {
+            note_dropped(
+                &mut state,
+                if ready.key == *key { "it waited too long" } else { "the test asked for another" },
+            );
+        }
+        drop(state);
+        if !fits {
+            tracing::debug!(test = self.test, ?age, "dropped the sandbox made ahead");
+            drop_unused(ready);
+            return None;
+        }
+        let Ready { started, guard, go, .. } = ready;
+        let mut go = std::fs::File::from(go);
+        let mut message = self.nonce.as_bytes().to_vec();
+        message.push(b'\n');
+        message.extend_from_slice(self.test.as_bytes());
+        message.push(b'\n');
+        match go.write_all(&message) {
+            Ok(()) => {
+                tracing::debug!(test = self.test, ?age, "using the sandbox made ahead");
+                Some((started, guard))
+            }
+            // PID 2 is gone: start one the ordinary way.
+            Err(err) => {
+                tracing::debug!(test = self.test, %err, "the sandbox made ahead did not take its test");
+                discard(go.into(), guard, started);
+                None
+            }
+        }
+    }
+}
+
+fn note_dropped(state: &mut State, why: &str) {
+    state.dropped += 1;
+    if state.off.is_none() && state.dropped > state.used + MISSES_ALLOWED {
+        let off = format!(
+            "{} sandboxes made ahead were dropped unused and {} used (the last: {why})",
+            state.dropped, state.used
+        );
+        tracing::debug!("no more sandboxes made ahead in this process: {off}");
+        state.off = Some(off);
+    }
+}
+
+/// Kills and removes a sandbox made ahead that no test will use.
+fn drop_unused(ready: Ready) {
+    let Ready { started, guard, go, .. } = ready;
+    discard(go, guard, started);
+}
+
+fn discard(go: OwnedFd, guard: Pid1Guard, started: Started) {
+    // EOF first: PID 2 ends by itself if it is already waiting.
+    drop(go);
+    // Then PID 1 is killed and reaped, and only then the cgroup removed.
+    drop(guard);
+    drop(started);
+}
+
+/// After `inv` got its sandbox: has the next one made ahead, like the one
+/// `key` describes (from the second sandbox of the process on).
+pub(crate) fn want(key: &Key, inv: &Invocation) {
+    let Some(test) = inv.forked_test.clone() else { return };
+    let mut state = state();
+    if state.off.is_some() || state.asked < 2 {
+        return;
+    }
+    let per_test = |k: &OsString| k == ENV_CHILD_NONCE || k == ENV_CHILD_TEST;
+    state.job = Some(Job {
+        key: key.clone(),
+        test,
+        argv: inv.argv.clone(),
+        env: inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect(),
+        env_remove: inv.env_remove.clone(),
+        setup: inv.setup.clone(),
+    });
+    if !state.maker {
+        state.maker = true;
+        let spawned = std::thread::Builder::new().name("isolated-test-ahead".into()).spawn(make_forever);
+        match spawned {
+            Ok(_) => {
+                if let Err(err) = crate::sys::process::at_exit(at_exit) {
+                    tracing::debug!(%err, "no sandboxes made ahead: their cleanup at exit could not be registered");
+                    state.off = Some(format!("their cleanup at exit could not be registered: {err}"));
+                    state.job = None;
+                }
+            }
+            Err(err) => {
+                tracing::debug!(%err, "no sandboxes made ahead: the thread that makes them could not start");
+                state.off = Some(format!("its thread could not start: {err}"));
+                state.job = None;
+            }
+        }
+    }
+    CHANGED.notify_all();
+}
+
+/// The maker thread: makes the sandbox of each job, until sandboxes made
+/// ahead are off.
+fn make_forever() {
+    loop {
+        let mut state = state();
+        while state.job.is_none() && state.off.is_none() {
+            state = CHANGED.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.off.is_some() {
+            let old = state.ready.take();
+            drop(state);
+            if let Some(old) = old {
+                drop_unused(old);
+            }
+            return;
+        }
+        let Some(job) = state.job.take() else { continue };
+        if state.ready.as_ref().is_some_and(|r| r.key == job.key && r.made.elapsed() < MAX_AGE / 2) {
+            continue;
+        }
+        let old = state.ready.take();
+        if old.is_some() {
+            note_dropped(&mut state, "a newer one was asked for");
+        }
+        state.making = Some(job.key.clone());
+        drop(state);
+        if let Some(old) = old {
+            drop_unused(old);
+        }
+        let made = make(job);
+        let mut state = self::state();
+        state.making = None;
+        let unused = match made {
+            Ok(ready) if state.off.is_none() => {
+                state.ready = Some(ready);
+                None
+            }
+            Ok(ready) => Some(ready),
+            Err(err) => {
+                let why = err.render();
+                tracing::debug!(error = %why, "could not make a sandbox ahead; no more in this process");
+                state.off = Some(format!("making one failed: {why}"));
+                None
+            }
+        };
+        CHANGED.notify_all();
+        drop(state);
+        if let Some(unused) = unused {
+            drop_unused(unused);
+        }
+    }
+}
+
+fn make(job: Job) -> Result<Ready, crate::error::SpawnError> {
+    let (go_read, go) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| crate::error::SpawnError::Prepare {
+            what: "create the pipe a sandbox made ahead waits on".into(),
+            source: crate::error::IoCause(e.into()),
+        })?;
+    let inv = Invocation {
+        argv: job.argv,
+        env: job.env,
+        env_remove: job.env_remove,
+        setup: job.setup,
+        stdin: Some(go_read),
+        forked_test: Some(job.test),
+    };
+    let (started, guard, _) = super::start::launch(&inv, true)?;
+    Ok(Ready { key: job.key, made: Instant::now(), started, guard, go })
+}
+
+/// At the process's exit: no sandbox made ahead is left behind (its PID 1
+/// would die with the process; its cgroup would stay).
+extern "C" fn at_exit() {
+    if OWNER.get().is_some_and(|owner| *owner != std::process::id()) {
+        return;
+    }
+    let mut state = state();
+    state.off.get_or_insert_with(|| "the process exits".into());
+    state.job = None;
+    CHANGED.notify_all();
+    let until = Instant::now() + Duration::from_secs(10);
+    while state.making.is_some() && Instant::now() < until {
+        state = CHANGED.wait_timeout(state, Duration::from_millis(50)).unwrap_or_else(PoisonError::into_inner).0;
+    }
+    let ready = state.ready.take();
+    drop(state);
+    if let Some(ready) = ready {
+        drop_unused(ready);
+    }
+}
