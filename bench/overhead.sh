@@ -107,6 +107,31 @@ run_no_zygote() {
     run_suite "$@"
 }
 
+# run_no_ahead LABEL ARGS...: run_suite without sandboxes made ahead: each
+# sandbox is built when its test starts.
+run_no_ahead() {
+    local -a WRAP=(env ISOLATED_TEST_AHEAD=0)
+    run_suite "$@"
+}
+
+# busy_cores ARGS...: one run of BIN ARGS; prints how many cores were busy
+# on average meanwhile (from /proc/stat: the whole machine, so every
+# process a sandbox starts and the kernel's work for it are counted) and
+# the CPU time per test in ms.
+busy_cores() {
+    local before after start end
+    before=$(head -n1 /proc/stat)
+    start=$(date +%s%N)
+    "$BIN" "$@" >"$OUT/log" 2>&1 || die "busy-cores run failed: $BIN $*"
+    end=$(date +%s%N)
+    after=$(head -n1 /proc/stat)
+    awk -v b="$before" -v a="$after" -v ns="$((end - start))" -v n="$N" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(b, x); split(a, y)
+        busy = (y[2] + y[3] + y[4] + y[7] + y[8] + y[9]) - (x[2] + x[3] + x[4] + x[7] + x[8] + x[9])
+        printf "%.2f %.2f\n", busy / hz / (ns / 1e9), busy / hz * 1e3 / n
+    }'
+}
+
 # run_each LABEL PREFIX...: N processes, one per plain test, each run under
 # PREFIX (empty for none); checks every exit status and that each ran its
 # test. Sets ELAPSED_NS. MODULE (default plain) picks the module, and
@@ -205,6 +230,13 @@ pair=$(alternate run_suite run_no_zygote "isolated serial" isolated:: --test-thr
 read -r iso iso_nz <<<"$pair"
 pair=$(alternate run_suite run_no_zygote "isolated parallel" isolated:: -q)
 read -r iso_par iso_par_nz <<<"$pair"
+# With and without sandboxes made ahead, in turn.
+pair=$(alternate run_suite run_no_ahead "isolated serial" isolated:: --test-threads=1 -q)
+read -r iso_a iso_na <<<"$pair"
+pair=$(alternate run_suite run_no_ahead "isolated parallel" isolated:: -q)
+read -r iso_par_a iso_par_na <<<"$pair"
+read -r busy_serial cpu_serial < <(busy_cores isolated:: --test-threads=1 -q)
+read -r busy_par cpu_par < <(busy_cores isolated:: -q)
 proc=$(median_ms_per_test run_each "process per test")
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
 floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
@@ -286,6 +318,8 @@ printf '%-46s %10s\n' "isolated, serial (--test-threads=1)" "$iso"
 printf '%-46s %10s\n' "isolated, default threads (wall / $N)" "$iso_par"
 printf '%-46s %10s\n' "isolated, serial, no zygote" "$iso_nz"
 printf '%-46s %10s\n' "isolated, default threads, no zygote" "$iso_par_nz"
+printf '%-46s %10s\n' "isolated, serial, none made ahead" "$iso_na"
+printf '%-46s %10s\n' "isolated, default threads, none made ahead" "$iso_par_na"
 printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
 printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
 printf '%-46s %10s\n' "wrap (cargo runner), serial" "$wrap"
@@ -301,6 +335,10 @@ printf '%-46s %10s\n' "default threads over serial (throughput)" "${gain}x"
 printf '%-46s %10s\n' "zygote/no zygote, serial" "$(per "$iso" "$iso_nz")"
 printf '%-46s %10s\n' "zygote/no zygote, default threads" "$(per "$iso_par" "$iso_par_nz")"
 printf '%-46s %10s\n' "zygote/no zygote, process per test" "$(per "$iso_proc" "$iso_proc_nz")"
+printf '%-46s %10s\n' "ahead/none ahead, serial" "$(per "$iso_a" "$iso_na")"
+printf '%-46s %10s\n' "ahead/none ahead, default threads" "$(per "$iso_par_a" "$iso_par_na")"
+printf '%-46s %10s\n' "cores busy, serial / default threads" "$busy_serial / $busy_par"
+printf '%-46s %10s\n' "CPU ms per test, serial / default threads" "$cpu_serial / $cpu_par"
 printf '%-46s %10s\n' "wrap/isolated, serial" "$(awk -v a="$wrap" -v b="$iso" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, default threads" "$(awk -v a="$wrap_par" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$wrap_proc" -v b="$iso_proc" 'BEGIN { printf "%.2f", a / b }')"
