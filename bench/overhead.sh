@@ -360,5 +360,26 @@ for threads in 2 4; do
     printf '%-14s %16s %16s %8s %18s\n' "$threads" "$first" "$last" \
         "$(awk -v a="$last" -v b="$first" 'BEGIN { printf "%.2f", a / b }')" "$peak KiB"
 done
+# The memory of each sandbox, from its cgroup (ISOLATED_TEST_REPORT=1
+# prints what each used): one more run of the thousand at 2 threads, not
+# timed (taking the reports costs time of its own).
+echo >&2
+echo "measuring the memory of each of 1000 sandboxes..." >&2
+python3 - "$BIN" <<'PY' || die "the memory run of the 1000 sandboxes failed (see above)"
+import os, re, statistics, subprocess, sys
+env = dict(os.environ, ISOLATED_TEST_REPORT="1")
+proc = subprocess.run([sys.argv[1], "scale::", "--test-threads=2"], env=env, capture_output=True, text=True)
+units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+peaks = [float(v) * units[u] for v, u in re.findall(r"^resources: peak memory ([0-9.]+) (B|KiB|MiB|GiB)", proc.stderr, re.M)]
+if proc.returncode != 0 or len(peaks) != 1000:
+    sys.stderr.write(proc.stderr[-4000:])
+    sys.exit(f"memory run: exit status {proc.returncode}, {len(peaks)} of 1000 sandboxes reported their peak memory")
+kib = lambda b: f"{b / 1024:.0f} KiB"
+print()
+print("peak memory of each sandbox (its cgroup: PID 1, PID 2, the kernel memory charged to it), 1000 in one run, 2 threads")
+print(f"{'':14} {'median':>12} {'max':>12}")
+for label, part in (("first 100", peaks[:100]), ("last 100", peaks[-100:]), ("all 1000", peaks)):
+    print(f"{label:14} {kib(statistics.median(part)):>12} {kib(max(part)):>12}")
+PY
 left=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'isolated-test-*' 2>/dev/null | wc -l)
 echo "sandbox cgroups left afterwards: $left"
