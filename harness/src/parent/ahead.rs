@@ -32,7 +32,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::guard::Pid1Guard;
-use super::start::{Invocation, Started};
+use super::start::{Invocation, MadeFrom, Started};
 use crate::config::{ENV_AHEAD, ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_ZYGOTE};
 
 /// A sandbox made ahead and not asked for within this long is dropped
@@ -43,26 +43,42 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
 /// used before none is made any more.
 const MISSES_ALLOWED: u32 = 3;
 
-/// Everything a sandbox is made from but the test's name and nonce: the
-/// setup request (before the cgroup's paths are added), PID 2's working
-/// directory and its whole environment. A sandbox made ahead serves only
-/// a test whose key is equal, so that it is the sandbox that test would
-/// have got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Key {
-    setup: String,
-    cwd: Vec<u8>,
-    env: Vec<Vec<u8>>,
+/// Starts a sandbox for `inv`: the one made ahead for it if there is one
+/// (see the module's documentation), else one of its own; then has the
+/// next one made ahead when `inv` may use one.
+///
+/// # Errors
+/// As [`super::start::start`].
+pub(crate) fn start(inv: &Invocation) -> Result<(Started, Pid1Guard), crate::error::SpawnError> {
+    let Some(eligible) = Eligible::of(inv) else {
+        return super::start::start(inv);
+    };
+    let key = Key::new(super::start::made_from(inv)?);
+    if let Some(taken) = eligible.take(&key) {
+        want(&key, inv);
+        return Ok(taken);
+    }
+    let (started, guard, forked) = super::start::launch(inv, false)?;
+    if forked {
+        want(&key, inv);
+    }
+    Ok((started, guard))
 }
 
+/// Everything a sandbox is made from but the test's name and nonce: the
+/// setup request (before the cgroup's paths are added), PID 2's working
+/// directory and its whole environment but the two variables that name
+/// the test. A sandbox made ahead serves only a test whose key is equal,
+/// so that it is the sandbox that test would have got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key(MadeFrom);
+
 impl Key {
-    /// The key of a setup request (JSON), working directory and
-    /// environment (`KEY=VALUE` each); the two variables that name the
-    /// test are left out.
-    pub(crate) fn new(setup: String, cwd: Vec<u8>, mut env: Vec<Vec<u8>>) -> Self {
+    /// The key of what a sandbox is made from.
+    pub(crate) fn new(mut made: MadeFrom) -> Self {
         let per_test = [ENV_CHILD_NONCE, ENV_CHILD_TEST].map(|k| format!("{k}="));
-        env.retain(|e| !per_test.iter().any(|p| e.starts_with(p.as_bytes())));
-        Self { setup, cwd, env }
+        made.env.retain(|e| !per_test.iter().any(|p| e.starts_with(p.as_bytes())));
+        Self(made)
     }
 }
 

@@ -1,4 +1,5 @@
-//! One sandbox from start to end: start it (`spawn`), supervise it on a
+//! One sandbox from start to end: start it (`ahead::start`: a sandbox
+//! made ahead, or one of its own through `start`), supervise it on a
 //! current-thread tokio runtime (`supervise`), and hand back what was
 //! observed. The one path every caller takes: the attribute (`attribute`),
 //! `isolated-test run` and `pair`, `doctor`, and `wrap`.
@@ -6,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::start::{self, Invocation};
+use super::start::Invocation;
 use super::supervise::{self, Outcome, Output};
 use crate::error::SpawnError;
 
@@ -55,7 +56,7 @@ pub(crate) fn run(
     watch: Watch<'_>,
     stop: impl Future<Output = ()>,
 ) -> Result<Outcome, SessionError> {
-    let (started, mut guard) = start::start(&invocation).map_err(SessionError::Start)?;
+    let (started, mut guard) = super::ahead::start(&invocation).map_err(SessionError::Start)?;
     // PID 1 holds its own copies of what the invocation handed over (its
     // standard input): ours go now, so that a writer feeding that input
     // sees EPIPE once the sandbox is gone, instead of blocking.

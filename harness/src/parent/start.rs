@@ -10,7 +10,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use rustix::pipe::PipeFlags;
 
-use super::{ahead, diagnose, zygote};
+use super::{diagnose, zygote};
 use crate::config::ENV_SETUP;
 use crate::error::{IoCause, SpawnError};
 use crate::sandbox::request::{MAX_REQUEST_LEN, SetupRequest};
@@ -212,35 +212,39 @@ fn pipes(inv: &Invocation) -> Result<(Pipes, Handover), SpawnError> {
     Ok((Pipes { sync_write, stdout_read, stderr_read, result_read }, handover))
 }
 
-/// Starts PID 1 in new namespaces and PID 2 running `inv`.
+/// Starts PID 1 in new namespaces and PID 2 running `inv` (the caller:
+/// `parent::ahead::start`, which may hand over a sandbox made ahead
+/// instead).
 ///
 /// # Errors
 /// A preparation step, `clone3` (with the host's cause and a fix when user
 /// namespaces are restricted), or the id maps.
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, super::guard::Pid1Guard), SpawnError> {
-    let Some(ahead) = ahead::Eligible::of(inv) else {
-        return launch(inv, false).map(|(started, guard, _)| (started, guard));
-    };
-    let key = ahead_key(inv)?;
-    if let Some(taken) = ahead.take(&key) {
-        ahead::want(&key, inv);
-        return Ok(taken);
-    }
-    let (started, guard, forked) = launch(inv, false)?;
-    if forked {
-        ahead::want(&key, inv);
-    }
-    Ok((started, guard))
+    launch(inv, false).map(|(started, guard, _)| (started, guard))
 }
 
-/// What a sandbox made ahead must have been made with to serve `inv`
-/// (see [`ahead::Key`]).
+/// What a sandbox is made from, but which test it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MadeFrom {
+    /// The setup request (JSON) before the cgroup's paths are added.
+    pub(crate) setup: String,
+    /// PID 2's working directory.
+    pub(crate) cwd: Vec<u8>,
+    /// PID 2's whole environment, `KEY=VALUE` each.
+    pub(crate) env: Vec<Vec<u8>>,
+}
+
+/// What a sandbox for `inv` is made from.
 ///
 /// # Errors
 /// As [`start`]'s preparation of what PID 2 is given.
-pub(crate) fn ahead_key(inv: &Invocation) -> Result<ahead::Key, SpawnError> {
+pub(crate) fn made_from(inv: &Invocation) -> Result<MadeFrom, SpawnError> {
     let child = child(inv, &inv.setup)?;
-    Ok(ahead::Key::new(child.setup, child.cwd.into_bytes(), child.env.into_iter().map(CString::into_bytes).collect()))
+    Ok(MadeFrom {
+        setup: child.setup,
+        cwd: child.cwd.into_bytes(),
+        env: child.env.into_iter().map(CString::into_bytes).collect(),
+    })
 }
 
 /// Starts a sandbox for `inv`; with `ahead`, through the zygote only, and
