@@ -115,10 +115,6 @@
 //!   sandboxes, return without running instead of failing, with a loud
 //!   line on stderr. Never set by default.
 #![deny(missing_docs)]
-// Some of the sandbox's code serves only the command line (its pty, `doctor`'s
-// probes); without the `cli` feature it is unused. The workspace's lints run
-// with every feature on, where what is dead in all builds is still caught.
-#![cfg_attr(not(feature = "cli"), allow(dead_code, unused_imports))]
 
 pub use isolated_test_macros::isolated_test;
 /// The same attribute as [`isolated_test`], named so that `#[isolated_test::test]`

@@ -65,6 +65,7 @@ pub(crate) const ENV_DEBOOTSTRAP_DIR: &str = "DEBOOTSTRAP_DIR";
 /// The name of the running test under nextest.
 pub(crate) const ENV_NEXTEST_TEST_NAME: &str = "NEXTEST_TEST_NAME";
 /// libtest's thread count, which `wrap` honours.
+#[cfg(feature = "cli")]
 pub(crate) const ENV_RUST_TEST_THREADS: &str = "RUST_TEST_THREADS";
 
 // Set by the harness for its own processes.
@@ -77,8 +78,10 @@ pub(crate) const ENV_CHILD_TEST: &str = "ISOLATED_TEST_CHILD_TEST";
 /// Carries the setup request (JSON) to PID 2.
 pub(crate) const ENV_SETUP: &str = "ISOLATED_TEST_SETUP";
 /// Carries the per-run nonce to a CLI helper.
+#[cfg(feature = "cli")]
 pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
 /// Carries a `run` command's specification (JSON) to a CLI helper.
+#[cfg(feature = "cli")]
 pub(crate) const ENV_HELPER_SPEC: &str = "ISOLATED_TEST_HELPER_SPEC";
 /// Names the test `wrap` runs in its sandbox.
 pub(crate) const ENV_WRAP_TEST: &str = "ISOLATED_TEST_WRAP_TEST";

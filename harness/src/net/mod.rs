@@ -38,6 +38,7 @@ mod topology;
 
 pub(crate) use dump::state_lines;
 pub use error::{BRIDGE, KernelFeature, NETEM, NetError, TBF, VETH};
+#[cfg(feature = "cli")]
 pub(crate) use network::probe;
 pub use network::{Builder, Link, Network, Node};
 pub use spec::LinkSpec;

@@ -861,6 +861,7 @@ impl Link<'_> {
 /// What `isolated-test doctor` shows of the kernel's network features:
 /// each one tried in a throw-away namespace (a veth pair, a bridge, a tbf
 /// and a netem qdisc), with the error (cause and fix) of those missing.
+#[cfg(feature = "cli")]
 pub(crate) fn probe() -> Vec<(&'static str, Option<String>)> {
     let tried = crate::sys::netns::new_net_namespace(|| {
         let mut rtnl = Rtnl::open()?;

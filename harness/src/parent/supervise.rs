@@ -72,8 +72,12 @@ pub(crate) enum Output<'a> {
     Replay,
     /// Standard output byte for byte as it comes, flushed (a terminal
     /// session: a prompt has no newline); standard error as [`Output::Replay`].
+    /// Used by the CLI (`run`).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     Terminal,
-    /// Line by line (never a character cut in two) to the caller.
+    /// Line by line (never a character cut in two) to the caller. Used by
+    /// the CLI (`doctor`, `wrap`).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     To(&'a mut dyn FnMut(Stream, &str)),
 }
 

@@ -23,10 +23,12 @@ pub(crate) struct Entered {
     /// The sandbox, or the step that failed.
     pub(crate) built: Result<Built, SetupError>,
     /// With [`SetupRequest::record`]: the steps that succeeded, in order,
-    /// each once.
+    /// each once (read by the CLI's helper, for `doctor`).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) steps: Vec<String>,
     /// With [`SetupRequest::record`]: top-level host directories bound
-    /// read-only instead of overlaid.
+    /// read-only instead of overlaid (read by the CLI's helper).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) readonly_dirs: Vec<String>,
 }
 

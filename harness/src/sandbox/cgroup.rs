@@ -458,6 +458,7 @@ impl Cgroup {
 
     /// Whether moving a process in takes `cgroup.procs` writes in v1
     /// hierarchies (no `clone3(CLONE_INTO_CGROUP)` there).
+    #[cfg(feature = "cli")]
     pub(crate) fn has_v1(&self) -> bool {
         !self.leaves.v1.is_empty()
     }
@@ -550,6 +551,7 @@ impl Cgroup {
 
     /// Where each capability comes from, for `doctor`: (what, where or
     /// `None` when unavailable).
+    #[cfg(feature = "cli")]
     pub(crate) fn capabilities(&self) -> Vec<(&'static str, Option<String>)> {
         let source = |controller: &str| {
             if self.leaves.v2_has(controller) {

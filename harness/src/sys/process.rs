@@ -8,6 +8,7 @@ use std::process::Command;
 
 /// Makes `cmd` lead a new session whose controlling terminal is its
 /// standard input (a pty slave), as a shell started in a terminal has.
+#[cfg(feature = "cli")]
 pub(crate) fn in_new_session_on_tty(cmd: &mut Command) -> &mut Command {
     // SAFETY: the closure runs between fork and exec; setsid(2) and
     // ioctl(2) are async-signal-safe and touch no memory of the parent's.
@@ -24,6 +25,7 @@ pub(crate) fn in_new_session_on_tty(cmd: &mut Command) -> &mut Command {
 
 /// Makes `cmd` lead a new session (and so a new process group) when it
 /// starts, as a shell started by a terminal would.
+#[cfg(feature = "cli")]
 pub(crate) fn in_new_session(cmd: &mut Command) -> &mut Command {
     // SAFETY: the closure runs between fork and exec; setsid(2) is
     // async-signal-safe and touches no memory of the parent's. It cannot
