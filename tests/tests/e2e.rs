@@ -935,10 +935,17 @@ fn a_failing_test_with_a_network_shows_its_state() {
     assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
 
+/// A host directory the cases see in their sandboxes: next to the cases
+/// binary, whose directory the harness keeps visible (a checkout under
+/// `/tmp` is hidden by the sandbox's fresh `/tmp` otherwise).
+fn ahead_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(cases_binary().parent().unwrap()).unwrap()
+}
+
 /// Runs `ahead::` of the cases in order with `env`, and returns the run's
 /// text; every test passes.
 fn run_ahead_cases(env: &[(&str, &str)]) -> String {
-    let dir = tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = ahead_dir();
     let mut all = vec![
         ("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap()),
         ("ISOLATED_TEST_LOG", "isolated_test::parent::ahead=debug,isolated_test::parent::start=debug"),
@@ -972,7 +979,7 @@ fn sandboxes_made_ahead_serve_only_the_tests_they_fit() {
     let changed = before.diff(&HostSnapshot::capture().unwrap());
     assert!(changed.is_empty(), "{changed:?}");
     // A run that fails ends through `exit(101)`: the one made ahead goes too.
-    let dir = tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = ahead_dir();
     let env = [("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap())];
     let run = run_cases(&["ahead::a", "panics", "--test-threads=1"], &env);
     assert!(run.text.contains("5 passed; 1 failed"), "{}", run.text);
