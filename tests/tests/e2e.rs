@@ -935,23 +935,35 @@ fn a_failing_test_with_a_network_shows_its_state() {
     assert!(before.diff(&after).is_empty(), "{:?}", before.diff(&after));
 }
 
-/// A host directory the cases see in their sandboxes: next to the cases
-/// binary, whose directory the harness keeps visible (a checkout under
-/// `/tmp` is hidden by the sandbox's fresh `/tmp` otherwise).
+/// A host directory the cases see in their sandboxes and may write to as
+/// whoever runs this (root, or the rootless pass's user): a fresh one in
+/// the temp directory, which the cases run in, since the harness keeps the
+/// working directory visible under the sandbox's own `/tmp`.
 fn ahead_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir_in(cases_binary().parent().unwrap()).unwrap()
+    tempfile::Builder::new().prefix("isolated-test-ahead-").tempdir().unwrap()
+}
+
+/// Runs the cases with `args` and `env` in `dir`, with `dir` in
+/// `ISOLATED_TEST_E2E_AHEAD_DIR`.
+fn run_cases_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(cases_binary());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("ISOLATED_TEST_INJECT_SETUP_FAULT")
+        .env("ISOLATED_TEST_E2E_AHEAD_DIR", dir)
+        .envs(env.iter().copied());
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    Run { status, text }
 }
 
 /// Runs `ahead::` of the cases in order with `env`, and returns the run's
 /// text; every test passes.
 fn run_ahead_cases(env: &[(&str, &str)]) -> String {
     let dir = ahead_dir();
-    let mut all = vec![
-        ("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap()),
-        ("ISOLATED_TEST_LOG", "isolated_test::parent::ahead=debug,isolated_test::parent::start=debug"),
-    ];
+    let mut all = vec![("ISOLATED_TEST_LOG", "isolated_test::parent::ahead=debug,isolated_test::parent::start=debug")];
     all.extend_from_slice(env);
-    let run = run_cases(&["ahead::", "--test-threads=1"], &all);
+    let run = run_cases_in(dir.path(), &["ahead::", "--test-threads=1"], &all);
     assert!(run.status.success(), "{}", run.text);
     assert!(run.text.contains("test result: ok. 13 passed"), "{}", run.text);
     run.text
@@ -980,8 +992,7 @@ fn sandboxes_made_ahead_serve_only_the_tests_they_fit() {
     assert!(changed.is_empty(), "{changed:?}");
     // A run that fails ends through `exit(101)`: the one made ahead goes too.
     let dir = ahead_dir();
-    let env = [("ISOLATED_TEST_E2E_AHEAD_DIR", dir.path().to_str().unwrap())];
-    let run = run_cases(&["ahead::a", "panics", "--test-threads=1"], &env);
+    let run = run_cases_in(dir.path(), &["ahead::a", "panics", "--test-threads=1"], &[]);
     assert!(run.text.contains("5 passed; 1 failed"), "{}", run.text);
     wait_until_empty("cgroups of sandboxes made ahead", sandbox_cgroups);
     assert_none_left("--isolated-test-zygote");
