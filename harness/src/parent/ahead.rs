@@ -158,8 +158,10 @@ impl<'a> Eligible<'a> {
     pub(crate) fn take(&self, key: &Key) -> Option<(Started, Pid1Guard)> {
         let mut state = state();
         state.asked = state.asked.saturating_add(1);
-        while state.making.as_ref() == Some(key) {
-            state = CHANGED.wait(state).unwrap_or_else(PoisonError::into_inner);
+        // Bounded, should the maker be stuck: the test then starts its own.
+        let until = Instant::now() + Duration::from_secs(60);
+        while state.making.as_ref() == Some(key) && Instant::now() < until {
+            state = CHANGED.wait_timeout(state, Duration::from_millis(200)).unwrap_or_else(PoisonError::into_inner).0;
         }
         let ready = state.ready.take()?;
         let age = ready.made.elapsed();
@@ -292,7 +294,14 @@ fn make_forever() {
         if let Some(old) = old {
             drop_unused(old);
         }
-        let made = make(job);
+        // A panic must not leave `making` set: a test waiting for this key
+        // would wait for ever.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(job))).unwrap_or_else(|_| {
+            Err(crate::error::SpawnError::Prepare {
+                what: "make a sandbox ahead of its test".into(),
+                source: crate::error::IoCause(std::io::Error::other("the maker thread panicked")),
+            })
+        });
         let mut state = self::state();
         state.making = None;
         let unused = match made {
