@@ -194,6 +194,37 @@ fn as_a_cargo_runner_every_verdict_is_right_and_the_host_is_unchanged() {
     host.assert_unchanged();
 }
 
+/// Run one after the other, from the third test on each gets a sandbox
+/// made while the test before it ran (see `parent::ahead`), and every
+/// verdict is still its own; with `ISOLATED_TEST_AHEAD=0`, none is made.
+#[test]
+#[serial]
+fn as_a_cargo_runner_serially_sandboxes_are_made_ahead() {
+    let host = Host::capture();
+    let log = ("ISOLATED_TEST_LOG", "isolated_test::parent::ahead=debug");
+    // On: two of the four could be (the third and the fourth test's); at
+    // least one is, even when a slow machine lets the other grow too old.
+    for (ahead, used) in [("1", 1..=2), ("0", 0..=0)] {
+        let args = ["--skip", "binds_port", "--test-threads=1"];
+        let run = wrap(fixture_binary(), &args, &[log, ("ISOLATED_TEST_AHEAD", ahead)]);
+        assert_eq!(run.code, Some(101), "{}", run.text);
+        assert_contains(
+            &run,
+            &[
+                "test leaves_a_daemon ... ok\n",
+                "test panics ... FAILED\n",
+                "test renames_the_host ... ok\n",
+                "test rewrites_etc_hosts ... ok\n",
+                "deliberate panic in a plain test 6c2d",
+                "test result: FAILED. 3 passed; 1 failed; 2 ignored; 0 measured; 2 filtered out",
+            ],
+        );
+        let made = run.text.matches("using the sandbox made ahead").count();
+        assert!(used.contains(&made), "{made} used, ISOLATED_TEST_AHEAD={ahead}:\n{}", run.text);
+    }
+    host.assert_unchanged();
+}
+
 #[test]
 #[serial]
 fn as_a_cargo_runner_filters_and_ignored_tests_are_libtests() {

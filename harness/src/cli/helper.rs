@@ -8,7 +8,7 @@ use crate::pid2::body::{Channel, answer_report_requests, exit, setup_outcome};
 use crate::sandbox::protocol::Message;
 use crate::sandbox::request::SetupRequest;
 
-pub(crate) use crate::config::{ENV_HELPER_NONCE, ENV_HELPER_SPEC};
+pub(crate) use crate::config::{ENV_HELPER_AHEAD, ENV_HELPER_NONCE, ENV_HELPER_SPEC};
 
 /// What a `run` helper does in its sandbox (built before `main` from the
 /// setup request, like a test's).
@@ -179,7 +179,7 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
         };
         let mut command = std::process::Command::new(program);
         // The helper's own variables are no business of the command's.
-        command.args(args).env_remove(ENV_HELPER_NONCE).env_remove(ENV_HELPER_SPEC);
+        command.args(args).env_remove(ENV_HELPER_NONCE).env_remove(ENV_HELPER_SPEC).env_remove(ENV_HELPER_AHEAD);
         if let (Some(test), Some(defer)) = (wrapped, &defer) {
             command.env(crate::config::ENV_WRAP_TEST, test);
             command.env(crate::config::ENV_WRAP_FD, defer.write.as_raw_fd().to_string());
@@ -226,16 +226,32 @@ fn mounts_locked() -> bool {
 }
 
 pub(crate) fn run(mode: &str) -> ExitCode {
-    let Ok(nonce) = std::env::var(ENV_HELPER_NONCE) else {
+    let ahead = std::env::var_os(ENV_HELPER_AHEAD).is_some() && mode == "run";
+    if !ahead && std::env::var_os(ENV_HELPER_NONCE).is_none() {
         eprintln!(
             "isolated-test: `__sandbox-helper` is internal; it runs only inside a sandbox started by this binary"
         );
         return ExitCode::from(2);
-    };
+    }
     if std::process::id() != 2 {
         eprintln!("isolated-test: `__sandbox-helper` must run as PID 2 of a sandbox");
         return ExitCode::from(2);
     }
+    // Made ahead of its command (`parent::ahead`): the sandbox is built;
+    // the nonce and the specification come once a command wants it.
+    let (nonce, spec) = if ahead {
+        match crate::pid2::forked::read_go() {
+            Ok(Some((nonce, spec))) => (nonce, Some(spec)),
+            // Dropped unused.
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("isolated-test: a helper made ahead of its command: {why}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        (std::env::var(ENV_HELPER_NONCE).unwrap_or_default(), std::env::var(ENV_HELPER_SPEC).ok())
+    };
     // Shared with the thread that answers a report request at the deadline.
     let channel: &'static Channel = Box::leak(Box::new(Channel::adopt()));
     channel.send(&Message::Hello { nonce, test: format!("__sandbox-helper {mode}") });
@@ -262,8 +278,8 @@ pub(crate) fn run(mode: &str) -> ExitCode {
             exit(0)
         }
         "run" => {
-            let spec: RunSpec = match std::env::var(ENV_HELPER_SPEC).map(|s| serde_json::from_str(&s)) {
-                Ok(Ok(spec)) => spec,
+            let spec: RunSpec = match spec.map(|s| serde_json::from_str(&s)) {
+                Some(Ok(spec)) => spec,
                 _ => {
                     eprintln!("isolated-test: the run helper got no valid {ENV_HELPER_SPEC}");
                     exit(2)

@@ -78,11 +78,13 @@ pub(crate) const ENV_CHILD_TEST: &str = "ISOLATED_TEST_CHILD_TEST";
 /// Carries the setup request (JSON) to PID 2.
 pub(crate) const ENV_SETUP: &str = "ISOLATED_TEST_SETUP";
 /// Carries the per-run nonce to a CLI helper.
-#[cfg(feature = "cli")]
 pub(crate) const ENV_HELPER_NONCE: &str = "ISOLATED_TEST_HELPER_NONCE";
 /// Carries a `run` command's specification (JSON) to a CLI helper.
-#[cfg(feature = "cli")]
 pub(crate) const ENV_HELPER_SPEC: &str = "ISOLATED_TEST_HELPER_SPEC";
+/// Set for a CLI helper made ahead of its command (`parent::ahead`): it
+/// reads its nonce and specification on standard input once its sandbox
+/// is built, instead of from the two variables above.
+pub(crate) const ENV_HELPER_AHEAD: &str = "ISOLATED_TEST_HELPER_AHEAD";
 /// Names the test `wrap` runs in its sandbox.
 pub(crate) const ENV_WRAP_TEST: &str = "ISOLATED_TEST_WRAP_TEST";
 /// The number of the descriptor (a pipe to `wrap`'s helper) a deferring

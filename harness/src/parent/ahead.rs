@@ -15,8 +15,10 @@
 //! (`/etc/hosts`, `/etc/resolv.conf`) and the host's mount table are those
 //! of that moment.
 //!
-//! When it is used: the attribute's tests with the zygote on, from the
-//! second sandbox of a test process on (a process that runs one test,
+//! When it is used: the attribute's tests with the zygote on, and the
+//! commands `isolated-test wrap` runs (its helper, executed as PID 2,
+//! reads its nonce and specification on standard input the same way),
+//! from the second sandbox of a process on (a process that runs one test,
 //! as under nextest, never makes one it would not use), unless
 //! [`crate::config::ENV_AHEAD`] is `0`. It stops for the rest of the
 //! process once the sandboxes made ahead were dropped unused more often
@@ -33,7 +35,13 @@ use std::time::{Duration, Instant};
 
 use super::guard::Pid1Guard;
 use super::start::{Invocation, MadeFrom, Started};
-use crate::config::{ENV_AHEAD, ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_ZYGOTE};
+use crate::config::{
+    ENV_AHEAD, ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_HELPER_AHEAD, ENV_HELPER_NONCE, ENV_HELPER_SPEC, ENV_ZYGOTE,
+};
+
+/// The variables that say which test (or command) a sandbox runs: never
+/// part of what it is made from.
+const PER_TEST: [&str; 4] = [ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_HELPER_NONCE, ENV_HELPER_SPEC];
 
 /// A sandbox made ahead and not asked for within this long is dropped
 /// instead of used: it bounds how old the moment of its setup can be.
@@ -59,7 +67,7 @@ pub(crate) fn start(inv: &Invocation) -> Result<(Started, Pid1Guard), crate::err
         return Ok(taken);
     }
     let (started, guard, forked) = super::start::launch(inv, false)?;
-    if forked {
+    if forked || eligible.helper {
         want(&key, inv);
     }
     Ok((started, guard))
@@ -76,7 +84,7 @@ pub(crate) struct Key(MadeFrom);
 impl Key {
     /// The key of what a sandbox is made from.
     pub(crate) fn new(mut made: MadeFrom) -> Self {
-        let per_test = [ENV_CHILD_NONCE, ENV_CHILD_TEST].map(|k| format!("{k}="));
+        let per_test = PER_TEST.map(|k| format!("{k}="));
         made.env.retain(|e| !per_test.iter().any(|p| e.starts_with(p.as_bytes())));
         Self(made)
     }
@@ -95,7 +103,7 @@ struct Ready {
 /// What the maker is asked to make next.
 struct Job {
     key: Key,
-    test: String,
+    forked_test: Option<String>,
     argv: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     env_remove: Vec<OsString>,
@@ -129,27 +137,52 @@ fn state() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An invocation that a sandbox made ahead may serve, with its test's name
-/// and nonce.
+/// An invocation that a sandbox made ahead may serve: an attribute's test
+/// (its nonce and name go to PID 2 when it takes the sandbox), or a
+/// command that `isolated-test wrap` runs (the CLI's helper as PID 2: its
+/// nonce and specification).
 pub(crate) struct Eligible<'a> {
+    /// For the log: the test's name, or the helper's.
     test: &'a str,
     nonce: &'a OsString,
+    /// The test's name, or the helper's specification (one line of JSON).
+    what: &'a OsString,
+    /// A CLI helper, executed as PID 2 (no zygote).
+    helper: bool,
 }
 
 impl<'a> Eligible<'a> {
-    /// `Some` for an attribute's test that goes through the zygote, with
-    /// nothing of its own on standard input, in the process that owns the
-    /// sandboxes, while this is not turned off.
+    /// `Some` for an attribute's test that goes through the zygote, or a
+    /// `run` helper of the CLI (`wrap`'s), with nothing of its own on
+    /// standard input, in the process that owns the sandboxes, while this
+    /// is not turned off.
     pub(crate) fn of(inv: &'a Invocation) -> Option<Self> {
-        let test = inv.forked_test.as_deref()?;
-        let nonce = inv.env.iter().find(|(k, _)| k == ENV_CHILD_NONCE).map(|(_, v)| v)?;
+        let var = |name: &str| inv.env.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let eligible = match (inv.forked_test.as_deref(), inv.argv.get(1).zip(inv.argv.get(2))) {
+            (Some(test), _) => {
+                let what = var(ENV_CHILD_TEST)?;
+                Self { test, nonce: var(ENV_CHILD_NONCE)?, what, helper: false }
+            }
+            (None, Some((helper, mode))) if helper == "__sandbox-helper" && mode == "run" => Self {
+                test: "__sandbox-helper run",
+                nonce: var(ENV_HELPER_NONCE)?,
+                what: var(ENV_HELPER_SPEC)?,
+                helper: true,
+            },
+            _ => return None,
+        };
         if inv.stdin.is_some() || *OWNER.get_or_init(std::process::id) != std::process::id() {
             return None;
         }
-        if [ENV_AHEAD, ENV_ZYGOTE].iter().any(|var| std::env::var_os(var).is_some_and(|v| v == "0")) {
+        let off = |var: &str| std::env::var_os(var).is_some_and(|v| v == "0");
+        if off(ENV_AHEAD) || (!eligible.helper && off(ENV_ZYGOTE)) {
             return None;
         }
-        Some(Self { test, nonce })
+        // One line each on PID 2's standard input.
+        if eligible.what.as_bytes().contains(&b'\n') || eligible.nonce.as_bytes().contains(&b'\n') {
+            return None;
+        }
+        Some(eligible)
     }
 
     /// The sandbox made ahead for `key`, handed over to this test; `None`
@@ -184,7 +217,7 @@ impl<'a> Eligible<'a> {
         let mut go = std::fs::File::from(go);
         let mut message = self.nonce.as_bytes().to_vec();
         message.push(b'\n');
-        message.extend_from_slice(self.test.as_bytes());
+        message.extend_from_slice(self.what.as_bytes());
         message.push(b'\n');
         match go.write_all(&message) {
             Ok(()) => {
@@ -230,17 +263,21 @@ fn discard(go: OwnedFd, guard: Pid1Guard, started: Started) {
 /// After `inv` got its sandbox: has the next one made ahead, like the one
 /// `key` describes (from the second sandbox of the process on).
 pub(crate) fn want(key: &Key, inv: &Invocation) {
-    let Some(test) = inv.forked_test.clone() else { return };
     let mut state = state();
     if state.off.is_some() || state.asked < 2 {
         return;
     }
-    let per_test = |k: &OsString| k == ENV_CHILD_NONCE || k == ENV_CHILD_TEST;
+    let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);
+    let mut env: Vec<(OsString, OsString)> = inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect();
+    if inv.forked_test.is_none() {
+        // A helper: it reads its nonce and specification on standard input.
+        env.push((ENV_HELPER_AHEAD.into(), "1".into()));
+    }
     state.job = Some(Job {
         key: key.clone(),
-        test,
+        forked_test: inv.forked_test.clone(),
         argv: inv.argv.clone(),
-        env: inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect(),
+        env,
         env_remove: inv.env_remove.clone(),
         setup: inv.setup.clone(),
     });
@@ -337,7 +374,7 @@ fn make(job: Job) -> Result<Ready, crate::error::SpawnError> {
         env_remove: job.env_remove,
         setup: job.setup,
         stdin: Some(go_read),
-        forked_test: Some(job.test),
+        forked_test: job.forked_test,
     };
     let (started, guard, _) = super::start::launch(&inv, true)?;
     Ok(Ready { key: job.key, made: Instant::now(), started, guard, go })

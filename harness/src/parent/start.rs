@@ -315,7 +315,9 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
                 }
             }
         }
-        if ahead {
+        // Made ahead, an attribute's PID 2 must be the zygote's: only that
+        // one waits for its test (an executed helper waits on its own).
+        if ahead && inv.forked_test.is_some() {
             return Err(no_zygote());
         }
         let cloned = clone_sandbox(flags, &Pid2::Exec(&child.image()?), &handover, into, nest).map_err(|source| {

@@ -46,31 +46,45 @@ pub(crate) fn run(request: &Request) -> ! {
 /// test of the attribute. EOF without them: the parent dropped this
 /// sandbox unused, and PID 2 ends quietly.
 fn go() -> String {
+    match read_go() {
+        Ok(Some((nonce, test))) => {
+            crate::sys::zygote::set_child_vars(&nonce, &test);
+            test
+        }
+        Ok(None) => crate::pid2::body::exit(0),
+        Err(why) => gone(&why),
+    }
+}
+
+/// In PID 2 of a sandbox made ahead (the attribute's, or a CLI helper's):
+/// reads the two lines it is given on standard input once it is wanted,
+/// `<nonce>\n<what>\n` (`what`: the test's name, or the helper's
+/// specification as one line of JSON), then EOF, and puts `/dev/null` on
+/// standard input. `None` on EOF without them: the parent dropped the
+/// sandbox unused.
+///
+/// # Errors
+/// What was read is not two lines of UTF-8, or `/dev/null` could not be
+/// put on standard input.
+pub(crate) fn read_go() -> Result<Option<(String, String)>, String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let read = std::io::stdin().lock().read_to_end(&mut bytes);
     if bytes.is_empty() {
-        crate::pid2::body::exit(0);
+        return Ok(None);
     }
     let text = match (read, String::from_utf8(bytes)) {
         (Ok(_), Ok(text)) => text,
-        (Err(err), _) => gone(&format!("could not read which test to run: {err}")),
-        (_, Err(_)) => gone("the test to run came as bytes that are not UTF-8"),
+        (Err(err), _) => return Err(format!("could not read what to run: {err}")),
+        (_, Err(_)) => return Err("what to run came as bytes that are not UTF-8".into()),
     };
     let mut lines = text.split_terminator('\n');
-    let (Some(nonce), Some(test), None) = (lines.next(), lines.next(), lines.next()) else {
-        gone(&format!("malformed message naming the test to run: {text:?}"));
+    let (Some(nonce), Some(what), None) = (lines.next(), lines.next(), lines.next()) else {
+        return Err(format!("malformed message saying what to run: {text:?}"));
     };
-    crate::sys::zygote::set_child_vars(nonce, test);
-    match std::fs::File::open("/dev/null") {
-        Ok(null) => {
-            if let Err(err) = rustix::stdio::dup2_stdin(&null) {
-                gone(&format!("could not put /dev/null on standard input: {err}"));
-            }
-        }
-        Err(err) => gone(&format!("could not open /dev/null for standard input: {err}")),
-    }
-    test.to_owned()
+    let null = std::fs::File::open("/dev/null").map_err(|e| format!("could not open /dev/null: {e}"))?;
+    rustix::stdio::dup2_stdin(&null).map_err(|e| format!("could not put /dev/null on standard input: {e}"))?;
+    Ok(Some((nonce.to_owned(), what.to_owned())))
 }
 
 /// Ends a PID 2 that could not run its test (a harness bug): on stderr,
