@@ -252,10 +252,28 @@ fn drop_unused(ready: Ready) {
     discard(go, guard, started);
 }
 
+/// How long a dropped sandbox may take to finish its setup and end by
+/// itself before it is killed.
+const SETTLE: Duration = Duration::from_secs(10);
+
 fn discard(go: OwnedFd, guard: Pid1Guard, started: Started) {
-    // EOF first: PID 2 ends by itself if it is already waiting.
+    // EOF first: PID 2 ends by itself once its setup is done. The setup is
+    // let finish rather than killed halfway: it may be writing the host's
+    // image cache (an archive unpacked into a private directory, then
+    // renamed), which a kill would leave half done.
     drop(go);
-    // Then PID 1 is killed and reaped, and only then the cgroup removed.
+    let until = Instant::now() + SETTLE;
+    let options = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
+    let pidfd = std::os::fd::AsFd::as_fd(&started.init.pidfd);
+    while matches!(rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd), options), Ok(None))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Then PID 1 is killed (if it is still there) and reaped, and only
+    // then the cgroup removed.
     drop(guard);
     drop(started);
 }
