@@ -58,7 +58,9 @@ const MISSES_ALLOWED: u32 = 3;
 /// # Errors
 /// As [`super::start::start`].
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, Pid1Guard), crate::error::SpawnError> {
-    let Some(eligible) = Eligible::of(inv) else {
+    // The first sandbox of a process (the only one, under nextest) is
+    // never served from one made ahead nor followed by one: no key.
+    let Some(eligible) = Eligible::of(inv).filter(|_| counted()) else {
         return super::start::start(inv);
     };
     let key = Key::new(super::start::made_from(inv)?);
@@ -110,7 +112,6 @@ struct Job {
     setup: crate::sandbox::request::SetupRequest,
 }
 
-#[derive(Default)]
 struct State {
     /// Sandboxes asked for so far (the first one is never made ahead).
     asked: u32,
@@ -190,7 +191,6 @@ impl<'a> Eligible<'a> {
     /// made for another key or too long ago. Waits for one being made.
     pub(crate) fn take(&self, key: &Key) -> Option<(Started, Pid1Guard)> {
         let mut state = state();
-        state.asked = state.asked.saturating_add(1);
         // Bounded, should the maker be stuck: the test then starts its own.
         let until = Instant::now() + Duration::from_secs(60);
         while state.making.as_ref() == Some(key) && Instant::now() < until {
@@ -232,6 +232,14 @@ impl<'a> Eligible<'a> {
             }
         }
     }
+}
+
+/// Counts a sandbox asked for; whether sandboxes made ahead are still on
+/// and this is not the first one of the process.
+fn counted() -> bool {
+    let mut state = state();
+    state.asked = state.asked.saturating_add(1);
+    state.asked >= 2 && state.off.is_none()
 }
 
 fn note_dropped(state: &mut State, why: &str) {
@@ -279,10 +287,10 @@ fn discard(go: OwnedFd, guard: Pid1Guard, started: Started) {
 }
 
 /// After `inv` got its sandbox: has the next one made ahead, like the one
-/// `key` describes (from the second sandbox of the process on).
+/// `key` describes (called from the second sandbox of the process on).
 pub(crate) fn want(key: &Key, inv: &Invocation) {
     let mut state = state();
-    if state.off.is_some() || state.asked < 2 {
+    if state.off.is_some() {
         return;
     }
     let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);

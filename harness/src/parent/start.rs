@@ -288,7 +288,7 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
     let v2_dir = cgroup.as_ref().and_then(crate::sandbox::cgroup::Cgroup::v2_dir);
     let into = v2_dir.as_ref().map(std::os::fd::AsFd::as_fd);
     let mut through_zygote = inv.forked_test.as_deref();
-    let (cloned, pipes, prepared, pid2) = loop {
+    let (cloned, pipes, prepared, forked) = loop {
         let (pipes, handover) = pipes(inv)?;
         let prepared = began.elapsed();
         if let Some(test) = through_zygote.take() {
@@ -298,8 +298,7 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
                 cgroup: into,
             };
             match zygote::clone(&ask) {
-                zygote::Asked::Cloned(cloned) => break (cloned, pipes, prepared, FORKED),
-                zygote::Asked::NotCloned if ahead => return Err(no_zygote()),
+                zygote::Asked::Cloned(cloned) => break (cloned, pipes, prepared, true),
                 zygote::Asked::NotCloned => {}
                 // Start over with new pipes (these are dropped): a PID 1
                 // the zygote may have cloned reads EOF on its sync pipe
@@ -307,9 +306,6 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
                 zygote::Asked::Unknown => {
                     if let Some(cgroup) = &cgroup {
                         cgroup.kill_all();
-                    }
-                    if ahead {
-                        return Err(no_zygote());
                     }
                     continue;
                 }
@@ -330,7 +326,7 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
         })?;
         // The child holds its own copies now; ours (the handover, dropped
         // here) must go so EOF arrives when the sandbox is gone.
-        break (cloned, pipes, prepared, "executed");
+        break (cloned, pipes, prepared, false);
     };
     let Pipes { sync_write, stdout_read, stderr_read, result_read } = pipes;
     let guard = super::guard::Pid1Guard::new(&cloned);
@@ -346,7 +342,7 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
     prepare("release PID 1 (write to the sync pipe)", sync.write_all(b"G"))?;
     drop(sync);
     tracing::debug!(
-        pid2,
+        pid2 = if forked { "forked by the zygote" } else { "executed" },
         ahead,
         cgroup = ?cgroup_made,
         prepared = ?prepared,
@@ -358,12 +354,9 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
     Ok((
         Started { init: cloned, stdout: stdout_read, stderr: stderr_read, result: result_read, cgroup, limits_off },
         guard,
-        pid2 == FORKED,
+        forked,
     ))
 }
-
-/// How PID 2 came to be, in the debug log.
-const FORKED: &str = "forked by the zygote";
 
 fn no_zygote() -> SpawnError {
     SpawnError::Prepare {
