@@ -81,8 +81,11 @@ snapshot() {
 
 sandbox_processes() {
     # PID 2 of every executed sandbox runs with the first arguments; every
-    # zygote, and PID 1 and PID 2 of the sandboxes it cloned, with the last.
+    # executed zygote, and PID 1 and PID 2 of the sandboxes it cloned, with
+    # the last; a zygote forked before `main` is named isolated-zygote (a
+    # dead one not yet reaped by init is no leftover).
     pgrep -af -- '--include-ignored --test-threads=1|--isolated-test-zygote' | grep -v pgrep || true
+    ps -eo pid=,stat=,comm=,args= | awk '$3 == "isolated-zygote" && $2 !~ /^Z/' || true
 }
 
 # The network tests that need the kernel's netem qdisc are #[ignore]d with

@@ -98,40 +98,71 @@ fn should_panic_is_not_satisfied_by_an_abort() {
     assert_fails_with(&run, &["did not panic as expected", "failed before its body could panic", "SIGABRT"]);
 }
 
-/// One run of `shows_what_it_was_given`: what its PID 2 was given, and
-/// whether the zygote forked it.
-fn given(zygote: &str) -> (String, bool) {
+/// How PID 2 of a run of `shows_what_it_was_given` started.
+#[derive(Debug, PartialEq)]
+enum Started {
+    /// Forked by a zygote the test process forked before `main` (a process
+    /// started for one test by its exact name, as nextest does).
+    ZygoteForkedEarly,
+    /// Forked by a zygote the test process executed at its first isolated
+    /// test.
+    ZygoteExecuted,
+    /// Executed (the plain path).
+    Executed,
+}
+
+/// One run of `shows_what_it_was_given` with `args`: what its PID 2 was
+/// given, and how it started.
+fn given(args: &[&str], zygote: &str) -> (String, Started) {
     let run = run_cases(
-        &["--exact", "shows_what_it_was_given"],
+        args,
         &[
             ("ISOLATED_TEST_ZYGOTE", zygote),
             ("ISOLATED_TEST_E2E_MARK", "mark 1f3e"),
-            ("ISOLATED_TEST_LOG", "isolated_test::parent::start=debug"),
+            ("ISOLATED_TEST_LOG", "isolated_test::parent::start=debug,isolated_test::parent::zygote=debug"),
         ],
     );
     assert_fails_with(&run, &["given: "]);
     let given = run.text.split("given: ").nth(1).and_then(|t| t.split(" :end-given").next()).unwrap().to_owned();
-    let forked = run.text.contains("\"forked by the zygote\"");
-    assert!(forked || run.text.contains("\"executed\""), "the debug line says how PID 2 started:\n{}", run.text);
-    (given, forked)
+    let started = if run.text.contains("\"forked by the zygote\"") {
+        // (The field names are set apart from their values by colours.)
+        match (
+            run.text.contains("\"forked before main\""),
+            run.text.contains("\"executed at the first isolated test\""),
+        ) {
+            (true, false) => Started::ZygoteForkedEarly,
+            (false, true) => Started::ZygoteExecuted,
+            _ => panic!("the zygote's debug line says how it started:\n{}", run.text),
+        }
+    } else {
+        assert!(run.text.contains("\"executed\""), "the debug line says how PID 2 started:\n{}", run.text);
+        Started::Executed
+    };
+    (given, started)
 }
 
 #[test]
 #[serial]
 fn a_forked_pid2_is_given_what_an_executed_one_is() {
-    let (forked, through_zygote) = given("1");
-    assert!(through_zygote, "the zygote is on by default");
-    let (executed, through_zygote) = given("0");
-    assert!(!through_zygote, "ISOLATED_TEST_ZYGOTE=0 turns it off");
-    assert_eq!(forked, executed, "the two ways PID 2 starts differ");
+    let exact = ["--exact", "shows_what_it_was_given"];
+    let (early, started) = given(&exact, "1");
+    assert_eq!(started, Started::ZygoteForkedEarly, "a process for one test by its exact name forks its zygote early");
+    // A filter, not an exact name (as `cargo test NAME` runs): the zygote
+    // is executed at the first isolated test.
+    let (late, started) = given(&["shows_what_it_was_given"], "1");
+    assert_eq!(started, Started::ZygoteExecuted, "a filtered run executes its zygote at the first test");
+    let (executed, started) = given(&exact, "0");
+    assert_eq!(started, Started::Executed, "ISOLATED_TEST_ZYGOTE=0 turns it off");
+    assert_eq!(early, executed, "a PID 2 forked by a zygote forked early differs from an executed one");
+    assert_eq!(late, executed, "a PID 2 forked by an executed zygote differs from an executed one");
     let cwd = std::env::current_dir().unwrap();
     for needle in
         ["pid=2 ppid=1 ", &format!(" cwd={} ", cwd.display()), " mark=mark 1f3e ", "\"ISOLATED_TEST_E2E_MARK\""]
     {
-        assert!(forked.contains(needle), "missing `{needle}` in {forked}");
+        assert!(early.contains(needle), "missing `{needle}` in {early}");
     }
     for leak in ["ISOLATED_TEST_SETUP", "ISOLATED_TEST_ZYGOTE_SOCKET"] {
-        assert!(!forked.contains(&format!("\"{leak}\"")), "{leak} reached the body: {forked}");
+        assert!(!early.contains(&format!("\"{leak}\"")), "{leak} reached the body: {early}");
     }
 }
 
@@ -288,19 +319,21 @@ fn start_ready_case(own_group: bool) -> (std::process::Child, Vec<(u32, String)>
     (child, procs)
 }
 
-/// The processes among `procs` that are a zygote (see `zygote` in the
-/// harness): its command line, in the host's PID namespace (the PID 1 and
-/// PID 2 it clones are copies of it, with the same command line, in a
-/// namespace of their own).
+/// The processes among `procs` (descendants of a test process) that are a
+/// zygote (see `zygote` in the harness): a copy of the test binary in the
+/// host's PID namespace. The PID 1 and PID 2 it clones are copies too, but
+/// in a namespace of their own. (An executed zygote also has
+/// `--isolated-test-zygote` in its command line; one forked before `main`
+/// has the test process's, and the name `isolated-zygote`.)
 fn zygotes(procs: &[(u32, String)]) -> Vec<u32> {
+    let binary = std::fs::canonicalize(cases_binary()).unwrap();
     procs
         .iter()
         .filter(|(pid, _)| {
-            let zygote = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"--isolated-test-zygote"));
+            let copy = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary);
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let host_only = status.lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 2);
-            zygote && host_only
+            copy && host_only
         })
         .map(|(pid, _)| *pid)
         .collect()

@@ -5,13 +5,14 @@
 //! under `ISOLATED_TEST_LOG=debug`: the sandbox is the same either way.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
-use rustix::process::{Pid, PidfdFlags, Signal};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
-use crate::config::{ENV_ZYGOTE, ENV_ZYGOTE_SOCKET};
+use crate::config::{ENV_WRAP_TEST, ENV_ZYGOTE, ENV_ZYGOTE_SOCKET};
 use crate::sys::pid1::Cloned;
 use crate::zygote::wire::{self, Reply, Request};
 
@@ -57,6 +58,58 @@ impl Zygote {
     }
 }
 
+/// A zygote the constructor forked (see [`prestart`]) that no test has
+/// taken over yet: the test process's end of its socket, and its pid.
+static PRESTARTED: Mutex<Option<(OwnedFd, libc::pid_t)>> = Mutex::new(None);
+
+/// Forks the zygote in the constructor, before `main`, when this process
+/// was started to run an isolated test by its exact name, as nextest runs
+/// every test (`--exact NAME`, a process per test): a fork of the
+/// single-threaded process costs a fraction of starting the zygote by
+/// `execve` at the test (the binary loaded and initialised once more),
+/// which such a process pays for its one sandbox. Anything else (another
+/// command line, a thread already started, `ISOLATED_TEST_ZYGOTE=0`, the
+/// test run by `isolated-test wrap`) leaves the zygote to [`warm`].
+///
+/// Called by the constructor in every process of a binary that links the
+/// harness; costs nothing but a read of `/proc/self/cmdline` unless the
+/// binary has isolated tests.
+pub(crate) fn prestart() {
+    if crate::registry::TESTS.is_empty()
+        || std::env::var_os(ENV_ZYGOTE).is_some_and(|v| v == "0")
+        || std::env::var_os(ENV_WRAP_TEST).is_some()
+    {
+        return;
+    }
+    // std's arguments may not be set yet in a constructor; the kernel's are.
+    let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else { return };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
+    if !runs_an_isolated_test_by_name(&args, |name| crate::registry::find(name).is_some())
+        || !matches!(crate::sys::zygote::single_threaded(), Ok(true))
+    {
+        return;
+    }
+    let Ok((ours, theirs)) =
+        rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+    else {
+        return;
+    };
+    if let Ok(pid) = crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve) {
+        let _ = OWNER.set(std::process::id());
+        *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some((ours, pid));
+    }
+}
+
+/// Whether libtest's arguments `args` (without the program) ask for a test
+/// by its exact name that `isolated` says is an `#[isolated_test]`: what
+/// nextest passes (`--exact NAME --nocapture`, maybe `--ignored`), not a
+/// listing (`--list`, which nextest runs first) or a filter.
+fn runs_an_isolated_test_by_name(args: &[&[u8]], isolated: impl Fn(&str) -> bool) -> bool {
+    args.contains(&&b"--exact"[..])
+        && !args.contains(&&b"--list"[..])
+        && args.iter().filter_map(|a| std::str::from_utf8(a).ok()).any(isolated)
+}
+
 /// Starts the zygote unless it was started before or is turned off, and
 /// returns at once: it boots while the caller prepares its first sandbox.
 pub(crate) fn warm() {
@@ -64,33 +117,108 @@ pub(crate) fn warm() {
     if !matches!(*state, State::Unstarted) {
         return;
     }
+    let prestarted = PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner).take();
     *state = match std::env::var(ENV_ZYGOTE) {
-        Ok(value) if value == "0" => State::Off(format!("{ENV_ZYGOTE}=0")),
-        _ => match start() {
+        Ok(value) if value == "0" => {
+            if let Some((_, pid)) = prestarted {
+                Process::Forked(pid).end();
+            }
+            State::Off(format!("{ENV_ZYGOTE}=0"))
+        }
+        _ => match start(prestarted) {
             Ok(()) => State::Starting,
             Err(err) => State::Off(format!("it could not be started: {err}")),
         },
     };
 }
 
-fn start() -> std::io::Result<()> {
-    let (ours, theirs) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-    let _ = OWNER.set(std::process::id());
+fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
+    let how = match prestarted {
+        Some((ours, pid)) => (ours, Start::Forked(pid)),
+        None => {
+            let (ours, theirs) =
+                rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+            let _ = OWNER.set(std::process::id());
+            (ours, Start::Spawn(theirs))
+        }
+    };
     // The keeper thread lives as long as the process: the kernel kills the
     // zygote (PR_SET_PDEATHSIG), and every PID 1 it cloned (their parent
-    // is this thread too), when the thread that forked it ends.
+    // is this thread too), when the thread that forked it ends. (A zygote
+    // the constructor forked is tied to the main thread the same way.)
     std::thread::Builder::new()
         .name("isolated-test-zygote".into())
         .stack_size(256 << 10)
-        .spawn(move || keep(ours, theirs))?;
+        .spawn(move || keep(how.0, how.1))?;
     Ok(())
+}
+
+/// How the keeper gets its zygote.
+enum Start {
+    /// Spawns it (`execve` of the test binary), with this end of the socket.
+    Spawn(OwnedFd),
+    /// Takes over the one the constructor forked ([`prestart`]).
+    Forked(libc::pid_t),
+}
+
+/// The zygote process, spawned or forked.
+enum Process {
+    Spawned(std::process::Child),
+    Forked(libc::pid_t),
+}
+
+impl Process {
+    fn id(&self) -> u32 {
+        match self {
+            Self::Spawned(child) => child.id(),
+            Self::Forked(pid) => *pid as u32,
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            Self::Spawned(child) => drop(child.kill()),
+            // Our own child, not reaped yet: the pid is still its.
+            Self::Forked(pid) => {
+                if let Some(pid) = Pid::from_raw(*pid) {
+                    let _ = rustix::process::kill_process(pid, Signal::KILL);
+                }
+            }
+        }
+    }
+
+    /// Waits for it to end; how it ended, in words.
+    fn wait(&mut self) -> String {
+        match self {
+            Self::Spawned(child) => child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+            // (`waitpid(None)` would reap any child: a PID 1 among them.)
+            Self::Forked(pid) => {
+                match Pid::from_raw(*pid).map(|pid| rustix::process::waitpid(Some(pid), WaitOptions::empty())) {
+                    Some(Ok(Some((_, status)))) => std::process::ExitStatus::from_raw(status.as_raw()).to_string(),
+                    Some(Ok(None)) => "not a child".to_owned(),
+                    Some(Err(err)) => err.to_string(),
+                    None => format!("no process {pid}"),
+                }
+            }
+        }
+    }
+
+    /// Kills and reaps it.
+    fn end(mut self) {
+        self.kill();
+        self.wait();
+    }
 }
 
 /// The keeper thread: starts the zygote, waits for it to be ready, reaps
 /// it when it ends, and then stays (see [`start`]).
-fn keep(ours: OwnedFd, theirs: OwnedFd) -> ! {
-    let outcome = std::env::current_exe().and_then(|exe| crate::sys::zygote::spawn(&exe, &theirs, ENV_ZYGOTE_SOCKET));
-    drop(theirs);
+fn keep(ours: OwnedFd, how: Start) -> ! {
+    let outcome = match how {
+        Start::Spawn(theirs) => std::env::current_exe()
+            .and_then(|exe| crate::sys::zygote::spawn(&exe, &theirs, ENV_ZYGOTE_SOCKET))
+            .map(Process::Spawned),
+        Start::Forked(pid) => Ok(Process::Forked(pid)),
+    };
     match outcome {
         Err(err) => ZYGOTE.set(State::Off(format!("it could not be started: {err}"))),
         Ok(mut child) => {
@@ -105,7 +233,11 @@ fn keep(ours: OwnedFd, theirs: OwnedFd) -> ! {
                 .and_then(|()| rustix::io::read(&ours, &mut byte));
             match (ready, pidfd) {
                 (Ok(1), Ok(pidfd)) if byte[0] == wire::READY => {
-                    tracing::debug!(pid = child.id(), "zygote ready");
+                    let started = match child {
+                        Process::Spawned(_) => "executed at the first isolated test",
+                        Process::Forked(_) => "forked before main",
+                    };
+                    tracing::debug!(pid = child.id(), started, "zygote ready");
                     ZYGOTE.set(State::Ready { socket: ours, pidfd });
                 }
                 (ready, pidfd) => {
@@ -114,12 +246,12 @@ fn keep(ours: OwnedFd, theirs: OwnedFd) -> ! {
                         (Err(err), _) => format!("it did not say it was ready: {err}"),
                         _ => "it ended before it was ready".to_owned(),
                     };
-                    let _ = child.kill();
-                    let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    child.kill();
+                    let status = child.wait();
                     ZYGOTE.set(State::Off(format!("{why} ({status})")));
                 }
             }
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            let status = child.wait();
             let mut state = ZYGOTE.lock();
             if matches!(*state, State::Ready { .. }) {
                 *state = State::Off(format!("it ended ({status})"));
@@ -199,5 +331,27 @@ pub(crate) fn clone(ask: &Ask<'_>) -> Asked {
             *state = State::Off(why);
             Asked::Unknown
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_an_isolated_test_by_name;
+
+    fn decide(args: &[&str]) -> bool {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        runs_an_isolated_test_by_name(&args, |name| name == "net::isolated")
+    }
+
+    #[test]
+    fn only_a_process_for_isolated_tests_by_exact_name_forks_its_zygote_early() {
+        assert!(decide(&["--exact", "net::isolated", "--nocapture"]));
+        assert!(decide(&["net::isolated", "--exact", "--ignored"]));
+        // A filter (cargo test NAME), a listing, a plain test, nothing.
+        assert!(!decide(&["net::isolated"]));
+        assert!(!decide(&["--list", "--exact", "net::isolated"]));
+        assert!(!decide(&["--exact", "net::plain", "--nocapture"]));
+        assert!(!decide(&["--exact"]));
+        assert!(!decide(&[]));
     }
 }

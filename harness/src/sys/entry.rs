@@ -1,5 +1,5 @@
-//! The constructor that runs the sandbox setup in PID 2 before `main`, or
-//! turns the process into the zygote.
+//! The constructor that runs the sandbox setup in PID 2 before `main`,
+//! turns the process into the zygote, or forks the zygote early.
 //!
 //! The setup ends by entering a nested user namespace (the lock, see
 //! [`super::userns`]), which the kernel allows only in a single-threaded
@@ -23,6 +23,9 @@ fn isolated_test_enter_sandbox() {
         None => {}
     }
     if std::process::id() != 2 {
+        // A process started for one isolated test (nextest's way) forks
+        // its zygote now, while it has one thread.
+        crate::parent::zygote::prestart();
         return;
     }
     let Some(request) = std::env::var_os(crate::config::ENV_SETUP) else { return };

@@ -416,6 +416,9 @@ unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
         // Die with the parent's thread. Checked below through the sync pipe:
         // if the parent died before this prctl, the pipe reads EOF.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        // Cloned by a zygote forked before `main`: the test binary's name
+        // again, not the zygote's.
+        super::zygote::restore_name();
 
         // Move the handed-over descriptors into fixed slots. Sources are
         // >= HANDOVER_MIN_FD, so no source is a target. Then close every

@@ -54,6 +54,70 @@ pub(crate) fn spawn(exe: &Path, socket: &OwnedFd, marker: &str) -> io::Result<Ch
     command.spawn()
 }
 
+/// The name (`comm`) of the test binary, kept by a zygote forked before
+/// `main` (which goes by `isolated-zygote`) for the PID 1s it clones.
+static TEST_BINARY_NAME: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+
+/// Gives the calling process the test binary's name back, in a PID 1
+/// cloned by a zygote forked before `main`; nothing otherwise.
+/// Async-signal-safe: an atomic load and a `prctl`.
+pub(crate) fn restore_name() {
+    if let Some(name) = TEST_BINARY_NAME.get() {
+        // SAFETY: PR_SET_NAME reads at most 16 bytes of a live array.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+    }
+}
+
+/// Forks the zygote from this process, in its constructor, before `main`
+/// (see `parent::zygote::prestart`): `theirs` is its end of the socket,
+/// and `serve` what it runs (and never returns from). The child is killed
+/// when the calling thread (the main thread, which lives as long as the
+/// process) ends, and gets `/dev/null` as its standard input and output,
+/// as a spawned zygote does. Returns the child's pid in the parent; the
+/// caller keeps `ours` and must reap the child.
+///
+/// Must be called while the process has one thread: the child runs
+/// ordinary Rust code after the fork.
+///
+/// # Errors
+/// The fork failed.
+pub(crate) fn fork_here(ours: &OwnedFd, theirs: OwnedFd, serve: fn(OwnedFd) -> !) -> io::Result<libc::pid_t> {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the caller made sure this process has one thread, so the
+    // child is a whole copy of it (glibc's fork also resets its own locks).
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: plain system calls on numbers this child owns; the
+            // child never returns to the caller (serve diverges, _exit).
+            unsafe {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) < 0
+                    || libc::getppid() != parent
+                {
+                    libc::_exit(1);
+                }
+                libc::close(ours.as_raw_fd());
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+                if null < 0 || libc::dup2(null, 0) < 0 || libc::dup2(null, 1) < 0 {
+                    libc::_exit(1);
+                }
+                if null > 2 {
+                    libc::close(null);
+                }
+                // Its command line is the test process's: the name tells
+                // it apart (`ps`, `pgrep -x isolated-zygote`).
+                let mut name = [0u8; 16];
+                if libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr(), 0, 0, 0) == 0 {
+                    let _ = TEST_BINARY_NAME.set(name);
+                }
+                libc::prctl(libc::PR_SET_NAME, c"isolated-zygote".as_ptr(), 0, 0, 0);
+            }
+            serve(theirs)
+        }
+        pid => Ok(pid),
+    }
+}
+
 /// The zygote's socket, from the marker variable's value, which is then
 /// removed from the environment (so that no process the tests start sees
 /// it). `None` when the variable is not set.
