@@ -439,8 +439,20 @@ fn shows_what_it_was_given() {
     ];
     let attributes: Vec<&str> =
         status.lines().filter(|l| wanted.iter().any(|w| l.split(':').next() == Some(*w))).collect();
+    // What of the host's /proc is masked or read-only: chosen from the
+    // kernel's facts, which one of the test process's zygotes may have
+    // read for it.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let proc_mounts: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let (point, options) = (fields.get(4)?, fields.get(5)?);
+            point.starts_with("/proc").then(|| format!("{point} {}", options.split(',').next().unwrap_or("")))
+        })
+        .collect();
     panic!(
-        "given: pid={} ppid={} cwd={} mark={mark} vars={names:?} attributes={attributes:?} :end-given",
+        "given: pid={} ppid={} cwd={} mark={mark} vars={names:?} attributes={attributes:?} proc={proc_mounts:?} :end-given",
         std::process::id(),
         rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get()),
         cwd.display(),

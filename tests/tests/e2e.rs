@@ -156,9 +156,14 @@ fn a_forked_pid2_is_given_what_an_executed_one_is() {
     assert_eq!(early, executed, "a PID 2 forked by a zygote forked early differs from an executed one");
     assert_eq!(late, executed, "a PID 2 forked by an executed zygote differs from an executed one");
     let cwd = std::env::current_dir().unwrap();
-    for needle in
-        ["pid=2 ppid=1 ", &format!(" cwd={} ", cwd.display()), " mark=mark 1f3e ", "\"ISOLATED_TEST_E2E_MARK\""]
-    {
+    for needle in [
+        "pid=2 ppid=1 ",
+        &format!(" cwd={} ", cwd.display()),
+        " mark=mark 1f3e ",
+        "\"ISOLATED_TEST_E2E_MARK\"",
+        "\"/proc/sys ro\"",
+        "\"/proc/keys ro\"",
+    ] {
         assert!(early.contains(needle), "missing `{needle}` in {early}");
     }
     for leak in ["ISOLATED_TEST_SETUP", "ISOLATED_TEST_ZYGOTE_SOCKET"] {

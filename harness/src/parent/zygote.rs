@@ -94,7 +94,7 @@ pub(crate) fn prestart() {
     else {
         return;
     };
-    if let Ok(pid) = crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve) {
+    if let Ok(pid) = crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve_forked) {
         let _ = OWNER.set(std::process::id());
         *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some((ours, pid));
     }
@@ -132,9 +132,15 @@ pub(crate) fn warm() {
     };
 }
 
+/// Whether the zygote was forked before `main` (see [`wait_for_facts`]).
+static FORKED_EARLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
     let how = match prestarted {
-        Some((ours, pid)) => (ours, Start::Forked(pid)),
+        Some((ours, pid)) => {
+            FORKED_EARLY.store(true, std::sync::atomic::Ordering::Relaxed);
+            (ours, Start::Forked(pid))
+        }
         None => {
             let (ours, theirs) =
                 rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
@@ -226,13 +232,18 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
             let pidfd = Pid::from_raw(child.id() as i32)
                 .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))
                 .and_then(|pid| Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?));
-            let mut byte = [0u8; 1];
             let patience = |kind| rustix::net::sockopt::set_socket_timeout(&ours, kind, Some(PATIENCE));
             let ready = patience(rustix::net::sockopt::Timeout::Recv)
                 .and_then(|()| patience(rustix::net::sockopt::Timeout::Send))
-                .and_then(|()| rustix::io::read(&ours, &mut byte));
+                .map_err(std::io::Error::from)
+                .and_then(|()| wire::recv_ready(ours.as_fd()));
             match (ready, pidfd) {
-                (Ok(1), Ok(pidfd)) if byte[0] == wire::READY => {
+                (Ok(facts), Ok(pidfd)) => {
+                    // The walk of `/proc` a first sandbox needs, done by a
+                    // zygote forked before `main` (see `wait_for_facts`).
+                    if let Some(facts) = facts {
+                        crate::sandbox::setup::KernelFacts::offer(facts);
+                    }
                     let started = match child {
                         Process::Spawned(_) => "executed at the first isolated test",
                         Process::Forked(_) => "forked before main",
@@ -243,8 +254,11 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
                 (ready, pidfd) => {
                     let why = match (ready, pidfd) {
                         (_, Err(err)) => format!("no pidfd for it: {err}"),
+                        (Err(err), _) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            "it ended before it was ready".to_owned()
+                        }
                         (Err(err), _) => format!("it did not say it was ready: {err}"),
-                        _ => "it ended before it was ready".to_owned(),
+                        (Ok(_), Ok(_)) => unreachable!("taken above"),
                     };
                     child.kill();
                     let status = child.wait();
@@ -260,6 +274,18 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
     }
     loop {
         std::thread::park();
+    }
+}
+
+/// Waits while a zygote forked before `main` is being taken over: it
+/// read the kernel's facts while the test process started, which the
+/// caller's first sandbox then need not read itself. Returns at once
+/// otherwise (an executed zygote boots later than the caller would read
+/// them).
+pub(crate) fn wait_for_facts() {
+    let mut state = ZYGOTE.lock();
+    while matches!(*state, State::Starting) && FORKED_EARLY.load(std::sync::atomic::Ordering::Relaxed) {
+        state = ZYGOTE.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
     }
 }
 

@@ -375,11 +375,19 @@ pub(crate) struct KernelFacts {
     pub(crate) proc_files: Vec<String>,
 }
 
+/// This process's [`KernelFacts`], once read or received.
+static FACTS: std::sync::OnceLock<KernelFacts> = std::sync::OnceLock::new();
+
 impl KernelFacts {
     /// This kernel's facts, read on first use.
     pub(crate) fn get() -> Self {
-        static FACTS: std::sync::OnceLock<KernelFacts> = std::sync::OnceLock::new();
         FACTS.get_or_init(Self::read).clone()
+    }
+
+    /// Takes `facts` read by another process of this test binary in the
+    /// same namespaces (the zygote), unless this one has its own already.
+    pub(crate) fn offer(facts: Self) {
+        let _ = FACTS.set(facts);
     }
 
     fn read() -> Self {

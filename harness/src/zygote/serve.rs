@@ -9,8 +9,20 @@ use super::wire::{self, Reply, Request};
 use crate::sys::pid1::{HANDOVER_MIN_FD, Handover, Pid2, clone_sandbox};
 
 /// Serves the test process on `socket` until it closes it, then exits.
-/// Never returns; called by the constructor before `main`.
+/// Never returns; called by the constructor before `main`, in the zygote
+/// the test process executed.
 pub(crate) fn serve(socket: OwnedFd) -> ! {
+    serve_with(socket, false)
+}
+
+/// As [`serve`], in a zygote the test process forked in its constructor
+/// (`parent::zygote::prestart`), which reads the kernel's facts for it
+/// while the test process goes on to its first test.
+pub(crate) fn serve_forked(socket: OwnedFd) -> ! {
+    serve_with(socket, true)
+}
+
+fn serve_with(socket: OwnedFd, read_facts: bool) -> ! {
     crate::sys::zygote::close_inherited(&socket);
     crate::config::init_tracing();
     // Every PID 2 is a copy of this process and runs the setup, which
@@ -30,7 +42,9 @@ pub(crate) fn serve(socket: OwnedFd) -> ! {
             std::process::exit(1);
         }
     }
-    if rustix::io::write(&socket, &[wire::READY]).is_err() {
+    // Read here, on another core than the test's, which then need not.
+    let facts = read_facts.then(crate::sandbox::setup::KernelFacts::get);
+    if wire::send_ready(socket.as_fd(), facts.as_ref()).is_err() {
         std::process::exit(0);
     }
     loop {

@@ -1,7 +1,11 @@
 //! The zygote's protocol, on a Unix stream socket (a `socketpair`):
 //!
 //! - once, zygote to parent: the byte `R` when it is ready to clone (EOF
-//!   instead: it could not start);
+//!   instead: it could not start), then a little-endian `u32` length and,
+//!   as JSON, the kernel's facts (`KernelFacts`) a zygote forked before
+//!   `main` read while the test process started, which the parent then
+//!   need not read itself (`null` from an executed zygote, which starts
+//!   later than the parent's own reading);
 //! - parent to zygote, per sandbox: a little-endian `u32` length and a
 //!   [`Request`] of that length, with the descriptors PID 1 receives
 //!   ([`Request::FDS`], then the cgroup directory when there is one)
@@ -16,6 +20,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use crate::sandbox::setup::KernelFacts;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
     SendFlags,
@@ -235,6 +240,36 @@ fn recv_with_fds(socket: BorrowedFd<'_>, header: &mut [u8]) -> io::Result<Option
     Ok(Some(fds))
 }
 
+/// Says the zygote is ready, with the kernel's facts if it read them.
+///
+/// # Errors
+/// The socket (the test process is gone).
+pub(crate) fn send_ready(socket: BorrowedFd<'_>, facts: Option<&KernelFacts>) -> io::Result<()> {
+    let json = serde_json::to_vec(&facts).map_err(io::Error::other)?;
+    let len = u32::try_from(json.len()).map_err(|_| invalid("kernel facts too long"))?;
+    send_all(socket, &[&[READY][..], &len.to_le_bytes(), &json].concat())
+}
+
+/// Waits for the zygote to say it is ready; the kernel's facts it sent, if
+/// any.
+///
+/// # Errors
+/// The socket (EOF: it could not start), or a malformed message.
+pub(crate) fn recv_ready(socket: BorrowedFd<'_>) -> io::Result<Option<KernelFacts>> {
+    let mut header = [0u8; 5];
+    recv_exact(socket, &mut header)?;
+    if header[0] != READY {
+        return Err(invalid("not the ready byte"));
+    }
+    let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_REQUEST {
+        return Err(invalid("kernel facts too long"));
+    }
+    let mut json = vec![0u8; len];
+    recv_exact(socket, &mut json)?;
+    serde_json::from_slice(&json).map_err(|e| invalid(&format!("kernel facts: {e}")))
+}
+
 /// Receives one request and its descriptors; `Ok(None)` when the parent
 /// has closed the socket.
 ///
@@ -351,6 +386,29 @@ mod tests {
         request.wipe();
         assert!(request.test.is_empty() && request.setup.is_empty());
         assert!(request.cwd.iter().chain(request.env.iter().flatten()).all(|b| *b == 0));
+    }
+
+    #[test]
+    fn the_ready_message_carries_the_kernel_facts_or_none() {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType};
+        let (parent, zygote) =
+            rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).unwrap();
+        let facts = KernelFacts {
+            sysctls: vec!["kernel/hostname".into()],
+            proc_knobs: vec!["sysrq-trigger".into()],
+            proc_files: vec!["keys".into()],
+        };
+        send_ready(zygote.as_fd(), Some(&facts)).unwrap();
+        send_ready(zygote.as_fd(), None).unwrap();
+        assert_eq!(recv_ready(parent.as_fd()).unwrap(), Some(facts));
+        assert_eq!(recv_ready(parent.as_fd()).unwrap(), None);
+        // What follows on the socket is still a reply, read whole.
+        send_reply(zygote.as_fd(), &Reply::Failed(libc::EPERM)).unwrap();
+        assert!(matches!(recv_reply(parent.as_fd()).unwrap(), Reply::Failed(libc::EPERM)));
+        rustix::io::write(&zygote, b"X\0\0\0\0").unwrap();
+        assert!(recv_ready(parent.as_fd()).is_err(), "a ready message starts with READY");
+        drop(zygote);
+        assert_eq!(recv_ready(parent.as_fd()).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
