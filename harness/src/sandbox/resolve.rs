@@ -353,11 +353,20 @@ fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
         return Ok(root);
     }
     fs::create_dir_all(&cache).map_err(|e| fail("unpack_tar", format!("create the cache `{}`", cache.display()), e))?;
+    collect_abandoned_unpacks(&cache, UNPACK_GRACE);
     let private = tempfile::Builder::new()
-        .prefix("unpacking-")
+        .prefix(UNPACKING)
         .tempdir_in(&cache)
         .map_err(|e| step("make a private directory to unpack", e))?
         .keep();
+    // Held until the unpacked root is in place or gone: tells an unpack
+    // still going from one abandoned (see `collect_abandoned_unpacks`).
+    let _held = fs::File::open(&private)
+        .and_then(|dir| {
+            rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)?;
+            Ok(dir)
+        })
+        .map_err(|e| step("lock the private directory to unpack", e))?;
     let unpacked = unpack_into(archive, &private);
     if let Err(e) = unpacked {
         let _ = fs::remove_dir_all(&private);
@@ -373,6 +382,38 @@ fn unpack_cached(archive: &Path) -> Result<PathBuf, SetupError> {
         Err(e) => {
             let _ = fs::remove_dir_all(&private);
             Err(step("move the unpacked root of", e))
+        }
+    }
+}
+
+/// The prefix of the private directories archives are unpacked into.
+#[cfg(feature = "tar")]
+const UNPACKING: &str = "unpacking-";
+
+/// How old an unlocked private directory must be to count as abandoned:
+/// between its making and its lock, a live unpack's is unlocked too.
+#[cfg(feature = "tar")]
+const UNPACK_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes the private directories in `cache` of unpacks that ended
+/// halfway (a test killed at its timeout while its setup unpacked): no
+/// process holds their lock any more, and they are older than `grace`.
+/// Their owners cannot be told by process id: the unpack runs in PID 2 of
+/// a sandbox, in a PID namespace of its own. Best effort: what cannot be
+/// read or removed stays.
+#[cfg(feature = "tar")]
+fn collect_abandoned_unpacks(cache: &Path, grace: std::time::Duration) {
+    let Ok(entries) = fs::read_dir(cache) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(UNPACKING) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(dir) = fs::File::open(&path) else { continue };
+        let old = dir.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= grace));
+        if old && rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            tracing::debug!(dir = %path.display(), "removing an unpack that ended halfway");
+            let _ = fs::remove_dir_all(&path);
         }
     }
 }
@@ -459,6 +500,39 @@ mod tests {
         assert_eq!(err.step, "unpack_tar");
         assert_eq!(chain.message, "failed to unpack `/crate/root.tar.gz`");
         assert!(chain.causes[0].contains(r#"features = ["tar"]"#), "{chain}");
+    }
+
+    #[cfg(feature = "tar")]
+    #[test]
+    fn only_abandoned_unpacks_are_collected() {
+        let dir = tempfile::Builder::new().prefix("isolated-test-unit-").tempdir().unwrap();
+        let cache = dir.path();
+        let made = |name: &str, minutes_ago: i64| {
+            let path = cache.join(name);
+            fs::create_dir(&path).unwrap();
+            fs::write(path.join("etc"), "half unpacked").unwrap();
+            let then = rustix::fs::Timespec {
+                tv_sec: rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec - minutes_ago * 60,
+                tv_nsec: 0,
+            };
+            let times = rustix::fs::Timestamps { last_access: then, last_modification: then };
+            rustix::fs::utimensat(rustix::fs::CWD, &path, &times, rustix::fs::AtFlags::empty()).unwrap();
+            path
+        };
+        let abandoned = made("unpacking-abandoned", 5);
+        let going = made("unpacking-going", 5);
+        let just_made = made("unpacking-just-made", 0);
+        let unpacked = made("tar-0123", 5);
+        let lock = fs::File::open(&going).unwrap();
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        collect_abandoned_unpacks(cache, UNPACK_GRACE);
+        assert!(!abandoned.exists(), "an old unlocked unpack is collected");
+        assert!(going.exists(), "an unpack whose lock is held is kept");
+        assert!(just_made.exists(), "an unpack not yet locked (younger than the grace) is kept");
+        assert!(unpacked.exists(), "unpacked roots are kept");
+        drop(lock);
+        collect_abandoned_unpacks(cache, UNPACK_GRACE);
+        assert!(!going.exists(), "once its owner is gone (the lock with it) it is collected");
     }
 
     #[cfg(feature = "tar")]
