@@ -331,6 +331,7 @@ echo
 printf '%-46s %10s\n' "isolated overhead over plain (iso - plain)" "$over ms"
 printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
 printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
+printf '%-46s %10s\n' "isolated/bwrap, process per test (nextest)" "$(per "$iso_proc" "$bw")"
 printf '%-46s %10s\n' "default threads over serial (throughput)" "${gain}x"
 printf '%-46s %10s\n' "zygote/no zygote, serial" "$(per "$iso" "$iso_nz")"
 printf '%-46s %10s\n' "zygote/no zygote, default threads" "$(per "$iso_par" "$iso_par_nz")"
