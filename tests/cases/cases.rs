@@ -538,4 +538,21 @@ mod ahead {
         assert!(!std::path::Path::new("/tmp/isolated-test-ahead-left").exists());
         assert_eq!(hostname(), "isolated-test");
     }
+
+    /// `pollution()`'s baseline, which a sandbox made ahead takes before
+    /// its test is known, holds what the setup made and nothing of a test.
+    #[isolated_test]
+    fn d5_pollution_lists_only_its_own_changes() {
+        assert!(isolated_test::pollution().is_clean(), "{:?}", isolated_test::pollution());
+        std::fs::write("/etc/isolated-test-ahead-d5", "d5").unwrap();
+        std::fs::write("/tmp/isolated-test-ahead-d5", "d5").unwrap();
+        rustix::system::sethostname(b"ahead-d5").unwrap();
+        let report = isolated_test::pollution();
+        let paths = |changes: &[isolated_test::FileChange]| changes.iter().map(|c| c.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(&report.files), ["/etc/isolated-test-ahead-d5"], "{report:?}");
+        assert_eq!(paths(&report.scratch), ["/tmp/isolated-test-ahead-d5"], "{report:?}");
+        assert_eq!(report.hostname.as_ref().map(|h| h.after.as_str()), Some("ahead-d5"), "{report:?}");
+        assert!(report.mounts_added.is_empty() && report.mounts_removed.is_empty(), "{report:?}");
+        assert!(report.network.is_empty() && report.processes.is_empty(), "{report:?}");
+    }
 }

@@ -1003,7 +1003,7 @@ fn run_ahead_cases(env: &[(&str, &str)]) -> String {
     all.extend_from_slice(env);
     let run = run_cases_in(dir.path(), &["ahead::", "--test-threads=1"], &all);
     assert!(run.status.success(), "{}", run.text);
-    assert!(run.text.contains("test result: ok. 13 passed"), "{}", run.text);
+    assert!(run.text.contains("test result: ok. 14 passed"), "{}", run.text);
     run.text
 }
 
@@ -1041,7 +1041,7 @@ fn sandboxes_made_ahead_serve_only_the_tests_they_fit() {
 fn isolated_test_ahead_0_makes_none() {
     let text = run_ahead_cases(&[("ISOLATED_TEST_AHEAD", "0")]);
     assert!(!text.contains("made ahead"), "{text}");
-    // One sandbox for each of the eleven isolated tests, none more.
-    assert_eq!(text.matches("sandbox started").count(), 11, "{text}");
+    // One sandbox for each of the twelve isolated tests, none more.
+    assert_eq!(text.matches("sandbox started").count(), 12, "{text}");
     wait_until_empty("sandbox cgroups", sandbox_cgroups);
 }
