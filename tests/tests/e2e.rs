@@ -1045,3 +1045,51 @@ fn isolated_test_ahead_0_makes_none() {
     assert_eq!(text.matches("sandbox started").count(), 12, "{text}");
     wait_until_empty("sandbox cgroups", sandbox_cgroups);
 }
+
+/// The real `cargo nextest run` on three cases: each test is a process of
+/// its own, started `--exact NAME`, which forks its zygote before `main`;
+/// verdicts are libtest's, and nothing is left on the host.
+#[test]
+#[serial]
+#[ignore = "needs cargo-nextest; scripts/test.sh runs it with the other ignored tests"]
+fn under_the_real_nextest_each_test_process_forks_its_zygote_before_main() {
+    let before = HostSnapshot::capture().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["nextest", "run", "--locked", "--no-fail-fast", "-p", "isolated-test-tests", "--test", "cases"])
+        .args(["--success-output", "immediate", "--failure-output", "immediate"])
+        .args(["-E", "test(=passes) | test(=panics) | test(=returns_err)"])
+        .env("ISOLATED_TEST_LOG", "isolated_test::parent::zygote=debug")
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let run = Run {
+        status: out.status,
+        text: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    };
+    assert_eq!(run.status.code(), Some(100), "nextest's code for failed tests:\n{}", run.text);
+    assert!(run.text.contains("3 tests run: 1 passed, 2 failed"), "{}", run.text);
+    assert!(run.text.lines().any(|l| l.contains("PASS") && l.ends_with(" passes")), "{}", run.text);
+    for failing in [" panics", " returns_err"] {
+        assert!(run.text.lines().any(|l| l.contains("FAIL") && l.ends_with(failing)), "{failing}:\n{}", run.text);
+    }
+    assert_eq!(
+        run.text.matches("\"forked before main\"").count(),
+        3,
+        "one zygote forked early per test:\n{}",
+        run.text
+    );
+    let zygotes_left = || {
+        let out = Command::new("ps").args(["-eo", "stat=,comm="]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.ends_with(" isolated-zygote") && !l.starts_with('Z'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    wait_until_empty("zygotes forked before main", zygotes_left);
+    wait_until_empty("sandbox cgroups", sandbox_cgroups);
+    let changed = before.diff(&HostSnapshot::capture().unwrap());
+    assert!(changed.is_empty(), "{changed:?}");
+}

@@ -136,6 +136,9 @@ pub(crate) fn warm() {
 static FORKED_EARLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
+    // Before the keeper's first line: a zygote forked before `main` is
+    // ready at once, sooner than the test's own start sets this up.
+    crate::config::init_tracing();
     let how = match prestarted {
         Some((ours, pid)) => {
             FORKED_EARLY.store(true, std::sync::atomic::Ordering::Relaxed);
