@@ -84,21 +84,36 @@ pub(crate) fn prestart() {
     // std's arguments may not be set yet in a constructor; the kernel's are.
     let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else { return };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
-    if !runs_an_isolated_test_by_name(&args, |name| crate::registry::find(name).is_some())
-        || !matches!(crate::sys::zygote::single_threaded(), Ok(true))
-    {
+    if !runs_an_isolated_test_by_name(&args, |name| crate::registry::find(name).is_some()) {
         return;
     }
-    let Ok((ours, theirs)) =
-        rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-    else {
-        return;
+    // Wanted, but not possible: said at the first test (tracing is not
+    // set up before `main`), which then executes the zygote.
+    let not_forked = |why: String| {
+        let _ = NOT_FORKED_EARLY.set(why);
     };
-    if let Ok(pid) = crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve_forked) {
-        let _ = OWNER.set(std::process::id());
-        *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some((ours, pid));
+    match crate::sys::zygote::single_threaded() {
+        Ok(true) => {}
+        Ok(false) => return not_forked("a constructor of the test binary started a thread before ours".into()),
+        Err(err) => return not_forked(format!("its threads could not be counted: {err}")),
+    }
+    let (ours, theirs) =
+        match rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None) {
+            Ok(pair) => pair,
+            Err(err) => return not_forked(format!("no socket for it: {err}")),
+        };
+    match crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve_forked) {
+        Ok(pid) => {
+            let _ = OWNER.set(std::process::id());
+            *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some((ours, pid));
+        }
+        Err(err) => not_forked(format!("the fork failed: {err}")),
     }
 }
+
+/// Why a process started for an isolated test by its exact name could not
+/// fork its zygote before `main` ([`prestart`]).
+static NOT_FORKED_EARLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Whether libtest's arguments `args` (without the program) ask for a test
 /// by its exact name that `isolated` says is an `#[isolated_test]`: what
@@ -139,6 +154,9 @@ fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
     // Before the keeper's first line: a zygote forked before `main` is
     // ready at once, sooner than the test's own start sets this up.
     crate::config::init_tracing();
+    if let Some(why) = NOT_FORKED_EARLY.get() {
+        tracing::debug!("zygote not forked before main: {why}; executing it instead");
+    }
     let how = match prestarted {
         Some((ours, pid)) => {
             FORKED_EARLY.store(true, std::sync::atomic::Ordering::Relaxed);
