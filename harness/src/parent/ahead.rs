@@ -351,6 +351,10 @@ fn make_forever() {
         let old = state.ready.take();
         if old.is_some() {
             note_dropped(&mut state, "a newer one was asked for");
+            tracing::debug!(
+                age = ?old.as_ref().map(|o| o.made.elapsed()),
+                "dropped the sandbox made ahead: a test asked for another before it was taken"
+            );
         }
         state.making = Some(job.key.clone());
         drop(state);
