@@ -280,9 +280,7 @@ pub(crate) fn launch(inv: &Invocation, ahead: bool) -> Result<(Started, super::g
     let cgroup_made = began.elapsed();
     let mut setup = inv.setup.clone();
     setup.cgroup_views = cgroup.as_ref().map(crate::sandbox::cgroup::Cgroup::views).unwrap_or_default();
-    if inv.forked_test.is_some() {
-        zygote::wait_for_facts();
-    }
+    zygote::wait_for_facts();
     setup.kernel = crate::sandbox::setup::KernelFacts::get();
     let child = child(inv, &setup)?;
     let chosen = clone_namespaces(privileged, euid);

@@ -23,8 +23,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 enum State {
     /// Not asked for yet.
     Unstarted,
-    /// Being started by its keeper thread (see [`keep`]).
-    Starting,
+    /// Being started by its keeper thread (see [`keep`]); `forked`: taken
+    /// over from the constructor (see [`wait_for_facts`]).
+    Starting { forked: bool },
     /// Serving.
     Ready {
         /// The socket to it.
@@ -58,9 +59,17 @@ impl Zygote {
     }
 }
 
-/// A zygote the constructor forked (see [`prestart`]) that no test has
-/// taken over yet: the test process's end of its socket, and its pid.
-static PRESTARTED: Mutex<Option<(OwnedFd, libc::pid_t)>> = Mutex::new(None);
+/// What the constructor did about the zygote ([`prestart`]), until the
+/// first test takes it over in [`warm`]: `None` when it was not asked to.
+static PRESTARTED: Mutex<Option<Prestart>> = Mutex::new(None);
+
+enum Prestart {
+    /// Forked: the test process's end of its socket, and its pid.
+    Forked(OwnedFd, libc::pid_t),
+    /// Wanted but not possible, and why (said at the first test: tracing
+    /// is not set up before `main`), which then executes the zygote.
+    NotForked(String),
+}
 
 /// Forks the zygote in the constructor, before `main`, when this process
 /// was started to run an isolated test by its exact name, as nextest runs
@@ -87,33 +96,28 @@ pub(crate) fn prestart() {
     if !runs_an_isolated_test_by_name(&args, |name| crate::registry::find(name).is_some()) {
         return;
     }
-    // Wanted, but not possible: said at the first test (tracing is not
-    // set up before `main`), which then executes the zygote.
-    let not_forked = |why: String| {
-        let _ = NOT_FORKED_EARLY.set(why);
+    let outcome = match crate::sys::zygote::single_threaded() {
+        Ok(true) => fork_early(),
+        Ok(false) => Err("a constructor of the test binary started a thread before ours".into()),
+        Err(err) => Err(format!("its threads could not be counted: {err}")),
     };
-    match crate::sys::zygote::single_threaded() {
-        Ok(true) => {}
-        Ok(false) => return not_forked("a constructor of the test binary started a thread before ours".into()),
-        Err(err) => return not_forked(format!("its threads could not be counted: {err}")),
-    }
-    let (ours, theirs) =
-        match rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None) {
-            Ok(pair) => pair,
-            Err(err) => return not_forked(format!("no socket for it: {err}")),
-        };
-    match crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve_forked) {
-        Ok(pid) => {
+    let prestart = match outcome {
+        Ok((ours, pid)) => {
             let _ = OWNER.set(std::process::id());
-            *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some((ours, pid));
+            Prestart::Forked(ours, pid)
         }
-        Err(err) => not_forked(format!("the fork failed: {err}")),
-    }
+        Err(why) => Prestart::NotForked(why),
+    };
+    *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some(prestart);
 }
 
-/// Why a process started for an isolated test by its exact name could not
-/// fork its zygote before `main` ([`prestart`]).
-static NOT_FORKED_EARLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+fn fork_early() -> Result<(OwnedFd, libc::pid_t), String> {
+    let (ours, theirs) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+        .map_err(|err| format!("no socket for it: {err}"))?;
+    let pid = crate::sys::zygote::fork_here(&ours, theirs, crate::zygote::serve::serve_forked)
+        .map_err(|err| format!("the fork failed: {err}"))?;
+    Ok((ours, pid))
+}
 
 /// Whether libtest's arguments `args` (without the program) ask for a test
 /// by its exact name that `isolated` says is an `#[isolated_test]`: what
@@ -132,36 +136,38 @@ pub(crate) fn warm() {
     if !matches!(*state, State::Unstarted) {
         return;
     }
-    let prestarted = PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner).take();
-    *state = match std::env::var(ENV_ZYGOTE) {
-        Ok(value) if value == "0" => {
-            if let Some((_, pid)) = prestarted {
-                Process::Forked(pid).end();
-            }
-            State::Off(format!("{ENV_ZYGOTE}=0"))
-        }
-        _ => match start(prestarted) {
-            Ok(()) => State::Starting,
-            Err(err) => State::Off(format!("it could not be started: {err}")),
-        },
-    };
-}
-
-/// Whether the zygote was forked before `main` (see [`wait_for_facts`]).
-static FORKED_EARLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
     // Before the keeper's first line: a zygote forked before `main` is
     // ready at once, sooner than the test's own start sets this up.
     crate::config::init_tracing();
-    if let Some(why) = NOT_FORKED_EARLY.get() {
-        tracing::debug!("zygote not forked before main: {why}; executing it instead");
-    }
-    let how = match prestarted {
-        Some((ours, pid)) => {
-            FORKED_EARLY.store(true, std::sync::atomic::Ordering::Relaxed);
-            (ours, Start::Forked(pid))
+    let forked = match PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        Some(Prestart::Forked(ours, pid)) => Some((ours, pid)),
+        Some(Prestart::NotForked(why)) => {
+            tracing::debug!("zygote not forked before main: {why}; executing it instead");
+            None
         }
+        None => None,
+    };
+    *state = match std::env::var(ENV_ZYGOTE) {
+        Ok(value) if value == "0" => {
+            if let Some((_, pid)) = forked {
+                kill(pid);
+                reap(pid);
+            }
+            State::Off(format!("{ENV_ZYGOTE}=0"))
+        }
+        _ => {
+            let early = forked.is_some();
+            match start(forked) {
+                Ok(()) => State::Starting { forked: early },
+                Err(err) => State::Off(format!("it could not be started: {err}")),
+            }
+        }
+    };
+}
+
+fn start(forked: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
+    let (ours, how) = match forked {
+        Some((ours, pid)) => (ours, Start::Forked(pid)),
         None => {
             let (ours, theirs) =
                 rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
@@ -176,7 +182,7 @@ fn start(prestarted: Option<(OwnedFd, libc::pid_t)>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("isolated-test-zygote".into())
         .stack_size(256 << 10)
-        .spawn(move || keep(how.0, how.1))?;
+        .spawn(move || keep(ours, how))?;
     Ok(())
 }
 
@@ -188,69 +194,41 @@ enum Start {
     Forked(libc::pid_t),
 }
 
-/// The zygote process, spawned or forked.
-enum Process {
-    Spawned(std::process::Child),
-    Forked(libc::pid_t),
+/// Kills the zygote, our own child not reaped yet (the pid is still its).
+fn kill(pid: libc::pid_t) {
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
 }
 
-impl Process {
-    fn id(&self) -> u32 {
-        match self {
-            Self::Spawned(child) => child.id(),
-            Self::Forked(pid) => *pid as u32,
-        }
-    }
-
-    fn kill(&mut self) {
-        match self {
-            Self::Spawned(child) => drop(child.kill()),
-            // Our own child, not reaped yet: the pid is still its.
-            Self::Forked(pid) => {
-                if let Some(pid) = Pid::from_raw(*pid) {
-                    let _ = rustix::process::kill_process(pid, Signal::KILL);
-                }
-            }
-        }
-    }
-
-    /// Waits for it to end; how it ended, in words.
-    fn wait(&mut self) -> String {
-        match self {
-            Self::Spawned(child) => child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
-            // (`waitpid(None)` would reap any child: a PID 1 among them.)
-            Self::Forked(pid) => {
-                match Pid::from_raw(*pid).map(|pid| rustix::process::waitpid(Some(pid), WaitOptions::empty())) {
-                    Some(Ok(Some((_, status)))) => std::process::ExitStatus::from_raw(status.as_raw()).to_string(),
-                    Some(Ok(None)) => "not a child".to_owned(),
-                    Some(Err(err)) => err.to_string(),
-                    None => format!("no process {pid}"),
-                }
-            }
-        }
-    }
-
-    /// Kills and reaps it.
-    fn end(mut self) {
-        self.kill();
-        self.wait();
+/// Waits for the zygote to end; how it ended, in words. (`waitpid(None)`
+/// would reap any child: a PID 1 among them.)
+fn reap(pid: libc::pid_t) -> String {
+    match Pid::from_raw(pid).map(|pid| rustix::process::waitpid(Some(pid), WaitOptions::empty())) {
+        Some(Ok(Some((_, status)))) => std::process::ExitStatus::from_raw(status.as_raw()).to_string(),
+        Some(Ok(None)) => "not a child".to_owned(),
+        Some(Err(err)) => err.to_string(),
+        None => format!("no process {pid}"),
     }
 }
 
 /// The keeper thread: starts the zygote, waits for it to be ready, reaps
 /// it when it ends, and then stays (see [`start`]).
 fn keep(ours: OwnedFd, how: Start) -> ! {
-    let outcome = match how {
-        Start::Spawn(theirs) => std::env::current_exe()
-            .and_then(|exe| crate::sys::zygote::spawn(&exe, &theirs, ENV_ZYGOTE_SOCKET))
-            .map(Process::Spawned),
-        Start::Forked(pid) => Ok(Process::Forked(pid)),
+    let (started, outcome) = match how {
+        Start::Spawn(theirs) => (
+            "executed at the first isolated test",
+            std::env::current_exe()
+                .and_then(|exe| crate::sys::zygote::spawn(&exe, &theirs, ENV_ZYGOTE_SOCKET))
+                .map(|child| child.id() as libc::pid_t),
+        ),
+        Start::Forked(pid) => ("forked before main", Ok(pid)),
     };
     match outcome {
         Err(err) => ZYGOTE.set(State::Off(format!("it could not be started: {err}"))),
-        Ok(mut child) => {
+        Ok(child) => {
             // Opened before anything can reap it: only this thread does.
-            let pidfd = Pid::from_raw(child.id() as i32)
+            let pidfd = Pid::from_raw(child)
                 .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))
                 .and_then(|pid| Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?));
             let patience = |kind| rustix::net::sockopt::set_socket_timeout(&ours, kind, Some(PATIENCE));
@@ -265,11 +243,7 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
                     if let Some(facts) = facts {
                         crate::sandbox::setup::KernelFacts::offer(facts);
                     }
-                    let started = match child {
-                        Process::Spawned(_) => "executed at the first isolated test",
-                        Process::Forked(_) => "forked before main",
-                    };
-                    tracing::debug!(pid = child.id(), started, "zygote ready");
+                    tracing::debug!(pid = child, started, "zygote ready");
                     ZYGOTE.set(State::Ready { socket: ours, pidfd });
                 }
                 (ready, pidfd) => {
@@ -281,12 +255,12 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
                         (Err(err), _) => format!("it did not say it was ready: {err}"),
                         (Ok(_), Ok(_)) => unreachable!("taken above"),
                     };
-                    child.kill();
-                    let status = child.wait();
+                    kill(child);
+                    let status = reap(child);
                     ZYGOTE.set(State::Off(format!("{why} ({status})")));
                 }
             }
-            let status = child.wait();
+            let status = reap(child);
             let mut state = ZYGOTE.lock();
             if matches!(*state, State::Ready { .. }) {
                 *state = State::Off(format!("it ended ({status})"));
@@ -305,7 +279,7 @@ fn keep(ours: OwnedFd, how: Start) -> ! {
 /// them).
 pub(crate) fn wait_for_facts() {
     let mut state = ZYGOTE.lock();
-    while matches!(*state, State::Starting) && FORKED_EARLY.load(std::sync::atomic::Ordering::Relaxed) {
+    while matches!(*state, State::Starting { forked: true }) {
         state = ZYGOTE.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
     }
 }
@@ -348,7 +322,7 @@ pub(crate) fn clone(ask: &Ask<'_>) -> Asked {
     }
     warm();
     let mut state = ZYGOTE.lock();
-    while matches!(*state, State::Starting) {
+    while matches!(*state, State::Starting { .. }) {
         state = ZYGOTE.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
     }
     let (socket, pidfd) = match &*state {
@@ -357,7 +331,7 @@ pub(crate) fn clone(ask: &Ask<'_>) -> Asked {
             plain(&format!("the zygote is off: {why}"));
             return Asked::NotCloned;
         }
-        State::Unstarted | State::Starting => {
+        State::Unstarted | State::Starting { .. } => {
             plain("the zygote was not started");
             return Asked::NotCloned;
         }
