@@ -71,6 +71,12 @@ pub(crate) fn before_main(request: &std::ffi::OsStr) {
     let _ = ENTERED.set(entered);
 }
 
+/// Whether [`before_main`] ran the setup and it failed (the harness then
+/// reports the step instead of running the body).
+pub(crate) fn setup_failed() -> bool {
+    ENTERED.get().is_some_and(|entered| entered.built.is_err())
+}
+
 /// Records the steps that succeeded, when asked to.
 #[derive(Default)]
 struct Recording {

@@ -82,8 +82,12 @@ pub(crate) fn read_go() -> Result<Option<(String, String)>, String> {
     let (Some(nonce), Some(what), None) = (lines.next(), lines.next(), lines.next()) else {
         return Err(format!("malformed message saying what to run: {text:?}"));
     };
-    let null = std::fs::File::open("/dev/null").map_err(|e| format!("could not open /dev/null: {e}"))?;
-    rustix::stdio::dup2_stdin(&null).map_err(|e| format!("could not put /dev/null on standard input: {e}"))?;
+    // A setup that failed may have left no `/dev`: standard input then
+    // stays this pipe, at its end, and the body never runs to read it.
+    if !crate::pid2::entry::setup_failed() {
+        let null = std::fs::File::open("/dev/null").map_err(|e| format!("could not open /dev/null: {e}"))?;
+        rustix::stdio::dup2_stdin(&null).map_err(|e| format!("could not put /dev/null on standard input: {e}"))?;
+    }
     Ok(Some((nonce.to_owned(), what.to_owned())))
 }
 
