@@ -52,10 +52,10 @@ pub const ENV_MIRROR: &str = "DEBOOTSTRAP_MIRROR";
 /// sandbox, as `run` and `wrap` always do. Any other value, or none, keeps
 /// it on (see README, "How it runs").
 pub const ENV_ZYGOTE: &str = "ISOLATED_TEST_ZYGOTE";
-/// Environment variable that, set to `0`, stops the zygote from making
-/// each sandbox ahead of the test that will use it: every sandbox is then
-/// built when its test starts. Any other value, or none, keeps it on (see
-/// README, "How it runs").
+/// Environment variable: how many sandboxes the zygote keeps made ahead of
+/// the tests that will use them (at most 8; unset: 2). `0` turns this off:
+/// every sandbox is then built when its test starts. A value that is not
+/// a number counts as unset, with a warning (see README, "How it runs").
 pub const ENV_AHEAD: &str = "ISOLATED_TEST_AHEAD";
 
 // Set by other tools and read here.

@@ -1,31 +1,37 @@
 //! Sandboxes made ahead of their tests: while one test runs, the zygote
-//! builds the next sandbox (cgroup, namespaces, the whole setup, the
-//! lock), and PID 2 waits, built, for the test it will run. When the next
-//! test starts and asks for the same sandbox, it gets that one and pays
-//! only for the handover; its own sandbox's setup overlapped the previous
-//! test and ran on the other core.
+//! builds the next sandboxes (cgroup, namespaces, the whole setup, the
+//! lock), and their PID 2 waits, built, for the test it will run. When the
+//! next test starts and asks for the same sandbox, it gets the oldest one
+//! and pays only for the handover; its sandbox's setup overlapped the
+//! tests before it and ran on the other core.
 //!
 //! Every sandbox is still made for one test and used once: a sandbox made
 //! ahead is handed to exactly one test, and dropped (killed, its cgroup
 //! removed) when the next test asks for another one ([`Key`]), when it
 //! waited longer than [`MAX_AGE`], or when the process exits. What changes
 //! is when its setup ran: up to [`MAX_AGE`] before its test started, while
-//! the previous test ran. The host's files are seen through the overlay as
-//! they are when the test reads them; the files the setup copies
+//! the tests before it ran. The host's files are seen through the overlay
+//! as they are when the test reads them; the files the setup copies
 //! (`/etc/hosts`, `/etc/resolv.conf`) and the host's mount table are those
 //! of that moment.
+//!
+//! How many: [`POOL`] (two), so that a test takes one whose setup had the
+//! whole of the test before it to run, rather than one still being built;
+//! [`crate::config::ENV_AHEAD`] sets another number, `0` none.
 //!
 //! When it is used: the attribute's tests with the zygote on, and the
 //! commands `isolated-test wrap` runs (its helper, executed as PID 2,
 //! reads its nonce and specification on standard input the same way),
-//! from the second sandbox of a process on (a process that runs one test,
-//! as under nextest, never makes one it would not use), unless
-//! [`crate::config::ENV_AHEAD`] is `0`. It stops for the rest of the
-//! process once the sandboxes made ahead were dropped unused more often
+//! from the second sandbox of a process on. The first one too in a process
+//! started to run one test by its exact name (nextest's way): its
+//! constructor has that sandbox made while libtest starts
+//! ([`expect_before_main`]); such a process makes no more. It stops for
+//! the rest of the process once the sandboxes made ahead missed more often
 //! than they were used (tests that each ask for a different sandbox, or
-//! that each run longer than [`MAX_AGE`]), and says so under
-//! `ISOLATED_TEST_LOG=debug`.
+//! that each run longer than [`MAX_AGE`]; see [`note_missed`]), and says
+//! so under `ISOLATED_TEST_LOG=debug`.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -47,9 +53,38 @@ const PER_TEST: [&str; 4] = [ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_HELPER_NONCE, 
 /// instead of used: it bounds how old the moment of its setup can be.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// How many more sandboxes made ahead may be dropped unused than were
-/// used before none is made any more.
+/// How many more misses (see [`note_missed`]) than sandboxes made ahead
+/// used are allowed before none is made any more.
 const MISSES_ALLOWED: u32 = 3;
+
+/// How many sandboxes are kept made ahead when [`ENV_AHEAD`] does not say:
+/// two, so that a test takes one whose setup had the whole of the test
+/// before it to run, and not one still being built (see `bench/README.md`).
+const POOL: usize = 2;
+
+/// The most [`ENV_AHEAD`] may ask for.
+const POOL_MAX: usize = 8;
+
+/// How many sandboxes to keep made ahead: [`ENV_AHEAD`] when it is a
+/// number (`0` turns them off; above [`POOL_MAX`] counts as that), else
+/// [`POOL`].
+fn pool_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| parse_pool(std::env::var_os(ENV_AHEAD).as_deref()))
+}
+
+fn parse_pool(value: Option<&std::ffi::OsStr>) -> usize {
+    match value.and_then(|v| v.to_str()).map(str::trim) {
+        None | Some("") => POOL,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) => n.min(POOL_MAX),
+            Err(_) => {
+                tracing::warn!("{ENV_AHEAD}={v:?} is not a number; {POOL} sandboxes are made ahead (0 turns them off)");
+                POOL
+            }
+        },
+    }
+}
 
 /// Starts a sandbox for `inv`: the one made ahead for it if there is one
 /// (see the module's documentation), else one of its own; then has the
@@ -59,17 +94,23 @@ const MISSES_ALLOWED: u32 = 3;
 /// As [`super::start::start`].
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, Pid1Guard), crate::error::SpawnError> {
     // The first sandbox of a process (the only one, under nextest) is
-    // never served from one made ahead nor followed by one: no key.
-    let Some(eligible) = Eligible::of(inv).filter(|_| counted()) else {
+    // served from one made ahead only when the constructor had it made
+    // ([`before_main`]), and is never followed by one.
+    let Some(eligible) = Eligible::of(inv) else {
+        return super::start::start(inv);
+    };
+    let Some(first) = counted() else {
         return super::start::start(inv);
     };
     let key = Key::new(super::start::made_from(inv)?);
     if let Some(taken) = eligible.take(&key) {
-        want(&key, inv);
+        if !first {
+            want(&key, inv);
+        }
         return Ok(taken);
     }
     let (started, guard, forked) = super::start::launch(inv, false)?;
-    if forked || eligible.helper {
+    if !first && (forked || eligible.helper) {
         want(&key, inv);
     }
     Ok((started, guard))
@@ -103,6 +144,7 @@ struct Ready {
 }
 
 /// What the maker is asked to make next.
+#[derive(Clone)]
 struct Job {
     key: Key,
     forked_test: Option<String>,
@@ -112,23 +154,66 @@ struct Job {
     setup: crate::sandbox::request::SetupRequest,
 }
 
+impl Job {
+    /// A sandbox like the one `inv` asks for (`key`), for a test that
+    /// will tell its name and nonce at the handover.
+    fn like(key: &Key, inv: &Invocation) -> Self {
+        let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);
+        let mut env: Vec<(OsString, OsString)> = inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect();
+        if inv.forked_test.is_none() {
+            // A helper: it reads its nonce and specification on standard input.
+            env.push((ENV_HELPER_AHEAD.into(), "1".into()));
+        }
+        Self {
+            key: key.clone(),
+            forked_test: inv.forked_test.clone(),
+            argv: inv.argv.clone(),
+            env,
+            env_remove: inv.env_remove.clone(),
+            setup: inv.setup.clone(),
+        }
+    }
+}
+
 struct State {
     /// Sandboxes asked for so far (the first one is never made ahead).
     asked: u32,
+    /// What the last test that could use one asked for: the maker keeps
+    /// [`pool_size`] of these made.
     job: Option<Job>,
     /// The key of the one the maker is making now.
     making: Option<Key>,
-    ready: Option<Ready>,
+    /// Made ahead and not yet taken, oldest first.
+    ready: VecDeque<Ready>,
+    /// The constructor has the first test's sandbox made ([`before_main`]):
+    /// the first sandbox asked for may be that one.
+    before_main: bool,
+    /// ... and its thread has not begun making it yet.
+    coming: bool,
+    /// The handler that drops what is left at exit is registered.
+    at_exit: bool,
     used: u32,
-    dropped: u32,
+    /// Times those made ahead did not fit (see [`note_missed`]).
+    missed: u32,
     /// No more sandboxes ahead, and why.
     off: Option<String>,
     /// The maker thread runs.
     maker: bool,
 }
 
-static STATE: Mutex<State> =
-    Mutex::new(State { asked: 0, job: None, making: None, ready: None, used: 0, dropped: 0, off: None, maker: false });
+static STATE: Mutex<State> = Mutex::new(State {
+    asked: 0,
+    job: None,
+    making: None,
+    ready: VecDeque::new(),
+    before_main: false,
+    coming: false,
+    at_exit: false,
+    used: 0,
+    missed: 0,
+    off: None,
+    maker: false,
+});
 static CHANGED: Condvar = Condvar::new();
 /// The process the sandboxes made ahead belong to (their PID 1 is its
 /// child): a fork of it must not use them.
@@ -176,7 +261,7 @@ impl<'a> Eligible<'a> {
             return None;
         }
         let off = |var: &str| std::env::var_os(var).is_some_and(|v| v == "0");
-        if off(ENV_AHEAD) || (!eligible.helper && off(ENV_ZYGOTE)) {
+        if pool_size() == 0 || (!eligible.helper && off(ENV_ZYGOTE)) {
             return None;
         }
         // One line each on PID 2's standard input.
@@ -186,33 +271,40 @@ impl<'a> Eligible<'a> {
         Some(eligible)
     }
 
-    /// The sandbox made ahead for `key`, handed over to this test; `None`
-    /// when there is none (then the caller starts one), after dropping one
-    /// made for another key or too long ago. Waits for one being made.
+    /// The oldest sandbox made ahead for `key`, handed over to this test;
+    /// `None` when there is none (then the caller starts one). Those made
+    /// before it for another key or too long ago are dropped. Waits for
+    /// one being made when none is ready.
     pub(crate) fn take(&self, key: &Key) -> Option<(Started, Pid1Guard)> {
         let mut state = state();
         // Bounded, should the maker be stuck: the test then starts its own.
         let until = Instant::now() + Duration::from_secs(60);
-        while state.making.as_ref() == Some(key) && Instant::now() < until {
+        while state.ready.is_empty() && (state.making.as_ref() == Some(key) || state.coming) && Instant::now() < until {
             state = CHANGED.wait_timeout(state, Duration::from_millis(200)).unwrap_or_else(PoisonError::into_inner).0;
         }
-        let ready = state.ready.take()?;
-        let age = ready.made.elapsed();
-        let fits = ready.key == *key && age <= MAX_AGE;
-        if fits {
-            state.used += 1;
-        } else {
-            note_dropped(
-                &mut state,
-                if ready.key == *key { "it waited too long" } else { "the test asked for another" },
-            );
+        let mut unfit = Vec::new();
+        let mut taken = None;
+        while let Some(ready) = state.ready.pop_front() {
+            let age = ready.made.elapsed();
+            if ready.key == *key && age <= MAX_AGE {
+                state.used += 1;
+                taken = Some((ready, age));
+                break;
+            }
+            unfit.push((ready, age));
         }
+        if let Some((first, _)) = unfit.first() {
+            let why = if first.key == *key { "it waited too long" } else { "the test asked for another" };
+            note_missed(&mut state, why);
+        }
+        // The maker makes the next one.
+        CHANGED.notify_all();
         drop(state);
-        if !fits {
+        for (ready, age) in unfit {
             tracing::debug!(test = self.test, ?age, "dropped the sandbox made ahead");
             drop_unused(ready);
-            return None;
         }
+        let (ready, age) = taken?;
         let Ready { started, guard, go, .. } = ready;
         let mut go = std::fs::File::from(go);
         let mut message = self.nonce.as_bytes().to_vec();
@@ -234,20 +326,43 @@ impl<'a> Eligible<'a> {
     }
 }
 
-/// Counts a sandbox asked for; whether sandboxes made ahead are still on
-/// and this is not the first one of the process.
-fn counted() -> bool {
+/// Counts a sandbox asked for. `None` when it is not to be served from
+/// one made ahead (they are off, or this is the first of the process and
+/// the constructor had none made); else whether it is the first.
+fn counted() -> Option<bool> {
     let mut state = state();
     state.asked = state.asked.saturating_add(1);
-    state.asked >= 2 && state.off.is_none()
+    let first = state.asked == 1;
+    ((!first || state.before_main) && state.off.is_none()).then_some(first)
 }
 
-fn note_dropped(state: &mut State, why: &str) {
-    state.dropped += 1;
-    if state.off.is_none() && state.dropped > state.used + MISSES_ALLOWED {
+/// Registers [`at_exit`] once; on failure, turns sandboxes made ahead
+/// off (`state.off` says why).
+fn hook_exit(state: &mut State) {
+    if state.at_exit || state.off.is_some() {
+        return;
+    }
+    match crate::sys::process::at_exit(at_exit) {
+        Ok(()) => state.at_exit = true,
+        Err(err) => {
+            tracing::debug!(%err, "no sandboxes made ahead: their cleanup at exit could not be registered");
+            state.off = Some(format!("their cleanup at exit could not be registered: {err}"));
+        }
+    }
+}
+
+/// Counts a miss: a test found only sandboxes made ahead that did not fit
+/// it (made for another, or too long ago), or the maker dropped those it
+/// had made because a test asked for another. Once misses outnumber the
+/// sandboxes used by more than [`MISSES_ALLOWED`], none are made any more.
+/// One miss however many sandboxes it drops, so that the size of the pool
+/// does not turn them off sooner.
+fn note_missed(state: &mut State, why: &str) {
+    state.missed += 1;
+    if state.off.is_none() && state.missed > state.used + MISSES_ALLOWED {
         let off = format!(
-            "{} sandboxes made ahead were dropped unused and {} used (the last: {why})",
-            state.dropped, state.used
+            "{} times the sandboxes made ahead did not fit and {} were used (the last: {why})",
+            state.missed, state.used
         );
         tracing::debug!("no more sandboxes made ahead in this process: {off}");
         state.off = Some(off);
@@ -293,102 +408,153 @@ pub(crate) fn want(key: &Key, inv: &Invocation) {
     if state.off.is_some() {
         return;
     }
-    let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);
-    let mut env: Vec<(OsString, OsString)> = inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect();
-    if inv.forked_test.is_none() {
-        // A helper: it reads its nonce and specification on standard input.
-        env.push((ENV_HELPER_AHEAD.into(), "1".into()));
-    }
-    state.job = Some(Job {
-        key: key.clone(),
-        forked_test: inv.forked_test.clone(),
-        argv: inv.argv.clone(),
-        env,
-        env_remove: inv.env_remove.clone(),
-        setup: inv.setup.clone(),
-    });
+    state.job = Some(Job::like(key, inv));
     if !state.maker {
         state.maker = true;
         let spawned = std::thread::Builder::new().name("isolated-test-ahead".into()).spawn(make_forever);
         match spawned {
-            Ok(_) => {
-                if let Err(err) = crate::sys::process::at_exit(at_exit) {
-                    tracing::debug!(%err, "no sandboxes made ahead: their cleanup at exit could not be registered");
-                    state.off = Some(format!("their cleanup at exit could not be registered: {err}"));
-                    state.job = None;
-                }
-            }
+            Ok(_) => hook_exit(&mut state),
             Err(err) => {
                 tracing::debug!(%err, "no sandboxes made ahead: the thread that makes them could not start");
                 state.off = Some(format!("its thread could not start: {err}"));
-                state.job = None;
             }
+        }
+        if state.off.is_some() {
+            state.job = None;
         }
     }
     CHANGED.notify_all();
 }
 
-/// The maker thread: makes the sandbox of each job, until sandboxes made
-/// ahead are off.
+/// Called by the constructor of a process started to run one
+/// `#[isolated_test]` by its exact name (nextest's way), once its zygote
+/// is forked: whether that test's sandbox is to be made ahead while
+/// libtest starts. When `true`, the caller's thread calls
+/// [`make_before_main`] (with `None` should it not get that far), and the
+/// first test that asks for a sandbox waits for that one.
+pub(crate) fn expect_before_main() -> bool {
+    if pool_size() == 0 {
+        return false;
+    }
+    let _ = OWNER.get_or_init(std::process::id);
+    let mut state = state();
+    state.before_main = true;
+    state.coming = true;
+    true
+}
+
+/// Makes the sandbox [`expect_before_main`] announced, for `inv` (`None`:
+/// it could not be described; the test then starts its own and reports
+/// why).
+pub(crate) fn make_before_main(inv: Option<Invocation>) {
+    let key = inv.as_ref().map(|inv| super::start::made_from(inv).map(Key::new));
+    let mut state = state();
+    state.coming = false;
+    let job = match (inv, key) {
+        (Some(inv), Some(Ok(key))) => Job::like(&key, &inv),
+        (_, Some(Err(err))) => {
+            tracing::debug!(error = %err.render(), "no sandbox made before main");
+            CHANGED.notify_all();
+            return;
+        }
+        _ => {
+            CHANGED.notify_all();
+            return;
+        }
+    };
+    hook_exit(&mut state);
+    if state.off.is_some() {
+        CHANGED.notify_all();
+        return;
+    }
+    state.making = Some(job.key.clone());
+    drop(state);
+    made(make_caught(job));
+}
+
+/// The maker thread: keeps [`pool_size`] sandboxes made for the last job,
+/// until sandboxes made ahead are off.
 fn make_forever() {
     loop {
         let mut state = state();
-        while state.job.is_none() && state.off.is_none() {
-            state = CHANGED.wait(state).unwrap_or_else(PoisonError::into_inner);
-        }
-        if state.off.is_some() {
-            let old = state.ready.take();
-            drop(state);
-            if let Some(old) = old {
-                drop_unused(old);
+        let (job, stale) = loop {
+            if state.off.is_some() {
+                let left = std::mem::take(&mut state.ready);
+                drop(state);
+                left.into_iter().for_each(drop_unused);
+                return;
             }
-            return;
-        }
-        let Some(job) = state.job.take() else { continue };
-        if state.ready.as_ref().is_some_and(|r| r.key == job.key && r.made.elapsed() < MAX_AGE / 2) {
-            continue;
-        }
-        let old = state.ready.take();
-        if old.is_some() {
-            note_dropped(&mut state, "a newer one was asked for");
-            tracing::debug!(
-                age = ?old.as_ref().map(|o| o.made.elapsed()),
-                "dropped the sandbox made ahead: a test asked for another before it was taken"
-            );
-        }
+            if let Some(job) = state.job.clone() {
+                let key = job.key.clone();
+                // Those made for another test than the last one asked for
+                // will not be taken.
+                let stale: VecDeque<Ready> = {
+                    let (keep, stale) = std::mem::take(&mut state.ready).into_iter().partition(|r| r.key == key);
+                    state.ready = keep;
+                    stale
+                };
+                if !stale.is_empty() {
+                    note_missed(&mut state, "a newer one was asked for");
+                }
+                for old in &stale {
+                    tracing::debug!(
+                        age = ?old.made.elapsed(),
+                        "dropped the sandbox made ahead: a test asked for another before it was taken"
+                    );
+                }
+                if state.ready.len() < pool_size() {
+                    break (job, stale);
+                }
+                if !stale.is_empty() {
+                    drop(state);
+                    stale.into_iter().for_each(drop_unused);
+                    state = self::state();
+                    continue;
+                }
+            }
+            state = CHANGED.wait(state).unwrap_or_else(PoisonError::into_inner);
+        };
         state.making = Some(job.key.clone());
         drop(state);
-        if let Some(old) = old {
-            drop_unused(old);
+        stale.into_iter().for_each(drop_unused);
+        made(make_caught(job));
+    }
+}
+
+/// [`make`], a panic in it turned into an error: a panic must not leave
+/// `making` set, or a test waiting for this key would wait for ever.
+fn make_caught(job: Job) -> Result<Ready, crate::error::SpawnError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(job))).unwrap_or_else(|_| {
+        Err(crate::error::SpawnError::Prepare {
+            what: "make a sandbox ahead of its test".into(),
+            source: crate::error::IoCause(std::io::Error::other("the thread making it panicked")),
+        })
+    })
+}
+
+/// Ends the making (`making` is cleared): the sandbox joins the ready
+/// ones, or is dropped at once when they were turned off meanwhile; a
+/// failure turns them off for the rest of the process.
+fn made(made: Result<Ready, crate::error::SpawnError>) {
+    let mut state = self::state();
+    state.making = None;
+    let unused = match made {
+        Ok(ready) if state.off.is_none() => {
+            state.ready.push_back(ready);
+            None
         }
-        // A panic must not leave `making` set: a test waiting for this key
-        // would wait for ever.
-        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(job))).unwrap_or_else(|_| {
-            Err(crate::error::SpawnError::Prepare {
-                what: "make a sandbox ahead of its test".into(),
-                source: crate::error::IoCause(std::io::Error::other("the maker thread panicked")),
-            })
-        });
-        let mut state = self::state();
-        state.making = None;
-        let unused = match made {
-            Ok(ready) if state.off.is_none() => {
-                state.ready = Some(ready);
-                None
-            }
-            Ok(ready) => Some(ready),
-            Err(err) => {
-                let why = err.render();
-                tracing::debug!(error = %why, "could not make a sandbox ahead; no more in this process");
-                state.off = Some(format!("making one failed: {why}"));
-                None
-            }
-        };
-        CHANGED.notify_all();
-        drop(state);
-        if let Some(unused) = unused {
-            drop_unused(unused);
+        Ok(ready) => Some(ready),
+        Err(err) => {
+            let why = err.render();
+            tracing::debug!(error = %why, "could not make a sandbox ahead; no more in this process");
+            state.off = Some(format!("making one failed: {why}"));
+            None
         }
+    };
+    CHANGED.notify_all();
+    drop(state);
+    if let Some(unused) = unused {
+        drop_unused(unused);
     }
 }
 
@@ -421,12 +587,28 @@ extern "C" fn at_exit() {
     state.job = None;
     CHANGED.notify_all();
     let until = Instant::now() + Duration::from_secs(10);
-    while state.making.is_some() && Instant::now() < until {
+    while (state.making.is_some() || state.coming) && Instant::now() < until {
         state = CHANGED.wait_timeout(state, Duration::from_millis(50)).unwrap_or_else(PoisonError::into_inner).0;
     }
-    let ready = state.ready.take();
+    let left = std::mem::take(&mut state.ready);
     drop(state);
-    if let Some(ready) = ready {
-        drop_unused(ready);
+    left.into_iter().for_each(drop_unused);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POOL, POOL_MAX, parse_pool};
+
+    #[test]
+    fn the_pool_is_two_unless_a_number_says_otherwise() {
+        let pool = |v: Option<&str>| parse_pool(v.map(std::ffi::OsStr::new));
+        assert_eq!(pool(None), POOL);
+        assert_eq!(pool(Some("")), POOL);
+        assert_eq!(pool(Some("0")), 0);
+        assert_eq!(pool(Some("1")), 1);
+        assert_eq!(pool(Some(" 3 ")), 3);
+        assert_eq!(pool(Some("1000")), POOL_MAX);
+        assert_eq!(pool(Some("yes")), POOL);
+        assert_eq!(pool(Some("-1")), POOL);
     }
 }
