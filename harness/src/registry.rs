@@ -6,10 +6,7 @@
 
 use linkme::distributed_slice;
 
-use crate::spec::TestSpec;
-
-/// One registered test: where it is, the `#[test]` function libtest runs
-/// and what the attribute asked for.
+/// One registered test: where it is and the `#[test]` function libtest runs.
 #[derive(Debug)]
 pub struct Registered {
     /// `module_path!()` where the test was defined (crate first).
@@ -19,15 +16,12 @@ pub struct Registered {
     fn_name: &'static str,
     /// The generated `#[test]` function.
     test: fn(),
-    /// The attribute's options, which the function passes to the harness.
-    spec: &'static TestSpec,
 }
 
 impl Registered {
-    /// A test named `fn_name` in `module_path`, run by `test`, with the
-    /// options `spec`.
-    pub const fn new(module_path: &'static str, fn_name: &'static str, test: fn(), spec: &'static TestSpec) -> Self {
-        Self { module_path, fn_name, test, spec }
+    /// A test named `fn_name` in `module_path`, run by `test`.
+    pub const fn new(module_path: &'static str, fn_name: &'static str, test: fn()) -> Self {
+        Self { module_path, fn_name, test }
     }
 
     /// Whether libtest knows this test as `name`: the module path without
@@ -55,28 +49,20 @@ pub(crate) fn find(name: &str) -> Option<fn()> {
     TESTS.iter().find(|t| t.is(name)).map(|t| t.test)
 }
 
-/// The options of the `#[isolated_test]` libtest knows as `name`, if the
-/// attribute registered it.
-pub(crate) fn spec(name: &str) -> Option<&'static TestSpec> {
-    TESTS.iter().find(|t| t.is(name)).map(|t| t.spec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn noop() {}
 
-    static SPEC: TestSpec = TestSpec::new("t", "dogfood", "/");
-
     #[test]
     fn names_are_the_module_path_without_the_crate_and_the_function() {
-        let nested = Registered::new("dogfood::net::inner", "t", noop, &SPEC);
+        let nested = Registered::new("dogfood::net::inner", "t", noop);
         assert!(nested.is("net::inner::t"));
         assert!(!nested.is("net::inner::t2"));
         assert!(!nested.is("net::innert"));
         assert!(!nested.is("t"));
-        let top = Registered::new("dogfood", "r#match", noop, &SPEC);
+        let top = Registered::new("dogfood", "r#match", noop);
         assert!(top.is("r#match"));
         assert!(!top.is("dogfood::r#match"));
     }

@@ -118,7 +118,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         #[#krate::__private::linkme::distributed_slice(#krate::__private::TESTS)]
         #[linkme(crate = #krate::__private::linkme)]
         static __ISOLATED_TEST_REGISTERED: #krate::__private::Registered =
-            #krate::__private::Registered::new(::core::module_path!(), #name, self::#ident, &__ISOLATED_TEST_SPEC);
+            #krate::__private::Registered::new(::core::module_path!(), #name, self::#ident);
     };
 
     quote! {
@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(
             value,
             ":: isolated_test :: __private :: Registered: :: isolated_test :: __private :: Registered :: new \
-             (:: core :: module_path ! () , \"my_test\" , self :: my_test , & __ISOLATED_TEST_SPEC)"
+             (:: core :: module_path ! () , \"my_test\" , self :: my_test)"
         );
 
         let file = expand(quote!(crate = "renamed::inner"), input());

@@ -22,10 +22,8 @@
 //! When it is used: the attribute's tests with the zygote on, and the
 //! commands `isolated-test wrap` runs (its helper, executed as PID 2,
 //! reads its nonce and specification on standard input the same way),
-//! from the second sandbox of a process on. The first one too in a process
-//! started to run one test by its exact name (nextest's way): its
-//! constructor has that sandbox made while libtest starts
-//! ([`expect_before_main`]); such a process makes no more. It stops for
+//! from the second sandbox of a process on (a process that runs one test,
+//! as under nextest, never makes one it would not use). It stops for
 //! the rest of the process once the sandboxes made ahead missed more often
 //! than they were used (tests that each ask for a different sandbox, or
 //! that each run longer than [`MAX_AGE`]; see [`note_missed`]), and says
@@ -94,23 +92,17 @@ fn parse_pool(value: Option<&std::ffi::OsStr>) -> usize {
 /// As [`super::start::start`].
 pub(crate) fn start(inv: &Invocation) -> Result<(Started, Pid1Guard), crate::error::SpawnError> {
     // The first sandbox of a process (the only one, under nextest) is
-    // served from one made ahead only when the constructor had it made
-    // ([`before_main`]), and is never followed by one.
-    let Some(eligible) = Eligible::of(inv) else {
-        return super::start::start(inv);
-    };
-    let Some(first) = counted() else {
+    // never served from one made ahead nor followed by one: no key.
+    let Some(eligible) = Eligible::of(inv).filter(|_| counted()) else {
         return super::start::start(inv);
     };
     let key = Key::new(super::start::made_from(inv)?);
     if let Some(taken) = eligible.take(&key) {
-        if !first {
-            want(&key, inv);
-        }
+        want(&key, inv);
         return Ok(taken);
     }
     let (started, guard, forked) = super::start::launch(inv, false)?;
-    if !first && (forked || eligible.helper) {
+    if forked || eligible.helper {
         want(&key, inv);
     }
     Ok((started, guard))
@@ -154,27 +146,6 @@ struct Job {
     setup: crate::sandbox::request::SetupRequest,
 }
 
-impl Job {
-    /// A sandbox like the one `inv` asks for (`key`), for a test that
-    /// will tell its name and nonce at the handover.
-    fn like(key: &Key, inv: &Invocation) -> Self {
-        let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);
-        let mut env: Vec<(OsString, OsString)> = inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect();
-        if inv.forked_test.is_none() {
-            // A helper: it reads its nonce and specification on standard input.
-            env.push((ENV_HELPER_AHEAD.into(), "1".into()));
-        }
-        Self {
-            key: key.clone(),
-            forked_test: inv.forked_test.clone(),
-            argv: inv.argv.clone(),
-            env,
-            env_remove: inv.env_remove.clone(),
-            setup: inv.setup.clone(),
-        }
-    }
-}
-
 struct State {
     /// Sandboxes asked for so far (the first one is never made ahead).
     asked: u32,
@@ -185,13 +156,9 @@ struct State {
     making: Option<Key>,
     /// Made ahead and not yet taken, oldest first.
     ready: VecDeque<Ready>,
-    /// The constructor has the first test's sandbox made ([`before_main`]):
-    /// the first sandbox asked for may be that one.
-    before_main: bool,
-    /// ... and its thread has not begun making it yet.
-    coming: bool,
-    /// The handler that drops what is left at exit is registered.
-    at_exit: bool,
+    /// How old the last one taken was: when tests take long, more than one
+    /// made ahead would grow too old before its turn (see [`pool_target`]).
+    last_age: Duration,
     used: u32,
     /// Times those made ahead did not fit (see [`note_missed`]).
     missed: u32,
@@ -206,9 +173,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     job: None,
     making: None,
     ready: VecDeque::new(),
-    before_main: false,
-    coming: false,
-    at_exit: false,
+    last_age: Duration::ZERO,
     used: 0,
     missed: 0,
     off: None,
@@ -279,7 +244,7 @@ impl<'a> Eligible<'a> {
         let mut state = state();
         // Bounded, should the maker be stuck: the test then starts its own.
         let until = Instant::now() + Duration::from_secs(60);
-        while state.ready.is_empty() && (state.making.as_ref() == Some(key) || state.coming) && Instant::now() < until {
+        while state.ready.is_empty() && state.making.as_ref() == Some(key) && Instant::now() < until {
             state = CHANGED.wait_timeout(state, Duration::from_millis(200)).unwrap_or_else(PoisonError::into_inner).0;
         }
         let mut unfit = Vec::new();
@@ -288,6 +253,7 @@ impl<'a> Eligible<'a> {
             let age = ready.made.elapsed();
             if ready.key == *key && age <= MAX_AGE {
                 state.used += 1;
+                state.last_age = age;
                 taken = Some((ready, age));
                 break;
             }
@@ -326,29 +292,12 @@ impl<'a> Eligible<'a> {
     }
 }
 
-/// Counts a sandbox asked for. `None` when it is not to be served from
-/// one made ahead (they are off, or this is the first of the process and
-/// the constructor had none made); else whether it is the first.
-fn counted() -> Option<bool> {
+/// Counts a sandbox asked for; whether sandboxes made ahead are still on
+/// and this is not the first one of the process.
+fn counted() -> bool {
     let mut state = state();
     state.asked = state.asked.saturating_add(1);
-    let first = state.asked == 1;
-    ((!first || state.before_main) && state.off.is_none()).then_some(first)
-}
-
-/// Registers [`at_exit`] once; on failure, turns sandboxes made ahead
-/// off (`state.off` says why).
-fn hook_exit(state: &mut State) {
-    if state.at_exit || state.off.is_some() {
-        return;
-    }
-    match crate::sys::process::at_exit(at_exit) {
-        Ok(()) => state.at_exit = true,
-        Err(err) => {
-            tracing::debug!(%err, "no sandboxes made ahead: their cleanup at exit could not be registered");
-            state.off = Some(format!("their cleanup at exit could not be registered: {err}"));
-        }
-    }
+    state.asked >= 2 && state.off.is_none()
 }
 
 /// Counts a miss: a test found only sandboxes made ahead that did not fit
@@ -408,72 +357,51 @@ pub(crate) fn want(key: &Key, inv: &Invocation) {
     if state.off.is_some() {
         return;
     }
-    state.job = Some(Job::like(key, inv));
+    let per_test = |k: &OsString| PER_TEST.iter().any(|v| k == v);
+    let mut env: Vec<(OsString, OsString)> = inv.env.iter().filter(|(k, _)| !per_test(k)).cloned().collect();
+    if inv.forked_test.is_none() {
+        // A helper: it reads its nonce and specification on standard input.
+        env.push((ENV_HELPER_AHEAD.into(), "1".into()));
+    }
+    state.job = Some(Job {
+        key: key.clone(),
+        forked_test: inv.forked_test.clone(),
+        argv: inv.argv.clone(),
+        env,
+        env_remove: inv.env_remove.clone(),
+        setup: inv.setup.clone(),
+    });
     if !state.maker {
         state.maker = true;
         let spawned = std::thread::Builder::new().name("isolated-test-ahead".into()).spawn(make_forever);
         match spawned {
-            Ok(_) => hook_exit(&mut state),
+            Ok(_) => {
+                if let Err(err) = crate::sys::process::at_exit(at_exit) {
+                    tracing::debug!(%err, "no sandboxes made ahead: their cleanup at exit could not be registered");
+                    state.off = Some(format!("their cleanup at exit could not be registered: {err}"));
+                    state.job = None;
+                }
+            }
             Err(err) => {
                 tracing::debug!(%err, "no sandboxes made ahead: the thread that makes them could not start");
                 state.off = Some(format!("its thread could not start: {err}"));
+                state.job = None;
             }
-        }
-        if state.off.is_some() {
-            state.job = None;
         }
     }
     CHANGED.notify_all();
 }
 
-/// Called by the constructor of a process started to run one
-/// `#[isolated_test]` by its exact name (nextest's way), once its zygote
-/// is forked: whether that test's sandbox is to be made ahead while
-/// libtest starts. When `true`, the caller's thread calls
-/// [`make_before_main`] (with `None` should it not get that far), and the
-/// first test that asks for a sandbox waits for that one.
-pub(crate) fn expect_before_main() -> bool {
-    if pool_size() == 0 {
-        return false;
-    }
-    let _ = OWNER.get_or_init(std::process::id);
-    let mut state = state();
-    state.before_main = true;
-    state.coming = true;
-    true
+/// How many the maker keeps made: [`pool_size`] while tests take them
+/// young, one when the last one taken was older than a quarter of
+/// [`MAX_AGE`] (slow tests: a second one would be too old by its turn and
+/// be made for nothing).
+fn pool_target(state: &State) -> usize {
+    if state.last_age > MAX_AGE / 4 { pool_size().min(1) } else { pool_size() }
 }
 
-/// Makes the sandbox [`expect_before_main`] announced, for `inv` (`None`:
-/// it could not be described; the test then starts its own and reports
-/// why).
-pub(crate) fn make_before_main(inv: Option<Invocation>) {
-    let key = inv.as_ref().map(|inv| super::start::made_from(inv).map(Key::new));
-    let mut state = state();
-    state.coming = false;
-    let job = match (inv, key) {
-        (Some(inv), Some(Ok(key))) => Job::like(&key, &inv),
-        (_, Some(Err(err))) => {
-            tracing::debug!(error = %err.render(), "no sandbox made before main");
-            CHANGED.notify_all();
-            return;
-        }
-        _ => {
-            CHANGED.notify_all();
-            return;
-        }
-    };
-    hook_exit(&mut state);
-    if state.off.is_some() {
-        CHANGED.notify_all();
-        return;
-    }
-    state.making = Some(job.key.clone());
-    drop(state);
-    made(make_caught(job));
-}
-
-/// The maker thread: keeps [`pool_size`] sandboxes made for the last job,
-/// until sandboxes made ahead are off.
+/// The maker thread: keeps [`pool_target`] sandboxes made for the last
+/// job, until sandboxes made ahead are off.
 fn make_forever() {
     loop {
         let mut state = state();
@@ -487,22 +415,24 @@ fn make_forever() {
             if let Some(job) = state.job.clone() {
                 let key = job.key.clone();
                 // Those made for another test than the last one asked for
-                // will not be taken.
+                // will not be taken, nor those half as old as allowed: a
+                // fresh one is made instead.
                 let stale: VecDeque<Ready> = {
-                    let (keep, stale) = std::mem::take(&mut state.ready).into_iter().partition(|r| r.key == key);
+                    let (keep, stale) = std::mem::take(&mut state.ready)
+                        .into_iter()
+                        .partition(|r| r.key == key && r.made.elapsed() < MAX_AGE / 2);
                     state.ready = keep;
                     stale
                 };
                 if !stale.is_empty() {
-                    note_missed(&mut state, "a newer one was asked for");
+                    let other = stale.iter().any(|old| old.key != key);
+                    note_missed(&mut state, if other { "a newer one was asked for" } else { "it grew old" });
                 }
                 for old in &stale {
-                    tracing::debug!(
-                        age = ?old.made.elapsed(),
-                        "dropped the sandbox made ahead: a test asked for another before it was taken"
-                    );
+                    let why = if old.key == key { "it grew old" } else { "a test asked for another" };
+                    tracing::debug!(age = ?old.made.elapsed(), "dropped the sandbox made ahead: {why} before it was taken");
                 }
-                if state.ready.len() < pool_size() {
+                if state.ready.len() < pool_target(&state) {
                     break (job, stale);
                 }
                 if !stale.is_empty() {
@@ -517,44 +447,34 @@ fn make_forever() {
         state.making = Some(job.key.clone());
         drop(state);
         stale.into_iter().for_each(drop_unused);
-        made(make_caught(job));
-    }
-}
-
-/// [`make`], a panic in it turned into an error: a panic must not leave
-/// `making` set, or a test waiting for this key would wait for ever.
-fn make_caught(job: Job) -> Result<Ready, crate::error::SpawnError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(job))).unwrap_or_else(|_| {
-        Err(crate::error::SpawnError::Prepare {
-            what: "make a sandbox ahead of its test".into(),
-            source: crate::error::IoCause(std::io::Error::other("the thread making it panicked")),
-        })
-    })
-}
-
-/// Ends the making (`making` is cleared): the sandbox joins the ready
-/// ones, or is dropped at once when they were turned off meanwhile; a
-/// failure turns them off for the rest of the process.
-fn made(made: Result<Ready, crate::error::SpawnError>) {
-    let mut state = self::state();
-    state.making = None;
-    let unused = match made {
-        Ok(ready) if state.off.is_none() => {
-            state.ready.push_back(ready);
-            None
+        // A panic must not leave `making` set: a test waiting for this key
+        // would wait for ever.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(job))).unwrap_or_else(|_| {
+            Err(crate::error::SpawnError::Prepare {
+                what: "make a sandbox ahead of its test".into(),
+                source: crate::error::IoCause(std::io::Error::other("the maker thread panicked")),
+            })
+        });
+        let mut state = self::state();
+        state.making = None;
+        let unused = match made {
+            Ok(ready) if state.off.is_none() => {
+                state.ready.push_back(ready);
+                None
+            }
+            Ok(ready) => Some(ready),
+            Err(err) => {
+                let why = err.render();
+                tracing::debug!(error = %why, "could not make a sandbox ahead; no more in this process");
+                state.off = Some(format!("making one failed: {why}"));
+                None
+            }
+        };
+        CHANGED.notify_all();
+        drop(state);
+        if let Some(unused) = unused {
+            drop_unused(unused);
         }
-        Ok(ready) => Some(ready),
-        Err(err) => {
-            let why = err.render();
-            tracing::debug!(error = %why, "could not make a sandbox ahead; no more in this process");
-            state.off = Some(format!("making one failed: {why}"));
-            None
-        }
-    };
-    CHANGED.notify_all();
-    drop(state);
-    if let Some(unused) = unused {
-        drop_unused(unused);
     }
 }
 
@@ -587,7 +507,7 @@ extern "C" fn at_exit() {
     state.job = None;
     CHANGED.notify_all();
     let until = Instant::now() + Duration::from_secs(10);
-    while (state.making.is_some() || state.coming) && Instant::now() < until {
+    while state.making.is_some() && Instant::now() < until {
         state = CHANGED.wait_timeout(state, Duration::from_millis(50)).unwrap_or_else(PoisonError::into_inner).0;
     }
     let left = std::mem::take(&mut state.ready);

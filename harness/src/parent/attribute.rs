@@ -11,7 +11,6 @@ use crate::parent::session::{self, SessionError};
 use crate::parent::start::Invocation;
 use crate::parent::supervise;
 use crate::parent::verdict::{self, Verdict};
-use crate::sandbox::request::SetupRequest;
 use crate::spec::TestSpec;
 
 use crate::config::{ENV_SKIP_UNSUPPORTED, init_tracing};
@@ -126,20 +125,23 @@ fn report_grace(spec: &TestSpec) -> Option<Duration> {
     crate::config::report::wanted(spec).then_some(Duration::from_secs(2))
 }
 
-/// What the sandbox of the test `spec` describes is made from. Runs the
-/// root filesystem's builder, on the host, once per test (an rstest
-/// fixture's function, an image built into the cache; a debootstrap root
-/// is built here, once, before the sandbox and its deadline start).
-fn setup_request(spec: &TestSpec) -> Result<SetupRequest, String> {
+fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
+    let timeout = timeout_for(spec)?;
+    let nonce = nonce();
+    let _span = tracing::debug_span!("isolated_test", test = name).entered();
+    // The root filesystem's builder runs here, on the host, once per test
+    // (an rstest fixture's function, an image built into the cache).
     let limits = crate::sandbox::cgroup::Limits { memory: spec.memory, pids: spec.pids, cpu_millis: spec.cpu_millis }
         .effective()?;
+    // A debootstrap root is built here, once, before the sandbox and its
+    // deadline start.
     let rootfs = spec
         .rootfs
         .map(|build| build())
         .unwrap_or_default()
         .prepared()
         .map_err(|e| format!("failed to make its root filesystem: {e}"))?;
-    Ok(SetupRequest::new(
+    let setup = crate::sandbox::request::SetupRequest::new(
         match spec.hostname {
             Some(hostname) => hostname.to_owned(),
             None => crate::config::defaults::hostname()?,
@@ -148,38 +150,7 @@ fn setup_request(spec: &TestSpec) -> Result<SetupRequest, String> {
         spec.manifest_dir.into(),
         !spec.privileged,
         limits,
-    ))
-}
-
-/// In a process started to run the `#[isolated_test]` `test` by its exact
-/// name (nextest's way), from the constructor once the zygote is forked:
-/// a thread has the test's sandbox made ahead while libtest starts, and
-/// the test takes it built (see `ahead::expect_before_main`). Not for a
-/// test with a root filesystem of its own, whose builder is the user's
-/// code, run when the test runs and never before `main`.
-pub(crate) fn make_before_main(test: String) {
-    let Some(spec) = crate::registry::spec(&test).filter(|spec| spec.rootfs.is_none()) else { return };
-    if !super::ahead::expect_before_main() {
-        return;
-    }
-    let make = move || {
-        // The zygote's keeper first: the zygote is ready at once.
-        super::zygote::warm();
-        // What goes wrong here is said by the test, which then starts its
-        // own sandbox the same way.
-        let invocation = setup_request(spec).ok().and_then(|setup| Invocation::for_test(&test, "", setup).ok());
-        super::ahead::make_before_main(invocation);
-    };
-    if std::thread::Builder::new().name("isolated-test-ahead".into()).spawn(make).is_err() {
-        super::ahead::make_before_main(None);
-    }
-}
-
-fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
-    let timeout = timeout_for(spec)?;
-    let nonce = nonce();
-    let _span = tracing::debug_span!("isolated_test", test = name).entered();
-    let setup = setup_request(spec)?;
+    );
     let invocation = Invocation::for_test(name, &nonce, setup)?;
     let runtime = session::runtime().map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
     let watch = session::Watch { timeout, report_grace: report_grace(spec), output: supervise::Output::Replay };

@@ -82,33 +82,33 @@ enum Prestart {
 ///
 /// Called by the constructor in every process of a binary that links the
 /// harness; costs nothing but a read of `/proc/self/cmdline` unless the
-/// binary has isolated tests. Returns the test's name when the zygote was
-/// forked for it.
-pub(crate) fn prestart() -> Option<String> {
+/// binary has isolated tests.
+pub(crate) fn prestart() {
     if crate::registry::TESTS.is_empty()
         || std::env::var_os(ENV_ZYGOTE).is_some_and(|v| v == "0")
         || std::env::var_os(ENV_WRAP_TEST).is_some()
     {
-        return None;
+        return;
     }
     // std's arguments may not be set yet in a constructor; the kernel's are.
-    let cmdline = std::fs::read("/proc/self/cmdline").ok()?;
+    let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else { return };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
-    let test = isolated_test_by_name(&args, |name| crate::registry::find(name).is_some())?.to_owned();
+    if !runs_an_isolated_test_by_name(&args, |name| crate::registry::find(name).is_some()) {
+        return;
+    }
     let outcome = match crate::sys::zygote::single_threaded() {
         Ok(true) => fork_early(),
         Ok(false) => Err("a constructor of the test binary started a thread before ours".into()),
         Err(err) => Err(format!("its threads could not be counted: {err}")),
     };
-    let (prestart, forked) = match outcome {
+    let prestart = match outcome {
         Ok((ours, pid)) => {
             let _ = OWNER.set(std::process::id());
-            (Prestart::Forked(ours, pid), Some(test))
+            Prestart::Forked(ours, pid)
         }
-        Err(why) => (Prestart::NotForked(why), None),
+        Err(why) => Prestart::NotForked(why),
     };
     *PRESTARTED.lock().unwrap_or_else(PoisonError::into_inner) = Some(prestart);
-    forked
 }
 
 fn fork_early() -> Result<(OwnedFd, libc::pid_t), String> {
@@ -119,16 +119,14 @@ fn fork_early() -> Result<(OwnedFd, libc::pid_t), String> {
     Ok((ours, pid))
 }
 
-/// The test that libtest's arguments `args` (without the program) ask for
-/// by its exact name, when `isolated` says it is an `#[isolated_test]`:
-/// what nextest passes (`--exact NAME --nocapture`, maybe `--ignored`),
-/// not a listing (`--list`, which nextest runs first) or a filter. The
-/// first such name, should there be several.
-fn isolated_test_by_name<'a>(args: &[&'a [u8]], isolated: impl Fn(&str) -> bool) -> Option<&'a str> {
-    if !args.contains(&&b"--exact"[..]) || args.contains(&&b"--list"[..]) {
-        return None;
-    }
-    args.iter().filter_map(|a| std::str::from_utf8(a).ok()).find(|name| isolated(name))
+/// Whether libtest's arguments `args` (without the program) ask for a test
+/// by its exact name that `isolated` says is an `#[isolated_test]`: what
+/// nextest passes (`--exact NAME --nocapture`, maybe `--ignored`), not a
+/// listing (`--list`, which nextest runs first) or a filter.
+fn runs_an_isolated_test_by_name(args: &[&[u8]], isolated: impl Fn(&str) -> bool) -> bool {
+    args.contains(&&b"--exact"[..])
+        && !args.contains(&&b"--list"[..])
+        && args.iter().filter_map(|a| std::str::from_utf8(a).ok()).any(isolated)
 }
 
 /// Starts the zygote unless it was started before or is turned off, and
@@ -359,13 +357,11 @@ pub(crate) fn clone(ask: &Ask<'_>) -> Asked {
 
 #[cfg(test)]
 mod tests {
-    use super::isolated_test_by_name;
+    use super::runs_an_isolated_test_by_name;
 
     fn decide(args: &[&str]) -> bool {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let found = isolated_test_by_name(&args, |name| name.ends_with("isolated"));
-        assert!(found.is_none_or(|name| args.contains(&name.as_bytes())), "{found:?} is not among {args:?}");
-        found.is_some()
+        runs_an_isolated_test_by_name(&args, |name| name == "net::isolated")
     }
 
     #[test]
@@ -378,8 +374,5 @@ mod tests {
         assert!(!decide(&["--exact", "net::plain", "--nocapture"]));
         assert!(!decide(&["--exact"]));
         assert!(!decide(&[]));
-        // The first isolated one of several names.
-        let args: Vec<&[u8]> = ["--exact", "net::plain", "net::isolated", "b::isolated"].map(str::as_bytes).to_vec();
-        assert_eq!(isolated_test_by_name(&args, |name| name.ends_with("isolated")), Some("net::isolated"));
     }
 }

@@ -24,11 +24,8 @@ fn isolated_test_enter_sandbox() {
     }
     if std::process::id() != 2 {
         // A process started for one isolated test (nextest's way) forks
-        // its zygote now, while it has one thread, and has the test's
-        // sandbox made while libtest starts.
-        if let Some(test) = crate::parent::zygote::prestart() {
-            crate::parent::attribute::make_before_main(test);
-        }
+        // its zygote now, while it has one thread.
+        crate::parent::zygote::prestart();
         return;
     }
     let Some(request) = std::env::var_os(crate::config::ENV_SETUP) else { return };
