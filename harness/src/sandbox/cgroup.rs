@@ -283,7 +283,11 @@ fn read_u64(path: &Path) -> Option<u64> {
 
 /// `key value` lines (`memory.events`, `cpu.stat`, `memory.oom_control`).
 fn keyed(path: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
+    value_of(&fs::read_to_string(path).ok()?, key)
+}
+
+/// The value of `key` in the text of a [`keyed`] file.
+fn value_of(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
@@ -647,8 +651,10 @@ impl Leaves {
         }
         if let Some(dir) = &self.v2 {
             // cpu.stat is there without the cpu controller too.
-            u.user_usec = keyed(&dir.join("cpu.stat"), "user_usec");
-            u.system_usec = keyed(&dir.join("cpu.stat"), "system_usec");
+            if let Ok(stat) = fs::read_to_string(dir.join("cpu.stat")) {
+                u.user_usec = value_of(&stat, "user_usec");
+                u.system_usec = value_of(&stat, "system_usec");
+            }
         }
         if u.user_usec.is_none() {
             if let Some(dir) = self.v1_dir(Controller::CpuAcct) {
