@@ -431,6 +431,29 @@ fn the_body_can_read_its_own_pollution() {
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
 }
 
+/// A mount stacked on one that is already there (a second tmpfs on
+/// `/tmp`) is a mount added, though it has the point and type of the one
+/// it hides, along with what the test left in that one.
+#[isolated_test]
+fn a_mount_stacked_on_a_scratch_directory_is_reported() {
+    fs::write("/tmp/isolated-test-hidden", "x").unwrap();
+    for point in ["/tmp", "/dev/shm"] {
+        rustix::mount::mount("tmpfs", point, "tmpfs", rustix::mount::MountFlags::empty(), None).unwrap();
+    }
+    assert!(!Path::new("/tmp/isolated-test-hidden").exists());
+    let report = isolated_test::pollution();
+    for point in ["/dev/shm", "/tmp"] {
+        let stacked = isolated_test::MountEntry { point: point.into(), fs_type: "tmpfs".into() };
+        assert!(report.mounts_added.contains(&stacked), "{point} not reported:\n{report}");
+    }
+    assert!(report.mounts_removed.is_empty(), "{report}");
+    for point in ["/tmp", "/dev/shm"] {
+        rustix::mount::unmount(point, rustix::mount::UnmountFlags::empty()).unwrap();
+    }
+    fs::remove_file("/tmp/isolated-test-hidden").unwrap();
+    assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());
+}
+
 #[isolated_test]
 fn the_body_sees_what_it_leaves_in_scratch_directories() {
     assert!(isolated_test::pollution().is_clean(), "{}", isolated_test::pollution());

@@ -55,7 +55,10 @@ struct ScratchTree {
 pub(crate) struct Snapshot {
     files: BTreeMap<String, Upper>,
     scratch: ScratchTree,
-    mounts: BTreeSet<MountEntry>,
+    /// Each mount with its id: one stacked on another at the same point
+    /// (a second tmpfs on `/tmp`, hiding what the test left in the first)
+    /// is a mount added, though its point and type are the hidden one's.
+    mounts: BTreeSet<(u64, MountEntry)>,
     hostname: String,
     domainname: String,
     network: BTreeSet<String>,
@@ -267,7 +270,7 @@ impl Snapshot {
         let mounts = crate::procfs::mounts()
             .unwrap_or_default()
             .into_iter()
-            .map(|m| MountEntry { point: m.mount_point.display().to_string(), fs_type: m.fs_type })
+            .map(|m| (m.id, MountEntry { point: m.mount_point.display().to_string(), fs_type: m.fs_type }))
             .collect();
         let uname = rustix::system::uname();
         let sysctls = BTreeMap::new();
@@ -333,8 +336,8 @@ impl Snapshot {
             files_tracked: layers.tracked,
             scratch: self.scratch.diff(&end.scratch),
             scratch_capped: end.scratch.capped.iter().cloned().collect(),
-            mounts_added: end.mounts.difference(&self.mounts).cloned().collect(),
-            mounts_removed: self.mounts.difference(&end.mounts).cloned().collect(),
+            mounts_added: only_in(&end.mounts, &self.mounts),
+            mounts_removed: only_in(&self.mounts, &end.mounts),
             hostname: changed(&self.hostname, &end.hostname),
             domainname: changed(&self.domainname, &end.domainname),
             network: network::changes(&self.network, &end.network),
@@ -342,6 +345,14 @@ impl Snapshot {
             processes: processes_left(),
         }
     }
+}
+
+/// The mounts of `a` that `b` does not have (by id, point and type), in
+/// the order of their text.
+fn only_in(a: &BTreeSet<(u64, MountEntry)>, b: &BTreeSet<(u64, MountEntry)>) -> Vec<MountEntry> {
+    let mut only: Vec<MountEntry> = a.difference(b).map(|(_, m)| m.clone()).collect();
+    only.sort();
+    only
 }
 
 /// The detail of a directory deleted and made again.
