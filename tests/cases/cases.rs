@@ -58,6 +58,14 @@ fn should_panic_but_aborts() {
     std::process::abort();
 }
 
+/// Its sandbox cannot start (a pattern that is no glob): that failure must
+/// not count as the panic it expects, and the body never runs.
+#[isolated_test(forbid_pollution = ["/tmp/a**"])]
+#[should_panic]
+fn should_panic_but_the_sandbox_cannot_start() {
+    panic!("the body ran 5d2a");
+}
+
 /// Starts a child that ignores SIGTERM and a daemon in its own session,
 /// then hangs past its deadline.
 #[isolated_test(timeout = "1s")]

@@ -66,7 +66,12 @@ fn a_panic_fails_with_message_and_location() {
     let run = run_cases(&["--exact", "panics"], &[]);
     assert_fails_with(
         &run,
-        &["isolated test `panics` failed: the test panicked at", "cases.rs:", "deliberate panic 7c1f"],
+        &[
+            "isolated test `panics` failed: the test panicked at",
+            "cases.rs:",
+            "deliberate panic 7c1f",
+            "\nresources: peak memory",
+        ],
     );
 }
 
@@ -96,6 +101,13 @@ fn exiting_without_a_result_fails() {
 fn should_panic_is_not_satisfied_by_an_abort() {
     let run = run_cases(&["--exact", "should_panic_but_aborts"], &[]);
     assert_fails_with(&run, &["did not panic as expected", "failed before its body could panic", "SIGABRT"]);
+    // Nor by a sandbox that could not start.
+    let run = run_cases(&["--exact", "should_panic_but_the_sandbox_cannot_start"], &[]);
+    assert_fails_with(
+        &run,
+        &["did not panic as expected", "could not start its sandbox, so its body never ran", "/tmp/a**"],
+    );
+    assert!(!run.text.contains("the body ran 5d2a"), "{}", run.text);
 }
 
 /// How PID 2 of a run of `shows_what_it_was_given` started.

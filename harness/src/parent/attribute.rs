@@ -35,8 +35,10 @@ fn nonce() -> String {
 #[track_caller]
 pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     init_tracing();
-    let forbidden = crate::config::report::forbidden(spec)
-        .unwrap_or_else(|message| panic!("isolated test `{name}` could not start its sandbox: {message}"));
+    let forbidden = match crate::config::report::forbidden(spec) {
+        Ok(forbidden) => forbidden,
+        Err(message) => return could_not_start(spec, name, &message),
+    };
     let outcome = start_and_supervise(spec, name);
     let (nonce, outcome) = match outcome {
         Ok(o) => o,
@@ -53,7 +55,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
             );
             return;
         }
-        Err(StartError { message, .. }) => panic!("isolated test `{name}` could not start its sandbox: {message}"),
+        Err(StartError { message, .. }) => return could_not_start(spec, name, &message),
     };
     let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
     if let Some(report) = report.as_ref().filter(|_| crate::config::report::requested()) {
@@ -79,10 +81,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     };
     verdict = match verdict {
         Verdict::Pass => Verdict::Pass,
-        Verdict::BodyPanicked(msg) => Verdict::BodyPanicked(match &cause {
-            Some(_) => explain(msg),
-            None => msg,
-        }),
+        Verdict::BodyPanicked(msg) => Verdict::BodyPanicked(explain(msg)),
         Verdict::Fail(msg) => Verdict::Fail(explain(msg)),
     };
     match verdict {
@@ -96,6 +95,19 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
             eprintln!("isolated test `{name}` failed before its body could panic: {msg}");
         }
         Verdict::Fail(msg) => panic!("isolated test `{name}` failed: {msg}"),
+    }
+}
+
+/// Fails a test whose sandbox could not start, saying why. A panic would
+/// satisfy a `#[should_panic]` test with a failure that is not its body's
+/// panic, so for one it returns instead (libtest then reports that it did
+/// not panic as expected) after this line says why.
+#[track_caller]
+fn could_not_start(spec: &TestSpec, name: &str, message: &str) {
+    if spec.should_panic {
+        eprintln!("isolated test `{name}` could not start its sandbox, so its body never ran: {message}");
+    } else {
+        panic!("isolated test `{name}` could not start its sandbox: {message}");
     }
 }
 

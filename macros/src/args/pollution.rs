@@ -10,8 +10,26 @@ use super::value::string_array;
 /// kept (the others still apply); `None` when the value has the wrong shape.
 pub(super) fn patterns(meta: &Meta, name: &str, example: &str, errors: &mut Vec<syn::Error>) -> Option<Vec<LitStr>> {
     if let Meta::NameValue(nv) = meta {
-        if matches!(&nv.value, Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) if b.value) {
-            return Some(Vec::new());
+        match &nv.value {
+            Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) if b.value => return Some(Vec::new()),
+            Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => {
+                errors.push(syn::Error::new_spanned(
+                    b,
+                    format!("`{name} = false` is what a test gets without it: leave it out, or use `{name} = true`"),
+                ));
+                return None;
+            }
+            Expr::Array(_) => {}
+            value => {
+                errors.push(syn::Error::new_spanned(
+                    value,
+                    format!(
+                        "`{name}` takes `true` or an array of string literals: expected `{name} = true` or \
+                         `{name} = {example}`"
+                    ),
+                ));
+                return None;
+            }
         }
     }
     match string_array(meta, name, example) {
@@ -49,5 +67,23 @@ mod tests {
         assert!(errors.is_empty() && args.forbid_pollution.unwrap().1.is_empty());
         let messages = messages(&parse(quote!(forbid_pollution = ["relative"])).1);
         assert!(messages[0].starts_with("`forbid_pollution` patterns are absolute paths"), "{messages:?}");
+    }
+
+    #[test]
+    fn other_values_say_what_is_accepted() {
+        let (args, errors) = parse(quote!(forbid_pollution = false));
+        assert!(args.forbid_pollution.is_none());
+        assert_eq!(
+            messages(&errors),
+            [
+                "`forbid_pollution = false` is what a test gets without it: leave it out, or use `forbid_pollution = true`"
+            ]
+        );
+        let either = "`forbid_pollution` takes `true` or an array of string literals: expected \
+                      `forbid_pollution = true` or `forbid_pollution = [\"/var/cache/**\"]`";
+        assert_eq!(messages(&parse(quote!(forbid_pollution = "yes")).1), [either]);
+        assert_eq!(messages(&parse(quote!(forbid_pollution = 1)).1), [either]);
+        let not_strings = messages(&parse(quote!(forbid_pollution = [1])).1);
+        assert!(not_strings[0].starts_with("`forbid_pollution` takes an array of string literals"), "{not_strings:?}");
     }
 }
