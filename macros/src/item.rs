@@ -113,7 +113,14 @@ fn conflicting_attr(attr: &Attribute) -> Option<String> {
     } else {
         "it already registers the test and runs an `async fn` inside the sandbox"
     };
-    Some(format!("`#[{written}]` cannot be combined with `#[isolated_test]`: {what}; remove `#[{written}]`"))
+    // rstest adds a `#[test]` of its own (spanned at `#[rstest]`) unless the
+    // test attribute it finds is called `test`.
+    let rstest = if written == "test" {
+        " (with `#[rstest]`, which adds one, write `#[isolated_test::test]` instead of `#[isolated_test]`)"
+    } else {
+        ""
+    };
+    Some(format!("`#[{written}]` cannot be combined with `#[isolated_test]`: {what}; remove `#[{written}]`{rstest}"))
 }
 
 #[cfg(test)]
@@ -253,7 +260,8 @@ mod tests {
                 fn t() {}
             )),
             ["`#[test]` cannot be combined with `#[isolated_test]`: it already registers the \
-              test; remove `#[test]`"]
+              test; remove `#[test]` (with `#[rstest]`, which adds one, write \
+              `#[isolated_test::test]` instead of `#[isolated_test]`)"]
         );
         assert_eq!(
             errors(parse_quote!(

@@ -845,7 +845,8 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
 /// not, and a test that cleans up passes with nothing to report.
 /// `ISOLATED_TEST_HOSTNAME` and `ISOLATED_TEST_FORBID_POLLUTION` are the
 /// defaults of tests that set none; a test's own setting wins, and a bad
-/// value fails naming the variable.
+/// value (of those, and of `ISOLATED_TEST_AHEAD` and `_REPORT`) fails
+/// naming the variable.
 #[test]
 #[serial]
 fn hostname_and_forbid_pollution_defaults_come_from_the_environment() {
@@ -856,6 +857,11 @@ fn hostname_and_forbid_pollution_defaults_come_from_the_environment() {
     assert!(run.status.success(), "{}", run.text);
     let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_HOSTNAME", "not a hostname")]);
     assert_fails_with(&run, &["ISOLATED_TEST_HOSTNAME=`not a hostname` is not a hostname"]);
+    // Two variables read as a default when wrong until a user tried them.
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_AHEAD", "abc")]);
+    assert_fails_with(&run, &["ISOLATED_TEST_AHEAD=\"abc\" is not a number of sandboxes", "use 0 (none) to 8"]);
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_REPORT", "yes")]);
+    assert_fails_with(&run, &["ISOLATED_TEST_REPORT=\"yes\" is not understood: use 1"]);
 
     let forbid =
         |value: &str| run_cases(&["--exact", "writes_one_file_in_etc"], &[("ISOLATED_TEST_FORBID_POLLUTION", value)]);

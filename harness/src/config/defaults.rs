@@ -1,5 +1,6 @@
 //! Suite-wide defaults from the environment, for tests that set none: the
-//! timeout, the hostname and `forbid_pollution`. They apply to
+//! timeout, the hostname and `forbid_pollution` (and how many sandboxes
+//! are made ahead). They apply to
 //! `#[isolated_test]` tests and to the plain tests `isolated-test wrap`
 //! runs alike, so that one variable serves a mixed suite. The timeout and
 //! the hostname are read in the attribute's grammar
@@ -9,7 +10,43 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_FORBID_POLLUTION, ENV_HOSTNAME, ENV_TIMEOUT};
+use super::{DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_AHEAD, ENV_FORBID_POLLUTION, ENV_HOSTNAME, ENV_TIMEOUT};
+
+/// How many sandboxes are kept made ahead of their tests unless
+/// `ISOLATED_TEST_AHEAD` says: two, so that a test takes one whose setup
+/// had the whole of the test before it to run (see `parent::ahead`).
+pub(crate) const DEFAULT_AHEAD: usize = 2;
+
+/// The most `ISOLATED_TEST_AHEAD` may ask for.
+pub(crate) const MAX_AHEAD: usize = 8;
+
+/// How many sandboxes to keep made ahead: `ISOLATED_TEST_AHEAD` (`0`:
+/// none), or [`DEFAULT_AHEAD`].
+///
+/// # Errors
+/// The variable is set to something else than a number from 0 to
+/// [`MAX_AHEAD`]; the message names it.
+pub(crate) fn ahead() -> Result<usize, String> {
+    parse_ahead(std::env::var_os(ENV_AHEAD).as_deref())
+}
+
+fn parse_ahead(value: Option<&std::ffi::OsStr>) -> Result<usize, String> {
+    let Some(value) = value else { return Ok(DEFAULT_AHEAD) };
+    let bad = || {
+        format!(
+            "{ENV_AHEAD}={value:?} is not a number of sandboxes to make ahead of their tests: \
+             use 0 (none) to {MAX_AHEAD}, or leave it unset ({DEFAULT_AHEAD})"
+        )
+    };
+    match value.to_str().map(str::trim) {
+        Some("") => Ok(DEFAULT_AHEAD),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n <= MAX_AHEAD => Ok(n),
+            _ => Err(bad()),
+        },
+        None => Err(bad()),
+    }
+}
 
 /// The timeout of a test that sets none: `ISOLATED_TEST_TIMEOUT`, or
 /// [`DEFAULT_TIMEOUT`].
@@ -89,6 +126,21 @@ pub(crate) fn forbid_pollution() -> Result<Option<&'static [&'static str]>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ahead_values() {
+        let ahead = |v: Option<&str>| parse_ahead(v.map(std::ffi::OsStr::new));
+        assert_eq!(ahead(None), Ok(DEFAULT_AHEAD));
+        assert_eq!(ahead(Some("")), Ok(DEFAULT_AHEAD));
+        assert_eq!(ahead(Some("0")), Ok(0));
+        assert_eq!(ahead(Some(" 3 ")), Ok(3));
+        assert_eq!(ahead(Some("8")), Ok(MAX_AHEAD));
+        for bad in ["9", "-1", "abc", "1.5"] {
+            let err = ahead(Some(bad)).unwrap_err();
+            assert!(err.starts_with(&format!("ISOLATED_TEST_AHEAD=\"{bad}\"")), "{err}");
+            assert!(err.contains("use 0 (none) to 8"), "{err}");
+        }
+    }
 
     #[test]
     fn forbid_pollution_values() {

@@ -10,6 +10,21 @@ pub(crate) fn requested() -> bool {
     std::env::var(ENV_REPORT).as_deref() == Ok("1")
 }
 
+/// Checks `ISOLATED_TEST_REPORT`: `1`, `0`, empty or unset.
+///
+/// # Errors
+/// Any other value (a `true` read as off would hide the reports asked
+/// for); the message names it.
+pub(crate) fn check_requested() -> Result<(), String> {
+    match std::env::var_os(ENV_REPORT) {
+        None => Ok(()),
+        Some(v) if v.is_empty() || v == "0" || v == "1" => Ok(()),
+        Some(v) => Err(format!(
+            "{ENV_REPORT}={v:?} is not understood: use 1 to print every test's pollution report, 0 or unset for none"
+        )),
+    }
+}
+
 /// Whether the sandbox of `spec` must send a pollution report (to print or
 /// to check); a bad `ISOLATED_TEST_FORBID_POLLUTION` stops the parent
 /// before any sandbox.

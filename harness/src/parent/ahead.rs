@@ -15,9 +15,10 @@
 //! (`/etc/hosts`, `/etc/resolv.conf`) and the host's mount table are those
 //! of that moment.
 //!
-//! How many: [`POOL`] (two), so that a test takes one whose setup had the
-//! whole of the test before it to run, rather than one still being built;
-//! [`crate::config::ENV_AHEAD`] sets another number, `0` none.
+//! How many: two ([`crate::config::defaults::DEFAULT_AHEAD`]), so that a
+//! test takes one whose setup had the whole of the test before it to run,
+//! rather than one still being built; [`crate::config::ENV_AHEAD`] sets
+//! another number, `0` none.
 //!
 //! When it is used: the attribute's tests with the zygote on, and the
 //! commands `isolated-test wrap` runs (its helper, executed as PID 2,
@@ -39,9 +40,7 @@ use std::time::{Duration, Instant};
 
 use super::guard::Pid1Guard;
 use super::start::{Invocation, MadeFrom, Started};
-use crate::config::{
-    ENV_AHEAD, ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_HELPER_AHEAD, ENV_HELPER_NONCE, ENV_HELPER_SPEC, ENV_ZYGOTE,
-};
+use crate::config::{ENV_CHILD_NONCE, ENV_CHILD_TEST, ENV_HELPER_AHEAD, ENV_HELPER_NONCE, ENV_HELPER_SPEC, ENV_ZYGOTE};
 
 /// The variables that say which test (or command) a sandbox runs: never
 /// part of what it is made from.
@@ -55,33 +54,12 @@ pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
 /// used are allowed before none is made any more.
 const MISSES_ALLOWED: u32 = 3;
 
-/// How many sandboxes are kept made ahead when [`ENV_AHEAD`] does not say:
-/// two, so that a test takes one whose setup had the whole of the test
-/// before it to run, and not one still being built (see `bench/README.md`).
-const POOL: usize = 2;
-
-/// The most [`ENV_AHEAD`] may ask for.
-const POOL_MAX: usize = 8;
-
-/// How many sandboxes to keep made ahead: [`ENV_AHEAD`] when it is a
-/// number (`0` turns them off; above [`POOL_MAX`] counts as that), else
-/// [`POOL`].
+/// How many sandboxes to keep made ahead (`ISOLATED_TEST_AHEAD`, read
+/// once). A wrong value fails each test as it starts (see
+/// `parent::attribute`); meanwhile the default holds.
 fn pool_size() -> usize {
     static SIZE: OnceLock<usize> = OnceLock::new();
-    *SIZE.get_or_init(|| parse_pool(std::env::var_os(ENV_AHEAD).as_deref()))
-}
-
-fn parse_pool(value: Option<&std::ffi::OsStr>) -> usize {
-    match value.and_then(|v| v.to_str()).map(str::trim) {
-        None | Some("") => POOL,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) => n.min(POOL_MAX),
-            Err(_) => {
-                tracing::warn!("{ENV_AHEAD}={v:?} is not a number; {POOL} sandboxes are made ahead (0 turns them off)");
-                POOL
-            }
-        },
-    }
+    *SIZE.get_or_init(|| crate::config::defaults::ahead().unwrap_or(crate::config::defaults::DEFAULT_AHEAD))
 }
 
 /// Starts a sandbox for `inv`: the one made ahead for it if there is one
@@ -513,22 +491,4 @@ extern "C" fn at_exit() {
     let left = std::mem::take(&mut state.ready);
     drop(state);
     left.into_iter().for_each(drop_unused);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{POOL, POOL_MAX, parse_pool};
-
-    #[test]
-    fn the_pool_is_two_unless_a_number_says_otherwise() {
-        let pool = |v: Option<&str>| parse_pool(v.map(std::ffi::OsStr::new));
-        assert_eq!(pool(None), POOL);
-        assert_eq!(pool(Some("")), POOL);
-        assert_eq!(pool(Some("0")), 0);
-        assert_eq!(pool(Some("1")), 1);
-        assert_eq!(pool(Some(" 3 ")), 3);
-        assert_eq!(pool(Some("1000")), POOL_MAX);
-        assert_eq!(pool(Some("yes")), POOL);
-        assert_eq!(pool(Some("-1")), POOL);
-    }
 }

@@ -139,6 +139,10 @@ fn report_grace(spec: &TestSpec) -> Option<Duration> {
 
 fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise::Outcome), StartError> {
     let timeout = timeout_for(spec)?;
+    // Read elsewhere, checked here: a wrong value fails the test, as a
+    // wrong timeout does, instead of being read as the default.
+    crate::config::defaults::ahead()?;
+    crate::config::report::check_requested()?;
     let nonce = nonce();
     let _span = tracing::debug_span!("isolated_test", test = name).entered();
     // The root filesystem's builder runs here, on the host, once per test
