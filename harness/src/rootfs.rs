@@ -204,7 +204,8 @@ impl Rootfs {
     }
 
     /// The host's files, read-only: writes fail with EROFS except in the
-    /// fresh `/tmp`, `/run`, `/var/tmp` and `/dev/shm`.
+    /// fresh `/tmp`, `/run`, `/var/tmp` and `/dev/shm` and the sandbox's
+    /// own `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
     ///
     /// ```
     /// use isolated_test::Rootfs;

@@ -162,6 +162,31 @@ fn etc_hosts_hostname_and_resolv_conf_are_the_sandboxs_own_in_every_mode() {
     assert!(report.files.iter().any(|c| c.path == "/etc/hostname"), "{report}");
 }
 
+/// The pollution report compares the sandbox's own `/etc` files with what
+/// the sandbox started with, not with the host's (whose mode and size
+/// differ: the copy is mode 644, and `/etc/hostname` names the sandbox).
+#[isolated_test(hostname = "own-etc-report")]
+fn the_report_compares_the_sandboxs_own_etc_files_with_their_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let hosts = fs::metadata("/etc/hosts").unwrap();
+    assert_eq!(hosts.permissions().mode() & 0o7777, 0o644, "the sandbox's own, whatever the host's mode");
+    let line = "1.2.3.4 x\n";
+    let mut file = fs::OpenOptions::new().append(true).open("/etc/hosts").unwrap();
+    std::io::Write::write_all(&mut file, line.as_bytes()).unwrap();
+    drop(file);
+    fs::write("/etc/hostname", "x\n").unwrap();
+    let report = isolated_test::pollution();
+    let change = |path: &str| {
+        let change = report.files.iter().find(|c| c.path == path).unwrap_or_else(|| panic!("{path}: {report}"));
+        (change.change, change.detail.clone())
+    };
+    let grown = format!("size {} -> {}", hosts.len(), hosts.len() + line.len() as u64);
+    assert_eq!(change("/etc/hosts"), (isolated_test::Change::Modified, grown), "{report}");
+    let shrunk = format!("size {} -> 2", "own-etc-report\n".len());
+    assert_eq!(change("/etc/hostname"), (isolated_test::Change::Modified, shrunk), "{report}");
+    assert!(!report.files.iter().any(|c| c.path == "/etc/resolv.conf"), "untouched: {report}");
+}
+
 #[isolated_test]
 fn host_files_are_writable_copy_on_write_b() {
     assert!(!Path::new(MARKER).exists(), "a previous test's write leaked");

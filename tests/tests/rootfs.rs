@@ -47,6 +47,42 @@ fn host_ro_refuses_writes_outside_scratch() {
     assert!(mount_options("/usr").contains("ro"));
 }
 
+/// The sandbox's own `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`
+/// are writable on a read-only root too, as in every mode; the rest of
+/// `/etc` stays read-only, and `isolated_test::net` can name its nodes.
+#[isolated_test(rootfs = "host_ro", hostname = "ro-box")]
+fn host_ro_has_the_sandboxs_own_etc_files_writable() {
+    assert_eq!(fs::read_to_string("/etc/hostname").unwrap(), "ro-box\n", "the sandbox's hostname, not the host's");
+    fs::write("/etc/hostname", "renamed\n").unwrap();
+    assert_eq!(fs::read_to_string("/etc/hostname").unwrap(), "renamed\n");
+    let hosts = fs::read_to_string("/etc/hosts").unwrap();
+    fs::write("/etc/hosts", format!("{hosts}10.0.0.1 db\n")).unwrap();
+    if Path::new("/etc/resolv.conf").exists() {
+        let resolv = fs::read("/etc/resolv.conf").unwrap();
+        fs::write("/etc/resolv.conf", &resolv).unwrap();
+    }
+    // Nothing else of /etc is writable.
+    assert!(erofs(fs::write("/etc/isolated-test-ro", "x")));
+    let passwd = fs::read("/etc/passwd").unwrap();
+    assert!(erofs(fs::write("/etc/passwd", &passwd)));
+    assert!(mount_options("/etc").split(',').any(|o| o == "ro"), "{}", mount_options("/etc"));
+    // A network names its nodes in /etc/hosts, and takes them out again.
+    let net = isolated_test::net::Network::builder()
+        .node("a")
+        .node("b")
+        .link("a", "b", isolated_test::net::LinkSpec::new())
+        .build()
+        .unwrap();
+    assert!(fs::read_to_string("/etc/hosts").unwrap().contains(&format!("{} b\n", net.ip("b"))));
+    drop(net);
+    assert_eq!(fs::read_to_string("/etc/hosts").unwrap(), format!("{hosts}10.0.0.1 db\n"));
+    // What the test wrote is in its report, against what the file held.
+    let report = isolated_test::pollution();
+    let hostname = report.files.iter().find(|c| c.path == "/etc/hostname").unwrap_or_else(|| panic!("{report}"));
+    assert_eq!((hostname.change, hostname.detail.as_str()), (isolated_test::Change::Modified, "size 7 -> 8"));
+    assert!(report.files.iter().any(|c| c.path == "/etc/hosts"), "{report}");
+}
+
 // ------------------------------------------------------------------ busybox
 
 #[isolated_test(rootfs = "busybox")]
@@ -64,6 +100,18 @@ fn busybox_root_shows_only_its_own_directories() {
     assert!(!Path::new("/usr/lib").exists(), "nothing of the host");
     assert_eq!(std::env::current_dir().unwrap(), Path::new("/"));
     fs::write("/etc/isolated-test", "a throw-away root").unwrap();
+}
+
+/// A root other than the host's shows nothing of the host: its
+/// `/etc/hosts` names `localhost` and the sandbox, as an image's does.
+#[isolated_test(rootfs = "busybox", hostname = "bb-box")]
+fn busybox_etc_hosts_names_the_sandbox_not_the_host() {
+    let hosts = fs::read_to_string("/etc/hosts").unwrap();
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n127.0.1.1\tbb-box\n"), "{hosts}");
+    assert_eq!(fs::read_to_string("/etc/hostname").unwrap(), "bb-box\n");
+    // The sandbox's name resolves (busybox's own resolver reads /etc/hosts).
+    assert!(sh("ping -c 1 -W 2 bb-box").contains("127.0.1.1"));
+    fs::write("/etc/hosts", "10.0.0.1 db\n").unwrap();
 }
 
 // ---------------------------------------------------------------- dir, tar

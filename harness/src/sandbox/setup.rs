@@ -176,45 +176,48 @@ impl Kernel for LinuxKernel {
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
                 let mounted = rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str());
                 if let Err(overlay_err) = mounted {
-                    let readonly_root = match fallback {
-                        OverlayFallback::Fail => return Err(overlay_err.into()),
-                        OverlayFallback::ReadonlyBind => None,
-                        OverlayFallback::Ops(ops) => Some(ops),
-                    };
-                    // Some lower filesystems cannot be overlaid; the files
-                    // stay visible, read-only, rather than missing.
-                    if let Some(ops) = readonly_root {
-                        tracing::warn!(
-                            error = %overlay_err,
-                            "overlay of the host's root refused; binding each top-level directory read-only instead (writes fail with EROFS)"
-                        );
-                        for op in ops {
-                            self.apply(op).map_err(|err| {
-                                io::Error::new(
-                                    err.kind(),
-                                    format!(
-                                        "overlay refused ({overlay_err}), and then failed to {}: {err}",
-                                        op.describe()
-                                    ),
-                                )
-                            })?;
-                        }
-                        return Ok(());
-                    }
-                    tracing::warn!(
-                        lower = %lower.display(),
-                        error = %overlay_err,
-                        "overlay refused; binding read-only instead (writes below it fail with EROFS)"
-                    );
-                    bind(lower, target, true, true).map_err(|bind_err| {
-                        io::Error::new(
-                            bind_err.kind(),
-                            format!("overlay refused ({overlay_err}) and the read-only bind fallback failed too ({bind_err})"),
-                        )
-                    })?;
+                    self.overlay_refused(overlay_err.into(), fallback, lower, target)?;
+                }
+            }
+            Op::ReadonlyOverlay { lowers, target, fallback } => {
+                let (Some(bottom), Some(top), true) = (lowers.first(), lowers.last(), lowers.len() >= 2) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an overlay without an upper layer needs two lower layers",
+                    ));
+                };
+                // The overlay's root directory takes owner and mode from
+                // the top layer: those of the bottom one (the host's
+                // directory), as far as the map allows.
+                if let Ok(meta) = fs::metadata(bottom) {
+                    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                    let _ = std::os::unix::fs::chown(top, Some(meta.uid()), Some(meta.gid()));
+                    let _ = fs::set_permissions(top, fs::Permissions::from_mode(meta.mode() & 0o7777));
+                }
+                let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
+                let data = std::ffi::CString::new(format!("lowerdir={},userxattr", lowerdir.join(":")))
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+                let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
+                if let Err(overlay_err) = rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()) {
+                    self.overlay_refused(overlay_err.into(), fallback, bottom, target)?;
                 }
             }
             Op::Bind { source, target, recursive, readonly } => bind(source, target, *recursive, *readonly)?,
+            Op::BindOwnFile { source, target } => {
+                // `lstat`: a link in the host's read-only tree is not
+                // followed (the mount would land where it points).
+                let regular = |path: &Path| fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+                if !regular(source) {
+                    tracing::debug!(source = %source.display(), "no file of the sandbox's own to bind (none on the host)");
+                } else if !regular(target) {
+                    tracing::warn!(
+                        target = %target.display(),
+                        "the host's file is missing or no regular file in a read-only tree: the sandbox has no own, writable one there"
+                    );
+                } else {
+                    bind(source, target, false, false)?;
+                }
+            }
             Op::RemountReadonly(path) => remount_readonly(path)?,
             Op::ReadonlyTree(path) => crate::sys::mount::harden_tree(path, true)?,
             Op::Proc(target) => rustix::mount::mount(
@@ -279,6 +282,55 @@ impl Kernel for LinuxKernel {
             }
         }
         Ok(())
+    }
+}
+
+impl LinuxKernel {
+    /// What an overlay's `fallback` says when the kernel refused it with
+    /// `overlay_err`: fail, bind `lower` read-only on `target`, or run
+    /// other operations. Some lower filesystems cannot be overlaid; the
+    /// files stay visible, read-only, rather than missing.
+    fn overlay_refused(
+        &mut self,
+        overlay_err: io::Error,
+        fallback: &OverlayFallback,
+        lower: &Path,
+        target: &Path,
+    ) -> io::Result<()> {
+        match fallback {
+            OverlayFallback::Fail => Err(overlay_err),
+            OverlayFallback::Ops(ops) => {
+                tracing::warn!(
+                    target = %target.display(),
+                    error = %overlay_err,
+                    "overlay refused; binding read-only instead (writes fail with EROFS)"
+                );
+                for op in ops {
+                    self.apply(op).map_err(|err| {
+                        io::Error::new(
+                            err.kind(),
+                            format!("overlay refused ({overlay_err}), and then failed to {}: {err}", op.describe()),
+                        )
+                    })?;
+                }
+                Ok(())
+            }
+            OverlayFallback::ReadonlyBind => {
+                tracing::warn!(
+                    lower = %lower.display(),
+                    error = %overlay_err,
+                    "overlay refused; binding read-only instead (writes below it fail with EROFS)"
+                );
+                bind(lower, target, true, true).map_err(|bind_err| {
+                    io::Error::new(
+                        bind_err.kind(),
+                        format!(
+                            "overlay refused ({overlay_err}) and the read-only bind fallback failed too ({bind_err})"
+                        ),
+                    )
+                })
+            }
+        }
     }
 }
 

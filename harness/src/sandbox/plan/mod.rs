@@ -20,6 +20,9 @@
 //!    top-level directory, since inside a user namespace an overlay with
 //!    `lowerdir=/` is refused (`/` has locked submounts) and so is one of
 //!    any directory with submounts, which is bound read-only whole;
+//!    `host_ro`, every top-level directory bound read-only. Each root has
+//!    its own `/etc/hosts`, `hostname` and `resolv.conf`, writable: staged
+//!    in an upper layer, or bound over a read-only `/etc`;
 //! 5. `/proc` with `/proc/sys` read-only but for the per-namespace knobs,
 //!    `/sys`, `/dev`, then the fresh `/tmp`, `/run`, `/var/tmp`, then the
 //!    kept paths that live under those;
@@ -341,17 +344,35 @@ pub(crate) fn scratch(ops: &[Op]) -> Vec<PathBuf> {
     dirs
 }
 
-/// The overlays of a plan as `(upper layer, path inside the sandbox)`.
+/// Where a plan's writes land, as `(directory on the setup's tmpfs, path
+/// inside the sandbox)`: the overlays' upper layers, and the directories
+/// the sandbox's own files are staged in where they are bound over a
+/// read-only tree (`host_ro`'s `/etc`). Those of a fallback too: a
+/// fallback that did not run left no directory to read.
 pub(crate) fn uppers(ops: &[Op]) -> Vec<(PathBuf, PathBuf)> {
-    ops.iter()
-        .filter_map(|op| match op {
-            Op::Overlay { upper, target, .. } => {
-                let inside = target.strip_prefix(NEW_ROOT).ok()?;
-                Some((upper.clone(), Path::new("/").join(inside)))
+    let inside = |target: &Path| Some(Path::new("/").join(target.strip_prefix(NEW_ROOT).ok()?));
+    let mut out: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for op in ops {
+        let (found, fallback) = match op {
+            Op::Overlay { upper, target, fallback, .. } => (inside(target).map(|t| (upper.clone(), t)), Some(fallback)),
+            Op::ReadonlyOverlay { fallback, .. } => (None, Some(fallback)),
+            Op::BindOwnFile { source, target } => {
+                let staged = source.parent().zip(target.parent().and_then(inside));
+                (staged.map(|(dir, shown)| (dir.to_path_buf(), shown)), None)
             }
-            _ => None,
-        })
-        .collect()
+            _ => (None, None),
+        };
+        let nested = match fallback {
+            Some(OverlayFallback::Ops(instead)) => uppers(instead),
+            _ => Vec::new(),
+        };
+        for pair in found.into_iter().chain(nested) {
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+    }
+    out
 }
 
 /// The absolute paths of `paths` that lie under no other of them, sorted,

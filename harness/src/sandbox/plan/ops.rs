@@ -42,6 +42,16 @@ pub(crate) enum Op {
     /// An overlay, and what to do if the kernel refuses it (for example a
     /// lower layer on a filesystem that overlayfs does not support).
     Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf, fallback: OverlayFallback },
+    /// A read-only overlay of `lowers` (bottom first, at least two) with
+    /// no upper layer, and what to do if the kernel refuses it. The top
+    /// layer's root directory (which the overlay's root takes its owner
+    /// and mode from) gets those of the bottom one.
+    ReadonlyOverlay { lowers: Vec<PathBuf>, target: PathBuf, fallback: OverlayFallback },
+    /// Bind the sandbox's own file `source`, staged on the setup's tmpfs,
+    /// writable over `target` in a read-only tree; nothing when `source`
+    /// is missing or `target` is no regular file (a symbolic link is not
+    /// followed: a read-only tree cannot hold a new mount point).
+    BindOwnFile { source: PathBuf, target: PathBuf },
     /// A bind mount, optionally recursive; `readonly` remounts it read-only
     /// (the whole tree when recursive).
     Bind { source: PathBuf, target: PathBuf, recursive: bool, readonly: bool },
@@ -92,8 +102,8 @@ impl Op {
             Op::Chdir(_) => "chdir",
             Op::PivotRoot { .. } => "pivot_root",
             Op::DetachUnmount(_) => "umount",
-            Op::Overlay { .. } => "mount_overlay",
-            Op::Bind { .. } => "bind_mount",
+            Op::Overlay { .. } | Op::ReadonlyOverlay { .. } => "mount_overlay",
+            Op::Bind { .. } | Op::BindOwnFile { .. } => "bind_mount",
             Op::RemountReadonly(_) | Op::ReadonlyTree(_) => "remount_readonly",
             Op::Proc(_) => "mount_proc",
             Op::Sysfs { .. } => "mount_sysfs",
@@ -134,6 +144,12 @@ impl Op {
                 lowers.iter().map(|l| show(l)).collect::<Vec<_>>().join(" over "),
                 show(target)
             ),
+            Op::ReadonlyOverlay { lowers, target, .. } => format!(
+                "mount a read-only overlay of {} at {}",
+                lowers.iter().map(|l| show(l)).collect::<Vec<_>>().join(" over "),
+                show(target)
+            ),
+            Op::BindOwnFile { source, target } => format!("bind {} writable over {}", show(source), show(target)),
             Op::Bind { source, target, readonly, .. } => {
                 format!("bind {} to {}{}", show(source), show(target), if *readonly { " read-only" } else { "" })
             }

@@ -21,11 +21,7 @@ pub(super) struct Overlays<'a> {
 
 impl<'a> Overlays<'a> {
     pub(super) fn new(config: &'a SandboxConfig, host: &'a HostView) -> Self {
-        // An image's `/etc/hosts` names the sandbox; the host's would name
-        // the host and its network, which an image root does not share.
-        let hosts =
-            if matches!(config.rootfs.base, ResolvedBase::Layers(_)) { Hosts::Generated } else { Hosts::FromHost };
-        Self { next: 0, config, host, hosts }
+        Self { next: 0, config, host, hosts: Hosts::for_base(&config.rootfs.base) }
     }
 
     /// An overlay of `lowers` (bottom first, as in `Rootfs::layers`) on
@@ -47,7 +43,7 @@ impl<'a> Overlays<'a> {
         let fallback = if target != Path::new(NEW_ROOT) {
             OverlayFallback::ReadonlyBind
         } else if lowers == [PathBuf::from(OLD_ROOT)] {
-            OverlayFallback::Ops(readonly_host_root(self.host, self.config.tmpfs_bytes))
+            OverlayFallback::Ops(readonly_host_root(self.config, self.host))
         } else {
             OverlayFallback::Fail
         };
@@ -105,7 +101,7 @@ pub(super) fn root(
                 }
             }
         }
-        ResolvedBase::HostRo => ops.extend(readonly_host_root(host, config.tmpfs_bytes)),
+        ResolvedBase::HostRo => ops.extend(readonly_host_root(config, host)),
         ResolvedBase::Host => {
             // Rootless: the host's files one top-level directory at a time,
             // since inside a user namespace an overlay of `/` is refused
@@ -114,8 +110,13 @@ pub(super) fn root(
             host_top_level(host, ops, |ops, name, source, target| {
                 if has_submounts(&Path::new("/").join(name), &host.mount_points) {
                     // The kernel refuses to overlay a directory with
-                    // locked submounts: it is bound read-only whole.
-                    ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                    // locked submounts: it is bound read-only whole
+                    // (`/etc` with the sandbox's own files over it).
+                    if name == "etc" {
+                        readonly_etc(ops, config, host);
+                    } else {
+                        ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+                    }
                 } else {
                     // No submounts: the overlay shows all.
                     overlays.add(ops, vec![source], target, (name == "etc").then_some(""));
@@ -145,7 +146,7 @@ pub(super) fn root(
                 path: Path::new(NEW_ROOT).join("etc/group"),
                 contents: b"root:x:0:\ntty:x:5:\nnogroup:x:65534:\n".to_vec(),
             });
-            ops.extend(own_etc_files(&Path::new(NEW_ROOT).join("etc"), &config.hostname, Hosts::FromHost));
+            ops.extend(own_etc_files(&Path::new(NEW_ROOT).join("etc"), &config.hostname, Hosts::for_base(base)));
         }
         ResolvedBase::Layers(layers) => {
             // The image under a throw-away upper layer; the image is never
@@ -166,19 +167,49 @@ fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
 /// Where a sandbox's `/etc/hosts` comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hosts {
-    /// The host's (roots on the host's files, busybox).
+    /// The host's (roots on the host's files).
     FromHost,
-    /// Made for the sandbox: localhost and its hostname (image roots).
+    /// Made for the sandbox: localhost and its hostname (busybox, images).
     Generated,
 }
+
+impl Hosts {
+    /// The host's on the host's files; made for the sandbox on any other
+    /// root, which shows nothing of the host: the host's would name the
+    /// host and its network, and not the sandbox's hostname.
+    fn for_base(base: &ResolvedBase) -> Self {
+        match base {
+            ResolvedBase::Host | ResolvedBase::HostRo => Hosts::FromHost,
+            ResolvedBase::Busybox { .. } | ResolvedBase::Layers(_) => Hosts::Generated,
+        }
+    }
+}
+
+/// The names of the files of `/etc` every sandbox has as its own.
+const OWN_ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
+/// Where the sandbox's own `/etc` files are staged when `/etc` is the
+/// host's, read-only: on the setup's tmpfs, bound over `/etc` one by one.
+const OWN_ETC: &str = "/layers/etc";
+
+/// The top layer of a read-only overlay of the host's `/etc`: a copy of
+/// each own file staged in [`OWN_ETC`], so that each is a regular file
+/// there to bind over, whatever the host has (none, or a link such as
+/// `resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`, into a `/run`
+/// that is a fresh tmpfs here). Apart from the bound files, so that no
+/// layer of the overlay changes under it.
+const OWN_ETC_MOUNT_POINTS: &str = "/layers/etc-mount-points";
 
 /// The files of `/etc` every sandbox gets as its own, as container engines
 /// provide them: `hosts`, `hostname` (the sandbox's) and `resolv.conf`,
 /// made in `dir`: the upper layer of the `/etc` overlay before it is
-/// mounted (or a busybox root's `/etc`). So they are regular files owned
-/// by root inside, writable in every mode (rootless too, where a copy-up
-/// of the host's root-owned files is refused), and not reported as
-/// changes unless the test changes them.
+/// mounted, a busybox root's `/etc`, or [`OWN_ETC`] where `/etc` is the
+/// host's, read-only. So they are regular files owned by root inside,
+/// mode 0644 whatever the host's mode, writable in every mode (rootless
+/// too, where a copy-up of the host's root-owned files is refused), and
+/// not reported as changes unless the test changes them; the pollution
+/// report compares them with what they held after the setup, not with
+/// the host's files.
 fn own_etc_files(dir: &Path, hostname: &str, hosts: Hosts) -> Vec<Op> {
     let from = |name: &str| under(OLD_ROOT, &Path::new("/etc").join(name));
     let generated = format!(
@@ -202,13 +233,63 @@ fn own_etc_files(dir: &Path, hostname: &str, hosts: Hosts) -> Vec<Op> {
 
 /// The host's root as a tmpfs with each top-level entry bound read-only
 /// (directories recursively), the kernel's and the scratch directories
-/// only created: what a host whose root filesystem overlayfs refuses gets.
-fn readonly_host_root(host: &HostView, tmpfs_bytes: u64) -> Vec<Op> {
-    let mut ops = vec![Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: tmpfs_bytes }];
-    host_top_level(host, &mut ops, |ops, _, source, target| {
-        ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+/// only created, `/etc` with the sandbox's own files over it: `host_ro`,
+/// and what a host whose root filesystem overlayfs refuses gets.
+fn readonly_host_root(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
+    let mut ops = vec![Op::Tmpfs { target: NEW_ROOT.into(), mode: 0o755, size: config.tmpfs_bytes }];
+    host_top_level(host, &mut ops, |ops, name, source, target| {
+        if name == "etc" {
+            readonly_etc(ops, config, host);
+        } else {
+            ops.push(Op::Bind { source, target, recursive: true, readonly: true });
+        }
     });
     ops
+}
+
+/// The host's `/etc` read-only, with the sandbox's own files (as
+/// [`own_etc_files`] makes them) staged in [`OWN_ETC`] and bound writable
+/// over it: `/etc/hosts`, `hostname` and `resolv.conf` are the sandbox's
+/// in every mode, and a test can name hosts in its `/etc/hosts`
+/// (`isolated_test::net`) on a read-only root too.
+///
+/// `/etc` is a read-only overlay of the host's under a layer holding those
+/// names (see [`OWN_ETC_MOUNT_POINTS`]), with the host's other filesystems
+/// below `/etc` bound read-only on top, as an overlay shows only its lower
+/// directory's own filesystem. Rootless, the kernel refuses to overlay a
+/// directory with locked submounts (a container's bound `/etc/hosts`):
+/// `/etc` is then bound read-only whole, and the own files go over those
+/// of the host's that are regular files, as do they when the kernel
+/// refuses the overlay for another reason.
+fn readonly_etc(ops: &mut Vec<Op>, config: &SandboxConfig, host: &HostView) {
+    let etc = Path::new("/etc");
+    let (source, target) = (under(OLD_ROOT, etc), under(NEW_ROOT, etc));
+    let own = PathBuf::from(OWN_ETC);
+    ops.push(Op::Mkdir(own.clone()));
+    ops.extend(own_etc_files(&own, &config.hostname, Hosts::FromHost));
+    let bind_whole = Op::Bind { source: source.clone(), target: target.clone(), recursive: true, readonly: true };
+    if config.rootless && has_submounts(etc, &host.mount_points) {
+        ops.push(bind_whole);
+    } else {
+        let mount_points = PathBuf::from(OWN_ETC_MOUNT_POINTS);
+        ops.push(Op::Mkdir(mount_points.clone()));
+        for name in OWN_ETC_FILES {
+            ops.push(Op::CopyFile { from: own.join(name), to: mount_points.join(name), fallback: None });
+        }
+        let fallback = OverlayFallback::Ops(vec![bind_whole]);
+        ops.push(Op::ReadonlyOverlay { lowers: vec![source, mount_points], target: target.clone(), fallback });
+        for sub in topmost_submounts(etc, &host.mount_points).into_iter().filter(|sub| !is_own_etc_file(sub)) {
+            ops.push(Op::Bind {
+                source: under(OLD_ROOT, &sub),
+                target: under(NEW_ROOT, &sub),
+                recursive: true,
+                readonly: true,
+            });
+        }
+    }
+    for name in OWN_ETC_FILES {
+        ops.push(Op::BindOwnFile { source: own.join(name), target: target.join(name) });
+    }
 }
 
 /// The host's top-level entries on the `/newroot` tmpfs: symlinks copied,
@@ -239,7 +320,7 @@ fn host_top_level(host: &HostView, ops: &mut Vec<Op>, mut dir: impl FnMut(&mut V
 /// (see [`own_etc_files`]): a host that bind-mounts them (a container's
 /// `/etc/resolv.conf`) must not put its read-only copy back on top.
 fn is_own_etc_file(path: &Path) -> bool {
-    ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].iter().any(|own| path == Path::new(own))
+    OWN_ETC_FILES.iter().any(|own| path == Path::new("/etc").join(own))
 }
 
 /// The mount points strictly below `dir` that are not below another one

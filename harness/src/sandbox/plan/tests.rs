@@ -417,7 +417,8 @@ fn with_rootfs(base: ResolvedBase, entries: Vec<ResolvedEntry>) -> Vec<Op> {
 fn host_ro_binds_everything_read_only_and_overlays_nothing() {
     let ops = with_rootfs(ResolvedBase::HostRo, vec![]);
     assert!(!ops.iter().any(|op| matches!(op, Op::Overlay { .. })), "{ops:#?}");
-    for dir in ["/oldroot/usr", "/oldroot/etc", "/oldroot/tmp/crate"] {
+    // `/etc` too, as a read-only overlay (see the next test).
+    for dir in ["/oldroot/usr", "/oldroot/tmp/crate"] {
         assert!(
             ops.iter().any(
                 |op| matches!(op, Op::Bind { source, readonly: true, recursive: true, .. } if source == Path::new(dir))
@@ -426,6 +427,153 @@ fn host_ro_binds_everything_read_only_and_overlays_nothing() {
         );
     }
     assert!(ops.contains(&Op::Chdir("/tmp/crate".into())));
+}
+
+/// The ops that bind the sandbox's own `/etc` files over a read-only
+/// `/etc`, as `(staged file, target)`.
+fn own_files_bound(ops: &[Op]) -> Vec<(PathBuf, PathBuf)> {
+    ops.iter()
+        .filter_map(|op| match op {
+            Op::BindOwnFile { source, target } => Some((source.clone(), target.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn host_ro_has_its_own_etc_files_bound_writable_over_a_read_only_etc() {
+    let mut etc_submount = host();
+    etc_submount.mount_points.extend(["/etc/ssl", "/etc/resolv.conf"].map(PathBuf::from));
+    for (rootless, view) in [(false, host()), (true, host()), (false, etc_submount)] {
+        let mut cfg = SandboxConfig { rootless, ..config() };
+        cfg.rootfs = ResolvedRootfs { base: ResolvedBase::HostRo, entries: vec![] };
+        let ops = plan(&cfg, &view);
+        let staged = Path::new(LAYERS).join("etc");
+        let hosts = position(&ops, |op| {
+            matches!(op, Op::CopyFile { from, to, fallback: Some(_) }
+            if from == Path::new("/oldroot/etc/hosts") && *to == staged.join("hosts"))
+        });
+        let hostname = position(
+            &ops,
+            |op| matches!(op, Op::WriteFile { path, contents } if *path == staged.join("hostname") && contents == b"box\n"),
+        );
+        // /etc: the host's, read-only, under a layer that makes each own
+        // file a regular file to bind over (whatever the host has there).
+        let overlay = position(&ops, |op| matches!(op, Op::ReadonlyOverlay { .. }));
+        let Op::ReadonlyOverlay { lowers, target, fallback } = &ops[overlay] else { unreachable!() };
+        assert_eq!(target, Path::new("/newroot/etc"));
+        assert_eq!(lowers[0], Path::new("/oldroot/etc"), "the host's /etc at the bottom");
+        let top = &lowers[1];
+        assert!(top.starts_with(LAYERS) && *top != staged, "the bound files are no layer of the overlay");
+        for name in ["hosts", "hostname", "resolv.conf"] {
+            let mount_point = position(
+                &ops,
+                |op| matches!(op, Op::CopyFile { from, to, fallback: None } if *from == staged.join(name) && *to == top.join(name)),
+            );
+            assert!(hosts < mount_point && hostname < mount_point && mount_point < overlay, "{name}");
+        }
+        assert_eq!(
+            *fallback,
+            OverlayFallback::Ops(vec![Op::Bind {
+                source: "/oldroot/etc".into(),
+                target: "/newroot/etc".into(),
+                recursive: true,
+                readonly: true
+            }])
+        );
+        // Bound writable after everything else of /etc, before the pivot.
+        let bound = own_files_bound(&ops);
+        assert_eq!(
+            bound,
+            ["hosts", "hostname", "resolv.conf"].map(|n| (staged.join(n), Path::new("/newroot/etc").join(n)))
+        );
+        let first_bind = position(&ops, |op| matches!(op, Op::BindOwnFile { .. }));
+        let last_etc_mount = ops
+            .iter()
+            .rposition(|op| matches!(op, Op::Bind { target, .. } if target.starts_with("/newroot/etc")))
+            .unwrap_or(overlay);
+        assert!(overlay < first_bind && last_etc_mount < first_bind);
+        // Nothing else of /etc is writable.
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, Op::Bind { target, readonly: false, .. } if target.starts_with("/newroot/etc")))
+        );
+        // Another filesystem below /etc comes back read-only on top of the
+        // overlay, but not over the sandbox's own files.
+        let ssl = ops.iter().position(|op| {
+            *op == Op::Bind {
+                source: "/oldroot/etc/ssl".into(),
+                target: "/newroot/etc/ssl".into(),
+                recursive: true,
+                readonly: true,
+            }
+        });
+        assert_eq!(ssl.is_some(), view.mount_points.contains(&PathBuf::from("/etc/ssl")), "{ssl:?}");
+        assert!(ssl.is_none_or(|ssl| overlay < ssl));
+        assert!(
+            !ops.iter()
+                .any(|op| matches!(op, Op::Bind { source, .. } if source == Path::new("/oldroot/etc/resolv.conf")))
+        );
+        // The report reads what the test wrote in them.
+        assert!(uppers(&ops).contains(&(staged.clone(), "/etc".into())), "{:?}", uppers(&ops));
+    }
+}
+
+#[test]
+fn rootless_an_etc_with_submounts_is_bound_whole_with_the_own_files_over_it() {
+    // A container's /etc/hosts, /etc/hostname, /etc/resolv.conf are bound
+    // in: the kernel refuses to overlay /etc in a user namespace.
+    let mut view = host();
+    view.mount_points.extend(["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].map(PathBuf::from));
+    for base in [ResolvedBase::HostRo, ResolvedBase::Host] {
+        let mut cfg = rootless();
+        cfg.rootfs = ResolvedRootfs { base: base.clone(), entries: vec![] };
+        let ops = plan(&cfg, &view);
+        assert!(!ops.iter().any(|op| matches!(op, Op::ReadonlyOverlay { .. })), "{base:?}");
+        assert_eq!(overlay_of(&ops, "/oldroot/etc"), None, "{base:?}");
+        let whole = position(&ops, |op| {
+            *op == Op::Bind {
+                source: "/oldroot/etc".into(),
+                target: "/newroot/etc".into(),
+                recursive: true,
+                readonly: true,
+            }
+        });
+        let bound = own_files_bound(&ops);
+        assert_eq!(bound.len(), 3, "{base:?}: {bound:?}");
+        assert!(whole < position(&ops, |op| matches!(op, Op::BindOwnFile { .. })));
+    }
+}
+
+#[test]
+fn a_host_root_that_cannot_be_overlaid_still_has_its_own_etc_files() {
+    let ops = plan(&config(), &host());
+    let root = overlay_of(&ops, "/oldroot").unwrap();
+    let Op::Overlay { fallback: OverlayFallback::Ops(instead), .. } = &ops[root] else { panic!("{:?}", ops[root]) };
+    assert!(
+        instead
+            .iter()
+            .any(|op| matches!(op, Op::ReadonlyOverlay { target, .. } if target == Path::new("/newroot/etc")))
+    );
+    assert_eq!(own_files_bound(instead).len(), 3);
+    // Read where the fallback stages them, should it run.
+    assert!(uppers(&ops).contains(&(Path::new(LAYERS).join("etc"), "/etc".into())));
+}
+
+#[test]
+fn busybox_gets_an_etc_hosts_naming_the_sandbox_not_the_hosts() {
+    let base = ResolvedBase::Busybox { binary: "/bin/busybox".into(), applets: vec![] };
+    let ops = with_rootfs(base, vec![]);
+    assert!(!ops.iter().any(|op| matches!(op, Op::CopyFile { from, .. } if from == Path::new("/oldroot/etc/hosts"))));
+    let hosts =
+        position(&ops, |op| matches!(op, Op::WriteFile { path, .. } if path == Path::new("/newroot/etc/hosts")));
+    let Op::WriteFile { contents, .. } = &ops[hosts] else { unreachable!() };
+    let text = String::from_utf8_lossy(contents);
+    assert!(text.contains("127.0.0.1\tlocalhost\n") && text.contains("127.0.1.1\tbox\n"), "{text}");
+    // As an image's.
+    let image = with_rootfs(ResolvedBase::Layers(vec!["/img".into()]), vec![]);
+    assert!(image.iter().any(|op| matches!(op, Op::WriteFile { path, contents: c, .. }
+        if path.ends_with("etc/hosts") && c == contents)));
 }
 
 #[test]

@@ -8,8 +8,10 @@
 //! (`snapshot`, with `network`); their difference is the [`Report`]
 //! (`report`). Whether a written file was added or modified is decided in
 //! the parent (`classify`), which can look at the host (the sandbox keeps
-//! no handle on the host tree). An allow-list of path patterns (`pattern`)
-//! tells which changes a test may make.
+//! no handle on the host tree), unless the setup had put the file there
+//! (the sandbox's own `/etc` files, seed files): then it is compared with
+//! what it held after the setup, in the sandbox. An allow-list of path
+//! patterns (`pattern`) tells which changes a test may make.
 
 mod classify;
 mod network;

@@ -1,7 +1,8 @@
 //! The in-sandbox readers: PID 2 takes a [`Snapshot`] after setup and
 //! another at the end, and their difference is a [`Report`] (written
 //! paths not yet told apart as added or modified: that is the parent's,
-//! in `classify`).
+//! in `classify`; but a file the setup put in an upper layer, such as the
+//! sandbox's own `/etc/hosts`, is compared here with what it held then).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -297,9 +298,22 @@ impl Snapshot {
             if self.files.get(path) == Some(now) || dir_from_setup {
                 continue;
             }
-            files.push(match now {
-                Upper::Whiteout(_) => FileChange::deleted(path.clone()),
-                Upper::OpaqueDir(stat) => FileChange {
+            files.push(match (self.files.get(path), now) {
+                (_, Upper::Whiteout(_)) => FileChange::deleted(path.clone()),
+                // A file the setup put there (the sandbox's own `/etc/hosts`,
+                // `hostname`, `resolv.conf`, a seed file): what the test
+                // changed is known here, from what it held after the setup;
+                // the host's file below (its mode, its size) is not what
+                // the test started with.
+                (Some(Upper::Entry(before)), Upper::Entry(stat)) => FileChange {
+                    path: path.clone(),
+                    change: Change::Modified,
+                    kind: Some(stat.kind),
+                    size: stat.size,
+                    mode: stat.mode,
+                    detail: differences(before, stat),
+                },
+                (_, Upper::OpaqueDir(stat)) => FileChange {
                     path: path.clone(),
                     change: Change::Written,
                     kind: Some(FileKind::Dir),
@@ -307,7 +321,7 @@ impl Snapshot {
                     mode: stat.mode,
                     detail: OPAQUE.into(),
                 },
-                Upper::Entry(stat) => FileChange {
+                (_, Upper::Entry(stat)) => FileChange {
                     path: path.clone(),
                     change: Change::Written,
                     kind: Some(stat.kind),
@@ -317,6 +331,25 @@ impl Snapshot {
                 },
             });
         }
+        // What the setup put there and the test deleted, where nothing
+        // below had it (no whiteout then), unless a directory above it was
+        // deleted or replaced (listed itself).
+        let gone_above = |path: &str| {
+            Path::new(path).ancestors().skip(1).any(|dir| {
+                let dir = dir.display().to_string();
+                match end.files.get(&dir) {
+                    Some(Upper::Whiteout(_) | Upper::OpaqueDir(_)) => true,
+                    Some(Upper::Entry(_)) => false,
+                    None => self.files.contains_key(&dir),
+                }
+            })
+        };
+        for (path, before) in &self.files {
+            if matches!(before, Upper::Entry(_)) && !end.files.contains_key(path) && !gone_above(path) {
+                files.push(FileChange::deleted(path.clone()));
+            }
+        }
+        files.sort();
         let changed = |a: &str, b: &str| (a != b).then(|| NameChange { before: a.to_owned(), after: b.to_owned() });
         // Sysctls compare only when both snapshots read them.
         let sysctls = end
@@ -395,6 +428,47 @@ mod tests {
         let report = start.diff(&end, &layers);
         let paths: Vec<(&str, Change)> = report.files.iter().map(|c| (c.path.as_str(), c.change)).collect();
         assert_eq!(paths, [("/etc/gone", Change::Deleted), ("/etc/new", Change::Written)]);
+    }
+
+    #[test]
+    fn a_file_the_setup_put_there_is_compared_with_what_it_held_then() {
+        let file = |size, mode, at| Upper::Entry(Stat { kind: FileKind::File, size, mode, mtime: (at, 0) });
+        // The sandbox's own /etc files as the setup staged them.
+        let start = snapshot_with(&[
+            ("/etc", written(FileKind::Dir, 0)),
+            ("/etc/hostname", file(14, 0o644, 1)),
+            ("/etc/hosts", file(49, 0o644, 1)),
+            ("/etc/resolv.conf", file(25, 0o644, 1)),
+            ("/etc/kept", file(1, 0o644, 1)),
+        ]);
+        // One rewritten, one appended to and made private, one deleted
+        // (nothing below: no whiteout), one untouched.
+        let end = snapshot_with(&[
+            ("/etc", written(FileKind::Dir, 0)),
+            ("/etc/hostname", file(2, 0o644, 2)),
+            ("/etc/hosts", file(59, 0o600, 2)),
+            ("/etc/kept", file(1, 0o644, 1)),
+        ]);
+        let layers = Layers { uppers: vec![], tracked: true, scratch: vec![] };
+        let mut report = start.diff(&end, &layers);
+        let expected = [
+            ("/etc/hostname", Change::Modified, "size 14 -> 2"),
+            ("/etc/hosts", Change::Modified, "mode 644 -> 600, size 49 -> 59"),
+            ("/etc/resolv.conf", Change::Deleted, ""),
+        ];
+        let changes = |report: &Report| -> Vec<(String, Change, String)> {
+            report.files.iter().map(|c| (c.path.clone(), c.change, c.detail.clone())).collect()
+        };
+        let expected: Vec<(String, Change, String)> =
+            expected.iter().map(|(p, c, d)| (p.to_string(), *c, d.to_string())).collect();
+        assert_eq!(changes(&report), expected);
+        // The parent keeps them: the host's file below (mode 755 and 3
+        // bytes here) is not what the test started with.
+        let host = tempfile::Builder::new().prefix("isolated-test-unit-").tempfile().unwrap();
+        fs::write(host.path(), "vm\n").unwrap();
+        fs::set_permissions(host.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        crate::sandbox::pollution::classify::classify(&mut report, |_| fs::symlink_metadata(host.path()).ok());
+        assert_eq!(changes(&report), expected);
     }
 
     fn scratch_dir() -> tempfile::TempDir {
