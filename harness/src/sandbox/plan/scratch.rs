@@ -40,16 +40,23 @@ pub(super) fn scratch_and_kept(
     // On the host's files, kept paths hidden by a fresh tmpfs come back,
     // as the rest of the host's files are (copy-on-write or read-only).
     // Other roots show nothing of the host unless asked with `bind`.
+    // Only those below a scratch directory count: a kept `/` (the working
+    // directory of a command run from there) must not stand for the test
+    // binary under `/tmp` it contains.
     let host_based = matches!(base, ResolvedBase::Host | ResolvedBase::HostRo);
-    for keep in outermost(&config.keep).into_iter().filter(|_| host_based) {
-        if fresh.iter().any(|dir| keep.starts_with(dir) && keep != Path::new(dir)) {
-            let target = under(NEW_ROOT, &keep);
-            ops.push(Op::Mkdir(target.clone()));
-            if *base == ResolvedBase::HostRo {
-                ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
-            } else {
-                overlays.add(ops, vec![under(OLD_ROOT, &keep)], target, None);
-            }
+    let hidden: Vec<_> = config
+        .keep
+        .iter()
+        .filter(|keep| fresh.iter().any(|dir| keep.starts_with(dir) && keep.as_path() != Path::new(dir)))
+        .cloned()
+        .collect();
+    for keep in outermost(&hidden).into_iter().filter(|_| host_based) {
+        let target = under(NEW_ROOT, &keep);
+        ops.push(Op::Mkdir(target.clone()));
+        if *base == ResolvedBase::HostRo {
+            ops.push(Op::Bind { source: under(OLD_ROOT, &keep), target, recursive: true, readonly: true });
+        } else {
+            overlays.add(ops, vec![under(OLD_ROOT, &keep)], target, None);
         }
     }
 }

@@ -387,6 +387,23 @@ fn kept_paths_under_a_fresh_tmpfs_come_back_after_it() {
     );
 }
 
+/// Run from `/` (`cd / && isolated-test wrap /tmp/.../test-binary`): the
+/// kept working directory `/` holds every path, but the binary's directory
+/// below `/tmp` must still come back over the fresh tmpfs.
+#[test]
+fn a_kept_root_does_not_stand_for_the_kept_paths_below_a_fresh_tmpfs() {
+    let mut cfg = config();
+    cfg.cwd = "/".into();
+    cfg.keep = vec!["/".into(), "/tmp/suite/target/debug/deps".into()];
+    let ops = plan(&cfg, &host());
+    let deps = PathBuf::from("/oldroot/tmp/suite/target/debug/deps");
+    assert!(
+        ops.iter()
+            .any(|op| matches!(op, Op::Overlay { lowers, .. } if lowers.as_slice() == std::slice::from_ref(&deps))),
+        "{ops:#?}"
+    );
+}
+
 #[test]
 fn rootless_devpts_has_no_tty_gid_and_var_tmp_is_optional() {
     let mut cfg = config();
