@@ -733,6 +733,34 @@ fn the_pollution_report_names_every_category() {
     assert_none_left("1000.7005");
 }
 
+/// A test binary and the command line under `/tmp`, run from `/`: the
+/// working directory `/` holds every path, yet the binaries' directory is
+/// kept visible over the fresh `/tmp` (the zygote and an executed PID 2
+/// run the test binary again there; `run` binds what its command names),
+/// and `run` passes a command's output on byte for byte.
+#[test]
+#[serial]
+fn binaries_under_tmp_run_from_the_root_find_themselves() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
+    let (cases, cli) = (dir.path().join("cases"), dir.path().join("isolated-test"));
+    std::fs::copy(cases_binary(), &cases).unwrap();
+    std::fs::copy(cli_binary(), &cli).unwrap();
+    for zygote in ["1", "0"] {
+        let out = Command::new(&cases)
+            .args(["--exact", "passes"])
+            .current_dir("/")
+            .env("ISOLATED_TEST_ZYGOTE", zygote)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("1 passed"), "ISOLATED_TEST_ZYGOTE={zygote}:\n{text}");
+    }
+    // And byte for byte: the binary is no text.
+    let out = Command::new(&cli).args(["run", "--", "cat"]).arg(&cases).current_dir("/").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == std::fs::read(&cases).unwrap(), "`run -- cat` changed the bytes it passed on");
+}
+
 /// The `isolated-test` command line (see `isolated_test_fixtures::cli_binary`).
 fn cli_binary() -> &'static Path {
     isolated_test_fixtures::cli_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
@@ -785,6 +813,56 @@ fn pair_shows_that_a_leftover_changes_b() {
     let (code, text) = pair("pair_a_leaves_a_marker", "passes");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("verdict: A's leftovers do not change B's verdict"), "{text}");
+}
+
+/// A named test that would not run (no such test, or `#[ignore]`d) is no
+/// pass: `pair` says why, makes no sandbox and exits 125, as when it
+/// cannot use the test binary.
+#[test]
+#[serial]
+fn pair_refuses_a_test_that_would_not_run() {
+    // `ignored_panics` is #[ignore]d: `--exact` alone skips it.
+    for (a, b, said) in [
+        ("tests::no_such_test_4e1c", "passes", "A `tests::no_such_test_4e1c`: not run: "),
+        ("ignored_panics", "passes", "A `ignored_panics`: not run: it is #[ignore]d"),
+        ("pair_a_leaves_a_marker", "ignored_panics", "B `ignored_panics`: not run: it is #[ignore]d"),
+    ] {
+        let (code, text) = pair(a, b);
+        assert_eq!(code, Some(125), "{text}");
+        for needle in [said, "a test that is not run neither passes nor fails"] {
+            assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+        }
+        // No verdict, and no sandbox: nothing ran.
+        for absent in [": passed", "FAILED", "== A then B", "51d0", "verdict:"] {
+            assert!(!text.contains(absent), "unexpected `{absent}` in:\n{text}");
+        }
+    }
+    let (_, text) = pair("tests::no_such_test_4e1c", "passes");
+    assert!(text.contains("has no test of that exact name"), "{text}");
+}
+
+/// `run --json`'s document is the last line of standard output, on a line
+/// of its own, whether or not the command's output ended with a newline;
+/// nothing is added to output that did.
+#[test]
+#[serial]
+fn run_json_is_the_last_line_of_stdout_on_a_line_of_its_own() {
+    for (command, output) in [
+        (&["printf", "no-newline"][..], "no-newline\n"),
+        (&["printf", "two\\nlines"], "two\nlines\n"),
+        (&["echo", "a line"], "a line\n"),
+        (&["true"], ""),
+    ] {
+        let out = Command::new(cli_binary()).args(["run", "--json", "--"]).args(command).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {}", run_of(out.clone()).text);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let document = stdout.strip_prefix(output).unwrap_or_else(|| panic!("{command:?}: {stdout:?}"));
+        let line = document.strip_suffix('\n').unwrap_or_else(|| panic!("{command:?}: {stdout:?}"));
+        assert!(!line.contains('\n'), "{command:?}: {stdout:?}");
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{command:?}: {e}: {stdout:?}"));
+        assert_eq!(value["command"], serde_json::json!(command), "{stdout}");
+    }
 }
 
 #[test]

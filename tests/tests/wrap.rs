@@ -1,6 +1,7 @@
 //! `isolated-test wrap` end to end, over `tests/wrap-fixture`: a crate of
 //! plain `#[test]`s that rename the host, rewrite `/etc/hosts`, bind port
-//! 8080 two at a time, leave a daemon, panic (one of them ignored), hang.
+//! 8080 two at a time, leave a daemon, panic (one of them ignored), hang,
+//! and two `#[should_panic]` ones (one passes; the ignored one fails).
 //! Each way wrap is called is exercised, and every verdict and the host's
 //! state afterwards are asserted from outside:
 //!
@@ -136,6 +137,7 @@ impl Host {
         assert_eq!(rustix::system::uname().nodename().to_string_lossy(), self.hostname);
         assert_eq!(std::fs::read_to_string("/etc/hosts").unwrap(), self.hosts);
         assert!(!Path::new("/etc/isolated-test-wrap-doctest").exists(), "the doc test wrote to the host");
+        assert!(!Path::new("/etc/isolated-test-wrap-should-panic").exists(), "a should_panic test wrote to the host");
     }
 }
 
@@ -169,7 +171,7 @@ fn as_a_cargo_runner_every_verdict_is_right_and_the_host_is_unchanged() {
     assert_contains(
         &run,
         &[
-            "\nrunning 8 tests\n",
+            "\nrunning 10 tests\n",
             "test binds_port_8080_a ... ok\n",
             "test binds_port_8080_b ... ok\n",
             "test leaves_a_daemon ... ok\n",
@@ -178,18 +180,22 @@ fn as_a_cargo_runner_every_verdict_is_right_and_the_host_is_unchanged() {
             "test panics ... FAILED\n",
             "test ignored_panics ... ignored\n",
             "test hangs ... ignored\n",
+            "test panics_as_it_should - should panic ... ok\n",
+            "test should_panic_but_does_not ... ignored\n",
             // libtest's sections: the panic under its name, the output of
             // the passing tests (--show-output).
             "\nfailures:\n\n---- panics stdout ----\n",
             "deliberate panic in a plain test 6c2d",
             "\nfailures:\n    panics\n",
             "---- leaves_a_daemon stdout ----\nleft a daemon behind\n",
-            "test result: FAILED. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in ",
+            "test result: FAILED. 6 passed; 1 failed; 3 ignored; 0 measured; 0 filtered out; finished in ",
         ],
     );
-    assert!(!run.text.contains("8e4f"), "an ignored test ran:\n{}", run.text);
+    assert!(!run.text.contains("8e4f") && !run.text.contains("9c3b"), "an ignored test ran:\n{}", run.text);
     // The inner libtest's own lines are not shown as a test's output.
     assert!(!run.text.contains("running 1 test"), "{}", run.text);
+    assert_eq!(count(&run, "test result: "), 1, "{}", run.text);
+    assert!(!run.text.contains("test panics_as_it_should ... "), "{}", run.text);
     assert_held_at_once(&run.text);
     host.assert_unchanged();
 }
@@ -205,7 +211,7 @@ fn as_a_cargo_runner_serially_sandboxes_are_made_ahead() {
     // On: two of the four could be (the third and the fourth test's); at
     // least one is, even when a slow machine lets the other grow too old.
     for (ahead, used) in [("1", 1..=2), ("0", 0..=0)] {
-        let args = ["--skip", "binds_port", "--test-threads=1"];
+        let args = ["--skip", "binds_port", "--skip", "panics_as_it_should", "--test-threads=1"];
         let run = wrap(fixture_binary(), &args, &[log, ("ISOLATED_TEST_AHEAD", ahead)]);
         assert_eq!(run.code, Some(101), "{}", run.text);
         assert_contains(
@@ -216,7 +222,7 @@ fn as_a_cargo_runner_serially_sandboxes_are_made_ahead() {
                 "test renames_the_host ... ok\n",
                 "test rewrites_etc_hosts ... ok\n",
                 "deliberate panic in a plain test 6c2d",
-                "test result: FAILED. 3 passed; 1 failed; 2 ignored; 0 measured; 2 filtered out",
+                "test result: FAILED. 3 passed; 1 failed; 3 ignored; 0 measured; 3 filtered out",
             ],
         );
         let made = run.text.matches("using the sandbox made ahead").count();
@@ -237,25 +243,25 @@ fn as_a_cargo_runner_filters_and_ignored_tests_are_libtests() {
         &[
             "test ignored_panics ... FAILED",
             "ignored plain test ran 8e4f",
-            "0 passed; 1 failed; 0 ignored; 0 measured; 7 filtered out",
+            "0 passed; 1 failed; 0 ignored; 0 measured; 9 filtered out",
         ],
     );
     // --include-ignored: the ignored one among the others a filter selects.
-    let run = wrap(fixture_binary(), &["panics", "--include-ignored", "-q"], &[]);
+    let run = wrap(fixture_binary(), &["panics", "--include-ignored", "-q", "--skip", "as_it_should"], &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);
-    assert_contains(&run, &["\nFF\n", "8e4f", "6c2d", "0 passed; 2 failed; 0 ignored; 0 measured; 6 filtered out"]);
+    assert_contains(&run, &["\nFF\n", "8e4f", "6c2d", "0 passed; 2 failed; 0 ignored; 0 measured; 8 filtered out"]);
     // --exact and --skip, as libtest reads them.
     let run = wrap(fixture_binary(), &["renames_the_host", "rewrites", "--exact"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.text);
     assert_contains(
         &run,
-        &["test renames_the_host ... ok", "1 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out"],
+        &["test renames_the_host ... ok", "1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out"],
     );
     let run = wrap(fixture_binary(), &["re", "--skip", "hosts", "--skip", "ignored"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.text);
     assert_contains(
         &run,
-        &["test renames_the_host ... ok", "1 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out"],
+        &["test renames_the_host ... ok", "1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out"],
     );
     // An option wrap does not know stops it before anything runs.
     let run = wrap(fixture_binary(), &["--shuffle"], &[]);
@@ -265,7 +271,59 @@ fn as_a_cargo_runner_filters_and_ignored_tests_are_libtests() {
     // Listing passes through: the binary's own list, no sandbox.
     let run = wrap(fixture_binary(), &["--list"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.text);
-    assert_contains(&run, &["renames_the_host: test", "hangs: test", "8 tests, 0 benchmarks"]);
+    assert_contains(&run, &["renames_the_host: test", "hangs: test", "10 tests, 0 benchmarks"]);
+    host.assert_unchanged();
+}
+
+/// How many times `needle` is in the run's output.
+fn count(run: &Run, needle: &str) -> usize {
+    run.text.matches(needle).count()
+}
+
+/// `#[should_panic]` tests as cargo's runner: wrap prints what libtest
+/// prints (`test NAME - should panic ... ok`, a failure's `note: test did
+/// not panic as expected`), never the inner libtest's own run around them,
+/// with or without `--nocapture`.
+#[test]
+#[serial]
+fn as_a_cargo_runner_should_panic_tests_are_reported_as_libtest_reports_them() {
+    let host = Host::capture();
+    let both = ["panics_as_it_should", "should_panic_but_does_not", "--include-ignored"];
+    let run = wrap(fixture_binary(), &both, &[]);
+    assert_eq!(run.code, Some(101), "{}", run.text);
+    assert_contains(
+        &run,
+        &[
+            "\nrunning 2 tests\n",
+            "test panics_as_it_should - should panic ... ok\n",
+            "test should_panic_but_does_not - should panic ... FAILED\n",
+            "\nfailures:\n\n---- should_panic_but_does_not stdout ----\ndid not panic 9c3b\n\
+             note: test did not panic as expected at tests/host_polluting.rs:",
+            "\nfailures:\n    should_panic_but_does_not\n",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in ",
+        ],
+    );
+    // One libtest run, wrap's: no inner one inside the failure.
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 1)] {
+        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
+    }
+    // Streamed: the tests' output, libtest's note, wrap's lines, nothing else of libtest's.
+    let run = wrap(fixture_binary(), &[&both[..], &["--nocapture"]].concat(), &[]);
+    assert_eq!(run.code, Some(101), "{}", run.text);
+    assert_contains(
+        &run,
+        &[
+            "test panics_as_it_should - should panic ... ok\n",
+            "test should_panic_but_does_not - should panic ... FAILED\n",
+            "about to panic 3a7e\n",
+            "expected panic 3a7e",
+            "did not panic 9c3b\nnote: test did not panic as expected at tests/host_polluting.rs:",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in ",
+        ],
+    );
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 0)] {
+        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
+    }
     host.assert_unchanged();
 }
 
@@ -302,8 +360,10 @@ fn cargo_test_with_wrap_as_the_target_runner() {
             "test binds_port_8080_b ... ok",
             "test panics ... FAILED",
             "test ignored_panics ... ignored",
+            "test panics_as_it_should - should panic ... ok",
+            "test should_panic_but_does_not ... ignored",
             "deliberate panic in a plain test 6c2d",
-            "test result: FAILED. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out",
+            "test result: FAILED. 6 passed; 1 failed; 3 ignored; 0 measured; 0 filtered out",
             // The doc test writes to /etc, in a sandbox of its own.
             "is a doc test: it runs whole, in one sandbox",
             "test src/lib.rs - (line 8) ... ok",
@@ -343,6 +403,9 @@ fn as_a_nextest_wrapper_every_verdict_is_right_and_the_host_is_unchanged() {
         // The output passes through: the binary's own libtest lines.
         assert_contains(&run, &[&format!("test {name} ... ok"), "test result: ok. 1 passed"]);
     }
+    let run = run_of(as_nextest("panics_as_it_should", false, &[]).output().unwrap());
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_contains(&run, &["test panics_as_it_should - should panic ... ok", "expected panic 3a7e"]);
     let run = run_of(as_nextest("panics", false, &[]).output().unwrap());
     assert_eq!(run.code, Some(101), "{}", run.text);
     assert_contains(&run, &["test panics ... FAILED", "deliberate panic in a plain test 6c2d"]);
@@ -402,6 +465,14 @@ fn options_come_from_the_environment() {
     let run = run_of(as_nextest("renames_the_host", false, &[("ISOLATED_TEST_TIMEOUT", "soon")]).output().unwrap());
     assert_eq!(run.code, Some(101), "{}", run.text);
     assert_contains(&run, &["ISOLATED_TEST_TIMEOUT=`soon` is not a duration"]);
+    for (var, value, says) in [
+        ("ISOLATED_TEST_AHEAD", "abc", "ISOLATED_TEST_AHEAD=\"abc\" is not a number of sandboxes"),
+        ("ISOLATED_TEST_REPORT", "yes", "ISOLATED_TEST_REPORT=\"yes\" is not understood"),
+    ] {
+        let run = run_of(as_nextest("renames_the_host", false, &[(var, value)]).output().unwrap());
+        assert_eq!(run.code, Some(101), "{}", run.text);
+        assert_contains(&run, &[says]);
+    }
     if rustix::process::geteuid().is_root() {
         let run = run_of(
             as_nextest("renames_the_host", false, &[("ISOLATED_TEST_REPORT", "1"), ("ISOLATED_TEST_PIDS", "64")])
@@ -477,20 +548,46 @@ fn isolated_tests_under_wrap_run_in_their_own_sandbox() {
     assert_eq!(run.code, Some(101), "{}", run.text);
     assert_contains(&run, &["isolated test `panics` failed: the test panicked at", "deliberate panic 7c1f"]);
     assert!(!run.text.contains("sandboxes do not nest"), "{}", run.text);
-    // As a cargo runner, next to the plain tests of the same binary.
-    let run = wrap(cases, &["--exact", "keeps_its_own_options", "panics", "pair_a_leaves_a_marker"], &[]);
+    // As a cargo runner, next to the plain tests of the same binary: one
+    // libtest run, wrap's, captured or streamed (`--nocapture`), a
+    // should_panic one named as libtest names it.
+    let tests = ["--exact", "keeps_its_own_options", "panics", "pair_a_leaves_a_marker", "should_panic_but_aborts"];
+    let run = wrap(cases, &tests, &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);
     assert_contains(
         &run,
         &[
-            "test keeps_its_own_options ... ok",
-            "test pair_a_leaves_a_marker ... ok",
-            "test panics ... FAILED",
+            "test keeps_its_own_options ... ok\n",
+            "test pair_a_leaves_a_marker ... ok\n",
+            "test panics ... FAILED\n",
+            "test should_panic_but_aborts - should panic ... FAILED\n",
             "---- panics stdout ----",
             "deliberate panic 7c1f",
-            "test result: FAILED. 2 passed; 1 failed",
+            "---- should_panic_but_aborts stdout ----",
+            "note: test did not panic as expected at tests/cases/cases.rs:",
+            "test result: FAILED. 2 passed; 2 failed",
         ],
     );
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2)] {
+        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
+    }
+    let run = wrap(cases, &[&tests[..], &["--nocapture"]].concat(), &[]);
+    assert_eq!(run.code, Some(101), "{}", run.text);
+    assert_contains(
+        &run,
+        &[
+            "test keeps_its_own_options ... ok\n",
+            "test pair_a_leaves_a_marker ... ok\n",
+            "test panics ... FAILED\n",
+            "test should_panic_but_aborts - should panic ... FAILED\n",
+            "deliberate panic 7c1f",
+            "note: test did not panic as expected at tests/cases/cases.rs:",
+            "test result: FAILED. 2 passed; 2 failed",
+        ],
+    );
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 0)] {
+        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
+    }
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
     host.assert_unchanged();
 }
@@ -517,8 +614,14 @@ fn real_nextest_with_the_wrapper_script() {
     };
     let run = nextest(&["--success-output", "immediate"]);
     assert_eq!(run.code, Some(100), "nextest's code for failed tests:\n{}", run.text);
-    for pass in ["binds_port_8080_a", "binds_port_8080_b", "leaves_a_daemon", "renames_the_host", "rewrites_etc_hosts"]
-    {
+    for pass in [
+        "binds_port_8080_a",
+        "binds_port_8080_b",
+        "leaves_a_daemon",
+        "renames_the_host",
+        "rewrites_etc_hosts",
+        "panics_as_it_should",
+    ] {
         assert!(
             run.text.lines().any(|l| l.contains("PASS") && l.ends_with(&format!("host_polluting {pass}"))),
             "{pass} did not pass:\n{}",
@@ -531,7 +634,7 @@ fn real_nextest_with_the_wrapper_script() {
         &[
             "experimental features enabled: wrapper-scripts",
             "deliberate panic in a plain test 6c2d",
-            "5 passed, 1 failed, 2 skipped",
+            "6 passed, 1 failed, 3 skipped",
         ],
     );
     assert_held_at_once(&run.text);

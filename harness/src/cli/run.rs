@@ -267,10 +267,20 @@ fn bind_named_paths(mut rootfs: Rootfs, commands: &[Vec<String>]) -> Result<Root
     if refused.is_empty() { Ok(rootfs) } else { Err(refused.join("\n")) }
 }
 
+/// What came of one helper sandbox.
+struct Sandboxed {
+    nonce: String,
+    outcome: Outcome,
+    /// The commands' standard output may have ended without a newline: it
+    /// did (the last byte passed on was not one), or it went to a terminal
+    /// byte by byte, unseen.
+    open_line: bool,
+}
+
 /// One helper sandbox run to the end; with `stdin`, the first command reads
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
-fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<(String, Outcome), String> {
+fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<Sandboxed, String> {
     let mut rootfs = args.rootfs()?;
     if !args.no_bind_args {
         rootfs = bind_named_paths(rootfs, &commands)?;
@@ -304,7 +314,19 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     } else {
         None
     };
-    let output = if terminal.is_some() { Output::Terminal } else { Output::Replay };
+    // Standard output byte for byte as it comes (it may be no text),
+    // noting whether it ended its last line (what follows must start on a
+    // line of its own).
+    let mut open_line = terminal.is_some();
+    let mut relay = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        if let Some(last) = bytes.last() {
+            open_line = *last != b'\n';
+        }
+    };
+    let output = if terminal.is_some() { Output::Terminal } else { Output::Bytes(&mut relay) };
     let watch = session::Watch { timeout: args.timeout, report_grace: None, output };
     // Never completes: while the sandbox runs, the window size is followed.
     let follow = async {
@@ -317,7 +339,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         SessionError::Start(err) => err.render(),
         SessionError::Supervise(e) => format!("supervising the sandbox failed: {e}"),
     })?;
-    Ok((nonce, outcome))
+    Ok(Sandboxed { nonce, outcome, open_line })
 }
 
 fn exit_codes(outcome: &Outcome) -> Vec<i32> {
@@ -356,7 +378,7 @@ pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str
 
 /// `isolated-test run`.
 pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
-    let (nonce, outcome) = match sandboxed(args, vec![command.clone()], true) {
+    let Sandboxed { nonce, outcome, open_line } = match sandboxed(args, vec![command.clone()], true) {
         Ok(o) => o,
         Err(msg) => {
             eprintln!("isolated-test run: could not start the sandbox: {msg}");
@@ -383,6 +405,12 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
     let (limit_hit, used) = crate::parent::verdict::resources(&outcome);
     if json {
         let document = json_document(&command, code, &report, outcome.usage, outcome.limits, limit_hit.as_deref());
+        // A line of its own, the last: after the command's own output, even
+        // when that ended without a newline (`printf x`). On a terminal the
+        // output went by unseen, so a line break always comes first there.
+        if open_line {
+            println!();
+        }
         println!("{document}");
     } else {
         if let Some(hit) = &limit_hit {
@@ -430,15 +458,58 @@ fn verdict_word(code: Option<i32>) -> String {
     }
 }
 
+/// Why `binary` would not run the test `name` as `pair` runs it
+/// (`BINARY --exact NAME`), if it would not: a test that does not run
+/// neither passes nor fails, and a pair with one has no verdict.
+///
+/// # Errors
+/// The binary's listing could not be had.
+fn not_run(binary: &std::path::Path, name: &str) -> Result<Option<String>, String> {
+    use super::wrap::libtest::{Listed, look_up};
+    Ok(match look_up(binary, name)? {
+        Listed::Runs => None,
+        Listed::Ignored => Some(format!(
+            "it is #[ignore]d, so libtest skips it (`{} --exact {name}` reports it `ignored`)",
+            binary.display()
+        )),
+        Listed::Missing => Some(format!(
+            "`{}` has no test of that exact name (its `--list` names each test in full: `module::test`)",
+            binary.display()
+        )),
+    })
+}
+
 /// `isolated-test pair`.
 pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: String) -> ExitCode {
     let binary = match binary.canonicalize() {
-        Ok(b) => b.display().to_string(),
+        Ok(b) => b,
         Err(e) => {
             eprintln!("isolated-test pair: cannot use the test binary `{}`: {e}", binary.display());
             return ExitCode::from(125);
         }
     };
+    // A named test that would not run is told before any sandbox is made:
+    // it would neither pass nor fail, and the pair would mean nothing. As
+    // for a test binary that cannot be used, the exit status is 125.
+    let mut runs = true;
+    for (which, name) in [("A", &test_a), ("B", &test_b)] {
+        match not_run(&binary, name) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                println!("{which} `{name}`: not run: {why}");
+                runs = false;
+            }
+            Err(e) => {
+                eprintln!("isolated-test pair: {e}");
+                return ExitCode::from(125);
+            }
+        }
+    }
+    if !runs {
+        eprintln!("isolated-test pair: a test that is not run neither passes nor fails: name two tests that run");
+        return ExitCode::from(125);
+    }
+    let binary = binary.display().to_string();
     // Plain libtest runs of one test each: the pair is for tests that are
     // not isolated yet (an #[isolated_test] would run in a sandbox of its own).
     let test = |name: &str| vec![binary.clone(), name.into(), "--exact".into(), "--test-threads=1".into()];
@@ -446,7 +517,9 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
     let together = sandboxed(args, vec![test(&test_a), test(&test_b)], false);
     eprintln!("== B alone, in a fresh sandbox");
     let alone = sandboxed(args, vec![test(&test_b)], false);
-    let (Ok((n1, together)), Ok((n2, alone))) = (together, alone) else {
+    let (Ok(Sandboxed { nonce: n1, outcome: together, .. }), Ok(Sandboxed { nonce: n2, outcome: alone, .. })) =
+        (together, alone)
+    else {
         eprintln!("isolated-test pair: could not start a sandbox");
         return ExitCode::from(125);
     };

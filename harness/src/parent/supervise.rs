@@ -79,6 +79,11 @@ pub(crate) enum Output<'a> {
     /// the CLI (`doctor`, `wrap`).
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     To(&'a mut dyn FnMut(Stream, &str)),
+    /// Standard output byte for byte as it comes, to the caller (what a
+    /// command writes may be no text: `run -- cat image.tar`); standard
+    /// error as [`Output::Replay`]. Used by the CLI (`run`).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    Bytes(&'a mut dyn FnMut(&[u8])),
 }
 
 /// After PID 1 exits the kernel kills the rest of the namespace and the
@@ -161,7 +166,7 @@ pub(crate) async fn supervise(
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let Started { init, stdout, stderr, result, cgroup, limits_off } = started;
-    let raw_stdout = matches!(output, Output::Terminal);
+    let raw_stdout = matches!(output, Output::Terminal | Output::Bytes(_));
     tokio::pin!(stop);
     let mut stopped = false;
     let pid = init.pid;
@@ -187,14 +192,24 @@ pub(crate) async fn supervise(
     // cgroup v1 keeps no peak process count: it is sampled.
     let mut sample = tokio::time::interval(Duration::from_millis(20));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut output = output;
-    let emit = std::cell::RefCell::new(move |stream: Stream, s: &str| match (&mut output, stream) {
+    let output = std::cell::RefCell::new(output);
+    let emit = |stream: Stream, s: &str| match (&mut *output.borrow_mut(), stream) {
         (Output::To(sink), stream) => sink(stream, s),
         (_, Stream::Stdout) => print!("{s}"),
         (_, Stream::Stderr) => eprint!("{s}"),
-    });
-    let mut print_out = |s: &str| (*emit.borrow_mut())(Stream::Stdout, s);
-    let mut print_err = |s: &str| (*emit.borrow_mut())(Stream::Stderr, s);
+    };
+    let mut print_out = |s: &str| emit(Stream::Stdout, s);
+    let mut print_err = |s: &str| emit(Stream::Stderr, s);
+    // Standard output as it comes (a prompt has no newline; a command's
+    // output may be no text), to the caller or straight to ours.
+    let raw = |bytes: &[u8]| match &mut *output.borrow_mut() {
+        Output::Bytes(sink) => sink(bytes),
+        _ => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        }
+    };
 
     loop {
         if exit.is_some() && out.pipe.is_none() && err.pipe.is_none() && res.is_none() {
@@ -202,13 +217,7 @@ pub(crate) async fn supervise(
         }
         tokio::select! {
             r = read_some(&mut out.pipe, &mut out.buf) => match r {
-                // A terminal session: bytes as they come (a prompt has no
-                // newline), straight to this process's stdout.
-                Ok(n @ 1..) if raw_stdout => {
-                    use std::io::Write;
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = stdout.write_all(&out.buf[..n]).and_then(|()| stdout.flush());
-                }
+                Ok(n @ 1..) if raw_stdout => raw(&out.buf[..n]),
                 r => on_read(&mut out, r, &mut print_out),
             },
             r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),

@@ -81,3 +81,24 @@ fn hangs() {
     println!("hanging 5f0b");
     Command::new("sleep").arg("1000.7109").status().unwrap();
 }
+
+/// A `#[should_panic]` test that passes: it changes `/etc`, then panics as
+/// it expects to. libtest names its mode: `test NAME - should panic ... ok`.
+#[test]
+#[should_panic(expected = "expected panic 3a7e")]
+fn panics_as_it_should() {
+    refuse_to_run_unsandboxed();
+    std::fs::write("/etc/isolated-test-wrap-should-panic", "x").unwrap();
+    println!("about to panic 3a7e");
+    panic!("expected panic 3a7e");
+}
+
+/// A `#[should_panic]` test that fails: it never panics, and libtest says
+/// so (`note: test did not panic as expected`).
+#[test]
+#[should_panic(expected = "a panic that never comes")]
+#[ignore = "fails (it does not panic): --ignored must report it as libtest does"]
+fn should_panic_but_does_not() {
+    refuse_to_run_unsandboxed();
+    println!("did not panic 9c3b");
+}

@@ -3,12 +3,16 @@
 //!
 //! In its sandbox a test runs as `BINARY --exact NAME --nocapture`, so the
 //! inner libtest prints `running 1 test` first, then the test's output, then
-//! `test NAME ... ok` (or `FAILED`), an empty `failures:` list and its
-//! `test result:` line. wrap prints its own status line and summary, as
-//! libtest does for a whole run; showing the inner ones too under each
-//! failure would say everything twice. Only exact framing lines of the
-//! test's standard output are dropped, by their position; the verdict
-//! never depends on them (it is the exit status).
+//! `test NAME ... ok` (or `FAILED`; `test NAME - should panic ... ok` for a
+//! `#[should_panic]` test), a `failures:` list and its `test result:` line.
+//! wrap prints its own status line and summary, as libtest does for a
+//! whole run; showing the inner ones too under each failure would say
+//! everything twice. Only exact framing lines of the test's standard output
+//! are dropped, by their position; the verdict never depends on them (it is
+//! the exit status). What libtest adds to a failure's output after the
+//! status line (`note: test did not panic as expected at ...`) is kept, as
+//! libtest shows it under the test's name; the mode in the status line
+//! (`should panic`) is kept for wrap's own status line ([`Framing::mode`]).
 
 /// Where in the inner libtest's output the filter is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +25,60 @@ enum At {
     Tail,
 }
 
+/// The modes libtest names in a status line, `test NAME - MODE ... ok`
+/// (`TestDesc::test_mode`; the two `compile` ones are doc tests', which wrap
+/// runs whole, but a name is a name).
+const MODES: &[&str] = &["should panic", "compile fail", "compile"];
+
 /// Filters the standard output of one test run by the inner libtest.
 #[derive(Debug)]
 pub(super) struct Framing {
-    status_prefix: String,
+    /// `test NAME`: a status line, before its mode and result.
+    status_start: String,
     listed: String,
+    /// `---- NAME stdout ----`: libtest's heading of a failure's output.
+    heading: String,
     at: At,
+    mode: Option<&'static str>,
 }
 
 impl Framing {
     /// For the test `name`.
     pub(super) fn new(name: &str) -> Self {
-        Self { status_prefix: format!("test {name} ... "), listed: format!("    {name}"), at: At::Start }
+        Self {
+            status_start: format!("test {name}"),
+            listed: format!("    {name}"),
+            heading: format!("---- {name} stdout ----"),
+            at: At::Start,
+            mode: None,
+        }
+    }
+
+    /// The mode the inner status line named (`should panic`), if it named
+    /// one: wrap's status line names it too, as libtest's does.
+    pub(super) fn mode(&self) -> Option<&'static str> {
+        self.mode
+    }
+
+    /// Whether `text` is the test's status line, `test NAME ... RESULT` or
+    /// `test NAME - MODE ... RESULT`; its mode is then remembered.
+    fn status_line(&mut self, text: &str) -> bool {
+        let Some(rest) = text.strip_prefix(&self.status_start) else { return false };
+        let (mode, result) = match rest.strip_prefix(" ... ") {
+            Some(result) => (None, result),
+            None => {
+                let Some(rest) = rest.strip_prefix(" - ") else { return false };
+                let found =
+                    MODES.iter().find_map(|mode| Some((*mode, rest.strip_prefix(mode)?.strip_prefix(" ... ")?)));
+                let Some((mode, result)) = found else { return false };
+                (Some(mode), result)
+            }
+        };
+        let known = matches!(result, "ok" | "FAILED" | "ignored") || result.starts_with("ignored, ");
+        if known {
+            self.mode = mode;
+        }
+        known
     }
 
     /// Whether `line` (of standard output, with or without its newline) is
@@ -49,22 +95,19 @@ impl Framing {
                 self.at = At::Body;
                 true
             }
-            At::Body => match text.strip_prefix(&self.status_prefix) {
-                Some("ok" | "FAILED" | "ignored") => {
+            At::Body => {
+                let status = self.status_line(text);
+                if status {
                     self.at = At::Tail;
-                    false
                 }
-                Some(rest) if rest.starts_with("ignored, ") => {
-                    self.at = At::Tail;
-                    false
-                }
-                _ => true,
-            },
+                !status
+            }
             At::Tail => {
                 let framing = text.is_empty()
                     || text == "failures:"
                     || text == "successes:"
                     || text == self.listed
+                    || text == self.heading
                     || text.starts_with("test result: ");
                 !framing
             }
@@ -104,6 +147,36 @@ mod tests {
         // Another test's status line is the test's own output.
         let mut framing = Framing::new("t");
         assert_eq!(framing.filter("running 1 test\ntest other ... ok\n"), "test other ... ok\n");
+    }
+
+    #[test]
+    fn a_should_panic_tests_status_line_is_framing_and_names_its_mode() {
+        // Passing: nothing of libtest's is left, and the mode is known.
+        let mut framing = Framing::new("m::sp");
+        let kept = framing.filter(
+            "\nrunning 1 test\nprinted by sp\ntest m::sp - should panic ... ok\n\n\
+             test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s\n\n",
+        );
+        assert_eq!(kept, "printed by sp\n");
+        assert_eq!(framing.mode(), Some("should panic"));
+        // Failing (it did not panic): libtest's note is the failure's
+        // output, as libtest shows it; its heading and lists are not.
+        let mut framing = Framing::new("m::sp");
+        let kept = framing.filter(
+            "\nrunning 1 test\nprinted by sp\ntest m::sp - should panic ... FAILED\n\nfailures:\n\n\
+             ---- m::sp stdout ----\nnote: test did not panic as expected at tests/t.rs:6:4\n\nfailures:\n    \
+             m::sp\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; \
+             finished in 0.00s\n\n",
+        );
+        assert_eq!(kept, "printed by sp\nnote: test did not panic as expected at tests/t.rs:6:4\n");
+        assert_eq!(framing.mode(), Some("should panic"));
+        // A plain test names none; an unknown mode is no status line.
+        let mut framing = Framing::new("t");
+        assert_eq!(framing.filter("running 1 test\ntest t ... ok\n"), "");
+        assert_eq!(framing.mode(), None);
+        let mut framing = Framing::new("t");
+        assert_eq!(framing.filter("running 1 test\ntest t - flaky ... ok\n"), "test t - flaky ... ok\n");
+        assert_eq!(framing.mode(), None);
     }
 
     #[test]

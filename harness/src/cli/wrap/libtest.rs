@@ -1,5 +1,6 @@
 //! What wrap needs to know of libtest: whether a binary has it, the
-//! arguments cargo passes to it, and its test list.
+//! arguments cargo passes to it, and its test list (which `pair` reads
+//! too, to tell whether a test it is named runs at all).
 
 use std::io::Read;
 use std::path::Path;
@@ -68,9 +69,10 @@ pub(super) fn classify(binary: &Path) -> std::io::Result<Kind> {
 }
 
 /// Which ignored tests run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) enum Ignored {
     /// None (they are reported `ignored`): libtest's default.
+    #[default]
     Skip,
     /// Only them: `--ignored`.
     Only,
@@ -79,7 +81,7 @@ pub(super) enum Ignored {
 }
 
 /// The arguments of a libtest binary that wrap runs as a whole suite.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(super) struct Args {
     /// Positional filters (substrings of test names, or whole names with
     /// `--exact`).
@@ -112,17 +114,7 @@ impl Args {
     /// An option wrap does not know or support: it is named, and nothing
     /// runs (an option misread could run what was not asked for).
     pub(super) fn parse(args: &[String]) -> Result<Self, String> {
-        let mut parsed = Self {
-            filters: Vec::new(),
-            exact: false,
-            skip: Vec::new(),
-            ignored: Ignored::Skip,
-            nocapture: false,
-            show_output: false,
-            threads: None,
-            terse: false,
-            bench: false,
-        };
+        let mut parsed = Self::default();
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             if !arg.starts_with('-') || arg == "-" {
@@ -240,6 +232,35 @@ pub(super) fn list(binary: &Path, args: Option<&Args>, only_ignored: bool) -> Re
     Ok(parse_list(&String::from_utf8_lossy(&output.stdout)))
 }
 
+/// What a test binary's listing says of one test name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::__cli) enum Listed {
+    /// A test `BINARY --exact NAME` runs.
+    Runs,
+    /// An `#[ignore]`d test: `BINARY --exact NAME` reports it `ignored`
+    /// and runs nothing.
+    Ignored,
+    /// No test of that name: `BINARY --exact NAME` runs nothing
+    /// (`running 0 tests`).
+    Missing,
+}
+
+/// Whether `BINARY --exact name` runs the test `name`, by the binary's own
+/// listing (unsandboxed, as [`list`]).
+///
+/// # Errors
+/// The binary could not be run or its listing failed.
+pub(in crate::__cli) fn look_up(binary: &Path, name: &str) -> Result<Listed, String> {
+    let args = Args { filters: vec![name.to_owned()], exact: true, ..Args::default() };
+    Ok(if list(binary, Some(&args), false)?.is_empty() {
+        Listed::Missing
+    } else if list(binary, Some(&args), true)?.is_empty() {
+        Listed::Runs
+    } else {
+        Listed::Ignored
+    })
+}
+
 /// The test names of a terse listing (`name: test` lines).
 fn parse_list(text: &str) -> Vec<String> {
     text.lines().filter_map(|line| line.strip_suffix(": test")).map(str::to_owned).collect()
@@ -275,6 +296,20 @@ mod tests {
         }
         let err = parse(&["--logfile", "x"]).unwrap_err();
         assert!(err.contains("`--logfile` is not supported"), "{err}");
+    }
+
+    #[test]
+    fn a_name_is_looked_up_in_the_binarys_own_listing() {
+        // This test binary is a libtest binary (its ignored tests are
+        // looked up end to end, by `pair`'s tests).
+        let binary = std::env::current_exe().unwrap();
+        let this = "__cli::wrap::libtest::tests::a_name_is_looked_up_in_the_binarys_own_listing";
+        assert_eq!(look_up(&binary, this), Ok(Listed::Runs));
+        // Exact names only: a part of one, or one that is not there, runs nothing.
+        for missing in ["a_name_is_looked_up", "__cli::wrap::libtest::tests::no_such_test"] {
+            assert_eq!(look_up(&binary, missing), Ok(Listed::Missing), "{missing}");
+        }
+        assert!(look_up(Path::new("/nonexistent/test-binary"), this).is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@
 //! its own (see `crate::pid2::wrapped`).
 
 mod framing;
-mod libtest;
+pub(super) mod libtest;
 mod one;
 mod suite;
 
@@ -56,6 +56,9 @@ pub(super) struct Options {
 
 impl Options {
     fn from_env() -> Result<Self, String> {
+        // Read where they are used, checked here as the others are.
+        crate::config::defaults::ahead()?;
+        crate::config::report::check_requested()?;
         Ok(Self {
             timeout: crate::config::defaults::timeout()?,
             hostname: crate::config::defaults::hostname()?,

@@ -173,31 +173,54 @@ impl Sandbox<'_> {
     }
 }
 
+/// Where the output of a test run by [`outside`] goes.
+pub(super) enum Streams<'a> {
+    /// This process's own standard output and error, as it comes
+    /// (nextest's call: the output passes through).
+    Inherited,
+    /// Standard output and error together, in order, returned when the
+    /// test has ended (captured, as libtest captures a test's output).
+    Captured,
+    /// Standard output to the caller as it comes, whole lines at a time
+    /// (so that libtest's framing can be told from it); standard error to
+    /// this process's own.
+    Lines(&'a mut dyn FnMut(&str)),
+}
+
 /// Runs `binary ARGS` outside any sandbox: a test that deferred, which
-/// makes its own. With `capture`, its standard output and error come back
-/// together, in order, instead of going to this process's; the exit
-/// status comes back as a code (128 + a signal that killed it). When
-/// `stop` completes first, the test is sent SIGTERM (its sandbox dies
-/// with it) and waited for.
+/// makes its own. Its output goes where `streams` says; what comes back is
+/// the exit status as a code (128 + a signal that killed it) and the
+/// captured output ([`Streams::Captured`]), or else only why the test
+/// could not be run or waited for. When `stop` completes first, the test
+/// is sent SIGTERM (its sandbox dies with it) and waited for.
 pub(super) async fn outside(
     binary: &Path,
     args: &[String],
-    capture: bool,
+    streams: Streams<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> (i32, String) {
     use std::os::unix::process::ExitStatusExt;
     use tokio::io::AsyncReadExt;
+    let (piped, mut lines) = match streams {
+        Streams::Inherited => (false, None),
+        Streams::Captured => (true, None),
+        Streams::Lines(sink) => (true, Some(sink)),
+    };
     let started = (|| {
         let mut command = tokio::process::Command::new(binary);
         command.args(args).stdin(std::process::Stdio::null());
-        if capture {
+        if piped {
             // Do not pass on a one-thread libtest: its status line would
             // come before the test's output, where the framing is not found.
             command.env_remove(crate::config::ENV_RUST_TEST_THREADS);
         }
-        let pipe = if capture {
+        let pipe = if piped {
             let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-            command.stdout(write.try_clone()?).stderr(write);
+            if lines.is_some() {
+                command.stdout(write);
+            } else {
+                command.stdout(write.try_clone()?).stderr(write);
+            }
             Some(tokio::net::unix::pipe::Receiver::from_owned_fd(read)?)
         } else {
             None
@@ -211,11 +234,27 @@ pub(super) async fn outside(
         Err(e) => return (101, format!("isolated-test wrap: cannot run `{}`: {e}\n", binary.display())),
     };
     let read_all = async {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
+        let Some(mut pipe) = pipe else { return String::new() };
+        let Some(sink) = lines.as_mut() else {
+            let mut bytes = Vec::new();
             let _ = pipe.read_to_end(&mut bytes).await;
+            return String::from_utf8_lossy(&bytes).into_owned();
+        };
+        // Whole lines as they come (never a character cut in two), the
+        // last one also without its newline.
+        let (mut pending, mut buf) = (Vec::new(), vec![0u8; 16 * 1024]);
+        while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+            pending.extend_from_slice(&buf[..n]);
+            if let Some(last) = pending.iter().rposition(|b| *b == b'\n') {
+                let rest = pending.split_off(last + 1);
+                sink(&String::from_utf8_lossy(&pending));
+                pending = rest;
+            }
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        if !pending.is_empty() {
+            sink(&String::from_utf8_lossy(&pending));
+        }
+        String::new()
     };
     let pid = child.id().and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?));
     let waited = tokio::select! {
@@ -272,7 +311,7 @@ fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>)
     });
     // An #[isolated_test] runs again outside, where it makes its own sandbox.
     let code = (ran.ending == Ending::Deferred && interrupted.get().is_none()).then(|| {
-        runtime.block_on(outside(binary, args, false, async {
+        runtime.block_on(outside(binary, args, Streams::Inherited, async {
             interrupted.set(Some(interrupts.next().await));
         }))
     });

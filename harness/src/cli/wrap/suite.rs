@@ -1,8 +1,9 @@
 //! A libtest binary run whole as cargo runs it (a target runner): its
 //! tests listed with its own `--list` and the call's filters, each run in a
 //! sandbox of its own, `--test-threads` at a time, and reported as libtest
-//! reports them (`test NAME ... ok`, the captured output of failures, the
-//! summary line, exit status 101 on failure).
+//! reports them (`test NAME ... ok`, `test NAME - should panic ... ok`, the
+//! captured output of failures, the summary line, exit status 101 on
+//! failure).
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use super::framing::Framing;
 use super::libtest::{self, Args, Ignored};
-use super::one::{Ending, Sandbox, outside};
+use super::one::{Ending, Sandbox, Streams, outside};
 use super::{Interrupts, Options, exit_code};
 use crate::parent::session;
 use crate::parent::supervise::{Output, Stream};
@@ -32,6 +33,9 @@ struct Planned {
 /// What came of one test.
 struct Finished {
     name: String,
+    /// The mode libtest names in its status line (`should panic`), as the
+    /// test's own libtest named it.
+    mode: Option<&'static str>,
     passed: bool,
     /// Its output (captured), with what wrap has to add.
     output: String,
@@ -77,7 +81,8 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
     let mut printer = Printer { terse: args.terse, column: 0, total: planned.len(), done: 0 };
     let ignored = planned.iter().filter(|p| !p.runs).count();
     for test in planned.iter().filter(|p| !p.runs) {
-        printer.result(&mut out, &test.name, "ignored");
+        // libtest names no mode for a test it does not run.
+        printer.result(&mut out, &test.name, None, "ignored");
     }
     drop(out);
 
@@ -100,7 +105,8 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
                     finished = done_rx.recv() => match finished {
                         Some(finished) => {
                             let mut out = std::io::stdout().lock();
-                            printer.result(&mut out, &finished.name, if finished.passed { "ok" } else { "FAILED" });
+                            let word = if finished.passed { "ok" } else { "FAILED" };
+                            printer.result(&mut out, &finished.name, finished.mode, word);
                             if finished.passed { passed.push(finished) } else { failed.push(finished) }
                         }
                         None => break,
@@ -161,6 +167,7 @@ fn worker(
             Ok(runtime) => run_test(options, binary, args, test, runtime, stop.clone()),
             Err(e) => Finished {
                 name: test.name.clone(),
+                mode: None,
                 passed: false,
                 output: format!("isolated-test wrap: cannot build a tokio runtime: {e}\n"),
             },
@@ -212,16 +219,23 @@ fn run_test(
         env_remove: vec![crate::config::ENV_RUST_TEST_THREADS.into()],
     };
     let ran = sandbox.run(runtime, Output::To(&mut sink), until_interrupted(stop.clone()));
-    let (passed, mut output, notes) = match ran.ending {
-        Ending::Passed => (true, captured, ran.notes),
-        Ending::Failed => (false, captured, ran.notes),
+    let (passed, mut output, notes, mode) = match ran.ending {
+        Ending::Passed => (true, captured, ran.notes, framing.mode()),
+        Ending::Failed => (false, captured, ran.notes, framing.mode()),
         // An #[isolated_test]: what it printed in wrap's sandbox was only
-        // libtest's banner; its real run makes a sandbox of its own.
+        // libtest's banner; its real run makes a sandbox of its own, and
+        // its libtest frames its output as in wrap's sandbox.
         Ending::Deferred => {
-            let rerun = outside(binary, &test_args, !args.nocapture, until_interrupted(stop));
-            let (code, text) = runtime.block_on(rerun);
             let mut framing = Framing::new(&test.name);
-            (code == 0, framing.filter(&text), String::new())
+            let (code, text) = if args.nocapture {
+                let mut print = |text: &str| print!("{}", framing.filter(text));
+                runtime.block_on(outside(binary, &test_args, Streams::Lines(&mut print), until_interrupted(stop)))
+            } else {
+                let rerun = outside(binary, &test_args, Streams::Captured, until_interrupted(stop));
+                let (code, text) = runtime.block_on(rerun);
+                (code, framing.filter(&text))
+            };
+            (code == 0, text, String::new(), framing.mode())
         }
     };
     if !notes.is_empty() {
@@ -234,10 +248,11 @@ fn run_test(
             let _ = writeln!(output, "isolated-test wrap: {notes}");
         }
     }
-    Finished { name: test.name.clone(), passed, output }
+    Finished { name: test.name.clone(), mode, passed, output }
 }
 
-/// libtest's status lines: `test NAME ... ok`, or one character each with
+/// libtest's status lines: `test NAME ... ok` (`test NAME - MODE ... ok`
+/// when the test's libtest named a mode), or one character each with
 /// `--quiet`.
 struct Printer {
     terse: bool,
@@ -247,10 +262,13 @@ struct Printer {
 }
 
 impl Printer {
-    fn result(&mut self, out: &mut impl std::io::Write, name: &str, word: &str) {
+    fn result(&mut self, out: &mut impl std::io::Write, name: &str, mode: Option<&str>, word: &str) {
         self.done += 1;
         if !self.terse {
-            let _ = writeln!(out, "test {name} ... {word}");
+            let _ = match mode {
+                Some(mode) => writeln!(out, "test {name} - {mode} ... {word}"),
+                None => writeln!(out, "test {name} ... {word}"),
+            };
             return;
         }
         let mark = match word {
@@ -291,5 +309,31 @@ fn write_section(out: &mut impl std::io::Write, title: &str, tests: &mut [Finish
     let _ = writeln!(out, "\n{title}:");
     for test in tests.iter() {
         let _ = writeln!(out, "    {}", test.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_name_the_mode_libtest_named() {
+        let mut out = Vec::new();
+        let mut printer = Printer { terse: false, column: 0, total: 3, done: 0 };
+        printer.result(&mut out, "m::sp", Some("should panic"), "ok");
+        printer.result(&mut out, "m::sp2", Some("should panic"), "FAILED");
+        printer.result(&mut out, "m::t", None, "ignored");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "test m::sp - should panic ... ok\ntest m::sp2 - should panic ... FAILED\ntest m::t ... ignored\n"
+        );
+        // --quiet: one character each, whatever the mode.
+        let mut out = Vec::new();
+        let mut printer = Printer { terse: true, column: 0, total: 2, done: 0 };
+        printer.result(&mut out, "m::sp", Some("should panic"), "ok");
+        printer.result(&mut out, "m::sp2", Some("should panic"), "FAILED");
+        printer.finish(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), ".F\n");
     }
 }
