@@ -33,6 +33,7 @@ mod error;
 mod network;
 mod qdisc;
 mod rtnl;
+mod settle;
 mod spec;
 mod topology;
 

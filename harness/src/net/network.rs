@@ -5,12 +5,14 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use netlink_packet_route::tc::TcHandle;
 
 use super::error::{BRIDGE, NETEM, NetError, TBF, VETH};
 use super::qdisc::{NETEM_LIMIT, Netem, Tbf};
 use super::rtnl::Rtnl;
+use super::settle;
 use super::spec::LinkSpec;
 use super::topology::{Plan, Request, SegmentKind, known};
 
@@ -259,16 +261,23 @@ impl Builder {
     }
 }
 
-/// A new namespace with `lo` up and a netlink socket in it.
+/// A new namespace with `lo` up, IPv6 duplicate address detection off,
+/// and a netlink socket in it.
 fn make_namespace(name: &str) -> Result<NodeState, NetError> {
     let (ns, rtnl) = crate::sys::netns::new_net_namespace(|| {
+        // Before any link is made: a link takes the namespace's `default`
+        // settings when it is made (see `settle`).
+        if let Err((path, e)) = settle::disable_dad() {
+            let step = format!("turn off IPv6 duplicate address detection in node `{name}` (write 0 to {path})");
+            return Ok(Err(NetError::system(step, e)));
+        }
         let mut rtnl = Rtnl::open()?;
         let lo = rtnl.index_of("lo")?;
         rtnl.set_link(lo, Some(true), None, None)?;
-        Ok(rtnl)
+        Ok(Ok(rtnl))
     })
     .map_err(|e| NetError::system(format!("make the network namespace of `{name}`"), e))?;
-    Ok(NodeState { name: name.to_owned(), ns: Arc::new(ns), rtnl: Mutex::new(rtnl) })
+    Ok(NodeState { name: name.to_owned(), ns: Arc::new(ns), rtnl: Mutex::new(rtnl?) })
 }
 
 /// Whether an error from creating a link says the kind is unknown.
@@ -358,6 +367,21 @@ impl Network {
                     self.set_state(s, false)?;
                 }
             }
+        }
+        self.settle(self.nodes.iter().chain(&self.hub))
+    }
+
+    /// Waits until the links of `namespaces` that are up carry traffic and
+    /// every IPv6 address there is usable, the link-local ones the kernel
+    /// makes when a link gets its carrier included (see `settle`). Without
+    /// this the first packet a router forwards over a link just brought up
+    /// is lost.
+    fn settle<'s>(&self, namespaces: impl IntoIterator<Item = &'s NodeState>) -> Result<(), NetError> {
+        let deadline = Instant::now() + settle::LIMIT;
+        for state in namespaces {
+            settle::wait(&mut state.rtnl(), deadline).map_err(|e| {
+                NetError::system(format!("wait for the links and IPv6 addresses of `{}` to be ready", state.name), e)
+            })?;
         }
         Ok(())
     }
@@ -496,7 +520,8 @@ impl Network {
     fn set_state(&self, s: usize, up: bool) -> Result<(), NetError> {
         if up {
             self.bring_up(s)?;
-            return self.add_routes();
+            self.add_routes()?;
+            return self.settle(self.plan.segments[s].members.iter().map(|&node| &self.nodes[node]));
         }
         let segment = &self.plan.segments[s];
         for (position, &node) in segment.members.iter().enumerate() {

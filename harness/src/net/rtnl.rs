@@ -118,6 +118,18 @@ impl Rtnl {
             .collect())
     }
 
+    /// Asks for one link by its index, and drops the answer: asked so, a
+    /// recent kernel (this one is 6.18) first runs the link-state work it
+    /// has pending for that link (`rtnl_getlink` calls
+    /// `linkwatch_sync_dev`), which it may otherwise put off for up to a
+    /// second: its carrier taking effect, and the link-local address
+    /// that comes with it. An older kernel answers without it.
+    pub(crate) fn sync_link(&mut self, index: u32) -> io::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        self.request(RouteNetlinkMessage::GetLink(message), 0)
+    }
+
     /// The index of the link called `name`.
     pub(crate) fn index_of(&mut self, name: &str) -> io::Result<u32> {
         self.links()?
