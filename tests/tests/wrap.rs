@@ -280,6 +280,15 @@ fn count(run: &Run, needle: &str) -> usize {
     run.text.matches(needle).count()
 }
 
+/// A `--nocapture` run with failures framed as one libtest run: one
+/// `running`, one summary, libtest's two `failures:` sections, and no
+/// inner run's `---- NAME stdout ----` heading.
+fn assert_one_libtest_run(run: &Run) {
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 0)] {
+        assert_eq!(count(run, needle), times, "`{needle}`:\n{}", run.text);
+    }
+}
+
 /// `#[should_panic]` tests as cargo's runner: wrap prints what libtest
 /// prints (`test NAME - should panic ... ok`, a failure's `note: test did
 /// not panic as expected`), never the inner libtest's own run around them,
@@ -321,9 +330,7 @@ fn as_a_cargo_runner_should_panic_tests_are_reported_as_libtest_reports_them() {
             "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in ",
         ],
     );
-    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 0)] {
-        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
-    }
+    assert_one_libtest_run(&run);
     host.assert_unchanged();
 }
 
@@ -585,9 +592,7 @@ fn isolated_tests_under_wrap_run_in_their_own_sandbox() {
             "test result: FAILED. 2 passed; 2 failed",
         ],
     );
-    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 0)] {
-        assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
-    }
+    assert_one_libtest_run(&run);
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
     host.assert_unchanged();
 }

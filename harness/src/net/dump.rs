@@ -16,7 +16,8 @@ use super::qdisc::{Netem, Tbf, raw_options};
 use super::rtnl::Rtnl;
 use super::spec::{bits, duration};
 
-fn link_name(link: &LinkMessage) -> String {
+/// A link's name, or `#index` when the kernel sent none.
+pub(super) fn link_name(link: &LinkMessage) -> String {
     link.attributes
         .iter()
         .find_map(|a| match a {

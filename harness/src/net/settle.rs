@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{LinkFlags, LinkMessage};
 
+use super::dump::link_name;
 use super::rtnl::Rtnl;
 
 /// How long [`wait`] waits at most: more than DAD itself would take,
@@ -69,16 +70,6 @@ pub(crate) enum Unsettled {
 
 fn is_link_local(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
-fn link_name(link: &LinkMessage) -> String {
-    link.attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::IfName(n) => Some(n.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| format!("#{}", link.header.index))
 }
 
 /// The flags of an address: the 32-bit attribute where the kernel sends
@@ -178,6 +169,7 @@ pub(crate) fn wait(rtnl: &mut Rtnl, deadline: Instant) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use netlink_packet_route::address::AddressHeaderFlags;
+    use netlink_packet_route::link::LinkAttribute;
 
     use super::*;
 
