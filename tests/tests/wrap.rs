@@ -561,39 +561,29 @@ fn isolated_tests_under_wrap_run_in_their_own_sandbox() {
     // libtest run, wrap's, captured or streamed (`--nocapture`), a
     // should_panic one named as libtest names it.
     let tests = ["--exact", "keeps_its_own_options", "panics", "pair_a_leaves_a_marker", "should_panic_but_aborts"];
+    // Captured or streamed alike: the status lines, the panic, libtest's
+    // note, the summary.
+    let both = [
+        "test keeps_its_own_options ... ok\n",
+        "test pair_a_leaves_a_marker ... ok\n",
+        "test panics ... FAILED\n",
+        "test should_panic_but_aborts - should panic ... FAILED\n",
+        "deliberate panic 7c1f",
+        "note: test did not panic as expected at tests/cases/cases.rs:",
+        "test result: FAILED. 2 passed; 2 failed",
+    ];
     let run = wrap(cases, &tests, &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);
     assert_contains(
         &run,
-        &[
-            "test keeps_its_own_options ... ok\n",
-            "test pair_a_leaves_a_marker ... ok\n",
-            "test panics ... FAILED\n",
-            "test should_panic_but_aborts - should panic ... FAILED\n",
-            "---- panics stdout ----",
-            "deliberate panic 7c1f",
-            "---- should_panic_but_aborts stdout ----",
-            "note: test did not panic as expected at tests/cases/cases.rs:",
-            "test result: FAILED. 2 passed; 2 failed",
-        ],
+        &[&both[..], &["---- panics stdout ----", "---- should_panic_but_aborts stdout ----"]].concat(),
     );
     for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2)] {
         assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
     }
     let run = wrap(cases, &[&tests[..], &["--nocapture"]].concat(), &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);
-    assert_contains(
-        &run,
-        &[
-            "test keeps_its_own_options ... ok\n",
-            "test pair_a_leaves_a_marker ... ok\n",
-            "test panics ... FAILED\n",
-            "test should_panic_but_aborts - should panic ... FAILED\n",
-            "deliberate panic 7c1f",
-            "note: test did not panic as expected at tests/cases/cases.rs:",
-            "test result: FAILED. 2 passed; 2 failed",
-        ],
-    );
+    assert_contains(&run, &both);
     assert_one_libtest_run(&run);
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
     host.assert_unchanged();
