@@ -316,6 +316,17 @@ fn as_a_cargo_runner_should_panic_tests_are_reported_as_libtest_reports_them() {
     for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 1)] {
         assert_eq!(count(&run, needle), times, "`{needle}`:\n{}", run.text);
     }
+    // The same under a limit of one core, where the inner libtest sees one
+    // CPU (it would run on one thread and put its status line first). The
+    // limit needs a cgroup: as root here.
+    if rustix::process::geteuid().is_root() {
+        let run = wrap(fixture_binary(), &both, &[("ISOLATED_TEST_CPU", "1")]);
+        assert_eq!(run.code, Some(101), "{}", run.text);
+        assert_contains(&run, &["test should_panic_but_does_not - should panic ... FAILED\n", "cpu limit 1 cores"]);
+        for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2), (" stdout ----", 1)] {
+            assert_eq!(count(&run, needle), times, "ISOLATED_TEST_CPU=1, `{needle}`:\n{}", run.text);
+        }
+    }
     // Streamed: the tests' output, libtest's note, wrap's lines, nothing else of libtest's.
     let run = wrap(fixture_binary(), &[&both[..], &["--nocapture"]].concat(), &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);

@@ -187,7 +187,12 @@ fn run_test(
     runtime: &tokio::runtime::Runtime,
     stop: tokio::sync::watch::Receiver<Option<i32>>,
 ) -> Finished {
-    let mut test_args = vec!["--exact".to_owned(), test.name.clone(), "--nocapture".to_owned()];
+    // Two test threads, whatever the sandbox's CPU limit: with one (which
+    // libtest picks when it sees one CPU, as under `cpu = "1"`), its
+    // status line would come before the test's output, where the framing
+    // does not look for it.
+    let mut test_args =
+        vec!["--exact".to_owned(), test.name.clone(), "--nocapture".to_owned(), "--test-threads=2".to_owned()];
     if test.include_ignored {
         test_args.push("--include-ignored".to_owned());
     }
@@ -214,8 +219,8 @@ fn run_test(
         binary,
         args: test_args.clone(),
         test: Some(&test.name),
-        // With one test thread the inner libtest would put its status line
-        // before the test's output; the framing is then not recognised.
+        // `--test-threads` above wins anyway; the variable is the user's
+        // choice for wrap's own run, not for the one inside.
         env_remove: vec![crate::config::ENV_RUST_TEST_THREADS.into()],
     };
     let ran = sandbox.run(runtime, Output::To(&mut sink), until_interrupted(stop.clone()));
