@@ -319,9 +319,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // line of its own).
     let mut open_line = terminal.is_some();
     let mut relay = |bytes: &[u8]| {
-        use std::io::Write;
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        crate::parent::supervise::pass_on(bytes);
         if let Some(last) = bytes.last() {
             open_line = *last != b'\n';
         }

@@ -86,18 +86,27 @@ pub(crate) enum Output<'a> {
     Bytes(&'a mut dyn FnMut(&[u8])),
 }
 
+/// Writes `bytes` to this process's standard output and flushes it (a
+/// prompt has no newline to wait for).
+pub(crate) fn pass_on(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+}
+
 /// After PID 1 exits the kernel kills the rest of the namespace and the
 /// pipes reach EOF; this bounds the wait for that.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// Splits a byte stream into lines so multi-byte characters are never cut.
 #[derive(Default)]
-struct Lines {
+pub(crate) struct Lines {
     pending: Vec<u8>,
 }
 
 impl Lines {
-    fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&str)) {
+    /// Passes on the whole lines `bytes` completes; keeps the rest.
+    pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&str)) {
         self.pending.extend_from_slice(bytes);
         if let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') {
             let rest = self.pending.split_off(last_nl + 1);
@@ -106,7 +115,8 @@ impl Lines {
         }
     }
 
-    fn finish(&mut self, emit: &mut impl FnMut(&str)) {
+    /// Passes on what is left, a last line without its newline.
+    pub(crate) fn finish(&mut self, emit: &mut impl FnMut(&str)) {
         if !self.pending.is_empty() {
             emit(&String::from_utf8_lossy(&self.pending));
             self.pending.clear();
@@ -204,11 +214,7 @@ pub(crate) async fn supervise(
     // output may be no text), to the caller or straight to ours.
     let raw = |bytes: &[u8]| match &mut *output.borrow_mut() {
         Output::Bytes(sink) => sink(bytes),
-        _ => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
-        }
+        _ => pass_on(bytes),
     };
 
     loop {

@@ -242,18 +242,11 @@ pub(super) async fn outside(
         };
         // Whole lines as they come (never a character cut in two), the
         // last one also without its newline.
-        let (mut pending, mut buf) = (Vec::new(), vec![0u8; 16 * 1024]);
+        let (mut lines, mut buf) = (crate::parent::supervise::Lines::default(), vec![0u8; 16 * 1024]);
         while let Ok(n @ 1..) = pipe.read(&mut buf).await {
-            pending.extend_from_slice(&buf[..n]);
-            if let Some(last) = pending.iter().rposition(|b| *b == b'\n') {
-                let rest = pending.split_off(last + 1);
-                sink(&String::from_utf8_lossy(&pending));
-                pending = rest;
-            }
+            lines.push(&buf[..n], sink);
         }
-        if !pending.is_empty() {
-            sink(&String::from_utf8_lossy(&pending));
-        }
+        lines.finish(sink);
         String::new()
     };
     let pid = child.id().and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?));
