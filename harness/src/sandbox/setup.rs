@@ -158,25 +158,11 @@ impl Kernel for LinuxKernel {
                     .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                     .map(|e| (e.path(), lower.join(e.file_name())));
                 for (staged, lower) in [(upper.clone(), lower.clone())].into_iter().chain(staged) {
-                    if let Ok(meta) = fs::metadata(&lower) {
-                        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                        let _ = std::os::unix::fs::chown(&staged, Some(meta.uid()), Some(meta.gid()));
-                        let _ = fs::set_permissions(&staged, fs::Permissions::from_mode(meta.mode() & 0o7777));
-                    }
+                    take_owner_and_mode(&staged, &lower);
                 }
-                // overlayfs lists the top layer first.
-                let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
-                let data = format!(
-                    "lowerdir={},upperdir={},workdir={},userxattr",
-                    lowerdir.join(":"),
-                    escape_overlay_path(upper),
-                    escape_overlay_path(work)
-                );
-                let data = std::ffi::CString::new(data)
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-                let mounted = rustix::mount::mount("overlay", target, "overlay", MountFlags::NODEV, data.as_c_str());
-                if let Err(overlay_err) = mounted {
-                    self.overlay_refused(overlay_err.into(), fallback, lower, target)?;
+                let dirs = format!(",upperdir={},workdir={}", escape_overlay_path(upper), escape_overlay_path(work));
+                if let Err(overlay_err) = mount_overlay(lowers, &dirs, target, MountFlags::NODEV)? {
+                    self.overlay_refused(overlay_err, fallback, lower, target)?;
                 }
             }
             Op::ReadonlyOverlay { lowers, target, fallback } => {
@@ -189,17 +175,10 @@ impl Kernel for LinuxKernel {
                 // The overlay's root directory takes owner and mode from
                 // the top layer: those of the bottom one (the host's
                 // directory), as far as the map allows.
-                if let Ok(meta) = fs::metadata(bottom) {
-                    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-                    let _ = std::os::unix::fs::chown(top, Some(meta.uid()), Some(meta.gid()));
-                    let _ = fs::set_permissions(top, fs::Permissions::from_mode(meta.mode() & 0o7777));
-                }
-                let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
-                let data = std::ffi::CString::new(format!("lowerdir={},userxattr", lowerdir.join(":")))
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+                take_owner_and_mode(top, bottom);
                 let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
-                if let Err(overlay_err) = rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()) {
-                    self.overlay_refused(overlay_err.into(), fallback, bottom, target)?;
+                if let Err(overlay_err) = mount_overlay(lowers, "", target, flags)? {
+                    self.overlay_refused(overlay_err, fallback, bottom, target)?;
                 }
             }
             Op::Bind { source, target, recursive, readonly } => bind(source, target, *recursive, *readonly)?,
@@ -332,6 +311,29 @@ impl LinuxKernel {
             }
         }
     }
+}
+
+/// Gives `dir` the owner and mode of `from`, as far as the id map allows
+/// (rootless, host ids outside it cannot be assigned; `dir` then keeps its
+/// own).
+fn take_owner_and_mode(dir: &Path, from: &Path) {
+    if let Ok(meta) = fs::metadata(from) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let _ = std::os::unix::fs::chown(dir, Some(meta.uid()), Some(meta.gid()));
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(meta.mode() & 0o7777));
+    }
+}
+
+/// Mounts an overlay of `lowers` (bottom first) at `target`, with `more`
+/// options after `lowerdir` (`,upperdir=...,workdir=...`, or none for a
+/// read-only one). The outer error is a path overlayfs cannot take (a NUL
+/// byte); the inner one is the kernel's refusal, for the caller's fallback.
+fn mount_overlay(lowers: &[PathBuf], more: &str, target: &Path, flags: MountFlags) -> io::Result<io::Result<()>> {
+    // overlayfs lists the top layer first.
+    let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
+    let data = std::ffi::CString::new(format!("lowerdir={}{more},userxattr", lowerdir.join(":")))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    Ok(rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(io::Error::from))
 }
 
 fn mkdir_all(path: &Path) -> io::Result<()> {
