@@ -378,6 +378,25 @@ fn pool_target(state: &State) -> usize {
     if state.last_age > MAX_AGE / 4 { pool_size().min(1) } else { pool_size() }
 }
 
+/// Takes out of the ready ones those that will not be taken: made for
+/// another test than the last one asked for (`key`), or half as old as
+/// allowed (a fresh one is made instead). Counts one miss for them and
+/// says why each goes; the caller drops them, outside the lock.
+fn take_stale(state: &mut State, key: &Key) -> Vec<Ready> {
+    let (keep, stale): (VecDeque<Ready>, VecDeque<Ready>) =
+        std::mem::take(&mut state.ready).into_iter().partition(|r| r.key == *key && r.made.elapsed() < MAX_AGE / 2);
+    state.ready = keep;
+    if !stale.is_empty() {
+        let other = stale.iter().any(|old| old.key != *key);
+        note_missed(state, if other { "a newer one was asked for" } else { "it grew old" });
+    }
+    for old in &stale {
+        let why = if old.key == *key { "it grew old" } else { "a test asked for another" };
+        tracing::debug!(age = ?old.made.elapsed(), "dropped the sandbox made ahead: {why} before it was taken");
+    }
+    stale.into()
+}
+
 /// The maker thread: keeps [`pool_target`] sandboxes made for the last
 /// job, until sandboxes made ahead are off.
 fn make_forever() {
@@ -391,25 +410,7 @@ fn make_forever() {
                 return;
             }
             if let Some(job) = state.job.clone() {
-                let key = job.key.clone();
-                // Those made for another test than the last one asked for
-                // will not be taken, nor those half as old as allowed: a
-                // fresh one is made instead.
-                let stale: VecDeque<Ready> = {
-                    let (keep, stale) = std::mem::take(&mut state.ready)
-                        .into_iter()
-                        .partition(|r| r.key == key && r.made.elapsed() < MAX_AGE / 2);
-                    state.ready = keep;
-                    stale
-                };
-                if !stale.is_empty() {
-                    let other = stale.iter().any(|old| old.key != key);
-                    note_missed(&mut state, if other { "a newer one was asked for" } else { "it grew old" });
-                }
-                for old in &stale {
-                    let why = if old.key == key { "it grew old" } else { "a test asked for another" };
-                    tracing::debug!(age = ?old.made.elapsed(), "dropped the sandbox made ahead: {why} before it was taken");
-                }
+                let stale = take_stale(&mut state, &job.key);
                 if state.ready.len() < pool_target(&state) {
                     break (job, stale);
                 }
