@@ -98,16 +98,22 @@ pub(crate) fn qdisc_text(q: &TcMessage) -> String {
     }
 }
 
-fn address_text(a: &AddressMessage) -> Option<String> {
-    let ip = a.attributes.iter().find_map(|x| match x {
+/// The address an address message carries.
+pub(super) fn address_ip(a: &AddressMessage) -> Option<IpAddr> {
+    a.attributes.iter().find_map(|x| match x {
         AddressAttribute::Address(ip) => Some(*ip),
         _ => None,
-    })?;
-    if let IpAddr::V6(v6) = ip {
-        if v6.segments()[0] & 0xffc0 == 0xfe80 {
-            return None; // link-local: every interface has one
-        }
-    }
+    })
+}
+
+/// Whether `ip` is an IPv6 link-local address (`fe80::/10`), which every
+/// interface has.
+pub(super) fn is_link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+fn address_text(a: &AddressMessage) -> Option<String> {
+    let ip = address_ip(a).filter(|ip| !is_link_local(ip))?;
     Some(format!("{ip}/{}", a.header.prefix_len))
 }
 
@@ -260,10 +266,7 @@ pub(crate) fn state_lines() -> std::io::Result<std::collections::BTreeSet<String
         lines.insert(line);
     }
     for address in rtnl.addresses()? {
-        if let Some(ip) = address.attributes.iter().find_map(|x| match x {
-            AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        }) {
+        if let Some(ip) = address_ip(&address) {
             lines.insert(format!("address {ip}/{} dev {}", address.header.prefix_len, name(address.header.index)));
         }
     }

@@ -26,14 +26,13 @@
 //!   it 1 to 2 s.
 
 use std::io;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{LinkFlags, LinkMessage};
 
-use super::dump::link_name;
+use super::dump::{address_ip, is_link_local, link_name};
 use super::rtnl::Rtnl;
 
 /// How long [`wait`] waits at most: more than DAD itself would take,
@@ -68,10 +67,6 @@ pub(crate) enum Unsettled {
     Failed(String),
 }
 
-fn is_link_local(ip: &IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
 /// The flags of an address: the 32-bit attribute where the kernel sends
 /// one, the header's 8 bits otherwise.
 fn address_flags(a: &AddressMessage) -> AddressFlags {
@@ -92,12 +87,7 @@ pub(crate) fn unsettled(links: &[LinkMessage], addresses: &[AddressMessage]) -> 
     let name =
         |index: u32| links.iter().find(|l| l.header.index == index).map_or_else(|| format!("#{index}"), link_name);
     for a in addresses.iter().filter(|a| a.header.family == AddressFamily::Inet6) {
-        let Some(ip) = a.attributes.iter().find_map(|x| match x {
-            AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        }) else {
-            continue;
-        };
+        let Some(ip) = address_ip(a) else { continue };
         let flags = address_flags(a);
         let what = format!("{ip}/{} on `{}`", a.header.prefix_len, name(a.header.index));
         if flags.contains(AddressFlags::Dadfailed) {
@@ -124,10 +114,9 @@ fn without_link_local<'a>(
         let f = link.header.flags;
         !f.contains(LinkFlags::Loopback)
             && f.contains(LinkFlags::Up | LinkFlags::LowerUp)
-            && !addresses.iter().any(|a| {
-                a.header.index == link.header.index
-                    && a.attributes.iter().any(|x| matches!(x, AddressAttribute::Address(ip) if is_link_local(ip)))
-            })
+            && !addresses
+                .iter()
+                .any(|a| a.header.index == link.header.index && address_ip(a).is_some_and(|ip| is_link_local(&ip)))
     })
 }
 
@@ -168,6 +157,8 @@ pub(crate) fn wait(rtnl: &mut Rtnl, deadline: Instant) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use netlink_packet_route::address::AddressHeaderFlags;
     use netlink_packet_route::link::LinkAttribute;
 
