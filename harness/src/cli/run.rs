@@ -43,20 +43,20 @@ pub(crate) struct SandboxArgs {
     #[arg(long, value_name = "PKG,...", value_delimiter = ',', requires = "debootstrap")]
     include: Vec<String>,
     /// Bind a host path read-only: SRC or SRC:DST.
-    #[arg(long, value_name = "SRC[:DST]")]
-    bind: Vec<String>,
+    #[arg(long, value_name = "SRC[:DST]", value_parser = bind)]
+    bind: Vec<(String, PathBuf)>,
     /// Bind a host path writable: SRC or SRC:DST.
-    #[arg(long = "bind-rw", value_name = "SRC[:DST]")]
-    bind_rw: Vec<String>,
+    #[arg(long = "bind-rw", value_name = "SRC[:DST]", value_parser = bind)]
+    bind_rw: Vec<(String, PathBuf)>,
     /// Mount a fresh tmpfs.
     #[arg(long, value_name = "DST")]
     tmpfs: Vec<PathBuf>,
     /// Prepared state: write a file before the command (DST=CONTENTS).
-    #[arg(long = "seed-file", value_name = "DST=CONTENTS")]
-    seed_files: Vec<String>,
+    #[arg(long = "seed-file", value_name = "DST=CONTENTS", value_parser = seed_file)]
+    seed_files: Vec<(String, String)>,
     /// Prepared state: set a net.* sysctl before the command (NAME=VALUE).
-    #[arg(long = "sysctl", value_name = "NAME=VALUE")]
-    sysctls: Vec<String>,
+    #[arg(long = "sysctl", value_name = "NAME=VALUE", value_parser = sysctl)]
+    sysctls: Vec<(String, String)>,
     /// Do not bind the host files the command names below /tmp, /var/tmp, /run or /dev/shm (fresh
     /// inside); by default each is bound read-only at the same path, and said so on stderr.
     #[arg(long = "no-bind-args")]
@@ -84,12 +84,37 @@ fn hostname(text: &str) -> Result<String, isolated_test_values::ValueError> {
     isolated_test_values::check_hostname(text).map(|()| text.to_owned())
 }
 
-fn split_pair(text: &str, sep: char, what: &str) -> Result<(String, String), String> {
-    text.split_once(sep).map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| format!("`{text}`: expected {what}"))
+/// `--bind`, `--bind-rw`: `SRC` (at the same path inside) or `SRC:DST`,
+/// `DST` absolute.
+fn bind(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once(':') {
+        Some((src, dst)) if dst.starts_with('/') => Ok((src.to_owned(), PathBuf::from(dst))),
+        Some((_, dst)) => Err(format!("the destination `{dst}` must be an absolute path (SRC:/DST)")),
+        None if text.starts_with('/') => Ok((text.to_owned(), PathBuf::from(text))),
+        None => Err(format!(
+            "`{text}` alone is bound at the same path inside, which must be absolute: give /{text} or SRC:/DST"
+        )),
+    }
+}
+
+/// `--seed-file DST=CONTENTS`, split at the first `=`.
+fn seed_file(text: &str) -> Result<(String, String), String> {
+    split_at_equals(text, "DST=CONTENTS, e.g. /etc/app.conf=port=80")
+}
+
+/// `--sysctl NAME=VALUE`, split at the first `=`.
+fn sysctl(text: &str) -> Result<(String, String), String> {
+    split_at_equals(text, "NAME=VALUE, e.g. net.ipv4.ip_forward=1")
+}
+
+fn split_at_equals(text: &str, form: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .ok_or_else(|| format!("no `=` in `{text}`: expected {form}"))
 }
 
 impl SandboxArgs {
-    fn rootfs(&self) -> Result<Rootfs, String> {
+    fn rootfs(&self) -> Rootfs {
         let mut rootfs = if let Some(suite) = &self.debootstrap {
             Rootfs::debootstrap(crate::Debootstrap::new(suite.as_str()).include(self.include.iter().cloned()))
         } else if let Some(tar) = &self.tar {
@@ -104,28 +129,20 @@ impl SandboxArgs {
             }
         };
         for (list, rw) in [(&self.bind, false), (&self.bind_rw, true)] {
-            for spec in list {
-                let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
-                let dst = if dst.starts_with('/') {
-                    PathBuf::from(dst)
-                } else {
-                    return Err(format!("--bind `{spec}`: the destination must be absolute (SRC:/DST)"));
-                };
+            for (src, dst) in list {
                 rootfs = if rw { rootfs.bind_rw(src, dst) } else { rootfs.bind(src, dst) };
             }
         }
         for dst in &self.tmpfs {
             rootfs = rootfs.tmpfs(dst);
         }
-        for spec in &self.seed_files {
-            let (dst, contents) = split_pair(spec, '=', "DST=CONTENTS")?;
-            rootfs = rootfs.seed_file(dst, contents);
+        for (dst, contents) in &self.seed_files {
+            rootfs = rootfs.seed_file(dst, contents.as_bytes());
         }
-        for spec in &self.sysctls {
-            let (name, value) = split_pair(spec, '=', "NAME=VALUE")?;
+        for (name, value) in &self.sysctls {
             rootfs = rootfs.sysctl(name, value);
         }
-        Ok(rootfs)
+        rootfs
     }
 }
 
@@ -281,7 +298,7 @@ struct Sandboxed {
 /// this process's standard input (through a pipe: the caller's terminal or
 /// file itself never enters the sandbox).
 fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<Sandboxed, String> {
-    let mut rootfs = args.rootfs()?;
+    let mut rootfs = args.rootfs();
     if !args.no_bind_args {
         rootfs = bind_named_paths(rootfs, &commands)?;
     }
@@ -604,6 +621,32 @@ mod tests {
             ("--pids", "8", "`8` leaves no room for the sandbox's own processes"),
             ("--cpu", ".5", "`.5` is not a number of cores: no digit before the `.` (write `0.5`)"),
             ("--hostname", "my_box", "`my_box` is not a hostname: `_` is not allowed"),
+        ] {
+            let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
+            assert!(error.contains(message), "{flag}={text}: {error}");
+        }
+    }
+
+    #[test]
+    fn binds_seed_files_and_sysctls_are_checked_as_the_line_is_read() {
+        let args = sandbox(&[
+            "--bind=/etc",
+            "--bind=data:/srv/data",
+            "--bind-rw=/var/cache:/cache",
+            "--seed-file=/etc/app.conf=port=80",
+            "--sysctl=net.ipv4.ip_forward=1",
+        ])
+        .unwrap();
+        assert_eq!(args.bind, [("/etc".into(), "/etc".into()), ("data".into(), "/srv/data".into())]);
+        assert_eq!(args.bind_rw, [("/var/cache".into(), "/cache".into())]);
+        assert_eq!(args.seed_files, [("/etc/app.conf".into(), "port=80".into())]);
+        assert_eq!(args.sysctls, [("net.ipv4.ip_forward".into(), "1".into())]);
+        // Usage errors, reported by clap (exit status 2) before any sandbox.
+        for (flag, text, message) in [
+            ("--bind", "/etc:etc", "the destination `etc` must be an absolute path (SRC:/DST)"),
+            ("--bind-rw", "data", "`data` alone is bound at the same path inside, which must be absolute"),
+            ("--seed-file", "noequals", "no `=` in `noequals`: expected DST=CONTENTS"),
+            ("--sysctl", "net.ipv4.ip_forward", "no `=` in `net.ipv4.ip_forward`: expected NAME=VALUE"),
         ] {
             let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
             assert!(error.contains(message), "{flag}={text}: {error}");
