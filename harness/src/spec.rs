@@ -14,6 +14,8 @@ pub struct TestSpec {
     pub hostname: Option<&'static str>,
     pub timeout: Option<Duration>,
     pub should_panic: bool,
+    /// The `expected` text of its `#[should_panic]`, if any.
+    pub panic_expected: Option<&'static str>,
     pub privileged: bool,
     pub rootfs: Option<fn() -> crate::Rootfs>,
     pub teardown_verify: bool,
@@ -35,6 +37,7 @@ impl TestSpec {
             hostname: None,
             timeout: None,
             should_panic: false,
+            panic_expected: None,
             privileged: false,
             rootfs: None,
             teardown_verify: false,
@@ -82,6 +85,10 @@ impl TestSpec {
     }
     pub const fn should_panic(mut self, yes: bool) -> Self {
         self.should_panic = yes;
+        self
+    }
+    pub const fn panic_expected(mut self, text: &'static str) -> Self {
+        self.panic_expected = Some(text);
         self
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
         }
         None => quote!(::isolated_test),
     };
-    let TestFn { outer_attrs, lint_attrs, vis, sig, block, should_panic } = test_fn;
+    let TestFn { outer_attrs, lint_attrs, vis, sig, block, should_panic, panic_expected } = test_fn;
     let ident = &sig.ident;
     // Written as libtest names the test: a raw identifier keeps its `r#`.
     let name = LitStr::new(&ident.to_string(), ident.span());
@@ -89,6 +89,7 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
     let pids = args.pids.as_ref().map(|arg| u64_call("pids", arg.key.span(), arg.value, arg.lit.span()));
     let cpu = args.cpu.as_ref().map(|arg| u64_call("cpu_millis", arg.key.span(), arg.value, arg.lit.span()));
     let should_panic = should_panic.then(|| quote!(.should_panic(true)));
+    let panic_expected = panic_expected.as_ref().map(|text| quote!(.panic_expected(#text)));
     let privileged = args.privileged.as_ref().map(|(key, lit)| quote_spanned!(key.span()=> .privileged(#lit)));
     let forbid =
         args.forbid_pollution.as_ref().map(|(key, lits)| quote_spanned!(key.span()=> .forbid_pollution(&[#(#lits),*])));
@@ -143,7 +144,8 @@ pub(crate) fn render(args: &Args, test_fn: &TestFn) -> TokenStream {
             #teardown
             #forbid
             #rootfs
-            #should_panic;
+            #should_panic
+            #panic_expected;
             #run
         }
     }
@@ -426,7 +428,8 @@ mod tests {
         let (inner, spec, _) = parts(outer);
         assert_eq!(attrs(inner), ["# [deny (warnings)]"]);
         assert!(
-            tokens(&spec.expr).ends_with(". timeout_millis (90000u64) . should_panic (true)"),
+            tokens(&spec.expr)
+                .ends_with(". timeout_millis (90000u64) . should_panic (true) . panic_expected (\"boom\")"),
             "{}",
             tokens(&spec.expr)
         );

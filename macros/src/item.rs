@@ -3,7 +3,7 @@
 //! test attribute below ours. The attributes are sorted here into those for
 //! the outer `#[test]` function and the lint attributes for the user's body.
 
-use syn::{Attribute, Block, ItemFn, Signature, Visibility};
+use syn::{Attribute, Block, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Signature, Visibility};
 
 /// A function that `#[isolated_test]` can expand.
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ pub(crate) struct TestFn {
     pub(crate) block: Box<Block>,
     /// Whether a `#[should_panic]` attribute is present.
     pub(crate) should_panic: bool,
+    /// Its `expected` text, if it has one (`#[should_panic = "..."]`,
+    /// `#[should_panic(expected = "...")]`).
+    pub(crate) panic_expected: Option<LitStr>,
 }
 
 const LINT_ATTRS: [&str; 5] = ["allow", "warn", "deny", "expect", "forbid"];
@@ -34,21 +37,46 @@ impl TestFn {
         let mut outer_attrs = Vec::new();
         let mut lint_attrs = Vec::new();
         let mut should_panic = false;
+        let mut panic_expected = None;
         for attr in attrs {
             if let Some(message) = conflicting_attr(&attr) {
                 errors.push(syn::Error::new_spanned(&attr, message));
             } else if LINT_ATTRS.iter().any(|name| attr.path().is_ident(name)) {
                 lint_attrs.push(attr);
             } else {
-                should_panic |= attr.path().is_ident("should_panic");
+                if attr.path().is_ident("should_panic") {
+                    should_panic = true;
+                    panic_expected = expected_text(&attr);
+                }
                 outer_attrs.push(attr);
             }
         }
         if errors.is_empty() {
-            Ok(Self { outer_attrs, lint_attrs, vis, sig, block, should_panic })
+            Ok(Self { outer_attrs, lint_attrs, vis, sig, block, should_panic, panic_expected })
         } else {
             Err(errors)
         }
+    }
+}
+
+/// The `expected` text of a `#[should_panic]`; `None` without one, or when
+/// the attribute is malformed (rustc reports that on the attribute itself).
+fn expected_text(attr: &Attribute) -> Option<LitStr> {
+    match &attr.meta {
+        Meta::NameValue(MetaNameValue { value: Expr::Lit(ExprLit { lit: Lit::Str(text), .. }), .. }) => {
+            Some(text.clone())
+        }
+        Meta::List(list) => {
+            let mut expected = None;
+            let _ = list.parse_nested_meta(|meta| {
+                if meta.path.is_ident("expected") {
+                    expected = Some(meta.value()?.parse::<LitStr>()?);
+                }
+                Ok(())
+            });
+            expected
+        }
+        _ => None,
     }
 }
 
@@ -158,7 +186,7 @@ mod tests {
         for item in [
             parse_quote!(
                 #[should_panic]
-                fn t() {}
+                fn bare() {}
             ),
             parse_quote!(
                 #[should_panic = "boom"]
@@ -169,7 +197,10 @@ mod tests {
                 fn t() {}
             ),
         ] {
-            assert!(TestFn::validate(item).unwrap().should_panic);
+            let f = TestFn::validate(item).unwrap();
+            assert!(f.should_panic);
+            let expected = f.panic_expected.map(|text| text.value());
+            assert_eq!(expected.as_deref(), (f.sig.ident != "bare").then_some("boom"), "{}", f.sig.ident);
         }
         assert!(
             !TestFn::validate(parse_quote!(

@@ -58,6 +58,14 @@ fn should_panic_but_aborts() {
     std::process::abort();
 }
 
+/// Passes where it runs; where it cannot, `ISOLATED_TEST_SKIP_UNSUPPORTED`
+/// must count it as passed too, like `passes`.
+#[isolated_test]
+#[should_panic(expected = "the body panicked 61c4")]
+fn should_panic_passes() {
+    panic!("as expected: the body panicked 61c4");
+}
+
 /// Its sandbox cannot start (a pattern that is no glob): that failure must
 /// not count as the panic it expects, and the body never runs.
 #[isolated_test(forbid_pollution = ["/tmp/a**"])]

@@ -109,6 +109,9 @@ fn should_panic_is_not_satisfied_by_an_abort() {
         &["did not panic as expected", "could not start its sandbox, so its body never ran", "/tmp/a**"],
     );
     assert!(!run.text.contains("the body ran 5d2a"), "{}", run.text);
+    // Its body's own panic with the expected text does.
+    let run = run_cases(&["--exact", "should_panic_passes"], &[]);
+    assert!(run.status.success() && run.text.contains("1 passed"), "{}", run.text);
 }
 
 /// How PID 2 of a run of `shows_what_it_was_given` started.
@@ -541,18 +544,19 @@ fn blocked_user_namespaces_fail_with_cause_and_fix() {
 #[ignore = "needs real root (writes another namespace's id map): sudo ./scripts/test.sh runs it"]
 fn the_explicit_skip_is_loud_and_only_on_request() {
     let (dir, bin) = cases_copy_for_nobody();
-    let args = ["--exact", "passes"];
+    let args = ["--exact", "passes", "should_panic_passes"];
     let wrapper = dir.path().join("skip.sh");
     std::fs::write(&wrapper, format!("#!/bin/sh\nISOLATED_TEST_SKIP_UNSUPPORTED=1 exec {} \"$@\"\n", bin.display()))
         .unwrap();
     std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let run = run_of(run_with_user_namespaces_blocked(&wrapper, &args, dir.path()).unwrap());
     assert!(run.status.success(), "{}", run.text);
-    assert!(
-        run.text.contains("SKIPPED isolated test `passes`: NOT RUN because ISOLATED_TEST_SKIP_UNSUPPORTED=1"),
-        "{}",
-        run.text
-    );
+    // A #[should_panic] test is skipped the same way: passed, said loudly.
+    assert!(run.text.contains("2 passed; 0 failed"), "{}", run.text);
+    for test in ["passes", "should_panic_passes"] {
+        let skipped = format!("SKIPPED isolated test `{test}`: NOT RUN because ISOLATED_TEST_SKIP_UNSUPPORTED=1");
+        assert!(run.text.contains(&skipped), "{}", run.text);
+    }
     assert!(run.text.contains("user.max_user_namespaces = 0"), "{}", run.text);
 }
 

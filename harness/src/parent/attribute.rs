@@ -53,6 +53,16 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
                 "\nSKIPPED isolated test `{name}`: NOT RUN because {ENV_SKIP_UNSUPPORTED}=1 and this host cannot create a sandbox; \
                  libtest will report it as passed.\n{message}\n"
             );
+            if spec.should_panic {
+                // libtest counts a #[should_panic] test as passed only when
+                // it panics (with its expected text): the skip says so, as
+                // for every other test.
+                panic!(
+                    "SKIPPED, NOT RUN ({ENV_SKIP_UNSUPPORTED}=1); this panic only makes libtest count the #[should_panic] \
+                     test as passed like the other skipped tests{}",
+                    spec.panic_expected.map(|text| format!(" (its expected text: {text})")).unwrap_or_default()
+                );
+            }
             return;
         }
         Err(StartError { message, .. }) => return could_not_start(spec, name, &message),
