@@ -252,6 +252,13 @@ fn pair_b_trips_on_the_marker() {
     assert!(!std::path::Path::new("/etc/isolated-test-pair-marker").exists(), "found A's leftover marker");
 }
 
+/// A plain B that passes with or without A's marker.
+#[test]
+fn pair_b_does_not_care() {
+    only_in_a_pair_sandbox();
+    assert!(std::path::Path::new("/etc").is_dir());
+}
+
 #[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*"])]
 fn forbid_pollution_violated() {
     std::fs::write("/etc/isolated-test-allowed-ok", "x").unwrap();

@@ -814,10 +814,20 @@ fn pair_shows_that_a_leftover_changes_b() {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
-    // And when B does not care, the pair says so.
-    let (code, text) = pair("pair_a_leaves_a_marker", "passes");
+    // And when B does not care, the pair says so: B passes both times.
+    let (code, text) = pair("pair_a_leaves_a_marker", "pair_b_does_not_care");
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("verdict: A's leftovers do not change B's verdict"), "{text}");
+    for needle in [
+        "B `pair_b_does_not_care` after A: passed",
+        "B `pair_b_does_not_care` alone:   passed",
+        "verdict: A's leftovers do not change B's verdict",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing `{needle}` in:
+{text}"
+        );
+    }
 }
 
 /// A named test that would not run (no such test, or `#[ignore]`d) is no
