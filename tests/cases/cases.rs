@@ -66,6 +66,15 @@ fn should_panic_passes() {
     panic!("as expected: the body panicked 61c4");
 }
 
+/// Its body panics with another text than it expects: no pass, although
+/// the harness's own words (`test`, `panicked`, `resources`, `memory`)
+/// would contain the expected one.
+#[isolated_test]
+#[should_panic(expected = "memory")]
+fn should_panic_with_another_text() {
+    panic!("connection refused 8d1e");
+}
+
 /// Its sandbox cannot start (a pattern that is no glob): that failure must
 /// not count as the panic it expects, and the body never runs.
 #[isolated_test(forbid_pollution = ["/tmp/a**"])]

@@ -112,6 +112,19 @@ fn should_panic_is_not_satisfied_by_an_abort() {
     // Its body's own panic with the expected text does.
     let run = run_cases(&["--exact", "should_panic_passes"], &[]);
     assert!(run.status.success() && run.text.contains("1 passed"), "{}", run.text);
+    // `expected` is matched against the body's message only, as libtest
+    // does for a plain #[test], not against the harness's report around
+    // it; the report is still shown.
+    let run = run_cases(&["--exact", "should_panic_with_another_text"], &[]);
+    assert_fails_with(
+        &run,
+        &[
+            "panic did not contain expected string",
+            "connection refused 8d1e",
+            "the test panicked at tests/cases/cases.rs",
+            "resources: ",
+        ],
+    );
 }
 
 /// How PID 2 of a run of `shows_what_it_was_given` started.

@@ -96,7 +96,23 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     };
     match verdict {
         Verdict::Pass => {}
-        Verdict::BodyPanicked(msg) if spec.should_panic => panic!("{msg}"),
+        Verdict::BodyPanicked(msg) if spec.should_panic => {
+            // libtest matches `expected` against the panic's payload alone,
+            // which for a plain #[test] is the body's own message: so is
+            // it here, and the rest of the report (where, the notes, the
+            // resources) goes to stderr, which libtest shows with a failure.
+            let body_said = outcome.log.messages.iter().find_map(|m| match m {
+                crate::sandbox::protocol::Message::Panicked { message, .. } => Some(message.clone()),
+                _ => None,
+            });
+            match body_said {
+                Some(message) => {
+                    eprintln!("isolated test `{name}`: {msg}");
+                    std::panic::panic_any(message)
+                }
+                None => panic!("{msg}"),
+            }
+        }
         Verdict::BodyPanicked(msg) => panic!("isolated test `{name}` failed: {msg}"),
         Verdict::Fail(msg) if spec.should_panic => {
             // Panicking here would satisfy #[should_panic] with a failure that
