@@ -268,6 +268,14 @@ fn pair_b_does_not_care() {
     assert!(std::path::Path::new("/etc").is_dir());
 }
 
+/// Makes the directory `ISOLATED_TEST_E2E_SCRATCH_DIR` names (in a scratch
+/// directory), as `mount` makes `/run/mount`: no pollution where the host
+/// has it.
+#[isolated_test(forbid_pollution = true)]
+fn makes_a_scratch_directory() {
+    std::fs::create_dir(std::env::var("ISOLATED_TEST_E2E_SCRATCH_DIR").unwrap()).unwrap();
+}
+
 #[isolated_test(forbid_pollution = ["/etc/isolated-test-allowed*"])]
 fn forbid_pollution_violated() {
     std::fs::write("/etc/isolated-test-allowed-ok", "x").unwrap();

@@ -944,6 +944,23 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
     assert!(!run.text.contains("isolated-test-allowed-ok ("), "an allowed path was reported:\n{}", run.text);
 }
 
+/// A directory made in a scratch tmpfs that the host's has too (as
+/// util-linux `mount` makes `/run/mount`) leaves nothing behind on a real
+/// host: no pollution. Where the host has none, it is.
+#[test]
+#[serial]
+fn a_scratch_directory_the_host_has_is_no_pollution() {
+    // In /tmp, which a non-root user can write too.
+    let host_dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir_in("/tmp").unwrap();
+    let name = host_dir.path().to_str().unwrap().to_owned();
+    let env = [("ISOLATED_TEST_E2E_SCRATCH_DIR", name.as_str())];
+    let run = run_cases(&["--exact", "makes_a_scratch_directory"], &env);
+    assert!(run.status.success() && run.text.contains("1 passed"), "{}", run.text);
+    drop(host_dir);
+    let run = run_cases(&["--exact", "makes_a_scratch_directory"], &env);
+    assert_fails_with(&run, &["the test polluted its sandbox", &format!("added    {name} (dir")]);
+}
+
 /// Files left in the scratch directories are pollution (they would be
 /// left on a real host): listed as scratch, and they fail a test that
 /// forbids pollution. The harness's own scaffolding there (rootless, the

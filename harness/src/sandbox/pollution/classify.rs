@@ -47,12 +47,24 @@ pub(crate) fn classify(report: &mut Report, lower: impl Fn(&str) -> Option<fs::M
 /// Classifies against the host's files (`lowers` empty) or against image
 /// layers (host directories, bottom first).
 fn classify_on_host(report: &mut Report, lowers: &[PathBuf]) {
-    classify(report, |path| {
+    let lower = |path: &str| {
         if lowers.is_empty() {
             return fs::symlink_metadata(path).ok();
         }
         let rel = path.trim_start_matches('/');
         lowers.iter().rev().find_map(|layer| fs::symlink_metadata(layer.join(rel)).ok())
+    };
+    classify(report, lower);
+    drop_existing_scratch_dirs(report, lower);
+}
+
+/// A directory made in a fresh scratch tmpfs that the real one already has
+/// (`mount` makes `/run/mount`, which every host has) would leave nothing
+/// behind there: not a change. What it holds still counts.
+fn drop_existing_scratch_dirs(report: &mut Report, lower: impl Fn(&str) -> Option<fs::Metadata>) {
+    report.scratch.retain(|c| {
+        let made_dir = c.change == Change::Added && c.kind == Some(FileKind::Dir);
+        !(made_dir && lower(&c.path).is_some_and(|meta| meta.is_dir()))
     });
 }
 
@@ -72,6 +84,38 @@ pub(crate) fn from_messages(messages: &[crate::sandbox::protocol::Message]) -> O
 mod tests {
     use super::*;
     use crate::sandbox::pollution::report::FileChange;
+
+    fn added(path: &str, kind: FileKind) -> FileChange {
+        FileChange {
+            path: path.into(),
+            change: Change::Added,
+            kind: Some(kind),
+            size: 0,
+            mode: 0o755,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn scratch_directories_the_real_one_has_are_no_leftover() {
+        let root = tempfile::Builder::new().prefix("isolated-test-classify-").tempdir().unwrap();
+        fs::create_dir_all(root.path().join("run/mount")).unwrap();
+        fs::write(root.path().join("run/file"), "x").unwrap();
+        let mut report = Report {
+            scratch: vec![
+                added("/run/mount", FileKind::Dir),
+                added("/run/mount/utab", FileKind::File),
+                added("/run/file", FileKind::File),
+                added("/run/app", FileKind::Dir),
+            ],
+            ..Report::default()
+        };
+        classify_on_host(&mut report, &[root.path().to_path_buf()]);
+        let left: Vec<&str> = report.scratch.iter().map(|c| c.path.as_str()).collect();
+        // The directory the image has goes; what is in it, a file in place
+        // of one it has, and a new directory stay.
+        assert_eq!(left, ["/run/mount/utab", "/run/file", "/run/app"]);
+    }
 
     #[test]
     fn classification_against_the_lower_layer() {
