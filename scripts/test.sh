@@ -40,6 +40,9 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     command -v bwrap > /dev/null || need+=(bubblewrap)
     [ -x /usr/bin/time ] || need+=(time)
     command -v pgrep > /dev/null || need+=(procps)
+    # privileged.rs makes an ext4 image and loop-mounts it.
+    command -v mkfs.ext4 > /dev/null || need+=(e2fsprogs)
+    command -v losetup > /dev/null || need+=(mount)
     # The busybox root needs a static busybox, which only busybox-static ships.
     dpkg-query -W -f='${Status}' busybox-static 2> /dev/null | grep -q 'ok installed' || need+=(busybox-static)
     # The Debian root of tests/tests/debian.rs and the CLI's tests (on

@@ -37,3 +37,49 @@ fn privileged_tests_are_still_isolated() {
     let err = fs::write("/proc/sys/vm/swappiness", "10").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
 }
+
+/// Runs `cmd` with `args`; its standard output, or a panic with all it said.
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(out.status.success(), "{cmd} {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Detaches a loop device however the test ends: one left attached would
+/// outlive the sandbox on the host.
+struct Attached(String);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// What the README names `privileged = true` for: loop devices, with
+/// util-linux's `losetup` and `mount -o loop` as a user calls them.
+#[isolated_test(privileged = true)]
+#[ignore = "needs real root: sudo ./scripts/test.sh runs it"]
+fn privileged_tests_can_use_loop_devices() {
+    run("truncate", &["-s", "8M", "/tmp/image"]);
+    run("mkfs.ext4", &["-q", "/tmp/image"]);
+    let device = run("losetup", &["--find", "--show", "/tmp/image"]).trim().to_owned();
+    let attached = Attached(device.clone());
+    assert!(device.starts_with("/dev/loop"), "{device}");
+    assert!(run("losetup", &["--list", "--noheadings", "-O", "BACK-FILE", &device]).contains("/tmp/image"));
+    run("losetup", &["-d", &device]);
+    std::mem::forget(attached);
+    // `mount -o loop` finds a free device itself, and lets it go at the
+    // unmount (autoclear).
+    fs::create_dir("/mnt/image").unwrap();
+    run("mount", &["-o", "loop", "/tmp/image", "/mnt/image"]);
+    let mounted = run("findmnt", &["-n", "-o", "SOURCE", "/mnt/image"]).trim().to_owned();
+    let attached = Attached(mounted.clone());
+    fs::write("/mnt/image/file", "on a loop device").unwrap();
+    run("umount", &["/mnt/image"]);
+    run("mount", &["-o", "loop,ro", "/tmp/image", "/mnt/image"]);
+    assert_eq!(fs::read_to_string("/mnt/image/file").unwrap(), "on a loop device");
+    run("umount", &["/mnt/image"]);
+    drop(attached);
+    assert_eq!(run("losetup", &["--associated", "/tmp/image"]), "", "a loop device stayed attached");
+}

@@ -251,6 +251,7 @@ impl Kernel for LinuxKernel {
                 // mknod applies the umask.
                 rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o666))?;
             }
+            Op::LoopDevices { dev, sys_block } => make_loop_devices(dev, sys_block)?,
             Op::Devpts { target, tty_gid } => {
                 let data = if *tty_gid {
                     c"newinstance,ptmxmode=0666,mode=0620,gid=5"
@@ -334,6 +335,36 @@ fn mount_overlay(lowers: &[PathBuf], more: &str, target: &Path, flags: MountFlag
     let data = std::ffi::CString::new(format!("lowerdir={}{more},userxattr", lowerdir.join(":")))
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     Ok(rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(io::Error::from))
+}
+
+/// Loop device nodes beyond the host's highest: room for those `losetup
+/// --find` adds (`LOOP_CTL_GET_FREE` makes the next one when none is free).
+const LOOP_SPARE: u32 = 8;
+
+/// `/dev/loop-control` (10:237) and `/dev/loopN` (7:N) for every loop
+/// device the host has and [`LOOP_SPARE`] more, owned by root, as udev
+/// makes them.
+fn make_loop_devices(dev: &Path, sys_block: &Path) -> io::Result<()> {
+    let node = |path: &Path, file_type, mode, major, minor| -> io::Result<()> {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            file_type,
+            rustix::fs::Mode::from_raw_mode(mode),
+            rustix::fs::makedev(major, minor),
+        )?;
+        // mknod applies the umask.
+        Ok(rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))?)
+    };
+    node(&dev.join("loop-control"), rustix::fs::FileType::CharacterDevice, 0o660, 10, 237)?;
+    let highest = fs::read_dir(sys_block)?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix("loop")?.parse::<u32>().ok())
+        .max();
+    let count = highest.map_or(0, |n| n + 1) + LOOP_SPARE;
+    for n in 0..count {
+        node(&dev.join(format!("loop{n}")), rustix::fs::FileType::BlockDevice, 0o660, 7, n)?;
+    }
+    Ok(())
 }
 
 fn mkdir_all(path: &Path) -> io::Result<()> {

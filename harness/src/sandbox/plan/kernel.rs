@@ -96,6 +96,11 @@ pub(super) fn kernel_filesystems(ops: &mut Vec<Op>, config: &SandboxConfig, host
         for &(name, major, minor) in DEVICES {
             ops.push(Op::CharDevice { path: dev.join(name), major, minor });
         }
+        if !config.lock {
+            // `privileged = true`: the host's loop devices, for `losetup`
+            // and `mount -o loop`.
+            ops.push(Op::LoopDevices { dev: dev.clone(), sys_block: under(OLD_ROOT, Path::new("/sys/block")) });
+        }
     }
     ops.push(Op::Mkdir(dev.join("pts")));
     ops.push(Op::Devpts { target: dev.join("pts"), tty_gid: !config.rootless });

@@ -72,6 +72,10 @@ pub(crate) enum Op {
     DevTmpfs { target: PathBuf, size: u64 },
     /// `mknod` of a character device, mode 0666.
     CharDevice { path: PathBuf, major: u32, minor: u32 },
+    /// `privileged = true`: `loop-control` and a `loopN` node for each of
+    /// the host's loop devices (counted in `sys_block`, the host's
+    /// `/sys/block`) and a few more, which `losetup --find` may add.
+    LoopDevices { dev: PathBuf, sys_block: PathBuf },
     /// Keep a descriptor on the overlays' upper layers, so the pollution
     /// report can read them after the scaffolding is detached.
     KeepLayers,
@@ -109,7 +113,7 @@ impl Op {
             Op::Sysfs { .. } => "mount_sysfs",
             Op::Devpts { .. } => "mount_devpts",
             Op::DevTmpfs { .. } => "mount_tmpfs",
-            Op::CharDevice { .. } => "mknod",
+            Op::CharDevice { .. } | Op::LoopDevices { .. } => "mknod",
             Op::KeepLayers => "keep_layers",
             Op::CgroupNamespace => "cgroup_namespace",
             Op::EnterNamespaces => "enter_namespaces",
@@ -160,6 +164,7 @@ impl Op {
             Op::Devpts { target, .. } => format!("mount devpts at {}", show(target)),
             Op::DevTmpfs { target, .. } => format!("mount a tmpfs for device nodes at {}", show(target)),
             Op::CharDevice { path, major, minor } => format!("make the device node {} ({major}:{minor})", show(path)),
+            Op::LoopDevices { dev, .. } => format!("make the loop device nodes in {}", show(dev)),
             Op::KeepLayers => format!("open `{LAYERS}` for the pollution report"),
             Op::CgroupNamespace => "unshare a cgroup namespace rooted at the sandbox's cgroup".into(),
             Op::EnterNamespaces => {

@@ -89,6 +89,10 @@ fn namespaces_are_entered_before_anything_and_locked_after_everything() {
     assert_eq!(&ops[..4], [Op::MakeRootPrivate, Op::CgroupNamespace, Op::SetHostname("box".into()), Op::LoopbackUp]);
     assert!(after_setup(&ops).is_empty());
     assert!(!ops.contains(&Op::Lock) && !ops.contains(&Op::EnterNamespaces));
+    // Loop devices only with the host's capabilities, counted on the host.
+    let loops = Op::LoopDevices { dev: "/newroot/dev".into(), sys_block: "/oldroot/sys/block".into() };
+    assert!(ops.contains(&loops));
+    assert!(!plan(&config(), &host()).iter().any(|op| matches!(op, Op::LoopDevices { .. })));
 }
 
 fn rootless() -> SandboxConfig {
