@@ -980,11 +980,17 @@ fn hostname_and_forbid_pollution_defaults_come_from_the_environment() {
     assert!(run.status.success(), "{}", run.text);
     let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_HOSTNAME", "not a hostname")]);
     assert_fails_with(&run, &["ISOLATED_TEST_HOSTNAME=`not a hostname` is not a hostname"]);
-    // Two variables read as a default when wrong until a user tried them.
+    // Three variables read as a default when wrong until a user tried them.
     let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_AHEAD", "abc")]);
     assert_fails_with(&run, &["ISOLATED_TEST_AHEAD=\"abc\" is not a number of sandboxes", "use 0 (none) to 8"]);
     let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_REPORT", "yes")]);
     assert_fails_with(&run, &["ISOLATED_TEST_REPORT=\"yes\" is not understood: use 1"]);
+    let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_ZYGOTE", "false")]);
+    assert_fails_with(&run, &["ISOLATED_TEST_ZYGOTE=\"false\" is not understood: use 0 to run every test without"]);
+    for fine in ["0", "1", ""] {
+        let run = run_cases(&["--exact", "passes"], &[("ISOLATED_TEST_ZYGOTE", fine)]);
+        assert!(run.status.success(), "ISOLATED_TEST_ZYGOTE={fine:?}: {}", run.text);
+    }
 
     let forbid =
         |value: &str| run_cases(&["--exact", "writes_one_file_in_etc"], &[("ISOLATED_TEST_FORBID_POLLUTION", value)]);

@@ -12,6 +12,25 @@ use std::time::Duration;
 
 use super::{DEFAULT_HOSTNAME, DEFAULT_TIMEOUT, ENV_AHEAD, ENV_FORBID_POLLUTION, ENV_HOSTNAME, ENV_TIMEOUT};
 
+/// Checks `ISOLATED_TEST_ZYGOTE`: `0` turns the zygote off; `1`, empty or
+/// unset leave it on. Read where it acts (`parent::zygote`, also before
+/// `main`, where nothing can fail a test); checked here so that another
+/// value (`false`, `off`) fails the test instead of leaving the zygote on
+/// in silence.
+///
+/// # Errors
+/// Another value; the message names the variable and the values it takes.
+pub(crate) fn check_zygote() -> Result<(), String> {
+    match std::env::var_os(super::ENV_ZYGOTE) {
+        None => Ok(()),
+        Some(v) if v.is_empty() || v == "0" || v == "1" => Ok(()),
+        Some(v) => Err(format!(
+            "{}={v:?} is not understood: use 0 to run every test without the zygote, 1 or unset for the zygote",
+            super::ENV_ZYGOTE
+        )),
+    }
+}
+
 /// How many sandboxes are kept made ahead of their tests unless
 /// `ISOLATED_TEST_AHEAD` says: two, so that a test takes one whose setup
 /// had the whole of the test before it to run (see `parent::ahead`).

@@ -168,6 +168,7 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
     // Read elsewhere, checked here: a wrong value fails the test, as a
     // wrong timeout does, instead of being read as the default.
     crate::config::defaults::ahead()?;
+    crate::config::defaults::check_zygote()?;
     crate::config::report::check_requested()?;
     let nonce = nonce();
     let _span = tracing::debug_span!("isolated_test", test = name).entered();
