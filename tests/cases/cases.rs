@@ -268,6 +268,14 @@ fn pair_b_does_not_care() {
     assert!(std::path::Path::new("/etc").is_dir());
 }
 
+/// Writes where an instrumented binary writes its coverage profile: the
+/// directory `LLVM_PROFILE_FILE` names.
+#[isolated_test]
+fn writes_beside_its_profile() {
+    let profile = std::path::PathBuf::from(std::env::var_os("LLVM_PROFILE_FILE").unwrap());
+    std::fs::write(profile.with_file_name("written-in-the-sandbox"), profile.to_str().unwrap()).unwrap();
+}
+
 /// Makes the directory `ISOLATED_TEST_E2E_SCRATCH_DIR` names (in a scratch
 /// directory), as `mount` makes `/run/mount`: no pollution where the host
 /// has it.

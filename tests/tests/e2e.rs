@@ -944,6 +944,32 @@ fn forbid_pollution_fails_a_polluting_test_with_the_report() {
     assert!(!run.text.contains("isolated-test-allowed-ok ("), "an allowed path was reported:\n{}", run.text);
 }
 
+/// Coverage (`cargo llvm-cov`): what the sandbox writes beside the
+/// `LLVM_PROFILE_FILE` it is given reaches the directory the user named,
+/// under a unique name (`%p` is the same in every sandbox), and nothing of
+/// the staging is left; the zygote is off, since a PID 2 forked from it
+/// writes no profile. This checks the mechanism with an uninstrumented
+/// binary; with `-C instrument-coverage`, the same run leaves one profile
+/// of the test process and one of each sandbox's PID 2.
+#[test]
+#[serial]
+fn coverage_profiles_written_in_the_sandbox_reach_the_named_directory() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir_in("/tmp").unwrap();
+    let profiles = dir.path().join("profiles");
+    let pattern = profiles.join("cases-%p-%m.profraw");
+    let env = [("LLVM_PROFILE_FILE", pattern.to_str().unwrap()), ("ISOLATED_TEST_LOG", "isolated_test::parent=debug")];
+    let run = run_cases(&["--exact", "writes_beside_its_profile"], &env);
+    assert!(run.status.success() && run.text.contains("1 passed"), "{}", run.text);
+    let seen = std::fs::read_to_string(profiles.join("written-in-the-sandbox")).unwrap();
+    let staging = profiles.join(".isolated-test-profiles-");
+    assert!(seen.starts_with(staging.to_str().unwrap()), "the sandbox was told {seen}");
+    assert!(seen.ends_with("-%m.profraw") && !seen.contains("%p"), "the sandbox was told {seen}");
+    let left: Vec<_> = std::fs::read_dir(&profiles).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["written-in-the-sandbox"], "the staging directory was left");
+    assert!(run.text.contains("LLVM_PROFILE_FILE is set (coverage)"), "{}", run.text);
+    assert!(!run.text.contains("forked by the zygote"), "{}", run.text);
+}
+
 /// A directory made in a scratch tmpfs that the host's has too (as
 /// util-linux `mount` makes `/run/mount`) leaves nothing behind on a real
 /// host: no pollution. Where the host has none, it is.

@@ -303,7 +303,12 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         rootfs = bind_named_paths(rootfs, &commands)?;
     }
     // A debootstrap root is built first (once), with the terminal as it is.
-    let rootfs = rootfs.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
+    let mut rootfs = rootfs.prepared().map_err(|e| format!("failed to make the root filesystem: {e}"))?;
+    // Held until the sandbox is over, then its profiles move out.
+    let profiles = crate::config::coverage::Profiles::prepare();
+    if let Some(profiles) = &profiles {
+        rootfs = rootfs.bind_rw(profiles.staging(), profiles.staging());
+    }
     let runtime = session::runtime().map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
     // A terminal gets a pty inside; it is restored when this returns.
     let mut terminal = if stdin { Terminal::enter(&runtime) } else { None };
@@ -315,6 +320,7 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     let tty = terminal.as_ref().map(|_| Terminal::size());
     let spec = RunSpec { commands, tty, report: true, wrapped_test: None };
     let (nonce, mut invocation) = super::helper::invocation("run", Some(&spec), setup)?;
+    invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
     // The input is fed from threads of its own, from now on: until PID 1
     // holds the pipe it waits in the pipe's buffer, and once the sandbox
     // is gone (or never started) the feeding thread sees EPIPE.

@@ -3,6 +3,7 @@
 //! ([`defaults`]), the report switches ([`report`]) and the harness's own
 //! logging. Below every process role: it imports nothing of theirs.
 
+pub(crate) mod coverage;
 pub(crate) mod defaults;
 pub(crate) mod report;
 

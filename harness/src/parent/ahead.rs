@@ -204,7 +204,8 @@ impl<'a> Eligible<'a> {
             return None;
         }
         let off = |var: &str| std::env::var_os(var).is_some_and(|v| v == "0");
-        if pool_size() == 0 || (!eligible.helper && off(ENV_ZYGOTE)) {
+        // Under coverage each sandbox has a profile directory of its own.
+        if pool_size() == 0 || (!eligible.helper && off(ENV_ZYGOTE)) || crate::config::coverage::wanted() {
             return None;
         }
         // One line each on PID 2's standard input.

@@ -178,12 +178,17 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         .effective()?;
     // A debootstrap root is built here, once, before the sandbox and its
     // deadline start.
-    let rootfs = spec
+    let mut rootfs = spec
         .rootfs
         .map(|build| build())
         .unwrap_or_default()
         .prepared()
         .map_err(|e| format!("failed to make its root filesystem: {e}"))?;
+    // Held until the sandbox is over, then its profiles move out.
+    let profiles = crate::config::coverage::Profiles::prepare();
+    if let Some(profiles) = &profiles {
+        rootfs = rootfs.bind_rw(profiles.staging(), profiles.staging());
+    }
     let setup = crate::sandbox::request::SetupRequest::new(
         match spec.hostname {
             Some(hostname) => hostname.to_owned(),
@@ -194,7 +199,8 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         !spec.privileged,
         limits,
     );
-    let invocation = Invocation::for_test(name, &nonce, setup)?;
+    let mut invocation = Invocation::for_test(name, &nonce, setup)?;
+    invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
     let runtime = session::runtime().map_err(|e| format!("failed to build the supervising tokio runtime: {e}"))?;
     let watch = session::Watch { timeout, report_grace: report_grace(spec), output: supervise::Output::Replay };
     let outcome = match session::run(&runtime, invocation, watch, std::future::pending()) {
@@ -203,6 +209,7 @@ fn start_and_supervise(spec: &TestSpec, name: &str) -> Result<(String, supervise
         Err(SessionError::Supervise(e)) => return Err(format!("failed to supervise the sandbox: {e}").into()),
     };
     tracing::debug!(elapsed = ?outcome.elapsed, exit = ?outcome.exit, "sandbox ended");
+    drop(profiles);
     Ok((nonce, outcome))
 }
 

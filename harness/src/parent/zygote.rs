@@ -86,6 +86,7 @@ enum Prestart {
 pub(crate) fn prestart() {
     if crate::registry::TESTS.is_empty()
         || std::env::var_os(ENV_ZYGOTE).is_some_and(|v| v == "0")
+        || crate::config::coverage::wanted()
         || std::env::var_os(ENV_WRAP_TEST).is_some()
     {
         return;
@@ -147,13 +148,21 @@ pub(crate) fn warm() {
         }
         None => None,
     };
-    *state = match std::env::var(ENV_ZYGOTE) {
-        Ok(value) if value == "0" => {
+    let off = match std::env::var(ENV_ZYGOTE) {
+        Ok(value) if value == "0" => Some(format!("{ENV_ZYGOTE}=0")),
+        _ if crate::config::coverage::wanted() => Some(format!(
+            "{} is set (coverage): a PID 2 forked from the zygote would not write its profile",
+            crate::config::coverage::ENV_PROFILE_FILE
+        )),
+        _ => None,
+    };
+    *state = match off {
+        Some(why) => {
             if let Some((_, pid)) = forked {
                 kill(pid);
                 reap(pid);
             }
-            State::Off(format!("{ENV_ZYGOTE}=0"))
+            State::Off(why)
         }
         _ => {
             let early = forked.is_some();

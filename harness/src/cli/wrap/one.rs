@@ -88,16 +88,16 @@ impl Sandbox<'_> {
         };
         let mut argv = vec![binary.to_owned()];
         argv.extend(self.args.iter().cloned());
+        // Held until the sandbox is over, then its profiles move out.
+        let profiles = crate::config::coverage::Profiles::prepare();
+        let mut rootfs = crate::Rootfs::host();
+        if let Some(profiles) = &profiles {
+            rootfs = rootfs.bind_rw(profiles.staging(), profiles.staging());
+        }
         let setup = SetupRequest {
             // A binary below /tmp (a doc test's) stays visible over the fresh /tmp.
             keep: self.binary.parent().map(PathBuf::from).into_iter().collect(),
-            ..SetupRequest::new(
-                options.hostname.clone(),
-                crate::Rootfs::host(),
-                options.base_dir.clone(),
-                true,
-                options.limits,
-            )
+            ..SetupRequest::new(options.hostname.clone(), rootfs, options.base_dir.clone(), true, options.limits)
         };
         let report = options.report_wanted();
         let spec = RunSpec { commands: vec![argv], tty: None, report, wrapped_test: self.test.map(str::to_owned) };
@@ -106,6 +106,7 @@ impl Sandbox<'_> {
             Err(message) => return Ran::failed(101, message),
         };
         invocation.env_remove.clone_from(&self.env_remove);
+        invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
         let watch =
             session::Watch { timeout: options.timeout, report_grace: report.then_some(Duration::from_secs(2)), output };
         match session::run(runtime, invocation, watch, stop) {
