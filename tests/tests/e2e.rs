@@ -843,6 +843,27 @@ fn pair_shows_that_a_leftover_changes_b() {
     }
 }
 
+/// A program that is not a libtest binary (`harness = false`, a script
+/// named by mistake) runs whatever its arguments: `pair` refuses it
+/// without running it, since its `--list` would run on the host, outside
+/// any sandbox.
+#[test]
+#[serial]
+fn pair_never_runs_a_program_without_libtest_on_the_host() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
+    let marker = dir.path().join("ran-on-the-host");
+    let program = dir.path().join("custom-harness");
+    std::fs::write(&program, format!("#!/bin/sh\necho \"$@\" > {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(cli_binary()).arg("pair").arg(&program).args(["a", "b"]).output().unwrap();
+    let code = out.status.code();
+    let text = run_of(out).text;
+    assert!(!marker.exists(), "pair ran the program on the host with: {}", std::fs::read_to_string(&marker).unwrap());
+    assert!(text.contains("is not a libtest test binary (harness = false"), "{text}");
+    assert!(text.contains("it was not run"), "{text}");
+    assert_eq!(code, Some(125), "{text}");
+}
+
 /// A named test that would not run (no such test, or `#[ignore]`d) is no
 /// pass: `pair` says why, makes no sandbox and exits 125, as when it
 /// cannot use the test binary.

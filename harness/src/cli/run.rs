@@ -509,6 +509,27 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
             return ExitCode::from(125);
         }
     };
+    // Its tests are listed on the host (`--list`), which only a libtest
+    // binary does without running anything: any other program (`harness =
+    // false`, a doc test, a program named by mistake) would run there,
+    // outside any sandbox, whatever its arguments.
+    match super::wrap::libtest::classify(&binary) {
+        Ok(super::wrap::libtest::Kind::Libtest) => {}
+        Ok(_) => {
+            eprintln!(
+                "isolated-test pair: `{}` is not a libtest test binary (harness = false, a doc test or another \
+                 program), so its tests cannot be named; it was not run. `isolated-test run -- {}` runs it whole \
+                 in a sandbox",
+                binary.display(),
+                binary.display()
+            );
+            return ExitCode::from(125);
+        }
+        Err(e) => {
+            eprintln!("isolated-test pair: cannot read the test binary `{}`: {e}", binary.display());
+            return ExitCode::from(125);
+        }
+    }
     // A named test that would not run is told before any sandbox is made:
     // it would neither pass nor fail, and the pair would mean nothing. As
     // for a test binary that cannot be used, the exit status is 125.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// What kind of program a test binary is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// A libtest harness (`#[test]`s, `harness = true`): it lists its
     /// tests with `--list` and runs one with `--exact NAME`.
     Libtest,
@@ -34,7 +34,7 @@ const DOCTEST_DIR_PREFIX: &str = "rustdoctest";
 ///
 /// # Errors
 /// The binary cannot be read.
-pub(super) fn classify(binary: &Path) -> std::io::Result<Kind> {
+pub(crate) fn classify(binary: &Path) -> std::io::Result<Kind> {
     let in_doctest_dir = binary
         .ancestors()
         .filter_map(Path::file_name)
