@@ -107,12 +107,21 @@ pub(crate) struct Lines {
 impl Lines {
     /// Passes on the whole lines `bytes` completes; keeps the rest.
     pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&str)) {
-        self.pending.extend_from_slice(bytes);
-        if let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') {
-            let rest = self.pending.split_off(last_nl + 1);
+        // Only the new bytes are searched: a long line that comes in many
+        // reads costs its length once, not once per read.
+        let Some(last_nl) = bytes.iter().rposition(|b| *b == b'\n') else {
+            self.pending.extend_from_slice(bytes);
+            return;
+        };
+        let (complete, rest) = bytes.split_at(last_nl + 1);
+        if self.pending.is_empty() {
+            emit(&String::from_utf8_lossy(complete));
+        } else {
+            self.pending.extend_from_slice(complete);
             emit(&String::from_utf8_lossy(&self.pending));
-            self.pending = rest;
+            self.pending.clear();
         }
+        self.pending.extend_from_slice(rest);
     }
 
     /// Passes on what is left, a last line without its newline.
@@ -335,5 +344,20 @@ mod tests {
         lines.push(&bytes[2..], &mut emit);
         lines.finish(&mut emit);
         assert_eq!(got, vec!["héllo\n".to_owned(), "wörld".to_owned()]);
+    }
+
+    #[test]
+    fn a_line_in_many_reads_and_many_lines_in_one_read() {
+        let mut got = Vec::new();
+        let mut emit = |s: &str| got.push(s.to_owned());
+        let mut lines = Lines::default();
+        for _ in 0..1000 {
+            lines.push(b"xx", &mut emit);
+        }
+        lines.push(b"\na\nb\nc", &mut emit);
+        lines.push(b"", &mut emit);
+        lines.push(b"d\n", &mut emit);
+        lines.finish(&mut emit);
+        assert_eq!(got, [format!("{}\na\nb\n", "x".repeat(2000)), "cd\n".to_owned()]);
     }
 }
