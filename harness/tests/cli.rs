@@ -235,6 +235,60 @@ fn an_interactive_shell_gets_a_pty_of_its_own() {
     assert!(out.contains("# "), "no prompt (not an interactive shell):\n{out}");
 }
 
+/// SIGTERM (or SIGINT, SIGHUP) to `run` kills and removes its sandbox,
+/// restores the caller's terminal from raw mode, and exits with 128 + the
+/// signal, saying so; before, the terminal was left raw and the sandbox's
+/// cgroups to the next sandbox.
+#[test]
+fn a_terminated_run_restores_the_terminal() {
+    let out = pty_session("terminated");
+    for needle in ["interrupted by SIGTERM (15); the sandbox was killed", "EXIT 143 RESTORED True"] {
+        assert!(out.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+}
+
+/// Without a terminal too (`run -- make | tee log`, `timeout 60 run ...`):
+/// nothing of the sandbox is left, neither its processes nor its cgroups.
+#[test]
+fn a_terminated_run_leaves_nothing_behind() {
+    let mut child = std::process::Command::new(DOCTOR)
+        .args(["run", "--", "sleep", "1000.7011"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command itself (not the runner, whose command line names it too).
+    let running = || {
+        let command = b"sleep\x001000.7011\x00";
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == command))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running() {
+        assert!(std::time::Instant::now() < deadline, "the command never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let runner = i32::try_from(child.id()).unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(runner).unwrap(), rustix::process::Signal::TERM)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(143), "{out}");
+    assert!(out.contains("isolated-test run: interrupted by SIGTERM (15); the sandbox was killed"), "{out}");
+    assert!(!running(), "the command outlived its runner:\n{out}");
+    let leaf = format!("isolated-test-{runner}-");
+    let mut left = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for dir in [hierarchy.path(), hierarchy.path().join("isolated-test")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            left.extend(entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains(&leaf)));
+        }
+    }
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
 /// The sandbox's pty starts with the caller's window size (33x101 here,
 /// not the 24x80 fallback) and follows every resize of the caller's
 /// window: `stty size` inside sees each new size, and the terminal's

@@ -77,3 +77,37 @@ pub fn main() -> ExitCode {
         Command::SandboxHelper { mode } => helper::run(&mode),
     }
 }
+
+/// SIGINT, SIGTERM and SIGHUP, caught for as long as `wrap` or `run`
+/// runs: the sandboxes running are killed and removed (cgroup included),
+/// a terminal in raw mode is restored, and the command exits with 128 +
+/// the signal, instead of dying with its sandboxes' cgroups left to the
+/// next sandbox and the terminal left raw.
+pub(super) struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Catches them on `runtime`'s driver.
+    pub(super) fn catch(runtime: &tokio::runtime::Runtime) -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _context = runtime.enter();
+        let catch = |kind| signal(kind).map_err(|e| format!("cannot catch SIGINT, SIGTERM and SIGHUP: {e}"));
+        Ok(Self {
+            int: catch(SignalKind::interrupt())?,
+            term: catch(SignalKind::terminate())?,
+            hup: catch(SignalKind::hangup())?,
+        })
+    }
+
+    /// The number of the next of them to arrive.
+    pub(super) async fn next(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => libc::SIGINT,
+            _ = self.term.recv() => libc::SIGTERM,
+            _ = self.hup.recv() => libc::SIGHUP,
+        }
+    }
+}

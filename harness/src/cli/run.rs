@@ -292,6 +292,9 @@ struct Sandboxed {
     /// did (the last byte passed on was not one), or it went to a terminal
     /// byte by byte, unseen.
     open_line: bool,
+    /// The signal (SIGINT, SIGTERM, SIGHUP) that stopped it, if one did:
+    /// the sandbox was killed and removed, the terminal restored.
+    interrupted: Option<i32>,
 }
 
 /// One helper sandbox run to the end; with `stdin`, the first command reads
@@ -310,6 +313,8 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         rootfs = rootfs.bind_rw(profiles.staging(), profiles.staging());
     }
     let runtime = session::runtime().map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    // Caught before the terminal goes raw and the sandbox starts.
+    let mut interrupts = crate::__cli::Interrupts::catch(&runtime)?;
     // A terminal gets a pty inside; it is restored when this returns.
     let mut terminal = if stdin { Terminal::enter(&runtime) } else { None };
     let limits =
@@ -349,18 +354,26 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     };
     let output = if terminal.is_some() { Output::Terminal } else { Output::Bytes(&mut relay) };
     let watch = session::Watch { timeout: args.timeout, report_grace: None, output };
-    // Never completes: while the sandbox runs, the window size is followed.
-    let follow = async {
-        if let (Some(signal), Some(resized)) = (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
-            match follow_window_size(signal, resized).await {}
+    // Completes only at SIGINT, SIGTERM or SIGHUP, which stops the
+    // sandbox; meanwhile the window size is followed.
+    let interrupted = std::cell::Cell::new(None);
+    let stop = async {
+        let follow = async {
+            if let (Some(signal), Some(resized)) = (terminal.as_mut().and_then(|t| t.resized.as_mut()), resized) {
+                match follow_window_size(signal, resized).await {}
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = follow => {}
+            signal = interrupts.next() => interrupted.set(Some(signal)),
         }
-        std::future::pending::<()>().await;
     };
-    let outcome = session::run(&runtime, invocation, watch, follow).map_err(|e| match e {
+    let outcome = session::run(&runtime, invocation, watch, stop).map_err(|e| match e {
         SessionError::Start(err) => err.render(),
         SessionError::Supervise(e) => format!("supervising the sandbox failed: {e}"),
     })?;
-    Ok(Sandboxed { nonce, outcome, open_line })
+    Ok(Sandboxed { nonce, outcome, open_line, interrupted: interrupted.get() })
 }
 
 fn exit_codes(outcome: &Outcome) -> Vec<i32> {
@@ -397,17 +410,29 @@ pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str
     None
 }
 
+/// Says that `command` was stopped by `signal` (its sandbox killed and
+/// removed) and exits as a shell reports it, 128 + the signal.
+fn stopped_by(command: &str, signal: i32) -> ExitCode {
+    let name = crate::parent::verdict::signal_name(signal);
+    eprintln!("isolated-test {command}: interrupted by {name}; the sandbox was killed");
+    ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
+}
+
 /// `isolated-test run`.
 pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
-    let Sandboxed { nonce, outcome, open_line } = match sandboxed(args, vec![command.clone()], true) {
+    let Sandboxed { nonce, outcome, open_line, interrupted } = match sandboxed(args, vec![command.clone()], true) {
         Ok(o) => o,
         Err(msg) => {
             eprintln!("isolated-test run: could not start the sandbox: {msg}");
             return ExitCode::from(125);
         }
     };
+    if let Some(signal) = interrupted {
+        return stopped_by("run", signal);
+    }
     if let Some(msg) = sandbox_failure(&nonce, &outcome, RUN_TIMEOUT_HINT) {
-        eprintln!("isolated-test run: {msg}");
+        // What the sandbox used closes every run, a failed one too.
+        eprintln!("isolated-test run: {msg}\n{}", crate::parent::verdict::resources(&outcome).1);
         return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
     }
     // The exit status comes from the helper's own exit, which PID 1 records
@@ -557,8 +582,14 @@ pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: 
     let test = |name: &str| vec![binary.clone(), name.into(), "--exact".into(), "--test-threads=1".into()];
     eprintln!("== A then B, in one sandbox");
     let together = sandboxed(args, vec![test(&test_a), test(&test_b)], false);
+    if let Ok(Sandboxed { interrupted: Some(signal), .. }) = together {
+        return stopped_by("pair", signal);
+    }
     eprintln!("== B alone, in a fresh sandbox");
     let alone = sandboxed(args, vec![test(&test_b)], false);
+    if let Ok(Sandboxed { interrupted: Some(signal), .. }) = alone {
+        return stopped_by("pair", signal);
+    }
     let (Ok(Sandboxed { nonce: n1, outcome: together, .. }), Ok(Sandboxed { nonce: n2, outcome: alone, .. })) =
         (together, alone)
     else {

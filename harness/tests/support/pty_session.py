@@ -6,6 +6,9 @@ whether the terminal's settings were restored. Used by harness/tests/cli.rs.
     pty_session.py CLI resize   resizes the window twice (busybox root) and
                                 prints what `stty size` and a WINCH trap in
                                 the foreground job saw
+    pty_session.py CLI terminated  SIGTERM to the runner while the shell
+                                waits at its prompt: the sandbox goes and
+                                the terminal is restored all the same
     pty_session.py CLI debian   the seed notes' walkthrough in a Debian root
                                 (bash): `echo $$`, `ls /`, `hostname sag2`,
                                 and `exit 5`
@@ -32,6 +35,7 @@ before = termios.tcgetattr(slave)
 args = {
     "basics": ["run", "--hostname", "sag", "--", "/bin/sh"],
     "resize": ["run", "--rootfs", "busybox", "--", "/bin/sh"],
+    "terminated": ["run", "--", "/bin/sh"],
     "debian": ["run", "--debootstrap", "bookworm", "--hostname", "sag", "--", "/bin/bash"],
 }[scenario]
 proc = subprocess.Popen([cli] + args, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
@@ -91,6 +95,11 @@ if scenario == "debian":
     os.write(master, b"hostname sag2; echo now=$(hostname)\n")
     pump(5, until=b"now=sag2")
     os.write(master, b"exit 5\n")
+elif scenario == "terminated":
+    os.write(master, b"echo pid=$$\n")
+    pump(5, until=re.compile(rb"pid=\d"))
+    proc.terminate()
+    pump(15, until=b"interrupted by")
 elif scenario == "basics":
     os.write(master, b"echo pid=$$; hostname; tty\n")
     pump(5, until=b"/dev/pts/")
@@ -116,7 +125,8 @@ else:
     set_size(20, 60)
     print("STTY resized-again %s" % stty_size("20 60"))
     os.write(master, b"exit 4\n")
-pump(15, until=b"resources:")
+if scenario != "terminated":
+    pump(15, until=b"resources:")
 pump(0.3)
 code = proc.wait(timeout=30)
 after = termios.tcgetattr(slave)

@@ -169,39 +169,6 @@ fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(101))
 }
 
-/// SIGINT, SIGTERM and SIGHUP, caught for as long as wrap runs: the
-/// sandboxes running are killed and removed (cgroup included) before wrap
-/// exits with 128 + the signal, instead of leaving their cgroups to the
-/// next sandbox.
-struct Interrupts {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl Interrupts {
-    /// Catches them on `runtime`'s driver.
-    fn catch(runtime: &tokio::runtime::Runtime) -> Result<Self, String> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let _context = runtime.enter();
-        let catch = |kind| signal(kind).map_err(|e| format!("cannot catch SIGINT, SIGTERM and SIGHUP: {e}"));
-        Ok(Self {
-            int: catch(SignalKind::interrupt())?,
-            term: catch(SignalKind::terminate())?,
-            hup: catch(SignalKind::hangup())?,
-        })
-    }
-
-    /// The number of the next of them to arrive.
-    async fn next(&mut self) -> i32 {
-        tokio::select! {
-            _ = self.int.recv() => libc::SIGINT,
-            _ = self.term.recv() => libc::SIGTERM,
-            _ = self.hup.recv() => libc::SIGHUP,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{Interrupts, Options, exit_code};
+use super::{Options, exit_code};
+use crate::__cli::Interrupts;
 use crate::__cli::helper::{self, RunSpec};
 use crate::parent::session::{self, SessionError};
 use crate::parent::supervise::{Outcome, Output};

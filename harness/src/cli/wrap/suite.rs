@@ -16,7 +16,8 @@ use std::time::Instant;
 use super::framing::Framing;
 use super::libtest::{self, Args, Ignored};
 use super::one::{Ending, Sandbox, Streams, outside};
-use super::{Interrupts, Options, exit_code};
+use super::{Options, exit_code};
+use crate::__cli::Interrupts;
 use crate::parent::session;
 use crate::parent::supervise::{Output, Stream};
 
