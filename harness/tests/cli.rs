@@ -251,7 +251,7 @@ fn a_terminated_run_restores_the_terminal() {
 /// nothing of the sandbox is left, neither its processes nor its cgroups.
 #[test]
 fn a_terminated_run_leaves_nothing_behind() {
-    let mut child = std::process::Command::new(DOCTOR)
+    let child = std::process::Command::new(DOCTOR)
         .args(["run", "--", "sleep", "1000.7011"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
