@@ -289,6 +289,27 @@ fn a_terminated_run_leaves_nothing_behind() {
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }
 
+/// `run -- yes | head -1`: once the reader of `run`'s standard output is
+/// gone, the command's own output pipe closes too, so it ends by SIGPIPE
+/// (exit 141) as it would outside, instead of running to the timeout.
+#[test]
+fn run_ends_when_its_reader_is_gone() {
+    use std::io::Read;
+    let mut child = std::process::Command::new(DOCTOR)
+        .args(["run", "--timeout", "2m", "--", "yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 2];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"y\n");
+    // The reader is dropped: the pipe's read end is closed.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141), "{}", text(&output));
+}
+
 /// The sandbox's pty starts with the caller's window size (33x101 here,
 /// not the 24x80 fallback) and follows every resize of the caller's
 /// window: `stty size` inside sees each new size, and the terminal's

@@ -347,10 +347,10 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // line of its own).
     let mut open_line = terminal.is_some();
     let mut relay = |bytes: &[u8]| {
-        crate::parent::supervise::pass_on(bytes);
         if let Some(last) = bytes.last() {
             open_line = *last != b'\n';
         }
+        crate::parent::supervise::pass_on(bytes)
     };
     let output = if terminal.is_some() { Output::Terminal } else { Output::Bytes(&mut relay) };
     let watch = session::Watch { timeout: args.timeout, report_grace: None, output };

@@ -81,17 +81,23 @@ pub(crate) enum Output<'a> {
     To(&'a mut dyn FnMut(Stream, &str)),
     /// Standard output byte for byte as it comes, to the caller (what a
     /// command writes may be no text: `run -- cat image.tar`); standard
-    /// error as [`Output::Replay`]. Used by the CLI (`run`).
+    /// error as [`Output::Replay`]. Used by the CLI (`run`). An error of
+    /// the sink ends the relay, as [`pass_on`]'s does.
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
-    Bytes(&'a mut dyn FnMut(&[u8])),
+    Bytes(&'a mut dyn FnMut(&[u8]) -> io::Result<()>),
 }
 
 /// Writes `bytes` to this process's standard output and flushes it (a
 /// prompt has no newline to wait for).
-pub(crate) fn pass_on(bytes: &[u8]) {
+///
+/// # Errors
+/// The write failed: with `BrokenPipe`, whoever read it is gone (`run --
+/// yes | head -1`); the caller then closes the sandbox's end too, so the
+/// command inside gets EPIPE (or SIGPIPE) as it would outside.
+pub(crate) fn pass_on(bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+    stdout.write_all(bytes).and_then(|()| stdout.flush())
 }
 
 /// After PID 1 exits the kernel kills the rest of the namespace and the
@@ -232,7 +238,14 @@ pub(crate) async fn supervise(
         }
         tokio::select! {
             r = read_some(&mut out.pipe, &mut out.buf) => match r {
-                Ok(n @ 1..) if raw_stdout => raw(&out.buf[..n]),
+                Ok(n @ 1..) if raw_stdout => {
+                    if let Err(e) = raw(&out.buf[..n]) {
+                        // The reader of our standard output is gone: the
+                        // sandbox's end of the pipe closes as well.
+                        tracing::debug!(pid, %e, "standard output cannot be passed on; closing the command's");
+                        out.pipe = None;
+                    }
+                }
                 r => on_read(&mut out, r, &mut print_out),
             },
             r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),
