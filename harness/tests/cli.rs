@@ -289,6 +289,42 @@ fn a_terminated_run_leaves_nothing_behind() {
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }
 
+/// `run`'s standard error is passed on byte for byte as it comes, as its
+/// standard output is: bytes that are no UTF-8 stay as they are, and a
+/// prompt without a newline shows before the command waits for an answer.
+#[test]
+fn run_passes_standard_error_on_as_it_comes() {
+    use std::io::{Read, Write};
+    let output = std::process::Command::new(DOCTOR)
+        .args(["run", "--", "sh", "-c", r"printf 'a\377\376b\n' >&2"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.stderr.starts_with(b"a\xff\xfeb\n"), "{:?}", output.stderr);
+
+    let mut child = std::process::Command::new(DOCTOR)
+        .args(["run", "--timeout", "30s", "--", "sh", "-c", "printf 'answer> ' >&2; read x; echo got-$x >&2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    // Held back until a newline, the prompt would come only at the timeout.
+    while !seen.ends_with(b"answer> ") {
+        assert_eq!(stderr.read(&mut byte).unwrap(), 1, "standard error ended before the prompt: {seen:?}");
+        seen.push(byte[0]);
+    }
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    stderr.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let seen = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(seen.contains("answer> got-yes\n"), "{seen}");
+}
+
 /// `run -- yes | head -1`: once the reader of `run`'s standard output is
 /// gone, the command's own output pipe closes too, so it ends by SIGPIPE
 /// (exit 141) as it would outside, instead of running to the timeout.

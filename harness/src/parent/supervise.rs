@@ -70,9 +70,9 @@ pub(crate) enum Output<'a> {
     /// Line by line through `print!`/`eprint!`: libtest captures it in a
     /// test; elsewhere it reaches this process's own streams.
     Replay,
-    /// Standard output byte for byte as it comes, flushed (a terminal
-    /// session: a prompt has no newline); standard error as [`Output::Replay`].
-    /// Used by the CLI (`run`).
+    /// Standard output and standard error byte for byte as they come,
+    /// flushed (a terminal session: a prompt has no newline). Used by the
+    /// CLI (`run`).
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     Terminal,
     /// Line by line (never a character cut in two) to the caller. Used by
@@ -81,8 +81,8 @@ pub(crate) enum Output<'a> {
     To(&'a mut dyn FnMut(Stream, &str)),
     /// Standard output byte for byte as it comes, to the caller (what a
     /// command writes may be no text: `run -- cat image.tar`); standard
-    /// error as [`Output::Replay`]. Used by the CLI (`run`). An error of
-    /// the sink ends the relay, as [`pass_on`]'s does.
+    /// error byte for byte to this process's. Used by the CLI (`run`). An
+    /// error of the sink ends the relay, as [`pass_on`]'s does.
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     Bytes(&'a mut dyn FnMut(&[u8]) -> io::Result<()>),
 }
@@ -248,7 +248,16 @@ pub(crate) async fn supervise(
                 }
                 r => on_read(&mut out, r, &mut print_out),
             },
-            r = read_some(&mut err.pipe, &mut err.buf) => on_read(&mut err, r, &mut print_err),
+            r = read_some(&mut err.pipe, &mut err.buf) => match r {
+                // Byte for byte too, as it comes: a prompt on standard error
+                // (`read -p`) has no newline, and what comes may be no text.
+                Ok(n @ 1..) if raw_stdout => {
+                    use std::io::Write;
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = stderr.write_all(&err.buf[..n]).and_then(|()| stderr.flush());
+                }
+                r => on_read(&mut err, r, &mut print_err),
+            },
             r = read_some(&mut res, &mut res_buf) => match r {
                 Ok(0) | Err(_) => res = None,
                 Ok(n) => {
