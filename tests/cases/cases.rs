@@ -261,6 +261,16 @@ fn pair_b_trips_on_the_marker() {
     assert!(!std::path::Path::new("/etc/isolated-test-pair-marker").exists(), "found A's leftover marker");
 }
 
+/// A plain test whose output is no text: `isolated-test wrap` passes it on
+/// as the bytes they are.
+#[test]
+fn prints_bytes_that_are_no_text() {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(b"before \xff\xfe 5e1a\n").unwrap();
+    out.flush().unwrap();
+}
+
 /// A plain B that passes with or without A's marker.
 #[test]
 fn pair_b_does_not_care() {

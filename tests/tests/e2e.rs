@@ -864,6 +864,24 @@ fn pair_never_runs_a_program_without_libtest_on_the_host() {
     assert_eq!(code, Some(125), "{text}");
 }
 
+/// `isolated-test wrap` passes a test's output on as the bytes it is, as
+/// nextest calls it (one test) and as cargo's runner (a suite, with
+/// `--nocapture`); before, bytes that are no UTF-8 became U+FFFD.
+#[test]
+#[serial]
+fn wrap_passes_output_that_is_no_text_through() {
+    for args in [
+        &["--exact", "prints_bytes_that_are_no_text", "--nocapture"][..],
+        &["prints_bytes_that_are_no_text", "--nocapture"][..],
+    ] {
+        let out = Command::new(cli_binary()).arg("wrap").arg(cases_binary()).args(args).output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {shown}{}", String::from_utf8_lossy(&out.stderr));
+        let raw = b"before \xff\xfe 5e1a\n";
+        assert!(out.stdout.windows(raw.len()).any(|w| w == raw), "{args:?}: {shown}");
+    }
+}
+
 /// A named test that would not run (no such test, or `#[ignore]`d) is no
 /// pass: `pair` says why, makes no sandbox and exits 125, as when it
 /// cannot use the test binary.

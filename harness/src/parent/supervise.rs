@@ -68,17 +68,18 @@ pub(crate) enum Stream {
 /// Where the sandbox's output goes.
 pub(crate) enum Output<'a> {
     /// Line by line through `print!`/`eprint!`: libtest captures it in a
-    /// test; elsewhere it reaches this process's own streams.
+    /// test (as text: bytes that are no UTF-8 are replaced); elsewhere it
+    /// reaches this process's own streams.
     Replay,
     /// Standard output and standard error byte for byte as they come,
     /// flushed (a terminal session: a prompt has no newline). Used by the
     /// CLI (`run`).
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     Terminal,
-    /// Line by line (never a character cut in two) to the caller. Used by
-    /// the CLI (`doctor`, `wrap`).
+    /// Line by line (never a character cut in two), as the bytes they
+    /// are, to the caller. Used by the CLI (`wrap`).
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
-    To(&'a mut dyn FnMut(Stream, &str)),
+    To(&'a mut dyn FnMut(Stream, &[u8])),
     /// Standard output byte for byte as it comes, to the caller (what a
     /// command writes may be no text: `run -- cat image.tar`); standard
     /// error byte for byte to this process's. Used by the CLI (`run`). An
@@ -104,7 +105,8 @@ pub(crate) fn pass_on(bytes: &[u8]) -> io::Result<()> {
 /// pipes reach EOF; this bounds the wait for that.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// Splits a byte stream into lines so multi-byte characters are never cut.
+/// Splits a byte stream into whole lines (so that a multi-byte character is
+/// never cut in two), passed on as the bytes they are.
 #[derive(Default)]
 pub(crate) struct Lines {
     pending: Vec<u8>,
@@ -112,7 +114,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     /// Passes on the whole lines `bytes` completes; keeps the rest.
-    pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&str)) {
+    pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         // Only the new bytes are searched: a long line that comes in many
         // reads costs its length once, not once per read.
         let Some(last_nl) = bytes.iter().rposition(|b| *b == b'\n') else {
@@ -121,19 +123,19 @@ impl Lines {
         };
         let (complete, rest) = bytes.split_at(last_nl + 1);
         if self.pending.is_empty() {
-            emit(&String::from_utf8_lossy(complete));
+            emit(complete);
         } else {
             self.pending.extend_from_slice(complete);
-            emit(&String::from_utf8_lossy(&self.pending));
+            emit(&self.pending);
             self.pending.clear();
         }
         self.pending.extend_from_slice(rest);
     }
 
     /// Passes on what is left, a last line without its newline.
-    pub(crate) fn finish(&mut self, emit: &mut impl FnMut(&str)) {
+    pub(crate) fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
         if !self.pending.is_empty() {
-            emit(&String::from_utf8_lossy(&self.pending));
+            emit(&self.pending);
             self.pending.clear();
         }
     }
@@ -158,7 +160,7 @@ async fn read_some(pipe: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> io::Res
     }
 }
 
-fn on_read(stream: &mut Piped, r: io::Result<usize>, emit: &mut impl FnMut(&str)) {
+fn on_read(stream: &mut Piped, r: io::Result<usize>, emit: &mut impl FnMut(&[u8])) {
     match r {
         Ok(0) | Err(_) => {
             stream.pipe = None;
@@ -218,13 +220,15 @@ pub(crate) async fn supervise(
     let mut sample = tokio::time::interval(Duration::from_millis(20));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let output = std::cell::RefCell::new(output);
-    let emit = |stream: Stream, s: &str| match (&mut *output.borrow_mut(), stream) {
-        (Output::To(sink), stream) => sink(stream, s),
-        (_, Stream::Stdout) => print!("{s}"),
-        (_, Stream::Stderr) => eprint!("{s}"),
+    // Through print!/eprint! (which libtest captures, as text) unless the
+    // caller takes the bytes.
+    let emit = |stream: Stream, bytes: &[u8]| match (&mut *output.borrow_mut(), stream) {
+        (Output::To(sink), stream) => sink(stream, bytes),
+        (_, Stream::Stdout) => print!("{}", String::from_utf8_lossy(bytes)),
+        (_, Stream::Stderr) => eprint!("{}", String::from_utf8_lossy(bytes)),
     };
-    let mut print_out = |s: &str| emit(Stream::Stdout, s);
-    let mut print_err = |s: &str| emit(Stream::Stderr, s);
+    let mut print_out = |bytes: &[u8]| emit(Stream::Stdout, bytes);
+    let mut print_err = |bytes: &[u8]| emit(Stream::Stderr, bytes);
     // Standard output as it comes (a prompt has no newline; a command's
     // output may be no text), to the caller or straight to ours.
     let raw = |bytes: &[u8]| match &mut *output.borrow_mut() {
@@ -358,7 +362,7 @@ mod tests {
     #[test]
     fn lines_never_split_a_character_and_flush_the_tail() {
         let mut got = Vec::new();
-        let mut emit = |s: &str| got.push(s.to_owned());
+        let mut emit = |s: &[u8]| got.push(String::from_utf8(s.to_vec()).unwrap());
         let mut lines = Lines::default();
         let text = "héllo\nwörld";
         let bytes = text.as_bytes();
@@ -371,7 +375,7 @@ mod tests {
     #[test]
     fn a_line_in_many_reads_and_many_lines_in_one_read() {
         let mut got = Vec::new();
-        let mut emit = |s: &str| got.push(s.to_owned());
+        let mut emit = |s: &[u8]| got.push(String::from_utf8(s.to_vec()).unwrap());
         let mut lines = Lines::default();
         for _ in 0..1000 {
             lines.push(b"xx", &mut emit);

@@ -115,15 +115,34 @@ impl Framing {
     }
 
     /// `chunk` (whole lines, maybe ending without a newline) without the
-    /// framing lines.
-    pub(super) fn filter(&mut self, chunk: &str) -> String {
-        chunk.split_inclusive('\n').filter(|line| self.keep(line)).collect()
+    /// framing lines, as the bytes they are (a test's output may be no
+    /// text; libtest's own lines are).
+    pub(super) fn filter(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut kept = Vec::with_capacity(chunk.len());
+        for line in chunk.split_inclusive(|b| *b == b'\n') {
+            if self.keep(&String::from_utf8_lossy(line)) {
+                kept.extend_from_slice(line);
+            }
+        }
+        kept
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`Framing::filter`] keeps of `text`, as text.
+    fn filtered(framing: &mut Framing, text: &str) -> String {
+        String::from_utf8(framing.filter(text.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn bytes_that_are_no_text_are_kept_as_they_are() {
+        let mut framing = Framing::new("t");
+        let kept = framing.filter(b"running 1 test\n\xff\xfe raw\ntest t ... ok\n");
+        assert_eq!(kept, b"\xff\xfe raw\n");
+    }
 
     #[test]
     fn a_failing_tests_own_output_is_what_is_left() {
@@ -134,26 +153,27 @@ mod tests {
         let mut framing = Framing::new("tests::fails");
         // Lines come in chunks of any number of whole lines.
         let (a, b) = inner.split_at(inner.find("inside").unwrap());
-        let kept = framing.filter(a) + &framing.filter(b);
+        let kept = filtered(&mut framing, a) + &filtered(&mut framing, b);
         assert_eq!(kept, "printed by fails\n\nfailures:\ninside the output\n");
     }
 
     #[test]
     fn a_passing_test_leaves_nothing_and_late_output_is_kept() {
         let mut framing = Framing::new("t");
-        let kept = framing.filter("\nrunning 1 test\ntest t ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n");
+        let kept = filtered(&mut framing, "\nrunning 1 test\ntest t ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n");
         assert_eq!(kept, "");
-        assert_eq!(framing.filter("a daemon's line\n"), "a daemon's line\n");
+        assert_eq!(filtered(&mut framing, "a daemon's line\n"), "a daemon's line\n");
         // Another test's status line is the test's own output.
         let mut framing = Framing::new("t");
-        assert_eq!(framing.filter("running 1 test\ntest other ... ok\n"), "test other ... ok\n");
+        assert_eq!(filtered(&mut framing, "running 1 test\ntest other ... ok\n"), "test other ... ok\n");
     }
 
     #[test]
     fn a_should_panic_tests_status_line_is_framing_and_names_its_mode() {
         // Passing: nothing of libtest's is left, and the mode is known.
         let mut framing = Framing::new("m::sp");
-        let kept = framing.filter(
+        let kept = filtered(
+            &mut framing,
             "\nrunning 1 test\nprinted by sp\ntest m::sp - should panic ... ok\n\n\
              test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.00s\n\n",
         );
@@ -162,7 +182,8 @@ mod tests {
         // Failing (it did not panic): libtest's note is the failure's
         // output, as libtest shows it; its heading and lists are not.
         let mut framing = Framing::new("m::sp");
-        let kept = framing.filter(
+        let kept = filtered(
+            &mut framing,
             "\nrunning 1 test\nprinted by sp\ntest m::sp - should panic ... FAILED\n\nfailures:\n\n\
              ---- m::sp stdout ----\nnote: test did not panic as expected at tests/t.rs:6:4\n\nfailures:\n    \
              m::sp\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; \
@@ -172,16 +193,16 @@ mod tests {
         assert_eq!(framing.mode(), Some("should panic"));
         // A plain test names none; an unknown mode is no status line.
         let mut framing = Framing::new("t");
-        assert_eq!(framing.filter("running 1 test\ntest t ... ok\n"), "");
+        assert_eq!(filtered(&mut framing, "running 1 test\ntest t ... ok\n"), "");
         assert_eq!(framing.mode(), None);
         let mut framing = Framing::new("t");
-        assert_eq!(framing.filter("running 1 test\ntest t - flaky ... ok\n"), "test t - flaky ... ok\n");
+        assert_eq!(filtered(&mut framing, "running 1 test\ntest t - flaky ... ok\n"), "test t - flaky ... ok\n");
         assert_eq!(framing.mode(), None);
     }
 
     #[test]
     fn output_without_a_banner_is_kept_whole() {
         let mut framing = Framing::new("t");
-        assert_eq!(framing.filter("error: no such test\n"), "error: no such test\n");
+        assert_eq!(filtered(&mut framing, "error: no such test\n"), "error: no such test\n");
     }
 }

@@ -13,7 +13,7 @@ use super::{Options, exit_code};
 use crate::__cli::Interrupts;
 use crate::__cli::helper::{self, RunSpec};
 use crate::parent::session::{self, SessionError};
-use crate::parent::supervise::{Outcome, Output};
+use crate::parent::supervise::{Outcome, Output, Stream};
 use crate::parent::verdict;
 use crate::sandbox::protocol::Message;
 use crate::sandbox::request::SetupRequest;
@@ -186,7 +186,7 @@ pub(super) enum Streams<'a> {
     /// Standard output to the caller as it comes, whole lines at a time
     /// (so that libtest's framing can be told from it); standard error to
     /// this process's own.
-    Lines(&'a mut dyn FnMut(&str)),
+    Lines(&'a mut dyn FnMut(&[u8])),
 }
 
 /// Runs `binary ARGS` outside any sandbox: a test that deferred, which
@@ -200,7 +200,7 @@ pub(super) async fn outside(
     args: &[String],
     streams: Streams<'_>,
     stop: impl std::future::Future<Output = ()>,
-) -> (i32, String) {
+) -> (i32, Vec<u8>) {
     use std::os::unix::process::ExitStatusExt;
     use tokio::io::AsyncReadExt;
     let (piped, mut lines) = match streams {
@@ -233,14 +233,14 @@ pub(super) async fn outside(
     })();
     let (mut child, pipe) = match started {
         Ok(started) => started,
-        Err(e) => return (101, format!("isolated-test wrap: cannot run `{}`: {e}\n", binary.display())),
+        Err(e) => return (101, format!("isolated-test wrap: cannot run `{}`: {e}\n", binary.display()).into_bytes()),
     };
     let read_all = async {
-        let Some(mut pipe) = pipe else { return String::new() };
+        let Some(mut pipe) = pipe else { return Vec::new() };
         let Some(sink) = lines.as_mut() else {
             let mut bytes = Vec::new();
             let _ = pipe.read_to_end(&mut bytes).await;
-            return String::from_utf8_lossy(&bytes).into_owned();
+            return bytes;
         };
         // Whole lines as they come (never a character cut in two), the
         // last one also without its newline.
@@ -249,7 +249,7 @@ pub(super) async fn outside(
             lines.push(&buf[..n], sink);
         }
         lines.finish(sink);
-        String::new()
+        Vec::new()
     };
     let pid = child.id().and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?));
     let waited = tokio::select! {
@@ -262,12 +262,18 @@ pub(super) async fn outside(
             if let Some(pid) = pid {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
-            (child.wait().await, String::new())
+            (child.wait().await, Vec::new())
         }
     };
     match status {
         Ok(status) => (status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)), output),
-        Err(e) => (101, format!("{output}isolated-test wrap: waiting for `{}` failed: {e}\n", binary.display())),
+        Err(e) => {
+            let mut output = output;
+            output.extend_from_slice(
+                format!("isolated-test wrap: waiting for `{}` failed: {e}\n", binary.display()).as_bytes(),
+            );
+            (101, output)
+        }
     }
 }
 
@@ -301,7 +307,18 @@ fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>)
     let interrupted = std::cell::Cell::new(None);
     let sandbox = Sandbox { options, binary, args: args.to_vec(), test, env_remove: Vec::new() };
     let label = sandbox.label();
-    let ran = sandbox.run(&runtime, Output::Replay, async {
+    // Passed on as the bytes they are, line by line.
+    let mut pass_through = |stream: Stream, bytes: &[u8]| {
+        use std::io::Write;
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+        };
+    };
+    let ran = sandbox.run(&runtime, Output::To(&mut pass_through), async {
         interrupted.set(Some(interrupts.next().await));
     });
     // An #[isolated_test] runs again outside, where it makes its own sandbox.

@@ -6,7 +6,6 @@
 //! failure).
 
 use std::collections::{HashSet, VecDeque};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,8 +37,8 @@ struct Finished {
     /// test's own libtest named it.
     mode: Option<&'static str>,
     passed: bool,
-    /// Its output (captured), with what wrap has to add.
-    output: String,
+    /// Its output (captured, the bytes it was), with what wrap has to add.
+    output: Vec<u8>,
 }
 
 /// Runs `binary`'s tests as `args` select them.
@@ -170,7 +169,7 @@ fn worker(
                 name: test.name.clone(),
                 mode: None,
                 passed: false,
-                output: format!("isolated-test wrap: cannot build a tokio runtime: {e}\n"),
+                output: format!("isolated-test wrap: cannot build a tokio runtime: {e}\n").into_bytes(),
             },
         };
         if done.send(finished).is_err() {
@@ -197,17 +196,21 @@ fn run_test(
     if test.include_ignored {
         test_args.push("--include-ignored".to_owned());
     }
-    let mut captured = String::new();
+    let mut captured = Vec::new();
     let mut framing = Framing::new(&test.name);
-    let mut sink = |stream: Stream, text: &str| {
-        let text = match stream {
-            Stream::Stdout => framing.filter(text),
-            Stream::Stderr => text.to_owned(),
+    let mut sink = |stream: Stream, bytes: &[u8]| {
+        let filtered;
+        let bytes = match stream {
+            Stream::Stdout => {
+                filtered = framing.filter(bytes);
+                &filtered[..]
+            }
+            Stream::Stderr => bytes,
         };
         match (args.nocapture, stream) {
-            (true, Stream::Stdout) => print!("{text}"),
-            (true, Stream::Stderr) => eprint!("{text}"),
-            (false, _) => captured.push_str(&text),
+            (true, Stream::Stdout) => write_out(bytes),
+            (true, Stream::Stderr) => write_err(bytes),
+            (false, _) => captured.extend_from_slice(bytes),
         }
     };
     let until_interrupted = |mut stop: tokio::sync::watch::Receiver<Option<i32>>| async move {
@@ -234,7 +237,7 @@ fn run_test(
         Ending::Deferred => {
             let mut framing = Framing::new(&test.name);
             let (code, text) = if args.nocapture {
-                let mut print = |text: &str| print!("{}", framing.filter(text));
+                let mut print = |bytes: &[u8]| write_out(&framing.filter(bytes));
                 runtime.block_on(outside(binary, &test_args, Streams::Lines(&mut print), until_interrupted(stop)))
             } else {
                 let rerun = outside(binary, &test_args, Streams::Captured, until_interrupted(stop));
@@ -248,13 +251,26 @@ fn run_test(
         if args.nocapture {
             eprintln!("isolated-test wrap: `{}` failed: {notes}", test.name);
         } else {
-            if !output.is_empty() && !output.ends_with('\n') {
-                output.push('\n');
+            if !output.is_empty() && !output.ends_with(b"\n") {
+                output.push(b'\n');
             }
             let _ = writeln!(output, "isolated-test wrap: {notes}");
         }
     }
     Finished { name: test.name.clone(), mode, passed, output }
+}
+
+/// Writes `bytes` to this process's standard output as they are (a
+/// test's output may be no text), flushed.
+fn write_out(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// The same on standard error.
+fn write_err(bytes: &[u8]) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(bytes).and_then(|()| err.flush());
 }
 
 /// libtest's status lines: `test NAME ... ok` (`test NAME - MODE ... ok`
@@ -304,13 +320,14 @@ impl Printer {
 fn write_section(out: &mut impl std::io::Write, title: &str, tests: &mut [Finished]) {
     tests.sort_by(|a, b| a.name.cmp(&b.name));
     let _ = writeln!(out, "\n{title}:");
-    let outputs: String = tests
-        .iter()
-        .filter(|t| !t.output.is_empty())
-        .map(|t| format!("---- {} stdout ----\n{}\n", t.name, t.output))
-        .collect();
+    let mut outputs = Vec::new();
+    for test in tests.iter().filter(|t| !t.output.is_empty()) {
+        let _ = writeln!(outputs, "---- {} stdout ----", test.name);
+        outputs.extend_from_slice(&test.output);
+        outputs.push(b'\n');
+    }
     if !outputs.is_empty() {
-        let _ = write!(out, "\n{outputs}");
+        let _ = out.write_all(b"\n").and_then(|()| out.write_all(&outputs));
     }
     let _ = writeln!(out, "\n{title}:");
     for test in tests.iter() {
