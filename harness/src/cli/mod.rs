@@ -34,8 +34,9 @@ enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// The command and its arguments (after `--`).
-        #[arg(last = true, required = true, value_name = "CMD")]
+        /// The command and its arguments: everything from the first word that is not one of
+        /// run's flags (or after `--`, for a command whose name starts with `-`).
+        #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
     /// Run test A then test B in one sandbox, and B alone in another: do A's leftovers change B's verdict?
@@ -109,5 +110,28 @@ impl Interrupts {
             _ = self.term.recv() => libc::SIGTERM,
             _ = self.hup.recv() => libc::SIGHUP,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command_of(args: &[&str]) -> Result<Vec<String>, String> {
+        let line = Cli::try_parse_from(["isolated-test", "run"].iter().chain(args)).map_err(|e| e.to_string())?;
+        match line.command {
+            Command::Run { command, .. } => Ok(command),
+            other => Err(format!("not run: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn runs_command_needs_no_double_dash() {
+        assert_eq!(command_of(&["ls", "-la", "--color"]).unwrap(), ["ls", "-la", "--color"]);
+        assert_eq!(command_of(&["--hostname", "x", "--", "ls", "-la"]).unwrap(), ["ls", "-la"]);
+        assert_eq!(command_of(&["--", "-weird"]).unwrap(), ["-weird"]);
+        // A mistyped flag of run's is an error, never the command.
+        assert!(command_of(&["--hostnam", "x", "ls"]).unwrap_err().contains("unexpected argument '--hostnam'"));
+        assert!(command_of(&[]).is_err());
     }
 }
