@@ -24,8 +24,8 @@ pub(crate) struct SandboxArgs {
     /// Hostname inside the sandbox (1 to 64 letters, digits, - or .; the attribute's grammar).
     #[arg(long, default_value = crate::config::DEFAULT_HOSTNAME, value_parser = hostname)]
     hostname: String,
-    /// Root filesystem: host, host_ro or busybox.
-    #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"])]
+    /// Root filesystem: host, host_ro or busybox (--dir, --tar and --debootstrap are others).
+    #[arg(long, default_value = "host", value_parser = ["host", "host_ro", "busybox"], conflicts_with_all = ["dirs", "tar"])]
     rootfs: String,
     /// An image directory (overlay lower layer); repeat for layers, bottom first.
     #[arg(long = "dir", value_name = "PATH", conflicts_with = "tar")]
@@ -49,7 +49,7 @@ pub(crate) struct SandboxArgs {
     #[arg(long = "bind-rw", value_name = "SRC[:DST]", value_parser = bind)]
     bind_rw: Vec<(String, PathBuf)>,
     /// Mount a fresh tmpfs.
-    #[arg(long, value_name = "DST")]
+    #[arg(long, value_name = "DST", value_parser = inside)]
     tmpfs: Vec<PathBuf>,
     /// Prepared state: write a file before the command (DST=CONTENTS).
     #[arg(long = "seed-file", value_name = "DST=CONTENTS", value_parser = seed_file)]
@@ -84,22 +84,35 @@ fn hostname(text: &str) -> Result<String, isolated_test_values::ValueError> {
     isolated_test_values::check_hostname(text).map(|()| text.to_owned())
 }
 
+/// A path inside the sandbox (`--tmpfs`, and the destinations of the
+/// other flags): absolute, not `/`, without `..`.
+fn inside(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if crate::sandbox::resolve::is_inside_path(&path) {
+        Ok(path)
+    } else {
+        Err(format!("`{text}` cannot be a path inside the sandbox: {}", crate::sandbox::resolve::INSIDE_PATH_RULE))
+    }
+}
+
 /// `--bind`, `--bind-rw`: `SRC` (at the same path inside) or `SRC:DST`,
 /// `DST` absolute.
 fn bind(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once(':') {
-        Some((src, dst)) if dst.starts_with('/') => Ok((src.to_owned(), PathBuf::from(dst))),
+        Some((src, dst)) if dst.starts_with('/') => Ok((src.to_owned(), inside(dst)?)),
         Some((_, dst)) => Err(format!("the destination `{dst}` must be an absolute path (SRC:/DST)")),
-        None if text.starts_with('/') => Ok((text.to_owned(), PathBuf::from(text))),
+        None if text.starts_with('/') => Ok((text.to_owned(), inside(text)?)),
         None => Err(format!(
             "`{text}` alone is bound at the same path inside, which must be absolute: give /{text} or SRC:/DST"
         )),
     }
 }
 
-/// `--seed-file DST=CONTENTS`, split at the first `=`.
+/// `--seed-file DST=CONTENTS`, split at the first `=`; `DST` a path inside.
 fn seed_file(text: &str) -> Result<(String, String), String> {
-    split_at_equals(text, "DST=CONTENTS, e.g. /etc/app.conf=port=80")
+    let (dst, contents) = split_at_equals(text, "DST=CONTENTS, e.g. /etc/app.conf=port=80")?;
+    inside(&dst)?;
+    Ok((dst, contents))
 }
 
 /// `--sysctl NAME=VALUE`, split at the first `=`.
@@ -699,12 +712,23 @@ mod tests {
         assert_eq!(args.bind_rw, [("/var/cache".into(), "/cache".into())]);
         assert_eq!(args.seed_files, [("/etc/app.conf".into(), "port=80".into())]);
         assert_eq!(args.sysctls, [("net.ipv4.ip_forward".into(), "1".into())]);
+        // Two roots at once: refused, not one of them dropped in silence.
+        for other in [["--dir", "/srv/image"], ["--tar", "/srv/image.tar"], ["--debootstrap", "bookworm"]] {
+            let error = sandbox(&["--rootfs", "busybox", other[0], other[1]]).unwrap_err();
+            assert!(error.contains("cannot be used with"), "{other:?}: {error}");
+        }
         // Usage errors, reported by clap (exit status 2) before any sandbox.
         for (flag, text, message) in [
             ("--bind", "/etc:etc", "the destination `etc` must be an absolute path (SRC:/DST)"),
             ("--bind-rw", "data", "`data` alone is bound at the same path inside, which must be absolute"),
             ("--seed-file", "noequals", "no `=` in `noequals`: expected DST=CONTENTS"),
             ("--sysctl", "net.ipv4.ip_forward", "no `=` in `net.ipv4.ip_forward`: expected NAME=VALUE"),
+            ("--tmpfs", "scratch", "`scratch` cannot be a path inside the sandbox: it must be absolute, not `/`"),
+            ("--tmpfs", "/", "`/` cannot be a path inside the sandbox"),
+            ("--tmpfs", "/a/../b", "`/a/../b` cannot be a path inside the sandbox"),
+            ("--seed-file", "app.conf=x", "`app.conf` cannot be a path inside the sandbox"),
+            ("--seed-file", "/=x", "`/` cannot be a path inside the sandbox"),
+            ("--bind", "/etc:/srv/../x", "`/srv/../x` cannot be a path inside the sandbox"),
         ] {
             let error = sandbox(&[&format!("{flag}={text}")]).unwrap_err();
             assert!(error.contains(message), "{flag}={text}: {error}");

@@ -105,16 +105,24 @@ pub(crate) fn resolve(rootfs: &Rootfs, base_dir: &Path) -> Result<ResolvedRootfs
     Ok(ResolvedRootfs { base, entries })
 }
 
+/// What a destination inside the sandbox must be.
+pub(crate) const INSIDE_PATH_RULE: &str = "it must be absolute, not `/`, and without `..`";
+
+/// Whether `dst` may be a destination inside the sandbox
+/// ([`INSIDE_PATH_RULE`]).
+pub(crate) fn is_inside_path(dst: &Path) -> bool {
+    dst.is_absolute()
+        && dst != Path::new("/")
+        && !dst.components().any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// A destination inside the sandbox must be absolute, not `/`, without `..`.
 fn checked_dst(dst: &Path) -> Result<PathBuf, SetupError> {
-    let bad = !dst.is_absolute()
-        || dst == Path::new("/")
-        || dst.components().any(|c| matches!(c, std::path::Component::ParentDir));
-    if bad {
+    if !is_inside_path(dst) {
         return Err(fail(
             "check_rootfs",
             format!("use `{}` as a path inside the sandbox", dst.display()),
-            io::Error::new(io::ErrorKind::InvalidInput, "it must be absolute, not `/`, and without `..`"),
+            io::Error::new(io::ErrorKind::InvalidInput, INSIDE_PATH_RULE),
         ));
     }
     Ok(dst.to_path_buf())
