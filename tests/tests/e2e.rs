@@ -866,15 +866,20 @@ fn pair_never_runs_a_program_without_libtest_on_the_host() {
 
 /// `isolated-test wrap` passes a test's output on as the bytes it is, as
 /// nextest calls it (one test) and as cargo's runner (a suite, with
-/// `--nocapture`); before, bytes that are no UTF-8 became U+FFFD.
+/// `--nocapture` or `RUST_TEST_NOCAPTURE=1`); before, bytes that are no
+/// UTF-8 became U+FFFD, and the variable was not read.
 #[test]
 #[serial]
 fn wrap_passes_output_that_is_no_text_through() {
-    for args in [
-        &["--exact", "prints_bytes_that_are_no_text", "--nocapture"][..],
-        &["prints_bytes_that_are_no_text", "--nocapture"][..],
+    // The last as libtest takes RUST_TEST_NOCAPTURE=1: `--nocapture`.
+    for (args, nocapture) in [
+        (&["--exact", "prints_bytes_that_are_no_text", "--nocapture"][..], "0"),
+        (&["prints_bytes_that_are_no_text", "--nocapture"][..], "0"),
+        (&["prints_bytes_that_are_no_text"][..], "1"),
     ] {
-        let out = Command::new(cli_binary()).arg("wrap").arg(cases_binary()).args(args).output().unwrap();
+        let mut wrap = Command::new(cli_binary());
+        wrap.arg("wrap").arg(cases_binary()).args(args).env("RUST_TEST_NOCAPTURE", nocapture);
+        let out = wrap.output().unwrap();
         let shown = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{args:?}: {shown}{}", String::from_utf8_lossy(&out.stderr));
         let raw = b"before \xff\xfe 5e1a\n";

@@ -130,7 +130,9 @@ fn wrap(args: Vec<OsString>) -> Result<ExitCode, String> {
     match (kind, call) {
         (libtest::Kind::Libtest, Call::Passthrough) => Err(exec(&binary, &args)),
         (libtest::Kind::Libtest, _) => {
-            let parsed = libtest::Args::parse(&args)?;
+            let mut parsed = libtest::Args::parse(&args)?;
+            // As libtest reads it: set and not `0` is `--nocapture`.
+            parsed.nocapture |= std::env::var_os("RUST_TEST_NOCAPTURE").is_some_and(|v| v != "0");
             let options = Options::from_env()?;
             if parsed.bench {
                 eprintln!(
