@@ -173,7 +173,8 @@ fn run_starts_the_command_in_its_own_session_and_names_its_timeout_flag() {
         std::process::Command::new(DOCTOR).args(["run", "--timeout", "1s", "--", "sleep", "30"]).output().unwrap();
     let out = text(&output);
     assert_eq!(output.status.code(), Some(124), "{out}");
-    assert!(out.contains("timed out after 1s") && out.contains("`--timeout`"), "{out}");
+    assert!(out.contains("timed out after 1s while the command ran") && out.contains("`--timeout`"), "{out}");
+    assert!(out.contains("resources: "), "what the sandbox used closes a failed run too: {out}");
     assert!(!out.contains("#[isolated_test(timeout"), "{out}");
 }
 

@@ -444,7 +444,9 @@ pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitC
         return stopped_by("run", signal);
     }
     if let Some(msg) = sandbox_failure(&nonce, &outcome, RUN_TIMEOUT_HINT) {
-        // What the sandbox used closes every run, a failed one too.
+        // What the sandbox used closes every run, a failed one too. The
+        // verdict's words are a test's: here it is a command.
+        let msg = msg.replace("while the body ran", "while the command ran");
         eprintln!("isolated-test run: {msg}\n{}", crate::parent::verdict::resources(&outcome).1);
         return ExitCode::from(if outcome.timed_out.is_some() { 124 } else { 125 });
     }
