@@ -60,11 +60,8 @@ pub enum SpawnError {
         #[source]
         source: IoCause,
     },
-    /// `privileged = true` without real root.
-    #[error(
-        "`privileged = true` needs real root (this process runs as uid {euid}): it runs without a user namespace, \
-         with the host's capabilities; run the tests with sudo, or drop `privileged = true`"
-    )]
+    /// `privileged = true` (`--privileged`) without real root.
+    #[error("{}", not_root(*.euid))]
     NotRoot {
         /// The caller's effective uid.
         euid: u32,
@@ -240,4 +237,17 @@ mod tests {
         let old: ErrorChain = serde_json::from_str(r#"{"step":"s","message":"m","causes":[]}"#).unwrap();
         assert_eq!(old.errno, None);
     }
+}
+
+/// [`SpawnError::NotRoot`]'s message, in the words of what is run.
+fn not_root(euid: u32) -> String {
+    let (what, fix) = if crate::config::for_a_command() {
+        ("`--privileged`", "run isolated-test with sudo, or drop `--privileged`")
+    } else {
+        ("`privileged = true`", "run the tests with sudo, or drop `privileged = true`")
+    };
+    format!(
+        "{what} needs real root (this process runs as uid {euid}): it runs without a user namespace, \
+         with the host's capabilities; {fix}"
+    )
 }

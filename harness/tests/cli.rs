@@ -85,6 +85,19 @@ fn doctor_as_a_normal_user() {
     assert!(out.lines().any(|l| l.starts_with("unavailable") && l.contains("needs real root (sudo)")), "{out}");
 }
 
+/// The fixes `run` names are the command line's, not a test suite's.
+#[test]
+#[ignore = "needs real root to switch user: sudo ./scripts/test.sh runs it"]
+fn run_as_a_normal_user_names_its_own_flags_in_fixes() {
+    let (dir, bin) = copy_for_nobody();
+    let output = run_as_nobody(&bin, &["run", "--privileged", "true"], dir.path()).unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(125), "{out}");
+    assert!(out.contains("`--privileged` needs real root (this process runs as uid 65534)"), "{out}");
+    assert!(out.contains("run isolated-test with sudo, or drop `--privileged`"), "{out}");
+    assert!(!out.contains("privileged = true") && !out.contains("cargo test"), "{out}");
+}
+
 #[test]
 #[ignore = "needs real root (writes another namespace's id map): sudo ./scripts/test.sh runs it"]
 fn doctor_where_user_namespaces_are_blocked() {

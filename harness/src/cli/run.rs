@@ -433,6 +433,7 @@ fn stopped_by(command: &str, signal: i32) -> ExitCode {
 
 /// `isolated-test run`.
 pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
+    crate::config::make_for_a_command();
     let Sandboxed { nonce, outcome, open_line, interrupted } = match sandboxed(args, vec![command.clone()], true) {
         Ok(o) => o,
         Err(msg) => {
@@ -542,6 +543,7 @@ fn not_run(binary: &std::path::Path, name: &str) -> Result<Option<String>, Strin
 
 /// `isolated-test pair`.
 pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: String) -> ExitCode {
+    crate::config::make_for_a_command();
     let binary = match binary.canonicalize() {
         Ok(b) => b,
         Err(e) => {

@@ -7,7 +7,34 @@ pub(crate) mod coverage;
 pub(crate) mod defaults;
 pub(crate) mod report;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Set by `isolated-test run` and `pair`: see [`for_a_command`].
+static FOR_A_COMMAND: AtomicBool = AtomicBool::new(false);
+
+/// Says that this process makes its sandboxes for a command given on
+/// `isolated-test`'s command line (`run`, `pair`), not for tests.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) fn make_for_a_command() {
+    FOR_A_COMMAND.store(true, Ordering::Relaxed);
+}
+
+/// Whether the sandboxes are for a command (see [`make_for_a_command`]):
+/// the fixes errors name are then the command line's (`sudo isolated-test
+/// run`, `--privileged`), not the test suite's.
+pub(crate) fn for_a_command() -> bool {
+    FOR_A_COMMAND.load(Ordering::Relaxed)
+}
+
+/// The fix "as root", in the words of what is being run.
+pub(crate) fn as_root() -> &'static str {
+    if for_a_command() {
+        "run isolated-test as root (sudo isolated-test ...)"
+    } else {
+        "run the tests as root (sudo env \"PATH=$PATH\" cargo test)"
+    }
+}
 
 // Set by the user.
 

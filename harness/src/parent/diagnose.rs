@@ -54,19 +54,19 @@ pub(crate) fn userns_failure(errno: Option<i32>, probe: &Probe) -> Option<String
         );
     }
     if probe.euid != 0 && probe.apparmor_restrict == Some(1) {
-        return Some(
+        return Some(format!(
             "cause: AppArmor blocks unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1, \
              the default on Ubuntu 24.04 and its GitHub runners)\n\
-             fix: run the tests as root (sudo env \"PATH=$PATH\" cargo test), or sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
-                .into(),
-        );
+             fix: {}, or sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+            crate::config::as_root()
+        ));
     }
     if probe.euid != 0 && probe.unprivileged_userns_clone == Some(0) {
-        return Some(
+        return Some(format!(
             "cause: unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)\n\
-             fix: run the tests as root (sudo env \"PATH=$PATH\" cargo test), or sudo sysctl -w kernel.unprivileged_userns_clone=1"
-                .into(),
-        );
+             fix: {}, or sudo sysctl -w kernel.unprivileged_userns_clone=1",
+            crate::config::as_root()
+        ));
     }
     if errno == libc::EPERM {
         return Some(

@@ -326,9 +326,12 @@ impl Cgroup {
                 "mount the cgroup controllers memory, pids and cpu (cgroup v2, or v1 hierarchies under /sys/fs/cgroup)"
                     .into()
             } else {
-                "run the tests as root (sudo env \"PATH=$PATH\" cargo test), or from a systemd user session that \
-                 delegates a cgroup v2 subtree (systemd-run --user --scope -p Delegate=yes cargo test)"
-                    .into()
+                let again = if crate::config::for_a_command() { "isolated-test ..." } else { "cargo test" };
+                format!(
+                    "{}, or from a systemd user session that delegates a cgroup v2 subtree \
+                     (systemd-run --user --scope -p Delegate=yes {again})",
+                    crate::config::as_root()
+                )
             },
         };
         let mut cg = Cgroup { leaves: Leaves::default(), limits, sampled_pids: AtomicU64::new(0) };
