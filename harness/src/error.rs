@@ -196,6 +196,19 @@ pub(crate) fn errno_name(errno: i32) -> Option<&'static str> {
     })
 }
 
+/// [`SpawnError::NotRoot`]'s message, in the words of what is run.
+fn not_root(euid: u32) -> String {
+    let (what, fix) = if crate::config::for_a_command() {
+        ("`--privileged`", "run isolated-test with sudo, or drop `--privileged`")
+    } else {
+        ("`privileged = true`", "run the tests with sudo, or drop `privileged = true`")
+    };
+    format!(
+        "{what} needs real root (this process runs as uid {euid}): it runs without a user namespace, \
+         with the host's capabilities; {fix}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,17 +250,4 @@ mod tests {
         let old: ErrorChain = serde_json::from_str(r#"{"step":"s","message":"m","causes":[]}"#).unwrap();
         assert_eq!(old.errno, None);
     }
-}
-
-/// [`SpawnError::NotRoot`]'s message, in the words of what is run.
-fn not_root(euid: u32) -> String {
-    let (what, fix) = if crate::config::for_a_command() {
-        ("`--privileged`", "run isolated-test with sudo, or drop `--privileged`")
-    } else {
-        ("`privileged = true`", "run the tests with sudo, or drop `privileged = true`")
-    };
-    format!(
-        "{what} needs real root (this process runs as uid {euid}): it runs without a user namespace, \
-         with the host's capabilities; {fix}"
-    )
 }
