@@ -198,6 +198,31 @@ fn entries_on_the_host_files() {
     assert_eq!(fs::read_to_string("/srv/link/f").unwrap(), "x");
 }
 
+/// Entries deep in directories that are the host's root's, as a suite puts
+/// them (`/etc/ssl/...`, `/usr/local/bin/...`, a new directory below
+/// `/etc/apt`): made in every mode, rootless too, where the sandbox's root
+/// is not the host's and could not make them there before. The
+/// directories keep their mode.
+#[isolated_test(
+    file = ["/etc/ssl/isolated-test-entry.conf=deep", "/etc/apt/isolated-test-new/deeper/entry.list=deeper"],
+    symlink = ["/usr/local/bin/isolated-test-tool=/bin/true"],
+    bind = ["/etc/hostname:/usr/share/doc/isolated-test-bound"]
+)]
+fn entries_deep_in_root_owned_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::read_to_string("/etc/ssl/isolated-test-entry.conf").unwrap(), "deep");
+    assert_eq!(fs::read_to_string("/etc/apt/isolated-test-new/deeper/entry.list").unwrap(), "deeper");
+    assert_eq!(fs::read_link("/usr/local/bin/isolated-test-tool").unwrap(), Path::new("/bin/true"));
+    assert!(Path::new("/usr/share/doc/isolated-test-bound").is_file());
+    // What else those directories hold is still there, in its mode.
+    assert!(Path::new("/etc/ssl/certs").is_dir());
+    assert!(fs::read_dir("/usr/share/doc").unwrap().count() > 1);
+    for dir in ["/etc/ssl", "/usr/local/bin", "/usr/share/doc"] {
+        let inside = fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(inside, 0o755, "{dir}");
+    }
+}
+
 /// A host directory the next test writes through `bind_rw`; made in the
 /// cache so nothing outside the build directory is touched.
 fn rw_dir() -> PathBuf {

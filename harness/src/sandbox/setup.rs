@@ -97,6 +97,10 @@ impl Kernel for LinuxKernel {
             Op::SetHostname(name) => rustix::system::sethostname(name.as_bytes())?,
             Op::LoopbackUp => crate::sys::net::set_interface_up("lo")?,
             Op::Mkdir(path) => mkdir_all(path)?,
+            Op::UpperDir { path, like } => {
+                mkdir_all(path)?;
+                take_owner_and_mode(path, like);
+            }
             Op::SkeletonDirs { from, to } => {
                 use std::os::unix::fs::{MetadataExt, PermissionsExt};
                 for entry in from.iter().filter_map(|dir| fs::read_dir(dir).ok()).flatten() {

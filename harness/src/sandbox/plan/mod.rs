@@ -224,6 +224,16 @@ pub(crate) enum ResolvedEntry {
     Symlink { link: PathBuf, target: PathBuf },
 }
 
+impl ResolvedEntry {
+    /// Where inside the sandbox it goes.
+    pub(crate) fn destination(&self) -> &Path {
+        match self {
+            ResolvedEntry::Bind { dst, .. } | ResolvedEntry::Tmpfs { dst } | ResolvedEntry::File { dst, .. } => dst,
+            ResolvedEntry::Symlink { link, .. } => link,
+        }
+    }
+}
+
 /// The root filesystem ready to be planned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResolvedRootfs {

@@ -24,6 +24,12 @@ pub(crate) enum Op {
     /// exists (an image's `/run` skeleton in the fresh `/run`), with their
     /// modes and, where the map allows, owners.
     SkeletonDirs { from: Vec<PathBuf>, to: PathBuf },
+    /// Rootless, before an overlay is mounted: the directory `path` of its
+    /// upper layer, with the mode (and, where the map has it, the owner)
+    /// of `like`, its lower counterpart, if that exists. The merged
+    /// directory is then the sandbox's own, so that a rootfs entry can be
+    /// made in it although the host's is root's.
+    UpperDir { path: PathBuf, like: PathBuf },
     /// Write a regular file (mode 0644) with the contents of `from`,
     /// following symbolic links, or `fallback` when `from` is missing (and
     /// nothing when there is no fallback).
@@ -99,7 +105,7 @@ impl Op {
             Op::MakeRootPrivate => "make_root_private",
             Op::SetHostname(_) => "sethostname",
             Op::LoopbackUp => "loopback_up",
-            Op::Mkdir(_) | Op::SkeletonDirs { .. } => "mkdir",
+            Op::Mkdir(_) | Op::SkeletonDirs { .. } | Op::UpperDir { .. } => "mkdir",
             Op::Touch(_) | Op::WriteFile { .. } | Op::CopyFile { .. } => "create_file",
             Op::Symlink { .. } => "symlink",
             Op::Tmpfs { .. } => "mount_tmpfs",
@@ -129,6 +135,7 @@ impl Op {
             Op::SetHostname(h) => format!("set the hostname to `{h}`"),
             Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
             Op::Mkdir(p) => format!("create directory {}", show(p)),
+            Op::UpperDir { path, like } => format!("create directory {} like {}", show(path), show(like)),
             Op::SkeletonDirs { from, to } => format!(
                 "recreate the directories of {} in {}",
                 from.iter().map(|f| show(f)).collect::<Vec<_>>().join(" and "),

@@ -24,6 +24,11 @@ impl<'a> Overlays<'a> {
         Self { next: 0, config, host, hosts: Hosts::for_base(&config.rootfs.base) }
     }
 
+    /// The upper directory the next overlay [`Overlays::add`]s will have.
+    fn next_upper(&self) -> PathBuf {
+        PathBuf::from(LAYERS).join(self.next.to_string()).join("upper")
+    }
+
     /// An overlay of `lowers` (bottom first, as in `Rootfs::layers`) on
     /// `target`. `own_etc`: where in the upper layer `/etc` is (`""` for an
     /// overlay of `/etc` itself, `"etc"` for one of `/`); the sandbox's own
@@ -118,7 +123,14 @@ pub(super) fn root(
                         ops.push(Op::Bind { source, target, recursive: true, readonly: true });
                     }
                 } else {
-                    // No submounts: the overlay shows all.
+                    // No submounts: the overlay shows all. The directories
+                    // the rootfs entries go in are made in its upper layer
+                    // first: the host's are root's, which the sandbox's
+                    // root is not, so the entry could not be made there.
+                    for dir in entry_dirs_below(config, Path::new("/").join(name).as_path()) {
+                        let upper = overlays.next_upper().join(&dir);
+                        ops.push(Op::UpperDir { path: upper, like: source.join(&dir) });
+                    }
                     overlays.add(ops, vec![source], target, (name == "etc").then_some(""));
                 }
             });
@@ -157,6 +169,23 @@ pub(super) fn root(
             overlays.add(ops, lowers, NEW_ROOT.into(), Some("etc"));
         }
     }
+}
+
+/// The directories (relative to `top`, outermost first, each once) that
+/// hold a rootfs entry's destination below the top-level directory `top`:
+/// `/etc/ssl/app.conf` gives `ssl`; `/etc/app.conf` none.
+fn entry_dirs_below(config: &SandboxConfig, top: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for entry in &config.rootfs.entries {
+        let Ok(rel) = entry.destination().strip_prefix(top) else { continue };
+        for dir in rel.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+            if !dirs.iter().any(|have| have == dir) {
+                dirs.push(dir.to_path_buf());
+            }
+        }
+    }
+    dirs.sort_by_key(|d| d.components().count());
+    dirs
 }
 
 /// Whether some mount point lies strictly below `dir`.

@@ -702,3 +702,33 @@ fn setup_paths_are_shown_as_the_user_knows_them() {
 fn overlay_paths_are_escaped() {
     assert_eq!(escape_overlay_path(Path::new("/a,b:c\\d")), "/a\\,b\\:c\\\\d");
 }
+
+#[test]
+fn rootless_entries_get_their_directories_in_the_upper_layer_first() {
+    let entries = vec![
+        ResolvedEntry::File { dst: "/etc/ssl/app.conf".into(), contents: b"x".to_vec() },
+        ResolvedEntry::Symlink { link: "/usr/local/bin/tool".into(), target: "/bin/true".into() },
+        ResolvedEntry::File { dst: "/etc/top.conf".into(), contents: b"x".to_vec() },
+    ];
+    let config = SandboxConfig { rootfs: ResolvedRootfs { base: ResolvedBase::Host, entries }, ..rootless() };
+    let ops = plan(&config, &host());
+    let overlay_of = |lower: &str| {
+        position(&ops, |op| matches!(op, Op::Overlay { lowers, .. } if lowers == &[PathBuf::from(lower)]))
+    };
+    let upper_dir =
+        |like: &str| position(&ops, |op| matches!(op, Op::UpperDir { like: l, .. } if l == Path::new(like)));
+    let (etc, usr) = (overlay_of("/oldroot/etc"), overlay_of("/oldroot/usr"));
+    // Each in its own overlay's upper layer, outermost first, before it is
+    // mounted; nothing for an entry directly in the top-level directory.
+    let ssl = upper_dir("/oldroot/etc/ssl");
+    assert!(ssl < etc, "{ops:#?}");
+    let Op::Overlay { upper, .. } = &ops[etc] else { unreachable!() };
+    assert_eq!(ops[ssl], Op::UpperDir { path: upper.join("ssl"), like: "/oldroot/etc/ssl".into() });
+    let (local, bin) = (upper_dir("/oldroot/usr/local"), upper_dir("/oldroot/usr/local/bin"));
+    assert!(local < bin && bin < usr, "{ops:#?}");
+    assert_eq!(ops.iter().filter(|op| matches!(op, Op::UpperDir { .. })).count(), 3, "{ops:#?}");
+    // As host root the one overlay of `/` is made in the host's root's name:
+    // nothing is needed.
+    let config = SandboxConfig { rootless: false, ..config };
+    assert!(!plan(&config, &host()).iter().any(|op| matches!(op, Op::UpperDir { .. })));
+}
