@@ -887,6 +887,31 @@ fn wrap_passes_output_that_is_no_text_through() {
     }
 }
 
+/// A program wrap runs whole (`cargo run` with wrap as the target runner,
+/// `harness = false`) reads wrap's standard input, as it would without
+/// wrap; before, it read nothing (/dev/null).
+#[test]
+#[serial]
+fn wrap_gives_a_program_run_whole_its_standard_input() {
+    use std::io::Write;
+    let dir = tempfile::Builder::new().prefix("isolated-test-e2e-").tempdir().unwrap();
+    let program = dir.path().join("asks");
+    std::fs::write(&program, "#!/bin/sh\nread line\necho \"got-$line on $(hostname)\"\n").unwrap();
+    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut wrap = Command::new(cli_binary())
+        .arg("wrap")
+        .arg(&program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wrap.stdin.take().unwrap().write_all(b"an answer\n").unwrap();
+    let out = run_of(wrap.wait_with_output().unwrap());
+    assert!(out.status.success(), "{}", out.text);
+    assert!(out.text.contains("got-an answer on isolated-test"), "{}", out.text);
+}
+
 /// A named test that would not run (no such test, or `#[ignore]`d) is no
 /// pass: `pair` says why, makes no sandbox and exits 125, as when it
 /// cannot use the test binary.

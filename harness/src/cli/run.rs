@@ -203,7 +203,7 @@ impl Drop for Terminal {
 /// Feeds this process's standard input to `pipe` on a thread of its own,
 /// then closes it (the command sees EOF). The thread ends with the input,
 /// or with the process.
-fn feed_stdin(pipe: std::os::fd::OwnedFd) {
+pub(super) fn feed_stdin(pipe: std::os::fd::OwnedFd) {
     std::thread::spawn(move || {
         let mut pipe = std::fs::File::from(pipe);
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut pipe);

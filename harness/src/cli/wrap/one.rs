@@ -107,6 +107,18 @@ impl Sandbox<'_> {
             Err(message) => return Ran::failed(101, message),
         };
         invocation.env_remove.clone_from(&self.env_remove);
+        // A binary run whole (a program under `cargo run` with wrap as the
+        // runner, `harness = false`) reads this process's standard input,
+        // through a pipe, as under `run`; a test does not.
+        if self.test.is_none() {
+            match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+                Ok((read, write)) => {
+                    invocation.stdin = Some(read);
+                    crate::__cli::run::feed_stdin(write);
+                }
+                Err(e) => return Ran::failed(101, format!("cannot create the stdin pipe: {e}")),
+            }
+        }
         invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
         let watch =
             session::Watch { timeout: options.timeout, report_grace: report.then_some(Duration::from_secs(2)), output };
