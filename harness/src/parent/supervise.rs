@@ -92,8 +92,8 @@ pub(crate) enum Output<'a> {
 /// prompt has no newline to wait for).
 ///
 /// # Errors
-/// The write failed: with `BrokenPipe`, whoever read it is gone (`run --
-/// yes | head -1`); the caller then closes the sandbox's end too, so the
+/// The write failed. With `BrokenPipe` whoever read it is gone (`run --
+/// yes | head -1`): the caller then closes the sandbox's end too, so the
 /// command inside gets EPIPE (or SIGPIPE) as it would outside.
 pub(crate) fn pass_on(bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
@@ -242,14 +242,16 @@ pub(crate) async fn supervise(
         }
         tokio::select! {
             r = read_some(&mut out.pipe, &mut out.buf) => match r {
-                Ok(n @ 1..) if raw_stdout => {
-                    if let Err(e) = raw(&out.buf[..n]) {
-                        // The reader of our standard output is gone: the
-                        // sandbox's end of the pipe closes as well.
+                Ok(n @ 1..) if raw_stdout => match raw(&out.buf[..n]) {
+                    // The reader of our standard output is gone: the
+                    // sandbox's end of the pipe closes as well. (Another
+                    // error loses what was being written, nothing more.)
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                         tracing::debug!(pid, %e, "standard output cannot be passed on; closing the command's");
                         out.pipe = None;
                     }
-                }
+                    _ => {}
+                },
                 r => on_read(&mut out, r, &mut print_out),
             },
             r = read_some(&mut err.pipe, &mut err.buf) => match r {
