@@ -96,9 +96,26 @@ pub(crate) enum Output<'a> {
 /// yes | head -1`): the caller then closes the sandbox's end too, so the
 /// command inside gets EPIPE (or SIGPIPE) as it would outside.
 pub(crate) fn pass_on(bytes: &[u8]) -> io::Result<()> {
+    pass_on_to(Stream::Stdout, bytes)
+}
+
+/// Writes `bytes` as they are (they may be no text) to this process's own
+/// `stream`, flushed.
+///
+/// # Errors
+/// As [`pass_on`].
+pub(crate) fn pass_on_to(stream: Stream, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(bytes).and_then(|()| stdout.flush())
+    match stream {
+        Stream::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes).and_then(|()| stdout.flush())
+        }
+        Stream::Stderr => {
+            let mut stderr = std::io::stderr().lock();
+            stderr.write_all(bytes).and_then(|()| stderr.flush())
+        }
+    }
 }
 
 /// After PID 1 exits the kernel kills the rest of the namespace and the
@@ -258,9 +275,7 @@ pub(crate) async fn supervise(
                 // Byte for byte too, as it comes: a prompt on standard error
                 // (`read -p`) has no newline, and what comes may be no text.
                 Ok(n @ 1..) if raw_stdout => {
-                    use std::io::Write;
-                    let mut stderr = std::io::stderr().lock();
-                    let _ = stderr.write_all(&err.buf[..n]).and_then(|()| stderr.flush());
+                    let _ = pass_on_to(Stream::Stderr, &err.buf[..n]);
                 }
                 r => on_read(&mut err, r, &mut print_err),
             },

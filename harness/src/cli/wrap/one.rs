@@ -321,14 +321,7 @@ fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>)
     let label = sandbox.label();
     // Passed on as the bytes they are, line by line.
     let mut pass_through = |stream: Stream, bytes: &[u8]| {
-        use std::io::Write;
-        let _ = match stream {
-            Stream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes).and_then(|()| out.flush())
-            }
-            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
-        };
+        let _ = crate::parent::supervise::pass_on_to(stream, bytes);
     };
     let ran = sandbox.run(&runtime, Output::To(&mut pass_through), async {
         interrupted.set(Some(interrupts.next().await));

@@ -18,7 +18,7 @@ use super::one::{Ending, Sandbox, Streams, outside};
 use super::{Options, exit_code};
 use crate::__cli::Interrupts;
 use crate::parent::session;
-use crate::parent::supervise::{Output, Stream};
+use crate::parent::supervise::{Output, Stream, pass_on_to};
 
 /// One test of the run.
 #[derive(Debug, Clone)]
@@ -208,8 +208,9 @@ fn run_test(
             Stream::Stderr => bytes,
         };
         match (args.nocapture, stream) {
-            (true, Stream::Stdout) => write_out(bytes),
-            (true, Stream::Stderr) => write_err(bytes),
+            (true, stream) => {
+                let _ = pass_on_to(stream, bytes);
+            }
             (false, _) => captured.extend_from_slice(bytes),
         }
     };
@@ -237,7 +238,9 @@ fn run_test(
         Ending::Deferred => {
             let mut framing = Framing::new(&test.name);
             let (code, text) = if args.nocapture {
-                let mut print = |bytes: &[u8]| write_out(&framing.filter(bytes));
+                let mut print = |bytes: &[u8]| {
+                    let _ = pass_on_to(Stream::Stdout, &framing.filter(bytes));
+                };
                 runtime.block_on(outside(binary, &test_args, Streams::Lines(&mut print), until_interrupted(stop)))
             } else {
                 let rerun = outside(binary, &test_args, Streams::Captured, until_interrupted(stop));
@@ -258,19 +261,6 @@ fn run_test(
         }
     }
     Finished { name: test.name.clone(), mode, passed, output }
-}
-
-/// Writes `bytes` to this process's standard output as they are (a
-/// test's output may be no text), flushed.
-fn write_out(bytes: &[u8]) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(bytes).and_then(|()| out.flush());
-}
-
-/// The same on standard error.
-fn write_err(bytes: &[u8]) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(bytes).and_then(|()| err.flush());
 }
 
 /// libtest's status lines: `test NAME ... ok` (`test NAME - MODE ... ok`
