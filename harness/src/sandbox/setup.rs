@@ -245,15 +245,7 @@ impl Kernel for LinuxKernel {
                 )?;
             }
             Op::CharDevice { path, major, minor } => {
-                rustix::fs::mknodat(
-                    rustix::fs::CWD,
-                    path,
-                    rustix::fs::FileType::CharacterDevice,
-                    rustix::fs::Mode::from_raw_mode(0o666),
-                    rustix::fs::makedev(*major, *minor),
-                )?;
-                // mknod applies the umask.
-                rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o666))?;
+                device_node(path, rustix::fs::FileType::CharacterDevice, 0o666, *major, *minor)?;
             }
             Op::LoopDevices { dev, sys_block } => make_loop_devices(dev, sys_block)?,
             Op::Devpts { target, tty_gid } => {
@@ -341,6 +333,14 @@ fn mount_overlay(lowers: &[PathBuf], more: &str, target: &Path, flags: MountFlag
     Ok(rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(io::Error::from))
 }
 
+/// `mknod` of a device node with `mode` (the umask aside: `mknod` applies
+/// it, so the mode is set again).
+fn device_node(path: &Path, file_type: rustix::fs::FileType, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    let mode = rustix::fs::Mode::from_raw_mode(mode);
+    rustix::fs::mknodat(rustix::fs::CWD, path, file_type, mode, rustix::fs::makedev(major, minor))?;
+    Ok(rustix::fs::chmod(path, mode)?)
+}
+
 /// Loop device nodes beyond the host's highest: room for those `losetup
 /// --find` adds (`LOOP_CTL_GET_FREE` makes the next one when none is free).
 const LOOP_SPARE: u32 = 8;
@@ -349,24 +349,13 @@ const LOOP_SPARE: u32 = 8;
 /// device the host has and [`LOOP_SPARE`] more, owned by root, as udev
 /// makes them.
 fn make_loop_devices(dev: &Path, sys_block: &Path) -> io::Result<()> {
-    let node = |path: &Path, file_type, mode, major, minor| -> io::Result<()> {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            file_type,
-            rustix::fs::Mode::from_raw_mode(mode),
-            rustix::fs::makedev(major, minor),
-        )?;
-        // mknod applies the umask.
-        Ok(rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))?)
-    };
-    node(&dev.join("loop-control"), rustix::fs::FileType::CharacterDevice, 0o660, 10, 237)?;
+    device_node(&dev.join("loop-control"), rustix::fs::FileType::CharacterDevice, 0o660, 10, 237)?;
     let highest = fs::read_dir(sys_block)?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix("loop")?.parse::<u32>().ok())
         .max();
     let count = highest.map_or(0, |n| n + 1) + LOOP_SPARE;
     for n in 0..count {
-        node(&dev.join(format!("loop{n}")), rustix::fs::FileType::BlockDevice, 0o660, 7, n)?;
+        device_node(&dev.join(format!("loop{n}")), rustix::fs::FileType::BlockDevice, 0o660, 7, n)?;
     }
     Ok(())
 }
