@@ -3,7 +3,9 @@
 //! test attribute below ours. The attributes are sorted here into those for
 //! the outer `#[test]` function and the lint attributes for the user's body.
 
-use syn::{Attribute, Block, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, Signature, Visibility};
+use syn::{
+    Attribute, Block, Expr, ExprLit, ItemFn, Lit, LitStr, Meta, MetaNameValue, ReturnType, Signature, Type, Visibility,
+};
 
 /// A function that `#[isolated_test]` can expand.
 #[derive(Debug, Clone)]
@@ -51,6 +53,9 @@ impl TestFn {
                 outer_attrs.push(attr);
             }
         }
+        if should_panic {
+            errors.extend(check_should_panic_output(&sig));
+        }
         if errors.is_empty() {
             Ok(Self { outer_attrs, lint_attrs, vis, sig, block, should_panic, panic_expected })
         } else {
@@ -75,6 +80,21 @@ fn expected_text(attr: &Attribute) -> Option<LitStr> {
                 Ok(())
             });
             expected
+        }
+        _ => None,
+    }
+}
+
+/// libtest refuses `#[should_panic]` on a test that returns something
+/// (an `Err` is a failure, not a panic); so do we, on the return type.
+fn check_should_panic_output(sig: &Signature) -> Option<syn::Error> {
+    match &sig.output {
+        ReturnType::Type(_, ty) if !matches!(&**ty, Type::Tuple(unit) if unit.elems.is_empty()) => {
+            Some(syn::Error::new_spanned(
+                ty,
+                "a `#[should_panic]` test must return `()`: an `Err` is reported as a failure, not a panic; \
+                 remove the return type (and `?`), or remove `#[should_panic]` and return the `Err`",
+            ))
         }
         _ => None,
     }
