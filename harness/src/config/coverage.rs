@@ -80,9 +80,28 @@ impl Drop for Profiles {
     /// Moves what the sandbox wrote to the directory the user named (a
     /// name taken already gets the sandbox's token before its extension),
     /// then removes the staging directory.
+    ///
+    /// The sandbox could put anything there, so only regular files move,
+    /// and each loses its set-user-ID, set-group-ID and execute bits first:
+    /// as host root the sandbox's root owns its files on the host, and a
+    /// set-user-ID root program left in the user's directory would outlive
+    /// the sandbox. Links, directories and the rest go with the staging
+    /// directory, never followed.
     fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
         let Ok(entries) = std::fs::read_dir(self.staging.path()) else { return };
         for entry in entries.flatten() {
+            // `DirEntry::metadata` does not follow a symbolic link.
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                tracing::debug!(entry = %entry.path().display(), "not a regular file: not kept as a coverage profile");
+                continue;
+            }
+            let mode = meta.permissions().mode() & 0o666;
+            if let Err(err) = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode)) {
+                tracing::debug!(entry = %entry.path().display(), %err, "a coverage profile's mode could not be reduced");
+                continue;
+            }
             let name = entry.file_name();
             let mut to = self.dir.join(&name);
             if to.exists() {
@@ -125,5 +144,30 @@ mod tests {
         assert_eq!(std::fs::read_to_string(moved).unwrap(), "counters");
         assert_eq!(std::fs::read_to_string(dir.join("taken.profraw")).unwrap(), "older");
         assert_eq!(std::fs::read_to_string(dir.join(format!("taken.{token}.profraw"))).unwrap(), "newer");
+    }
+
+    #[test]
+    fn only_plain_files_move_and_lose_their_special_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::Builder::new().prefix("isolated-test-coverage-").tempdir().unwrap();
+        let outside = root.path().join("outside");
+        std::fs::write(&outside, "host file").unwrap();
+        let dir = root.path().join("profiles");
+        let profiles = Profiles::prepare_for(Some(dir.join("%p.profraw").into())).unwrap();
+        let staging = profiles.staging().to_owned();
+        // What a sandbox could leave there besides its profiles.
+        std::fs::write(staging.join("setuid.profraw"), "program").unwrap();
+        std::fs::set_permissions(staging.join("setuid.profraw"), std::fs::Permissions::from_mode(0o6755)).unwrap();
+        std::os::unix::fs::symlink(&outside, staging.join("link.profraw")).unwrap();
+        std::fs::create_dir(staging.join("subdir.profraw")).unwrap();
+        std::fs::write(staging.join("subdir.profraw/inner"), "x").unwrap();
+        drop(profiles);
+        assert!(!staging.exists());
+        let kept = std::fs::symlink_metadata(dir.join("setuid.profraw")).unwrap();
+        assert_eq!(kept.permissions().mode() & 0o7777, 0o644);
+        for gone in ["link.profraw", "subdir.profraw"] {
+            assert!(std::fs::symlink_metadata(dir.join(gone)).is_err(), "{gone} was moved");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "host file");
     }
 }
