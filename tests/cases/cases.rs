@@ -75,6 +75,37 @@ fn should_panic_with_another_text() {
     panic!("connection refused 8d1e");
 }
 
+/// A panic the body caught and handled, then another that ends it: the
+/// verdict names the second (an `expected` matching the first must not
+/// pass).
+#[isolated_test]
+#[should_panic(expected = "handled 2b7c")]
+fn should_panic_after_a_handled_panic() {
+    let _ = std::panic::catch_unwind(|| panic!("handled 2b7c, retried"));
+    let index = std::hint::black_box(3);
+    let empty: Vec<u32> = Vec::new();
+    let _ = empty[index];
+}
+
+/// A panic resumed from a joined thread (no hook runs for the resume)
+/// passes an `expected` that matches it, as on a plain `#[test]`.
+#[isolated_test]
+#[should_panic(expected = "bad config 6e0d")]
+fn should_panic_resumed_from_a_thread() {
+    let thread = std::thread::spawn(|| panic!("bad config 6e0d value"));
+    if let Err(payload) = thread.join() {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// The body replaced the panic hook: its message still reaches the verdict.
+#[isolated_test]
+#[should_panic(expected = "silent hook 0c9a")]
+fn should_panic_with_its_own_hook() {
+    std::panic::set_hook(Box::new(|_| {}));
+    panic!("under a silent hook 0c9a");
+}
+
 /// Its sandbox cannot start (a pattern that is no glob): that failure must
 /// not count as the panic it expects, and the body never runs.
 #[isolated_test(forbid_pollution = ["/tmp/a**"])]

@@ -127,6 +127,24 @@ fn should_panic_is_not_satisfied_by_an_abort() {
     );
 }
 
+#[test]
+#[serial]
+fn the_verdict_names_the_panic_that_ended_the_body() {
+    // Not one the body caught before: its text must not satisfy `expected`,
+    // and the report names the panic that ended the body, where it happened.
+    let run = run_cases(&["--exact", "should_panic_after_a_handled_panic"], &[]);
+    assert_fails_with(
+        &run,
+        &["panic did not contain expected string", "index out of bounds", "the test panicked at tests/cases/cases.rs"],
+    );
+    assert!(run.text.contains("panic message: \"index out of bounds"), "{}", run.text);
+    // A panic resumed from a joined thread, or under the body's own hook.
+    for test in ["should_panic_resumed_from_a_thread", "should_panic_with_its_own_hook"] {
+        let run = run_cases(&["--exact", test], &[]);
+        assert!(run.status.success() && run.text.contains("1 passed"), "{test}: {}", run.text);
+    }
+}
+
 /// How PID 2 of a run of `shows_what_it_was_given` started.
 #[derive(Debug, PartialEq)]
 enum Started {

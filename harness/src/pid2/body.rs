@@ -2,7 +2,7 @@
 //! sandbox was built before `main` (see `pid2::entry`); this runs the body and
 //! reports each phase to the parent over the result channel.
 
-use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
@@ -30,8 +30,34 @@ pub(crate) fn detect(test_name: &str) -> Option<ChildMode> {
     (test == test_name && std::process::id() == 2).then_some(ChildMode { nonce, test })
 }
 
-thread_local! {
-    static LAST_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
+/// The latest panics the hook saw, on any thread: message and location.
+/// The verdict's message is the payload of the panic that ended the body;
+/// this only adds where it happened. A thread-local "last panic" would name
+/// a panic the body caught and handled, and miss one resumed from a joined
+/// thread (`resume_unwind` calls no hook).
+static PANICS: std::sync::Mutex<VecDeque<(String, Option<String>)>> = std::sync::Mutex::new(VecDeque::new());
+
+/// How many panics [`PANICS`] keeps.
+const KEPT_PANICS: usize = 32;
+
+/// A panic payload's text, as libtest shows it: the `&str` or `String`
+/// given to `panic!`, or `Box<dyn Any>` for anything else.
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned())
+}
+
+/// The message and location of the panic that ended the body: the
+/// message from its payload; the location of the latest panic the hook
+/// saw with that message, if any (none when the body replaced the hook).
+fn ending_panic(payload: &(dyn std::any::Any + Send)) -> (String, Option<String>) {
+    let message = payload_text(payload);
+    let panics = PANICS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let location = panics.iter().rev().find(|(seen, _)| *seen == message).and_then(|(_, location)| location.clone());
+    (message, location)
 }
 
 /// The result channel of PID 2.
@@ -91,14 +117,15 @@ where
 
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+        let message = payload_text(info.payload());
         let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
+        {
+            let mut panics = PANICS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if panics.len() == KEPT_PANICS {
+                panics.pop_front();
+            }
+            panics.push_back((message, location));
+        }
         previous(info);
     }));
 
@@ -134,10 +161,8 @@ where
                 exit(101);
             }
         },
-        Err(_) => {
-            let (message, location) = LAST_PANIC
-                .with(|p| p.borrow_mut().take())
-                .unwrap_or_else(|| ("panic payload unavailable".into(), None));
+        Err(payload) => {
+            let (message, location) = ending_panic(&*payload);
             channel.send(&Message::Panicked { message, location });
             exit(101);
         }
