@@ -39,6 +39,35 @@ fn exits_early() {
     std::process::exit(0);
 }
 
+/// Closes every descriptor above 2, as daemonising code does, then
+/// passes: the harness's result channel went with them.
+#[isolated_test]
+#[allow(unsafe_code)]
+fn passes_after_closing_its_descriptors() {
+    // SAFETY: close_range(2) on descriptors no Rust value of this body owns.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+}
+
+/// The same, then fails: its message must still reach the verdict.
+#[isolated_test]
+#[allow(unsafe_code)]
+fn fails_after_closing_its_descriptors() {
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    panic!("failed without descriptors 3d5b");
+}
+
+/// Puts `/dev/null` on descriptors 3 to 63, then passes.
+#[isolated_test]
+#[allow(unsafe_code)]
+fn passes_after_replacing_its_descriptors() {
+    let null = std::fs::File::open("/dev/null").unwrap();
+    for fd in 3..64 {
+        // SAFETY: dup2 onto numbers no Rust value of this body owns but `null`, which stays open.
+        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
+    }
+}
+
 /// Run with `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>`: the body must never
 /// run.
 #[isolated_test]
@@ -93,9 +122,7 @@ fn should_panic_after_a_handled_panic() {
 #[should_panic(expected = "bad config 6e0d")]
 fn should_panic_resumed_from_a_thread() {
     let thread = std::thread::spawn(|| panic!("bad config 6e0d value"));
-    if let Err(payload) = thread.join() {
-        std::panic::resume_unwind(payload);
-    }
+    std::panic::resume_unwind(thread.join().unwrap_err());
 }
 
 /// The body replaced the panic hook: its message still reaches the verdict.

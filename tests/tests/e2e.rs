@@ -145,6 +145,22 @@ fn the_verdict_names_the_panic_that_ended_the_body() {
     }
 }
 
+#[test]
+#[serial]
+fn a_body_that_closes_its_descriptors_still_gets_its_verdict() {
+    // With the zygote and without (PID 2 executed: the result's spare
+    // descriptor crosses an `execve`).
+    for zygote in ["1", "0"] {
+        for test in ["passes_after_closing_its_descriptors", "passes_after_replacing_its_descriptors"] {
+            let run = run_cases(&["--exact", test], &[("ISOLATED_TEST_ZYGOTE", zygote)]);
+            assert!(run.status.success() && run.text.contains("1 passed"), "{test}, zygote {zygote}: {}", run.text);
+        }
+        let run = run_cases(&["--exact", "fails_after_closing_its_descriptors"], &[("ISOLATED_TEST_ZYGOTE", zygote)]);
+        assert_fails_with(&run, &["the test panicked at tests/cases/cases.rs", "failed without descriptors 3d5b"]);
+        assert!(!run.text.contains("without reporting a result"), "{}", run.text);
+    }
+}
+
 /// How PID 2 of a run of `shows_what_it_was_given` started.
 #[derive(Debug, PartialEq)]
 enum Started {

@@ -15,6 +15,7 @@ use crate::sandbox::pollution;
 use crate::sandbox::protocol::{Message, encode};
 use crate::spec::{TestReturn, TestSpec};
 use crate::sys::pid1::{CHILD_RESULT_FD, CHILD_STDOUT_FD};
+use crate::sys::spare::Spare;
 
 /// This process is PID 2 of a sandbox started for this very test.
 pub(crate) struct ChildMode {
@@ -61,7 +62,20 @@ fn ending_panic(payload: &(dyn std::any::Any + Send)) -> (String, Option<String>
 }
 
 /// The result channel of PID 2.
-pub(crate) struct Channel(std::sync::Mutex<File>);
+pub(crate) struct Channel(std::sync::Mutex<Routes>);
+
+/// Where PID 2's messages go.
+struct Routes {
+    /// The result channel, descriptor [`CHILD_RESULT_FD`].
+    file: File,
+    /// Its device and inode: the descriptor number is the body's to close
+    /// or reuse, so each send checks that it still is the channel.
+    identity: Option<(u64, u64)>,
+    /// The spare route, mapped before the body ran (see
+    /// [`crate::sys::pid1::CHILD_SPARE_FD`]); `None` if PID 1 could not
+    /// make it.
+    spare: Option<Spare>,
+}
 
 impl Channel {
     /// Takes over the inherited result channel and moves the stdout pipe
@@ -69,25 +83,38 @@ impl Channel {
     /// output). Exits the process if the channel is missing: then this is
     /// not PID 2 of a sandbox and nothing can be reported.
     pub(crate) fn adopt() -> Self {
-        let channel = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
-            Ok(file) => Channel(std::sync::Mutex::new(file)),
+        let file = match crate::sys::fd::adopt_cloexec_file(CHILD_RESULT_FD) {
+            Ok(file) => file,
             Err(err) => {
                 eprintln!("isolated-test: no result channel in the sandboxed process: {err}");
                 std::process::exit(70);
             }
         };
+        let identity = identity(&file);
+        let spare = Spare::adopt();
         if let Some(stdout) = crate::sys::fd::adopt_inherited(CHILD_STDOUT_FD) {
             let _ = rustix::stdio::dup2_stdout(&stdout);
         }
-        channel
+        Channel(std::sync::Mutex::new(Routes { file, identity, spare }))
     }
 
-    /// Sends one message.
+    /// Sends one message: on the channel while its descriptor is still the
+    /// channel, else by the spare route.
     pub(crate) fn send(&self, message: &Message) {
-        // A write error means the parent is gone; PDEATHSIG ends us anyway.
-        let mut file = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = file.write_all(encode(message).as_bytes());
+        let line = encode(message);
+        let mut routes = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if routes.identity.is_some() && identity(&routes.file) == routes.identity {
+            // A write error means the parent is gone; PDEATHSIG ends us anyway.
+            let _ = routes.file.write_all(line.as_bytes());
+        } else if let Some(spare) = &mut routes.spare {
+            spare.append(line.as_bytes());
+        }
     }
+}
+
+/// The device and inode of what `file`'s descriptor now refers to.
+fn identity(file: &File) -> Option<(u64, u64)> {
+    rustix::fs::fstat(file).ok().map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Runs setup and body in PID 2 and exits the process.

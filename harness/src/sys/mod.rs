@@ -8,6 +8,8 @@
 //! - [`netns`]: the network namespaces of `isolated_test::net` (made on a
 //!   thread, entered by a thread or a command before `exec`).
 //! - [`signal`]: a self-pipe for the parent's report request (SIGUSR2).
+//! - [`spare`]: PID 2's shared memory for its result when the body took
+//!   the result channel's descriptor away.
 //! - [`mount`]: recursive read-only, nosuid, nodev through `mount_setattr`.
 //! - [`entry`]: the constructor that runs the setup in PID 2 before `main`.
 //! - [`userns`]: the nested namespaces of the body and the lock.
@@ -26,5 +28,6 @@ pub(crate) mod pid1;
 pub(crate) mod process;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
+pub(crate) mod spare;
 pub(crate) mod userns;
 pub(crate) mod zygote;

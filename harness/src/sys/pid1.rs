@@ -64,6 +64,19 @@ pub(crate) const CHILD_NEST_REPORT_FD: RawFd = 5;
 /// maps (or closes it to give up).
 pub(crate) const CHILD_NEST_MAPPED_FD: RawFd = 6;
 
+/// A shared memory file PID 2 maps before the body runs (then closes this
+/// descriptor): the second route of its result. A body that closes or
+/// replaces descriptor [`CHILD_RESULT_FD`] (`close_range(3, ~0)`, as
+/// daemonising code does) leaves the harness no descriptor to report on;
+/// it writes its last messages into the mapping instead, and PID 1 passes
+/// them on to the parent when PID 2 has exited. Not open when PID 1 could
+/// not make it.
+pub(crate) const CHILD_SPARE_FD: RawFd = 7;
+/// The size of that file: the length of what was written (8 bytes,
+/// native order), then the messages. Sparse: pages are used only when
+/// written.
+pub(crate) const SPARE_SIZE: usize = 4 << 20;
+
 /// The namespaces PID 1 unshares for the body when nesting; they belong to
 /// its new user namespace.
 const NEST_NAMESPACES: c_int = libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNET;
@@ -329,6 +342,42 @@ fn write_record(fd: c_int, prefix: &str, value: i64) {
     }
 }
 
+/// Writes to `to` what PID 2 left in the spare file (see
+/// [`CHILD_SPARE_FD`]): its length, then that many bytes, in chunks
+/// through a stack buffer. Async-signal-safe; a failed read or write only
+/// loses the rest.
+fn pass_on_spare(spare: c_int, to: c_int) {
+    let mut length = [0u8; 8];
+    // SAFETY: pread(2) into a live 8-byte buffer.
+    if unsafe { libc::pread(spare, length.as_mut_ptr().cast(), length.len(), 0) } != 8 {
+        return;
+    }
+    let end = 8 + (u64::from_ne_bytes(length) as usize).min(SPARE_SIZE - 8);
+    let mut at = 8;
+    let mut buf = [0u8; 4096];
+    while at < end {
+        let want = buf.len().min(end - at);
+        // SAFETY: pread(2) into a live buffer of at least `want` bytes.
+        let got = unsafe { libc::pread(spare, buf.as_mut_ptr().cast(), want, at as libc::off_t) };
+        if got <= 0 {
+            return;
+        }
+        let mut done = 0;
+        while done < got as usize {
+            // SAFETY: write(2) from the initialised part of the buffer.
+            let n = unsafe { libc::write(to, buf.as_ptr().add(done).cast(), got as usize - done) };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                return;
+            }
+            done += n as usize;
+        }
+        at += got as usize;
+    }
+}
+
 /// Reads one byte, retrying on EINTR; `None` on EOF or error.
 ///
 /// # Safety
@@ -495,9 +544,21 @@ unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
             report = [-1; 2];
             mapped = [-1; 2];
         }
+        // The spare route of PID 2's result (see `CHILD_SPARE_FD`).
+        let mut spare =
+            libc::syscall(libc::SYS_memfd_create, c"isolated-test-result".as_ptr(), libc::MFD_CLOEXEC) as c_int;
+        if spare >= 0 && libc::ftruncate(spare, SPARE_SIZE as libc::off_t) < 0 {
+            libc::close(spare);
+            spare = -1;
+        }
         // Above the slots (the sync pipe's slot is free by now), so PID 2's
         // moves into its own low numbers never overwrite them.
-        for fd in report.iter_mut().chain(mapped.iter_mut()).filter(|fd| (0..=SLOT_STDIN).contains(&**fd)) {
+        for fd in report
+            .iter_mut()
+            .chain(mapped.iter_mut())
+            .chain(std::iter::once(&mut spare))
+            .filter(|fd| (0..=SLOT_STDIN).contains(&**fd))
+        {
             let high = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, SLOT_STDIN + 1);
             libc::close(*fd);
             *fd = high;
@@ -519,7 +580,7 @@ unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
             Pid2::Call { .. } => libc::c_long::from(libc::fork()),
         };
         if pid == 0 {
-            pid2_start(pid2, report[0], mapped[1]);
+            pid2_start(pid2, report[0], mapped[1], spare);
         }
         if pid < 0 {
             write_record(SLOT_RESULT, record::FORK_FAILED, errno() as i64);
@@ -541,6 +602,9 @@ unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
             let mut status: c_int = 0;
             let w = libc::waitpid(-1, &mut status, libc::__WALL);
             if w as libc::c_long == pid {
+                if spare >= 0 {
+                    pass_on_spare(spare, SLOT_RESULT);
+                }
                 write_record(SLOT_RESULT, record::PID2_STATUS, status as i64);
                 let code =
                     if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
@@ -561,8 +625,9 @@ unsafe fn pid1_main(pid2: &Pid2<'_>, fds: &RawHandover) -> ! {
 /// copy of a single-threaded process, where any code is allowed.
 ///
 /// `nest_report` and `nest_mapped` (or -1) become PID 2's descriptors
-/// [`CHILD_NEST_REPORT_FD`] and [`CHILD_NEST_MAPPED_FD`].
-unsafe fn pid2_start(pid2: &Pid2<'_>, nest_report: c_int, nest_mapped: c_int) -> ! {
+/// [`CHILD_NEST_REPORT_FD`] and [`CHILD_NEST_MAPPED_FD`], `spare` (or -1)
+/// its [`CHILD_SPARE_FD`].
+unsafe fn pid2_start(pid2: &Pid2<'_>, nest_report: c_int, nest_mapped: c_int, spare: c_int) -> ! {
     // SAFETY: for the whole body, async-signal-safe calls on the fixed slots and on
     // the argv/envp arrays prepared before cloning.
     unsafe {
@@ -585,6 +650,16 @@ unsafe fn pid2_start(pid2: &Pid2<'_>, nest_report: c_int, nest_mapped: c_int) ->
             libc::dup2(nest_report, CHILD_NEST_REPORT_FD);
             libc::dup2(nest_mapped, CHILD_NEST_MAPPED_FD);
             last = CHILD_NEST_MAPPED_FD;
+        }
+        // Above the slots too; a descriptor 5 or 6 left open without the
+        // nest is closed first, so PID 2 finds no nest pipes there.
+        if spare >= 0 {
+            if last < CHILD_NEST_MAPPED_FD {
+                libc::close(CHILD_NEST_REPORT_FD);
+                libc::close(CHILD_NEST_MAPPED_FD);
+            }
+            libc::dup2(spare, CHILD_SPARE_FD);
+            last = CHILD_SPARE_FD;
         }
         libc::syscall(libc::SYS_close_range, last as libc::c_uint + 1, libc::c_uint::MAX, 0u32);
         // Back to the caller's working directory (PID 1 left it for `/`); a
