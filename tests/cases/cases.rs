@@ -68,6 +68,21 @@ fn passes_after_replacing_its_descriptors() {
     }
 }
 
+/// Makes inotify instances until the kernel refuses one, and says how
+/// many it got: a sandbox may take only a share of its user's quota.
+#[isolated_test]
+#[allow(unsafe_code)]
+fn counts_inotify_instances() {
+    let mut made = 0;
+    // SAFETY: inotify_init1 returns a new descriptor or -1; they are all
+    // closed with the process.
+    while unsafe { libc::inotify_init1(libc::IN_CLOEXEC) } >= 0 {
+        made += 1;
+    }
+    let refused = std::io::Error::last_os_error();
+    println!("inotify instances made: {made} :end ({refused})");
+}
+
 /// Run with `ISOLATED_TEST_INJECT_SETUP_FAULT=<step>`: the body must never
 /// run.
 #[isolated_test]

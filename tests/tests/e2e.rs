@@ -161,6 +161,22 @@ fn a_body_that_closes_its_descriptors_still_gets_its_verdict() {
     }
 }
 
+#[test]
+#[serial]
+fn a_rootless_sandbox_takes_a_quarter_of_its_users_inotify_quota_at_most() {
+    let quota: u64 = std::fs::read_to_string("/proc/sys/user/max_inotify_instances").unwrap().trim().parse().unwrap();
+    // Rootless (as uid 65534 when run as root): as host root the sandbox
+    // has no user namespace above the body's to hold the share.
+    let run = run_cases_unprivileged(&["--exact", "counts_inotify_instances", "--nocapture"]);
+    assert!(run.status.success(), "{}", run.text);
+    let made: u64 =
+        run.text.split("inotify instances made: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    // The host's processes of this user hold some of the quota too, so
+    // the sandbox may get fewer, never more.
+    assert!((1..=quota / 4).contains(&made), "{made} of the user's {quota}: {}", run.text);
+    assert!(run.text.contains("Too many open files"), "{}", run.text);
+}
+
 /// How PID 2 of a run of `shows_what_it_was_given` started.
 #[derive(Debug, PartialEq)]
 enum Started {

@@ -95,6 +95,7 @@ impl Kernel for LinuxKernel {
                 rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?
             }
             Op::SetHostname(name) => rustix::system::sethostname(name.as_bytes())?,
+            Op::UserQuota { name, value } => fs::write(Path::new("/proc/sys/user").join(name), value.to_string())?,
             Op::LoopbackUp => crate::sys::net::set_interface_up("lo")?,
             Op::Mkdir(path) => mkdir_all(path)?,
             Op::UpperDir { path, like } => {
@@ -435,6 +436,7 @@ pub(crate) fn read_host_view(kernel: &KernelFacts) -> io::Result<HostView> {
         sysctls: kernel.sysctls.clone(),
         proc_knobs: kernel.proc_knobs.clone(),
         proc_files: kernel.proc_files.clone(),
+        user_quotas: kernel.user_quotas.clone(),
     })
 }
 
@@ -451,6 +453,11 @@ pub(crate) struct KernelFacts {
     pub(crate) proc_knobs: Vec<String>,
     /// The `MASKED_PROC_FILES` it has.
     pub(crate) proc_files: Vec<String>,
+    /// The share of the caller's per-user quotas a sandbox may use (see
+    /// [`super::plan::USER_QUOTAS`]): `(name, value)` for each this kernel
+    /// has.
+    #[serde(default)]
+    pub(crate) user_quotas: Vec<(String, u64)>,
 }
 
 /// This process's [`KernelFacts`], once read or received.
@@ -474,8 +481,25 @@ impl KernelFacts {
         };
         let mut sysctls = exists(super::plan::NAMESPACED_SYSCTLS, "/proc/sys");
         sysctls.extend(exists(super::plan::GLOBAL_NET_SYSCTLS, "/proc/sys"));
-        KernelFacts { sysctls, proc_knobs: proc_knobs(), proc_files: exists(super::plan::MASKED_PROC_FILES, "/proc") }
+        KernelFacts {
+            sysctls,
+            proc_knobs: proc_knobs(),
+            proc_files: exists(super::plan::MASKED_PROC_FILES, "/proc"),
+            user_quotas: user_quotas(),
+        }
     }
+}
+
+/// A quarter of each of the caller's per-user quotas (at least 1), as this
+/// process's user namespace sets them.
+fn user_quotas() -> Vec<(String, u64)> {
+    super::plan::USER_QUOTAS
+        .iter()
+        .filter_map(|name| {
+            let value = fs::read_to_string(Path::new("/proc/sys/user").join(name)).ok()?;
+            Some(((*name).to_owned(), (value.trim().parse::<u64>().ok()? / 4).max(1)))
+        })
+        .collect()
 }
 
 /// The host-wide knobs at the top of `/proc` (see [`super::plan::is_proc_knob`]):

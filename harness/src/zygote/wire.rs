@@ -397,6 +397,7 @@ mod tests {
             sysctls: vec!["kernel/hostname".into()],
             proc_knobs: vec!["sysrq-trigger".into()],
             proc_files: vec!["keys".into()],
+            user_quotas: vec![("max_inotify_instances".into(), 32)],
         };
         send_ready(zygote.as_fd(), Some(&facts)).unwrap();
         send_ready(zygote.as_fd(), None).unwrap();

@@ -143,7 +143,20 @@ pub(crate) struct HostView {
     pub(crate) proc_knobs: Vec<String>,
     /// Which of [`MASKED_PROC_FILES`] this kernel has.
     pub(crate) proc_files: Vec<String>,
+    /// The share of each of [`USER_QUOTAS`] a sandbox may use.
+    pub(crate) user_quotas: Vec<(String, u64)>,
 }
+
+/// The per-user quotas of `/proc/sys/user` that a sandbox shares with the
+/// user who runs it: the kernel counts them per user at every level of
+/// user namespaces up to the host's, so a test that leaks inotify
+/// instances would leave that user without any until it ends. Rootless,
+/// the sandbox's outer user namespace gets a quarter of each
+/// ([`Op::UserQuota`]); the kernel's check at the host's level stays. As
+/// host root there is no user namespace the body cannot write above it
+/// (see `plan`), so host root's quota is shared whole.
+pub(crate) const USER_QUOTAS: &[&str] =
+    &["max_inotify_instances", "max_inotify_watches", "max_fanotify_groups", "max_fanotify_marks"];
 
 /// Files of `/proc` shown empty in a sandbox: they list the kernel keyring's
 /// keys (descriptions, owners) across all namespaces.
@@ -275,7 +288,7 @@ pub(crate) fn under(base: &str, path: &Path) -> PathBuf {
 pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut overlays = root::Overlays::new(config, host);
-    let new_root_tmpfs = namespaces_and_staging(&mut ops, config);
+    let new_root_tmpfs = namespaces_and_staging(&mut ops, config, host);
     root::root(&mut ops, &mut overlays, config, host, new_root_tmpfs);
     kernel::kernel_filesystems(&mut ops, config, host);
     scratch::scratch_and_kept(&mut ops, &mut overlays, config, host);
@@ -287,7 +300,7 @@ pub(crate) fn plan(config: &SandboxConfig, host: &HostView) -> Vec<Op> {
 /// Steps 1 to 3: the mount tree made private, the body's namespaces, and
 /// the staging tmpfs entered. Returns the `/newroot` tmpfs, already added
 /// unless the base is the host's files (whose plans add it where needed).
-fn namespaces_and_staging(ops: &mut Vec<Op>, config: &SandboxConfig) -> Op {
+fn namespaces_and_staging(ops: &mut Vec<Op>, config: &SandboxConfig, host: &HostView) -> Op {
     let base = &config.rootfs.base;
     // First, always: without this, on a host whose `/` is shared (every
     // systemd host) the mounts below would propagate back to the host.
@@ -295,6 +308,15 @@ fn namespaces_and_staging(ops: &mut Vec<Op>, config: &SandboxConfig) -> Op {
     ops.push(Op::CgroupNamespace);
     if config.lock {
         ops.push(Op::EnterNamespaces);
+    }
+    // Rootless, the setup runs in the sandbox's outer user namespace, which
+    // the body (in the nested one) cannot write; as host root it runs in
+    // the host's, whose values these would change, and the nested
+    // namespace's would be the body's to raise again.
+    if config.rootless && config.lock {
+        for (name, value) in &host.user_quotas {
+            ops.push(Op::UserQuota { name: name.clone(), value: *value });
+        }
     }
     ops.push(Op::SetHostname(config.hostname.clone()));
     ops.push(Op::LoopbackUp);

@@ -12,6 +12,8 @@ pub(crate) enum Op {
     MakeRootPrivate,
     /// `sethostname`.
     SetHostname(String),
+    /// Write `value` to `/proc/sys/user/NAME` (see `USER_QUOTAS`).
+    UserQuota { name: String, value: u64 },
     /// Bring `lo` up.
     LoopbackUp,
     /// `mkdir -p` with this mode for the last component.
@@ -104,6 +106,7 @@ impl Op {
         match self {
             Op::MakeRootPrivate => "make_root_private",
             Op::SetHostname(_) => "sethostname",
+            Op::UserQuota { .. } => "user_quotas",
             Op::LoopbackUp => "loopback_up",
             Op::Mkdir(_) | Op::SkeletonDirs { .. } | Op::UpperDir { .. } => "mkdir",
             Op::Touch(_) | Op::WriteFile { .. } | Op::CopyFile { .. } => "create_file",
@@ -133,6 +136,9 @@ impl Op {
         match self {
             Op::MakeRootPrivate => "make `/` a recursively private mount (so nothing propagates to the host)".into(),
             Op::SetHostname(h) => format!("set the hostname to `{h}`"),
+            Op::UserQuota { name, value } => {
+                format!("limit the sandbox's user namespace to {value} (user.{name}, a quarter of the caller's)")
+            }
             Op::LoopbackUp => "bring the loopback interface `lo` up".into(),
             Op::Mkdir(p) => format!("create directory {}", show(p)),
             Op::UpperDir { path, like } => format!("create directory {} like {}", show(path), show(like)),

@@ -24,6 +24,7 @@ fn host() -> HostView {
             .to_vec(),
         proc_knobs: vec!["bus".into(), "mtrr".into()],
         proc_files: vec!["keys".into()],
+        user_quotas: vec![("max_inotify_instances".into(), 32)],
     }
 }
 
@@ -82,6 +83,10 @@ fn namespaces_are_entered_before_anything_and_locked_after_everything() {
         &ops[..5],
         [Op::MakeRootPrivate, Op::CgroupNamespace, Op::EnterNamespaces, Op::SetHostname("box".into()), Op::LoopbackUp]
     );
+    // Rootless, the share of the user's quotas, set in the outer user
+    // namespace; as host root that would be the host's own setting.
+    let ops = plan(&rootless(), &host());
+    assert_eq!(ops[3], Op::UserQuota { name: "max_inotify_instances".into(), value: 32 });
     assert_eq!(after_setup(&ops), [Op::Lock, Op::Seccomp]);
     let mut privileged = config();
     privileged.lock = false;
@@ -89,6 +94,8 @@ fn namespaces_are_entered_before_anything_and_locked_after_everything() {
     assert_eq!(&ops[..4], [Op::MakeRootPrivate, Op::CgroupNamespace, Op::SetHostname("box".into()), Op::LoopbackUp]);
     assert!(after_setup(&ops).is_empty());
     assert!(!ops.contains(&Op::Lock) && !ops.contains(&Op::EnterNamespaces));
+    // Without a user namespace of its own, `/proc/sys/user` is the host's.
+    assert!(!ops.iter().any(|op| matches!(op, Op::UserQuota { .. })));
     // Loop devices only with the host's capabilities, counted on the host.
     let loops = Op::LoopDevices { dev: "/newroot/dev".into(), sys_block: "/oldroot/sys/block".into() };
     assert!(ops.contains(&loops));
