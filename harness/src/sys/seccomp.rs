@@ -51,14 +51,29 @@ fn programs() -> io::Result<[BpfProgram; 2]> {
             .map_err(|e| io::Error::other(format!("{e:?}")))
     };
     let enosys = [libc::SYS_clone3, libc::SYS_add_key, libc::SYS_keyctl, libc::SYS_request_key];
-    let clone3 =
-        filter(enosys.into_iter().map(|nr| (nr, vec![])).collect(), SeccompAction::Errno(libc::ENOSYS as u32))?;
-    let cgroupns = filter(
-        BTreeMap::from([(libc::SYS_unshare, vec![flag(0)?]), (libc::SYS_clone, vec![flag(0)?])]),
-        SeccompAction::Errno(libc::EPERM as u32),
+    let clone3 = filter(
+        enosys.into_iter().flat_map(abis).map(|nr| (nr, vec![])).collect(),
+        SeccompAction::Errno(libc::ENOSYS as u32),
     )?;
+    let mut cgroupns = BTreeMap::new();
+    for nr in [libc::SYS_unshare, libc::SYS_clone].into_iter().flat_map(abis) {
+        cgroupns.insert(nr, vec![flag(0)?]);
+    }
+    let cgroupns = filter(cgroupns, SeccompAction::Errno(libc::EPERM as u32))?;
     Ok([clone3, cgroupns])
 }
+
+/// The numbers of the system call `nr` in each ABI of this architecture
+/// the filter sees: on x86_64 also its x32 number (with bit 30 set), which
+/// reaches the same kernel function on a kernel built with x32 support.
+/// (The i386 ABI has another audit architecture, which the filter does not
+/// match: its system calls kill the process.)
+fn abis(nr: i64) -> Vec<i64> {
+    if cfg!(target_arch = "x86_64") { vec![nr, nr | X32_SYSCALL_BIT] } else { vec![nr] }
+}
+
+/// `__X32_SYSCALL_BIT`.
+const X32_SYSCALL_BIT: i64 = 0x4000_0000;
 
 /// Installs the filters on the calling thread (and so on every thread and
 /// process it starts afterwards).
@@ -94,5 +109,19 @@ mod tests {
     fn the_filters_compile_for_this_machine() {
         let [clone3, cgroupns] = programs().unwrap();
         assert!(!clone3.is_empty() && !cgroupns.is_empty());
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_x32_numbers_are_filtered_too() {
+        // Each compared number appears in the program as a jump's constant.
+        let [clone3, cgroupns] = programs().unwrap();
+        let compares = |program: &BpfProgram, nr: i64| program.iter().any(|insn| i64::from(insn.k) == nr);
+        for nr in [libc::SYS_clone3, libc::SYS_keyctl, libc::SYS_add_key, libc::SYS_request_key] {
+            assert!(compares(&clone3, nr) && compares(&clone3, nr | X32_SYSCALL_BIT), "{nr}");
+        }
+        for nr in [libc::SYS_unshare, libc::SYS_clone] {
+            assert!(compares(&cgroupns, nr) && compares(&cgroupns, nr | X32_SYSCALL_BIT), "{nr}");
+        }
     }
 }
