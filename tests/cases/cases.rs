@@ -68,6 +68,17 @@ fn passes_after_replacing_its_descriptors() {
     }
 }
 
+/// Ignores SIGUSR2 (the harness's request for the pollution report at the
+/// deadline), then hangs past its deadline.
+#[isolated_test(timeout = "1s")]
+#[allow(unsafe_code)]
+fn hangs_ignoring_sigusr2() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+    std::fs::write("/etc/left-by-a-hung-test-4e1a", "x").unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 /// Makes inotify instances until the kernel refuses one, and says how
 /// many it got: a sandbox may take only a share of its user's quota.
 #[isolated_test]

@@ -177,6 +177,13 @@ fn a_rootless_sandbox_takes_a_quarter_of_its_users_inotify_quota_at_most() {
     assert!(run.text.contains("Too many open files"), "{}", run.text);
 }
 
+#[test]
+#[serial]
+fn a_pollution_report_that_cannot_be_taken_is_said_to_be_missing() {
+    let run = run_cases(&["--exact", "hangs_ignoring_sigusr2"], &[("ISOLATED_TEST_REPORT", "1")]);
+    assert_fails_with(&run, &["timed out after 1s", "no pollution report: at the deadline the sandbox did not answer"]);
+}
+
 /// How PID 2 of a run of `shows_what_it_was_given` started.
 #[derive(Debug, PartialEq)]
 enum Started {

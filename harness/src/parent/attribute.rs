@@ -74,6 +74,17 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         // show for passing tests too, past libtest's capture.
         let _ = writeln!(std::io::stderr(), "isolated test `{name}`: {report}{}", verdict::resources(&outcome).1);
     }
+    if report.is_none() && crate::config::report::requested() {
+        use std::io::Write;
+        // Asked for and missing: say so rather than print nothing.
+        let why = if outcome.timed_out.is_some() {
+            "at the deadline the sandbox did not answer the request for it (SIGUSR2) in time: the test ignores, \
+             blocks or handles SIGUSR2, or the harness's thread in it could not run"
+        } else {
+            "the sandbox ended before it could send one (the test was killed by a signal, or exited)"
+        };
+        let _ = writeln!(std::io::stderr(), "isolated test `{name}`: no pollution report: {why}");
+    }
     let mut verdict = verdict::judge(name, &nonce, &outcome);
     // What is left in the scratch directories counts too: the sandbox's
     // fresh tmpfs hides it, but a real host would keep it.
