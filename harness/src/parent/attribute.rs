@@ -77,7 +77,11 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
     if report.is_none() && crate::config::report::requested() {
         use std::io::Write;
         // Asked for and missing: say so rather than print nothing.
-        let why = if outcome.timed_out.is_some() {
+        let setup_failed =
+            outcome.log.messages.iter().any(|m| matches!(m, crate::sandbox::protocol::Message::SetupFailed { .. }));
+        let why = if setup_failed {
+            "the sandbox's setup failed before the test ran"
+        } else if outcome.timed_out.is_some() {
             "at the deadline the sandbox did not answer the request for it (SIGUSR2) in time: the test ignores, \
              blocks or handles SIGUSR2, or the harness's thread in it could not run"
         } else {
