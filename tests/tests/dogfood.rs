@@ -572,6 +572,23 @@ fn the_sandbox_sees_its_own_cgroup_read_only() {
     let usage = isolated_test::usage();
     assert!(usage.peak_memory.unwrap() >= 16 << 20, "{usage:?} with {} bytes touched", ballast.len());
     assert!(usage.user_usec.is_some() && usage.system_usec.is_some(), "{usage:?}");
+    // Where the kernel keeps a peak of processes (cgroup v2, and v1 on
+    // recent kernels), it is the peak, not a sample.
+    if [root.join("pids.peak"), root.join("pids/pids.peak")].iter().any(|p| p.exists()) {
+        let all = std::sync::Arc::new(std::sync::Barrier::new(13));
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let all = all.clone();
+                std::thread::spawn(move || {
+                    all.wait();
+                })
+            })
+            .collect();
+        all.wait();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let peak = isolated_test::usage().peak_pids;
+        assert!(peak.is_some_and(|p| p >= 13), "{peak:?} with 13 threads at once");
+    }
 }
 
 // ------------------------------------------------------- no sandbox is reused

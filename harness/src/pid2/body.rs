@@ -249,7 +249,8 @@ pub(crate) fn exit(code: i32) -> ! {
 /// What the running test has used so far: peak memory (tmpfs contents
 /// included), CPU time and its resource-limit events, read from its own
 /// cgroup at `/sys/fs/cgroup` (read-only inside). The most processes at
-/// once is known on cgroup v2 only. Everything is `None` (and the counts
+/// once is known where the kernel keeps `pids.peak` (cgroup v2, and v1 on
+/// recent kernels). Everything is `None` (and the counts
 /// 0) where the sandbox has no cgroup: rootless without a delegated
 /// cgroup v2 subtree, or outside a sandbox.
 ///

@@ -143,7 +143,7 @@ pub struct Usage {
     /// CPU time in kernel mode, microseconds.
     pub system_usec: Option<u64>,
     /// The most processes and threads at once (sampled where the kernel
-    /// keeps no peak: cgroup v1).
+    /// keeps no `pids.peak`: cgroup v1 on kernels before it had one).
     pub peak_pids: Option<u64>,
     /// Processes the OOM killer killed.
     pub oom_kills: u64,
@@ -669,7 +669,9 @@ impl Leaves {
             u.peak_pids = read_u64(&dir.join("pids.peak"));
             u.pids_refused = keyed(&dir.join("pids.events"), "max").unwrap_or(0);
         } else if let Some(dir) = self.v1_dir(Controller::Pids) {
-            u.peak_pids = sampled_pids;
+            // Recent kernels keep `pids.peak` on v1 too; sampled
+            // before that (it misses a burst between two samples).
+            u.peak_pids = read_u64(&dir.join("pids.peak")).or(sampled_pids);
             u.pids_refused = keyed(&dir.join("pids.events"), "max").unwrap_or(0);
         }
         u
