@@ -362,6 +362,34 @@ fn pair_b_does_not_care() {
     assert!(std::path::Path::new("/etc").is_dir());
 }
 
+/// A plain test that ends its process with status 0 before libtest
+/// reports it: no pass, under `wrap` or `pair`.
+#[test]
+fn plain_exits_zero_before_its_result() {
+    println!("about to exit 0 2d9f");
+    std::process::exit(0);
+}
+
+/// The same, after printing libtest's summary of a pass itself (straight
+/// to standard output, past libtest's capture).
+#[test]
+fn plain_prints_a_pass_then_exits_zero() {
+    let mut out = std::io::stdout().lock();
+    out.write_all(
+        b"\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+    )
+    .unwrap();
+    out.flush().unwrap();
+    std::process::exit(0);
+}
+
+/// A plain test that passes and prints a line first (under a one-thread
+/// libtest, between its `test NAME ... ` and its `ok`).
+#[test]
+fn plain_prints_and_passes() {
+    println!("printed by a passing plain test 1b6e");
+}
+
 /// Writes where an instrumented binary writes its coverage profile: the
 /// directory `LLVM_PROFILE_FILE` names.
 #[isolated_test]

@@ -15,7 +15,8 @@
 //!   needs no nextest; the real `cargo nextest run` with the fixture's
 //!   `.config/nextest.toml` is the `#[ignore]`d test at the end (the CI's
 //!   `wrap` job and `scripts/test.sh` run it);
-//! - mixed suites: `#[isolated_test]`s of `cases/cases.rs` under wrap.
+//! - mixed suites: `#[isolated_test]`s of `cases/cases.rs` under wrap, and
+//!   plain tests of it that exit before libtest reports them.
 //!
 //! All tests are `#[serial]`: they compare host state before and after.
 
@@ -598,6 +599,61 @@ fn isolated_tests_under_wrap_run_in_their_own_sandbox() {
     assert_one_libtest_run(&run);
     assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
     host.assert_unchanged();
+}
+
+/// A plain test whose binary exits with status 0 before libtest reported
+/// it (`std::process::exit(0)` in the test) did not pass: wrap fails it and
+/// says why, as cargo's runner (captured or streamed) and as nextest calls
+/// it, in libtest's pretty and terse layouts. A summary of a pass that the
+/// test prints itself does not count; a passing test beside them passes.
+#[test]
+#[serial]
+fn a_plain_test_that_exits_zero_before_its_result_fails() {
+    let cases = cases_binary();
+    let why = |name: &str| {
+        format!(
+            "the test process exited with status 0 before libtest reported a result for `{name}` \
+             (std::process::exit called from the test?)"
+        )
+    };
+    let (exits, fakes, passes) =
+        ("plain_exits_zero_before_its_result", "plain_prints_a_pass_then_exits_zero", "plain_prints_and_passes");
+    for extra in [&[][..], &["--nocapture"]] {
+        let run = wrap(cases, &[&["plain_"][..], extra].concat(), &[]);
+        assert_eq!(run.code, Some(101), "{extra:?}: {}", run.text);
+        assert_contains(
+            &run,
+            &[
+                &format!("test {exits} ... FAILED\n"),
+                &format!("test {fakes} ... FAILED\n"),
+                &format!("test {passes} ... ok\n"),
+                &why(exits),
+                &why(fakes),
+                "test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; ",
+            ],
+        );
+    }
+    // As nextest calls it; `-q` is libtest's terse layout, and one test
+    // thread puts `test NAME ... ` before the test's output.
+    for (extra, env) in [(&[][..], None), (&["-q"][..], None), (&[][..], Some(("RUST_TEST_THREADS", "1")))] {
+        let env: Vec<_> = env.into_iter().collect();
+        let mut names = vec![(exits, 101), (passes, 0)];
+        if env.is_empty() {
+            names.push((fakes, 101));
+        }
+        for (name, code) in names {
+            let run = wrap(cases, &[&["--exact", name, "--nocapture"][..], extra].concat(), &env);
+            assert_eq!(run.code, Some(code), "{name} {extra:?} {env:?}: {}", run.text);
+            if code != 0 {
+                assert_contains(&run, &[&format!("isolated-test wrap: `{name}` failed: {}", why(name))]);
+            }
+        }
+    }
+    // A format whose output wrap does not read stops it before anything runs.
+    let run = wrap(cases, &["--exact", passes, "--nocapture", "--format", "json", "-Z", "unstable-options"], &[]);
+    assert_eq!(run.code, Some(101), "{}", run.text);
+    assert_contains(&run, &["`--format json` is not supported (pretty and terse are)"]);
+    assert!(!run.text.contains("1b6e"), "{}", run.text);
 }
 
 /// The real `cargo nextest run` on the fixture, with its

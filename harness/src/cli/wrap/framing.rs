@@ -8,8 +8,9 @@
 //! wrap prints its own status line and summary, as libtest does for a
 //! whole run; showing the inner ones too under each failure would say
 //! everything twice. Only exact framing lines of the test's standard output
-//! are dropped, by their position; the verdict never depends on them (it is
-//! the exit status). What libtest adds to a failure's output after the
+//! are dropped, by their position; the verdict does not depend on this
+//! filter (it is the exit status, and for a status of 0 what
+//! `super::reported` reads of the same lines). What libtest adds to a failure's output after the
 //! status line (`note: test did not panic as expected at ...`) is kept, as
 //! libtest shows it under the test's name; the mode in the status line
 //! (`should panic`) is kept for wrap's own status line ([`Framing::mode`]).

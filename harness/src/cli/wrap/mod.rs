@@ -30,6 +30,7 @@
 mod framing;
 pub(super) mod libtest;
 mod one;
+pub(super) mod reported;
 mod suite;
 
 use std::ffi::OsString;

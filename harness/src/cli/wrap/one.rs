@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::reported::{Layout, Reports};
 use super::{Options, exit_code};
 use crate::__cli::Interrupts;
 use crate::__cli::helper::{self, RunSpec};
@@ -64,6 +65,9 @@ pub(super) struct Sandbox<'a> {
     pub(super) test: Option<&'a str>,
     /// Variables taken out of the test's environment.
     pub(super) env_remove: Vec<OsString>,
+    /// The layout of the test's libtest output, where its result is read
+    /// (a test whose binary exits with 0 passed only if libtest said so).
+    pub(super) layout: Layout,
 }
 
 impl Sandbox<'_> {
@@ -76,11 +80,11 @@ impl Sandbox<'_> {
     }
 
     /// Runs it in a fresh sandbox, supervised on `runtime`, its output to
-    /// `output`; killed as soon as `stop` completes.
+    /// `output` (whole lines at a time); killed as soon as `stop` completes.
     pub(super) fn run(
         self,
         runtime: &tokio::runtime::Runtime,
-        output: Output<'_>,
+        output: &mut dyn FnMut(Stream, &[u8]),
         stop: impl std::future::Future<Output = ()>,
     ) -> Ran {
         let options = self.options;
@@ -120,16 +124,25 @@ impl Sandbox<'_> {
             }
         }
         invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
+        // What libtest says of the test, read on its way to `output`.
+        let mut reports = self.test.map(|test| Reports::new([test], self.layout));
+        let mut read = |stream: Stream, bytes: &[u8]| {
+            if let (Stream::Stdout, Some(reports)) = (stream, reports.as_mut()) {
+                reports.feed(bytes);
+            }
+            output(stream, bytes);
+        };
+        let output = Output::To(&mut read);
         let watch =
             session::Watch { timeout: options.timeout, report_grace: report.then_some(Duration::from_secs(2)), output };
         match session::run(runtime, invocation, watch, stop) {
-            Ok(outcome) => self.judge(&nonce, &outcome),
+            Ok(outcome) => self.judge(&nonce, &outcome, reports.as_ref()),
             Err(SessionError::Start(err)) => Ran::failed(101, format!("could not start its sandbox: {}", err.render())),
             Err(SessionError::Supervise(e)) => Ran::failed(101, format!("supervising its sandbox failed: {e}")),
         }
     }
 
-    fn judge(&self, nonce: &str, outcome: &Outcome) -> Ran {
+    fn judge(&self, nonce: &str, outcome: &Outcome, reports: Option<&Reports>) -> Ran {
         let options = self.options;
         let report = crate::sandbox::pollution::from_messages(&outcome.log.messages);
         let (cause, used) = verdict::resources(outcome);
@@ -177,6 +190,11 @@ impl Sandbox<'_> {
                 let _ = write!(note, "the test process was killed by {}", verdict::signal_name(signal));
             }
             return Ran::failed(code, explain(&note));
+        }
+        // Status 0 is a pass only if libtest said the test passed: a test
+        // that calls `std::process::exit(0)` ends its binary with it too.
+        if let Some(why) = reports.and_then(|reports| reports.not_passed(0)) {
+            return Ran::failed(101, explain(&why));
         }
         if let Some(allowed) = options.forbid {
             if let Some(failure) = verdict::polluted(report.as_ref(), allowed, crate::config::ENV_FORBID_POLLUTION) {
@@ -316,14 +334,23 @@ fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>)
             return ExitCode::from(101);
         }
     };
+    // The test's result is read from its libtest's output, in the layout
+    // nextest (or the caller) asked for.
+    let layout = match test.map(|_| super::reported::layout_of(args)).transpose() {
+        Ok(layout) => layout.unwrap_or(Layout::Pretty),
+        Err(message) => {
+            eprintln!("isolated-test wrap: {message}");
+            return ExitCode::from(101);
+        }
+    };
     let interrupted = std::cell::Cell::new(None);
-    let sandbox = Sandbox { options, binary, args: args.to_vec(), test, env_remove: Vec::new() };
+    let sandbox = Sandbox { options, binary, args: args.to_vec(), test, env_remove: Vec::new(), layout };
     let label = sandbox.label();
     // Passed on as the bytes they are, line by line.
     let mut pass_through = |stream: Stream, bytes: &[u8]| {
         let _ = crate::parent::supervise::pass_on_to(stream, bytes);
     };
-    let ran = sandbox.run(&runtime, Output::To(&mut pass_through), async {
+    let ran = sandbox.run(&runtime, &mut pass_through, async {
         interrupted.set(Some(interrupts.next().await));
     });
     // An #[isolated_test] runs again outside, where it makes its own sandbox.

@@ -15,10 +15,11 @@ use std::time::Instant;
 use super::framing::Framing;
 use super::libtest::{self, Args, Ignored};
 use super::one::{Ending, Sandbox, Streams, outside};
+use super::reported::Layout;
 use super::{Options, exit_code};
 use crate::__cli::Interrupts;
 use crate::parent::session;
-use crate::parent::supervise::{Output, Stream, pass_on_to};
+use crate::parent::supervise::{Stream, pass_on_to};
 
 /// One test of the run.
 #[derive(Debug, Clone)]
@@ -227,8 +228,10 @@ fn run_test(
         // `--test-threads` above wins anyway; the variable is the user's
         // choice for wrap's own run, not for the one inside.
         env_remove: vec![crate::config::ENV_RUST_TEST_THREADS.into()],
+        // wrap's own arguments above: libtest's default layout.
+        layout: Layout::Pretty,
     };
-    let ran = sandbox.run(runtime, Output::To(&mut sink), until_interrupted(stop.clone()));
+    let ran = sandbox.run(runtime, &mut sink, until_interrupted(stop.clone()));
     let (passed, mut output, notes, mode) = match ran.ending {
         Ending::Passed => (true, captured, ran.notes, framing.mode()),
         Ending::Failed => (false, captured, ran.notes, framing.mode()),
