@@ -28,7 +28,8 @@
 //! what a test does to the host, not a test written to fool it).
 //!
 //! Several runs one after the other on one stream (`pair`'s A then B) are
-//! told apart by their banners: a new banner ends the run before it.
+//! told apart by their banners: a new banner ends the run before it (so
+//! there, a test that prints libtest's banner itself ends its own run).
 
 /// libtest's output layout (`--format`), as far as a result is read from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,19 +118,21 @@ impl Reports {
 
     fn line(&mut self, text: &str) {
         let layout = self.layout;
-        let Some(run) = self.runs.get_mut(self.current) else { return };
         if let Some(count) = banner(text) {
-            if run.banner.is_some() {
-                // The next run's libtest: this one said all it would.
-                self.current += 1;
-                if let Some(next) = self.runs.get_mut(self.current) {
-                    next.banner = Some(count);
-                }
-            } else {
+            let Some(run) = self.runs.get_mut(self.current) else { return };
+            if run.banner.is_none() {
                 run.banner = Some(count);
+                return;
             }
-            return;
+            // The next run's libtest, if another is to come: this one said
+            // all it would. Of the last run, it is the test's own line.
+            if let Some(next) = self.runs.get_mut(self.current + 1) {
+                next.banner = Some(count);
+                self.current += 1;
+                return;
+            }
         }
+        let Some(run) = self.runs.get_mut(self.current) else { return };
         if run.banner.is_none() {
             return;
         }
@@ -237,6 +240,11 @@ mod tests {
         }
         // The last line may come without its newline.
         assert_eq!(said("t", Layout::Pretty, &format!("running 1 test\ntest t ... ok\n\n{SUMMARY}")), None);
+        // A test that prints libtest's banner itself.
+        assert_eq!(
+            said("t", Layout::Pretty, &format!("running 1 test\nrunning 1 test\ntest t ... ok\n\n{SUMMARY}")),
+            None
+        );
     }
 
     #[test]
