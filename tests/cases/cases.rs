@@ -362,6 +362,13 @@ fn pair_b_does_not_care() {
     assert!(std::path::Path::new("/etc").is_dir());
 }
 
+/// An isolated A that leaves the same marker as `pair_a_leaves_a_marker`,
+/// in its own sandbox: it never reaches B.
+#[isolated_test]
+fn pair_a_isolated_leaves_a_marker() {
+    std::fs::write("/etc/isolated-test-pair-marker", "left by A").unwrap();
+}
+
 /// A plain test that ends its process with status 0 before libtest
 /// reports it: no pass, under `wrap` or `pair`.
 #[test]

@@ -864,8 +864,136 @@ fn a_sandbox_inside_a_sandbox_fails_naming_the_cause() {
 
 /// `isolated-test pair <cases binary> a b`: exit code and all output.
 fn pair(a: &str, b: &str) -> (Option<i32>, String) {
-    let out = Command::new(cli_binary()).arg("pair").arg(cases_binary()).args([a, b]).output().unwrap();
+    pair_with(a, b, &[])
+}
+
+/// The same, with `env` added.
+fn pair_with(a: &str, b: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(cli_binary());
+    command.arg("pair").arg(cases_binary()).args([a, b]).envs(env.iter().copied());
+    let out = command.output().unwrap();
     (out.status.code(), run_of(out).text)
+}
+
+fn assert_says(text: &str, needles: &[&str], absent: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+    }
+    for absent in absent {
+        assert!(!text.contains(absent), "unexpected `{absent}` in:\n{text}");
+    }
+}
+
+/// A plain test whose binary exits with status 0 before libtest reports
+/// it (`std::process::exit(0)` in the test) failed, in every run of a
+/// pair, even one that prints libtest's summary of a pass itself; before,
+/// status 0 was `passed`.
+#[test]
+#[serial]
+fn pair_reads_the_verdict_libtest_reported_not_the_exit_status_alone() {
+    let (exits, fakes) = ("plain_exits_zero_before_its_result", "plain_prints_a_pass_then_exits_zero");
+    let why = |name: &str| {
+        format!(
+            "FAILED (the test process exited with status 0 before libtest reported a result for `{name}` \
+             (std::process::exit called from the test?))"
+        )
+    };
+    let (code, text) = pair(exits, fakes);
+    assert_eq!(code, Some(0), "{text}");
+    assert_says(
+        &text,
+        &[
+            &format!("A `{exits}`: {}", why(exits)),
+            &format!("B `{fakes}` after A: {}", why(fakes)),
+            &format!("B `{fakes}` alone:   {}", why(fakes)),
+            "verdict: A's leftovers do not change B's verdict",
+        ],
+        &[": passed"],
+    );
+    // Beside a test that passes, which still does.
+    let (code, text) = pair("pair_a_leaves_a_marker", exits);
+    assert_eq!(code, Some(0), "{text}");
+    assert_says(&text, &["A `pair_a_leaves_a_marker`: passed", &format!("B `{exits}` alone:   {}", why(exits))], &[]);
+}
+
+/// An `#[isolated_test]` in a pair runs in a sandbox of its own, with its
+/// own verdict, as under wrap (it is never nested in pair's sandbox, which
+/// the kernel refuses): what an isolated A changes stays in its sandbox and
+/// never reaches B. Before, every run failed at `mount_proc` (sandboxes do
+/// not nest) and pair gave a verdict from them.
+#[test]
+#[serial]
+fn pair_runs_an_isolated_test_in_a_sandbox_of_its_own() {
+    let (code, text) = pair("pair_a_isolated_leaves_a_marker", "pair_b_trips_on_the_marker");
+    assert_eq!(code, Some(0), "{text}");
+    assert_says(
+        &text,
+        &[
+            "A `pair_a_isolated_leaves_a_marker`: passed",
+            "B `pair_b_trips_on_the_marker` after A: passed",
+            "B `pair_b_trips_on_the_marker` alone:   passed",
+            "verdict: A's leftovers do not change B's verdict",
+            // The attribute's own report, of its own sandbox.
+            "isolated test `pair_a_isolated_leaves_a_marker`: pollution report:",
+            "added    /etc/isolated-test-pair-marker (file, 9 bytes",
+        ],
+        &["sandboxes do not nest", "found A's leftover marker"],
+    );
+    assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
+    // Both isolated: B's verdict is its own, a failure both times.
+    let (code, text) = pair("passes", "panics");
+    assert_eq!(code, Some(0), "{text}");
+    assert_says(
+        &text,
+        &[
+            "A `passes`: passed",
+            "B `panics` after A: FAILED (exit 101)",
+            "B `panics` alone:   FAILED (exit 101)",
+            "deliberate panic 7c1f",
+            "verdict: A's leftovers do not change B's verdict",
+        ],
+        &["sandboxes do not nest"],
+    );
+}
+
+/// A pair whose runs could not run a test has no verdict: pair says why
+/// and exits 125, whether its own sandbox failed, an isolated test's own
+/// sandbox failed before its body, or an isolated B would have to run
+/// among a plain A's leftovers (in pair's sandbox, where it cannot make
+/// its own).
+#[test]
+#[serial]
+fn pair_gives_no_verdict_from_runs_that_could_not_run_the_test() {
+    for (a, b, env, said) in [
+        (
+            "rootfs_missing_dir",
+            "pair_b_does_not_care",
+            None,
+            &[
+                "no verdict: A `rootfs_missing_dir` (an #[isolated_test], run in a sandbox of its own) did not run: \
+               that sandbox failed before its body started",
+                "sandbox setup failed at step `check_rootfs`",
+            ][..],
+        ),
+        (
+            "pair_a_leaves_a_marker",
+            "passes",
+            None,
+            &["no verdict: B `passes` is an #[isolated_test]: it makes a sandbox of its own from the host's files, \
+               and sandboxes do not nest"][..],
+        ),
+        (
+            "pair_a_leaves_a_marker",
+            "pair_b_does_not_care",
+            Some(("ISOLATED_TEST_INJECT_SETUP_FAULT", "mount_proc")),
+            &["no verdict: sandbox setup failed at step `mount_proc`"][..],
+        ),
+    ] {
+        let (code, text) = pair_with(a, b, &env.into_iter().collect::<Vec<_>>());
+        assert_eq!(code, Some(125), "{a} {b}: {text}");
+        assert_says(&text, said, &["verdict: A's", ": passed\n", "B `pair_b_does_not_care` alone"]);
+    }
+    assert!(!Path::new("/etc/isolated-test-pair-marker").exists());
 }
 
 #[test]

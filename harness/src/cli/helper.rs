@@ -28,11 +28,13 @@ pub(crate) struct RunSpec {
     /// printed or checked, since it costs time).
     #[serde(default = "yes")]
     pub(crate) report: bool,
-    /// The first command is this test, run by `isolated-test wrap`: if it
-    /// turns out to be an `#[isolated_test]`, it defers (see
-    /// `crate::pid2::wrapped`) and this helper reports `Deferred`.
+    /// The test each command runs (by index), for `isolated-test wrap` and
+    /// `pair`: one that turns out to be an `#[isolated_test]` defers (see
+    /// `crate::pid2::wrapped`), this helper reports `Deferred`, and runs no
+    /// command after it (the caller runs it outside, and what came after
+    /// it would have run before it).
     #[serde(default)]
-    pub(crate) wrapped_test: Option<String>,
+    pub(crate) wrapped_tests: Vec<Option<String>>,
 }
 
 fn yes() -> bool {
@@ -59,16 +61,17 @@ pub(crate) fn invocation(
     Ok((nonce, Invocation { argv, env, env_remove: Vec::new(), setup, stdin: None, forked_test: None }))
 }
 
-/// The pipe a wrapped test writes its name to when it defers: the write
-/// end is inherited by the test (no close-on-exec), the read end stays
-/// here and never blocks.
-struct DeferPipe {
+/// A pipe a test started by this binary writes a word back on (a wrapped
+/// test its name when it defers, a test `pair` runs outside that its body
+/// started): the write end is inherited by the test (no close-on-exec),
+/// the read end stays here and never blocks.
+pub(super) struct TellPipe {
     read: std::fs::File,
-    write: std::os::fd::OwnedFd,
+    pub(super) write: std::os::fd::OwnedFd,
 }
 
-impl DeferPipe {
-    fn new() -> std::io::Result<Self> {
+impl TellPipe {
+    pub(super) fn new() -> std::io::Result<Self> {
         use rustix::fs::OFlags;
         let (read, write) = rustix::pipe::pipe()?;
         rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
@@ -76,15 +79,20 @@ impl DeferPipe {
         Ok(Self { read: read.into(), write })
     }
 
-    /// Whether `test` deferred: it wrote its name and exited with the
-    /// status that says so. What the test wrote is in the pipe by the
-    /// time it has exited; a process it left behind that still holds the
-    /// write end does not make this wait.
-    fn deferred(mut self, test: &str, status: &std::process::ExitStatus) -> bool {
+    /// What the test wrote, once it has exited: it is in the pipe by then;
+    /// a process it left behind that still holds the write end does not
+    /// make this wait.
+    pub(super) fn said(mut self) -> Vec<u8> {
         drop(self.write);
         let mut said = Vec::new();
         let _ = std::io::Read::read_to_end(&mut self.read, &mut said);
-        status.code() == Some(crate::pid2::wrapped::DEFER_EXIT) && said == format!("{test}\n").as_bytes()
+        said
+    }
+
+    /// Whether `test` deferred: it wrote its name and exited with the
+    /// status that says so.
+    fn deferred(self, test: &str, status: &std::process::ExitStatus) -> bool {
+        status.code() == Some(crate::pid2::wrapped::DEFER_EXIT) && self.said() == format!("{test}\n").as_bytes()
     }
 }
 
@@ -169,8 +177,8 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
     let mut last = 0;
     for (i, argv) in spec.commands.iter().enumerate() {
         let Some((program, args)) = argv.split_first() else { continue };
-        let wrapped = spec.wrapped_test.as_deref().filter(|_| i == 0);
-        let defer = match wrapped.map(|_| DeferPipe::new()).transpose() {
+        let wrapped = spec.wrapped_tests.get(i).and_then(Option::as_deref);
+        let defer = match wrapped.map(|_| TellPipe::new()).transpose() {
             Ok(defer) => defer,
             Err(e) => {
                 eprintln!("isolated-test: cannot create the pipe a wrapped test defers through: {e}");
@@ -203,13 +211,18 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
             let report = start.diff(&end, &built.layers);
             channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
-        if let (Some(test), Some(defer), Ok(status)) = (wrapped, defer, &status) {
-            if defer.deferred(test, status) {
-                channel.send(&Message::Deferred { test: test.to_owned() });
-            }
+        let deferred = match (wrapped, defer, &status) {
+            (Some(test), Some(defer), Ok(status)) => defer.deferred(test, status),
+            _ => false,
+        };
+        if let (true, Some(test)) = (deferred, wrapped) {
+            channel.send(&Message::Deferred { test: test.to_owned() });
         }
         channel.send(&Message::CommandExited { code, signal });
         last = code;
+        if deferred {
+            break;
+        }
     }
     // The helper exits with the last command's status: the parent checks
     // the reported one against it, so a forged report changes nothing.

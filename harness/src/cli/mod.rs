@@ -6,6 +6,7 @@
 
 mod doctor;
 mod helper;
+mod pair;
 mod relay;
 mod run;
 mod visible;
@@ -73,7 +74,7 @@ pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Doctor => doctor::run(),
         Command::Run { sandbox, json, command } => run::run(&sandbox, json, command),
-        Command::Pair { sandbox, test_binary, test_a, test_b } => run::pair(&sandbox, test_binary, test_a, test_b),
+        Command::Pair { sandbox, test_binary, test_a, test_b } => pair::pair(&sandbox, test_binary, test_a, test_b),
         Command::Wrap { args } => wrap::run(args),
         Command::SandboxHelper { mode } => helper::run(&mode),
     }

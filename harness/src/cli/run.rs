@@ -1,6 +1,6 @@
-//! `isolated-test run` (any command in a sandbox, with its pollution
-//! report) and `isolated-test pair` (does test A's leftover state change
-//! test B's verdict?).
+//! `isolated-test run`: any command in a sandbox, with its pollution
+//! report; and the sandbox it makes, which `pair` (`super::pair`) makes
+//! too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::helper::RunSpec;
 use super::relay;
 use super::visible;
+use super::wrap::reported::Reports;
 use crate::Rootfs;
 use crate::parent::session::{self, SessionError};
 use crate::parent::supervise::{Outcome, Output};
@@ -298,22 +299,30 @@ fn bind_named_paths(mut rootfs: Rootfs, commands: &[Vec<String>]) -> Result<Root
 }
 
 /// What came of one helper sandbox.
-struct Sandboxed {
-    nonce: String,
-    outcome: Outcome,
+pub(super) struct Sandboxed {
+    pub(super) nonce: String,
+    pub(super) outcome: Outcome,
     /// The commands' standard output may have ended without a newline: it
     /// did (the last byte passed on was not one), or it went to a terminal
     /// byte by byte, unseen.
     open_line: bool,
     /// The signal (SIGINT, SIGTERM, SIGHUP) that stopped it, if one did:
     /// the sandbox was killed and removed, the terminal restored.
-    interrupted: Option<i32>,
+    pub(super) interrupted: Option<i32>,
 }
 
 /// One helper sandbox run to the end; with `stdin`, the first command reads
 /// this process's standard input (through a pipe: the caller's terminal or
-/// file itself never enters the sandbox).
-fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Result<Sandboxed, String> {
+/// file itself never enters the sandbox). Each command that is a test of
+/// `tests` (by index, `pair`'s) defers if it is an `#[isolated_test]`, and
+/// `reports` reads libtest's reports of them on their standard output.
+pub(super) fn sandboxed(
+    args: &SandboxArgs,
+    commands: Vec<Vec<String>>,
+    stdin: bool,
+    tests: &[&str],
+    mut reports: Option<&mut Reports>,
+) -> Result<Sandboxed, String> {
     let mut rootfs = args.rootfs();
     if !args.no_bind_args {
         rootfs = bind_named_paths(rootfs, &commands)?;
@@ -336,7 +345,8 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     let base_dir = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let setup = SetupRequest::new(args.hostname.clone(), rootfs, base_dir, !args.privileged, limits);
     let tty = terminal.as_ref().map(|_| Terminal::size());
-    let spec = RunSpec { commands, tty, report: true, wrapped_test: None };
+    let wrapped_tests = tests.iter().map(|test| Some((*test).to_owned())).collect();
+    let spec = RunSpec { commands, tty, report: true, wrapped_tests };
     let (nonce, mut invocation) = super::helper::invocation("run", Some(&spec), setup)?;
     invocation.env.extend(profiles.as_ref().map(crate::config::coverage::Profiles::env));
     // The input is fed from threads of its own, from now on: until PID 1
@@ -359,9 +369,13 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
     // noting whether it ended its last line (what follows must start on a
     // line of its own).
     let mut open_line = terminal.is_some();
+    let mut lines = crate::parent::supervise::Lines::default();
     let mut relay = |bytes: &[u8]| {
         if let Some(last) = bytes.last() {
             open_line = *last != b'\n';
+        }
+        if let Some(reports) = reports.as_deref_mut() {
+            lines.push(bytes, &mut |line| reports.feed(line));
         }
         crate::parent::supervise::pass_on(bytes)
     };
@@ -386,10 +400,13 @@ fn sandboxed(args: &SandboxArgs, commands: Vec<Vec<String>>, stdin: bool) -> Res
         SessionError::Start(err) => err.render(),
         SessionError::Supervise(e) => format!("supervising the sandbox failed: {e}"),
     })?;
+    if let Some(reports) = reports {
+        lines.finish(&mut |line| reports.feed(line));
+    }
     Ok(Sandboxed { nonce, outcome, open_line, interrupted: interrupted.get() })
 }
 
-fn exit_codes(outcome: &Outcome) -> Vec<i32> {
+pub(super) fn exit_codes(outcome: &Outcome) -> Vec<i32> {
     outcome
         .log
         .messages
@@ -402,7 +419,7 @@ fn exit_codes(outcome: &Outcome) -> Vec<i32> {
 }
 
 /// How `run` and `pair` say how to raise the timeout.
-const RUN_TIMEOUT_HINT: &str = "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).";
+pub(super) const RUN_TIMEOUT_HINT: &str = "\nRaise the limit with `--timeout` (e.g. `--timeout 30m`).";
 
 /// Why a helper's sandbox itself failed (setup, timeout, protocol), if it
 /// did; a timeout ends with `timeout_hint`.
@@ -425,7 +442,7 @@ pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str
 
 /// Says that `command` was stopped by `signal` (its sandbox killed and
 /// removed) and exits as a shell reports it, 128 + the signal.
-fn stopped_by(command: &str, signal: i32) -> ExitCode {
+pub(super) fn stopped_by(command: &str, signal: i32) -> ExitCode {
     let name = crate::parent::verdict::signal_name(signal);
     eprintln!("isolated-test {command}: interrupted by {name}; the sandbox was killed");
     ExitCode::from(u8::try_from(128 + signal).unwrap_or(1))
@@ -434,13 +451,14 @@ fn stopped_by(command: &str, signal: i32) -> ExitCode {
 /// `isolated-test run`.
 pub(crate) fn run(args: &SandboxArgs, json: bool, command: Vec<String>) -> ExitCode {
     crate::config::make_for_a_command();
-    let Sandboxed { nonce, outcome, open_line, interrupted } = match sandboxed(args, vec![command.clone()], true) {
-        Ok(o) => o,
-        Err(msg) => {
-            eprintln!("isolated-test run: could not start the sandbox: {msg}");
-            return ExitCode::from(125);
-        }
-    };
+    let Sandboxed { nonce, outcome, open_line, interrupted } =
+        match sandboxed(args, vec![command.clone()], true, &[], None) {
+            Ok(o) => o,
+            Err(msg) => {
+                eprintln!("isolated-test run: could not start the sandbox: {msg}");
+                return ExitCode::from(125);
+            }
+        };
     if let Some(signal) = interrupted {
         return stopped_by("run", signal);
     }
@@ -510,134 +528,6 @@ fn json_document(
         "limits": limits,
         "limit_hit": limit_hit,
     })
-}
-
-fn verdict_word(code: Option<i32>) -> String {
-    match code {
-        Some(0) => "passed".into(),
-        Some(c) => format!("FAILED (exit {c})"),
-        None => "did not finish".into(),
-    }
-}
-
-/// Why `binary` would not run the test `name` as `pair` runs it
-/// (`BINARY --exact NAME`), if it would not: a test that does not run
-/// neither passes nor fails, and a pair with one has no verdict.
-///
-/// # Errors
-/// The binary's listing could not be had.
-fn not_run(binary: &std::path::Path, name: &str) -> Result<Option<String>, String> {
-    use super::wrap::libtest::{Listed, look_up};
-    Ok(match look_up(binary, name)? {
-        Listed::Runs => None,
-        Listed::Ignored => Some(format!(
-            "it is #[ignore]d, so libtest skips it (`{} --exact {name}` reports it `ignored`)",
-            binary.display()
-        )),
-        Listed::Missing => Some(format!(
-            "`{}` has no test of that exact name (its `--list` names each test in full: `module::test`)",
-            binary.display()
-        )),
-    })
-}
-
-/// `isolated-test pair`.
-pub(crate) fn pair(args: &SandboxArgs, binary: PathBuf, test_a: String, test_b: String) -> ExitCode {
-    crate::config::make_for_a_command();
-    let binary = match binary.canonicalize() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("isolated-test pair: cannot use the test binary `{}`: {e}", binary.display());
-            return ExitCode::from(125);
-        }
-    };
-    // Its tests are listed on the host (`--list`), which only a libtest
-    // binary does without running anything: any other program (`harness =
-    // false`, a doc test, a program named by mistake) would run there,
-    // outside any sandbox, whatever its arguments.
-    match super::wrap::libtest::classify(&binary) {
-        Ok(super::wrap::libtest::Kind::Libtest) => {}
-        Ok(_) => {
-            eprintln!(
-                "isolated-test pair: `{}` is not a libtest test binary (harness = false, a doc test or another \
-                 program), so its tests cannot be named; it was not run. `isolated-test run -- {}` runs it whole \
-                 in a sandbox",
-                binary.display(),
-                binary.display()
-            );
-            return ExitCode::from(125);
-        }
-        Err(e) => {
-            eprintln!("isolated-test pair: cannot read the test binary `{}`: {e}", binary.display());
-            return ExitCode::from(125);
-        }
-    }
-    // A named test that would not run is told before any sandbox is made:
-    // it would neither pass nor fail, and the pair would mean nothing. As
-    // for a test binary that cannot be used, the exit status is 125.
-    let mut runs = true;
-    for (which, name) in [("A", &test_a), ("B", &test_b)] {
-        match not_run(&binary, name) {
-            Ok(None) => {}
-            Ok(Some(why)) => {
-                println!("{which} `{name}`: not run: {why}");
-                runs = false;
-            }
-            Err(e) => {
-                eprintln!("isolated-test pair: {e}");
-                return ExitCode::from(125);
-            }
-        }
-    }
-    if !runs {
-        eprintln!("isolated-test pair: a test that is not run neither passes nor fails: name two tests that run");
-        return ExitCode::from(125);
-    }
-    let binary = binary.display().to_string();
-    // Plain libtest runs of one test each: the pair is for tests that are
-    // not isolated yet (an #[isolated_test] would run in a sandbox of its own).
-    let test = |name: &str| vec![binary.clone(), name.into(), "--exact".into(), "--test-threads=1".into()];
-    eprintln!("== A then B, in one sandbox");
-    let together = sandboxed(args, vec![test(&test_a), test(&test_b)], false);
-    if let Ok(Sandboxed { interrupted: Some(signal), .. }) = together {
-        return stopped_by("pair", signal);
-    }
-    eprintln!("== B alone, in a fresh sandbox");
-    let alone = sandboxed(args, vec![test(&test_b)], false);
-    if let Ok(Sandboxed { interrupted: Some(signal), .. }) = alone {
-        return stopped_by("pair", signal);
-    }
-    let (Ok(Sandboxed { nonce: n1, outcome: together, .. }), Ok(Sandboxed { nonce: n2, outcome: alone, .. })) =
-        (together, alone)
-    else {
-        eprintln!("isolated-test pair: could not start a sandbox");
-        return ExitCode::from(125);
-    };
-    for (nonce, outcome) in [(&n1, &together), (&n2, &alone)] {
-        if let Some(msg) = sandbox_failure(nonce, outcome, RUN_TIMEOUT_HINT) {
-            eprintln!("isolated-test pair: {msg}");
-            return ExitCode::from(125);
-        }
-    }
-    let codes = exit_codes(&together);
-    let (a, b_after) = (codes.first().copied(), codes.get(1).copied());
-    let b_alone = exit_codes(&alone).first().copied();
-    let report: Report = pollution::from_messages(&together.log.messages).unwrap_or_default();
-    println!("A `{test_a}`: {}", verdict_word(a));
-    println!("B `{test_b}` after A: {}", verdict_word(b_after));
-    println!("B `{test_b}` alone:   {}", verdict_word(b_alone));
-    let changed = (b_after == Some(0)) != (b_alone == Some(0));
-    if changed {
-        println!(
-            "verdict: A's leftovers change B's verdict (B {} alone, {} after A)",
-            if b_alone == Some(0) { "passes" } else { "fails" },
-            if b_after == Some(0) { "passes" } else { "fails" }
-        );
-    } else {
-        println!("verdict: A's leftovers do not change B's verdict");
-    }
-    println!("A's {report}");
-    if changed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 #[cfg(test)]

@@ -118,6 +118,12 @@ pub(crate) const ENV_WRAP_TEST: &str = "ISOLATED_TEST_WRAP_TEST";
 /// The number of the descriptor (a pipe to `wrap`'s helper) a deferring
 /// test writes its name to.
 pub(crate) const ENV_WRAP_FD: &str = "ISOLATED_TEST_WRAP_FD";
+/// Names the `#[isolated_test]` that `pair` runs outside its sandboxes
+/// (where it makes its own).
+pub(crate) const ENV_PAIR_TEST: &str = "ISOLATED_TEST_PAIR_TEST";
+/// The number of the descriptor (a pipe to `pair`) that test writes
+/// `started` to once its body started in its sandbox.
+pub(crate) const ENV_PAIR_FD: &str = "ISOLATED_TEST_PAIR_FD";
 /// Marks the zygote, started once per test process: the number of its
 /// socket to the test process (see `zygote`).
 pub(crate) const ENV_ZYGOTE_SOCKET: &str = "ISOLATED_TEST_ZYGOTE_SOCKET";

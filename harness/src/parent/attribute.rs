@@ -40,6 +40,7 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
         Err(message) => return could_not_start(spec, name, &message),
     };
     let outcome = start_and_supervise(spec, name);
+    tell_pair(name, outcome.as_ref().is_ok_and(|(nonce, outcome)| body_started(nonce, outcome)));
     let (nonce, outcome) = match outcome {
         Ok(o) => o,
         Err(StartError { message, unsupported_host: true })
@@ -136,6 +137,30 @@ pub(crate) fn run_parent(spec: &TestSpec, name: &str) {
             eprintln!("isolated test `{name}` failed before its body could panic: {msg}");
         }
         Verdict::Fail(msg) => panic!("isolated test `{name}` failed: {msg}"),
+    }
+}
+
+/// Whether the body of the test started in the sandbox that `nonce` names
+/// (its setup was done): unless it did, the verdict is the sandbox's, not
+/// the test's.
+fn body_started(nonce: &str, outcome: &supervise::Outcome) -> bool {
+    let ours = outcome.log.hello().is_some_and(|(n, _)| n == nonce);
+    ours && outcome.log.messages.contains(&crate::sandbox::protocol::Message::Started)
+}
+
+/// Run by `isolated-test pair` outside its sandboxes (an `#[isolated_test]`
+/// makes its own), the test `name` tells pair on the pipe it names whether
+/// its body started: a test whose sandbox failed before its body (its
+/// setup, its start) has no verdict of its own for pair to compare. Only
+/// the test pair names says so, once.
+fn tell_pair(name: &str, started: bool) {
+    use crate::config::{ENV_PAIR_FD, ENV_PAIR_TEST};
+    if !started || std::env::var(ENV_PAIR_TEST).as_deref() != Ok(name) {
+        return;
+    }
+    let Some(fd) = std::env::var(ENV_PAIR_FD).ok().and_then(|fd| fd.parse().ok()) else { return };
+    if let Ok(mut pipe) = crate::sys::fd::adopt_cloexec_file(fd) {
+        let _ = std::io::Write::write_all(&mut pipe, b"started\n");
     }
 }
 

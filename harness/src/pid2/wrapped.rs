@@ -1,4 +1,5 @@
-//! Mixed suites: an `#[isolated_test]` run by `isolated-test wrap`.
+//! Mixed suites: an `#[isolated_test]` run by `isolated-test wrap` (or
+//! `pair`, which defers the same way).
 //!
 //! `wrap` runs every test of a binary in a sandbox of its own. Sandboxes do
 //! not nest (inside one, the kernel refuses a second its fresh `/proc`), so

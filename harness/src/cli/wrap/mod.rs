@@ -29,7 +29,7 @@
 
 mod framing;
 pub(super) mod libtest;
-mod one;
+pub(super) mod one;
 pub(super) mod reported;
 mod suite;
 

@@ -105,7 +105,8 @@ impl Sandbox<'_> {
             ..SetupRequest::new(options.hostname.clone(), rootfs, options.base_dir.clone(), true, options.limits)
         };
         let report = options.report_wanted();
-        let spec = RunSpec { commands: vec![argv], tty: None, report, wrapped_test: self.test.map(str::to_owned) };
+        let spec =
+            RunSpec { commands: vec![argv], tty: None, report, wrapped_tests: vec![self.test.map(str::to_owned)] };
         let (nonce, mut invocation) = match helper::invocation("run", Some(&spec), setup) {
             Ok(made) => made,
             Err(message) => return Ran::failed(101, message),
@@ -206,7 +207,7 @@ impl Sandbox<'_> {
 }
 
 /// Where the output of a test run by [`outside`] goes.
-pub(super) enum Streams<'a> {
+pub(in crate::__cli) enum Streams<'a> {
     /// This process's own standard output and error, as it comes
     /// (nextest's call: the output passes through).
     Inherited,
@@ -219,15 +220,17 @@ pub(super) enum Streams<'a> {
     Lines(&'a mut dyn FnMut(&[u8])),
 }
 
-/// Runs `binary ARGS` outside any sandbox: a test that deferred, which
-/// makes its own. Its output goes where `streams` says; what comes back is
+/// Runs `binary ARGS` outside any sandbox, with `env` added to its
+/// environment: a test that deferred, which makes its own. Its output goes
+/// where `streams` says; what comes back is
 /// the exit status as a code (128 + a signal that killed it) and the
 /// captured output ([`Streams::Captured`]), or else only why the test
 /// could not be run or waited for. When `stop` completes first, the test
 /// is sent SIGTERM (its sandbox dies with it) and waited for.
-pub(super) async fn outside(
+pub(in crate::__cli) async fn outside(
     binary: &Path,
     args: &[String],
+    env: &[(&str, String)],
     streams: Streams<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> (i32, Vec<u8>) {
@@ -240,7 +243,7 @@ pub(super) async fn outside(
     };
     let started = (|| {
         let mut command = tokio::process::Command::new(binary);
-        command.args(args).stdin(std::process::Stdio::null());
+        command.args(args).envs(env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null());
         if piped {
             // Do not pass on a one-thread libtest: its status line would
             // come before the test's output, where the framing is not found.
@@ -355,7 +358,7 @@ fn single(options: &Options, binary: &Path, args: &[String], test: Option<&str>)
     });
     // An #[isolated_test] runs again outside, where it makes its own sandbox.
     let code = (ran.ending == Ending::Deferred && interrupted.get().is_none()).then(|| {
-        runtime.block_on(outside(binary, args, Streams::Inherited, async {
+        runtime.block_on(outside(binary, args, &[], Streams::Inherited, async {
             interrupted.set(Some(interrupts.next().await));
         }))
     });

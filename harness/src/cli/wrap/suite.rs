@@ -244,9 +244,9 @@ fn run_test(
                 let mut print = |bytes: &[u8]| {
                     let _ = pass_on_to(Stream::Stdout, &framing.filter(bytes));
                 };
-                runtime.block_on(outside(binary, &test_args, Streams::Lines(&mut print), until_interrupted(stop)))
+                runtime.block_on(outside(binary, &test_args, &[], Streams::Lines(&mut print), until_interrupted(stop)))
             } else {
-                let rerun = outside(binary, &test_args, Streams::Captured, until_interrupted(stop));
+                let rerun = outside(binary, &test_args, &[], Streams::Captured, until_interrupted(stop));
                 let (code, text) = runtime.block_on(rerun);
                 (code, framing.filter(&text))
             };
