@@ -390,6 +390,26 @@ fn plain_prints_a_pass_then_exits_zero() {
     std::process::exit(0);
 }
 
+/// A plain test that opens a pty's slave without `O_NOCTTY` and closes
+/// the master, as pty tests do: a process that led a session without a
+/// terminal would take the slave as its terminal and die of SIGHUP.
+#[test]
+#[allow(unsafe_code)]
+fn pty_opened_and_closed_plainly() {
+    use std::os::fd::AsRawFd;
+    let master = std::fs::OpenOptions::new().read(true).write(true).open("/dev/ptmx").unwrap();
+    let (mut unlock, mut number): (libc::c_int, libc::c_uint) = (0, 0);
+    // SAFETY: two ioctls on the open master with pointers to live integers.
+    unsafe {
+        assert_eq!(libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock), 0);
+        assert_eq!(libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number), 0);
+    }
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/pts/{number}")).unwrap();
+    drop(master);
+    drop(slave);
+    println!("the pty came and went 7c3d");
+}
+
 /// A plain test that passes and prints a line first (under a one-thread
 /// libtest, between its `test NAME ... ` and its `ok`).
 #[test]

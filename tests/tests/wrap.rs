@@ -656,6 +656,23 @@ fn a_plain_test_that_exits_zero_before_its_result_fails() {
     assert!(!run.text.contains("1b6e"), "{}", run.text);
 }
 
+/// A plain test that opens a pty's slave and closes its master (as pty
+/// tests do) passes under wrap as it does plainly, as cargo's runner and
+/// as nextest calls it: it leads no session of its own, so the slave never
+/// becomes its terminal and the master's close sends it no SIGHUP.
+#[test]
+#[serial]
+fn a_plain_test_that_opens_a_pty_passes() {
+    let name = "pty_opened_and_closed_plainly";
+    for args in [&[name][..], &["--exact", name, "--nocapture"]] {
+        let run = wrap(cases_binary(), args, &[]);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.text);
+        assert!(!run.text.contains("SIGHUP"), "{}", run.text);
+    }
+    let run = wrap(cases_binary(), &["--exact", name, "--nocapture"], &[]);
+    assert_contains(&run, &["the pty came and went 7c3d"]);
+}
+
 /// The real `cargo nextest run` on the fixture, with its
 /// `.config/nextest.toml` (the wrapper script) and wrap on PATH.
 #[test]

@@ -194,7 +194,7 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
         }
         let status = match spec.tty.filter(|_| i == 0) {
             Some(size) => run_on_pty(command, size),
-            None => crate::sys::process::in_new_session(&mut command).status(),
+            None => crate::sys::process::in_new_process_group(&mut command).status(),
         };
         let (code, signal) = match &status {
             Ok(status) => match status.code() {

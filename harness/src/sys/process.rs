@@ -23,19 +23,15 @@ pub(crate) fn in_new_session_on_tty(cmd: &mut Command) -> &mut Command {
     }
 }
 
-/// Makes `cmd` lead a new session (and so a new process group) when it
-/// starts, as a shell started by a terminal would.
+/// Makes `cmd` lead a new process group, in the session it is started
+/// from (the sandbox's, which has no controlling terminal). Not a session
+/// of its own: a session leader without a terminal that opens a pty's
+/// slave (without `O_NOCTTY`, as pty tests do) gets it as its controlling
+/// terminal, and closing the master then kills it with SIGHUP; an
+/// `#[isolated_test]` body, which leads no session, never meets that.
 #[cfg(feature = "cli")]
-pub(crate) fn in_new_session(cmd: &mut Command) -> &mut Command {
-    // SAFETY: the closure runs between fork and exec; setsid(2) is
-    // async-signal-safe and touches no memory of the parent's. It cannot
-    // fail in a fresh child (which is never a process group leader).
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        })
-    }
+pub(crate) fn in_new_process_group(cmd: &mut Command) -> &mut Command {
+    cmd.process_group(0)
 }
 
 /// Makes `cmd` die (SIGKILL) when the thread that starts it exits, so a
