@@ -656,6 +656,50 @@ fn shows_what_it_was_given() {
     );
 }
 
+/// What the flooding cases write: 1 GiB, far past what the test process
+/// keeps of a test's output (a few MiB) or of a line.
+const FLOOD: usize = 1 << 30;
+
+/// Writes [`FLOOD`] bytes of `~` on standard output without a newline, then
+/// fails, so that libtest shows what it kept.
+fn flood_stdout() {
+    let chunk = vec![b'~'; 1 << 20];
+    let mut out = std::io::stdout().lock();
+    for _ in 0..FLOOD / chunk.len() {
+        out.write_all(&chunk).unwrap();
+    }
+    out.flush().unwrap();
+    panic!("flooded 1 GiB 2f6a");
+}
+
+/// [`flood_stdout`] in a sandbox: the test process passes on or keeps a
+/// bounded part of it at a time, whatever the sandbox writes.
+#[isolated_test(timeout = "120s")]
+fn flood_stdout_without_a_newline() {
+    flood_stdout();
+}
+
+/// [`FLOOD`] bytes of 1 KiB lines of `E` on standard error, then a failure.
+#[isolated_test(timeout = "120s")]
+fn flood_stderr_with_lines() {
+    let mut line = vec![b'E'; 1023];
+    line.push(b'\n');
+    let chunk = line.repeat(1024);
+    let mut err = std::io::stderr().lock();
+    for _ in 0..FLOOD / chunk.len() {
+        err.write_all(&chunk).unwrap();
+    }
+    panic!("flooded 1 GiB of lines 3a7b");
+}
+
+/// [`flood_stdout`] as a plain test, for `isolated-test wrap`. Ignored:
+/// run alone, libtest itself would hold its gigabyte.
+#[test]
+#[ignore = "run by tests/e2e.rs under isolated-test wrap"]
+fn flood_stdout_in_a_plain_test() {
+    flood_stdout();
+}
+
 /// Run in order (`ahead::` with `--test-threads=1`) by tests/e2e.rs, which
 /// sets `ISOLATED_TEST_E2E_AHEAD_DIR` (a host directory visible in the
 /// sandbox): sandboxes made ahead of their tests serve the tests that ask

@@ -1538,3 +1538,173 @@ fn under_the_real_nextest_each_test_process_forks_its_zygote_before_main() {
     let changed = before.diff(&HostSnapshot::capture().unwrap());
     assert!(changed.is_empty(), "{changed:?}");
 }
+
+/// What the flooding cases write (`FLOOD` in cases.rs).
+const FLOOD: u64 = 1 << 30;
+
+/// The most the test process (or `wrap`) may use while a sandbox floods
+/// it with [`FLOOD`] bytes: it keeps a bounded part of them at a time.
+const FLOODED_RSS: u64 = 256 << 20;
+
+/// A run whose output may be a flood: the bytes of it that were `flood`,
+/// counted as they came and not kept; the rest, as text; and the peak
+/// memory of the process and the descendants it waited for.
+struct Flooded {
+    status: std::process::ExitStatus,
+    flood: u64,
+    text: String,
+    max_rss: u64,
+}
+
+impl Flooded {
+    /// How many bytes the line that stands in for what was left out
+    /// (`[isolated-test: 1020.0 MiB (1069547520 bytes) of this test's
+    /// output left out here; ...]`) says were left out.
+    fn left_out(&self) -> u64 {
+        let marker = self.text.split("[isolated-test: ").nth(1).unwrap_or_else(|| panic!("no marker:\n{}", self.text));
+        assert!(marker.contains(" bytes) of this test's output left out here; the first "), "{marker}");
+        assert!(marker.contains("To see all of it, run the test with --nocapture]"), "{marker}");
+        marker.split_once(" (").and_then(|(_, n)| n.split_once(" bytes)")).unwrap().0.parse().unwrap()
+    }
+}
+
+/// Runs `command`, reading its standard output and error as they come (a
+/// gigabyte would not fit the test's own memory as text), and measures its
+/// peak memory: `wait4`'s usage of that one child, since the
+/// `RUSAGE_CHILDREN` of this process holds every child it ever waited for
+/// (cargo's builds among them).
+#[allow(unsafe_code)]
+// The child is waited for by wait4, which gives its usage; std's wait does not.
+#[allow(clippy::zombie_processes)]
+fn run_flooded(mut command: Command, flood: u8) -> Flooded {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let count = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let (all, mut buf) = (vec![flood; 64 * 1024], vec![0u8; 64 * 1024]);
+            let (mut flooded, mut other) = (0u64, Vec::new());
+            loop {
+                let n = match pipe.read(&mut buf) {
+                    Ok(0) => return (flooded, other),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => panic!("reading the output: {e}"),
+                };
+                // Compared whole first (a memcmp, fast in a debug build too).
+                if buf[..n] == all[..n] {
+                    flooded += n as u64;
+                    continue;
+                }
+                for byte in &buf[..n] {
+                    if *byte == flood { flooded += 1 } else { other.push(*byte) }
+                }
+            }
+        })
+    };
+    let stdout = count(Box::new(child.stdout.take().unwrap()));
+    let stderr = count(Box::new(child.stderr.take().unwrap()));
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in.
+    let mut usage = unsafe { std::mem::zeroed::<libc::rusage>() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are to
+    // live locals. `child` is not waited for after this (it is only dropped).
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let (out_flood, out_other) = stdout.join().unwrap();
+    let (err_flood, err_other) = stderr.join().unwrap();
+    Flooded {
+        status: std::process::ExitStatus::from_raw(status),
+        flood: out_flood + err_flood,
+        text: format!("{}{}", String::from_utf8_lossy(&out_other), String::from_utf8_lossy(&err_other)),
+        max_rss: u64::try_from(usage.ru_maxrss).unwrap() * 1024,
+    }
+}
+
+/// The cases binary with `args`, as `run_cases` runs it, for
+/// [`run_flooded`].
+fn cases_command(args: &[&str]) -> Command {
+    let mut command = Command::new(cases_binary());
+    command.args(args).env_remove("ISOLATED_TEST_INJECT_SETUP_FAULT");
+    without_backtraces(&mut command);
+    command
+}
+
+/// Takes out what would change a flooded run's peak memory or output: a
+/// panic's backtrace (symbolizing it reads the binary's debug information,
+/// a hundred MiB, into memory) and the variable that means `--nocapture`.
+fn without_backtraces(command: &mut Command) {
+    command.env("RUST_BACKTRACE", "0").env_remove("RUST_LIB_BACKTRACE").env_remove("RUST_TEST_NOCAPTURE");
+}
+
+/// A sandbox that writes a gigabyte cannot grow the test process by as
+/// much: a line without its newline is passed on in pieces, and of what
+/// libtest captures only the head and the tail are kept, with a line
+/// saying what was left out; with `--nocapture` every byte comes through.
+/// Before, the test process held the whole unended line (1 GiB) and the
+/// whole captured output (several times over, 3 GB).
+#[test]
+#[serial]
+fn a_flooding_test_keeps_the_test_process_bounded() {
+    let assert_bounded = |run: &Flooded, what: &str| {
+        assert!(
+            run.max_rss < FLOODED_RSS,
+            "{what}: the test process grew to {} MiB while the sandbox wrote {} MiB",
+            run.max_rss >> 20,
+            FLOOD >> 20
+        );
+    };
+    // Captured: what libtest shows of the failure is the head and the
+    // tail, and the line between them counts the rest exactly.
+    let run = run_flooded(cases_command(&["--exact", "flood_stdout_without_a_newline"]), b'~');
+    assert_eq!(run.status.code(), Some(101), "{}", run.text);
+    assert!(run.text.contains("flooded 1 GiB 2f6a") && run.text.contains("1 failed"), "{}", run.text);
+    assert_eq!(run.left_out() + run.flood, FLOOD, "shown and left out add up to what was written");
+    assert!(run.flood < 16 << 20, "{} bytes of the flood shown", run.flood);
+    assert_bounded(&run, "captured");
+    // --nocapture: every byte passes through.
+    let run = run_flooded(cases_command(&["--exact", "flood_stdout_without_a_newline", "--nocapture"]), b'~');
+    assert_eq!(run.status.code(), Some(101), "{}", run.text);
+    assert_eq!(run.flood, FLOOD, "--nocapture shows all of it:\n{}", run.text);
+    assert!(run.text.contains("flooded 1 GiB 2f6a") && !run.text.contains("[isolated-test: "), "{}", run.text);
+    assert_bounded(&run, "--nocapture");
+    // Lines on standard error, captured.
+    let run = run_flooded(cases_command(&["--exact", "flood_stderr_with_lines"]), b'E');
+    assert_eq!(run.status.code(), Some(101), "{}", run.text);
+    assert!(run.text.contains("flooded 1 GiB of lines 3a7b"), "{}", run.text);
+    assert!(run.left_out() > FLOOD - (16 << 20) && run.flood < 16 << 20, "{} bytes shown", run.flood);
+    assert_bounded(&run, "lines on stderr");
+}
+
+/// `isolated-test wrap` keeps as little of a flooding plain test: as
+/// cargo's runner (captured, and with `--nocapture`) and as nextest calls
+/// it (one test, passed through).
+#[test]
+#[serial]
+fn wrap_keeps_a_flooding_test_bounded() {
+    let test = "flood_stdout_in_a_plain_test";
+    for (args, captured) in [
+        (&["--exact", test, "--include-ignored"][..], true),
+        (&["--exact", test, "--include-ignored", "--nocapture"][..], false),
+        (&["--exact", test, "--nocapture", "--ignored"][..], false),
+    ] {
+        let mut wrap = Command::new(cli_binary());
+        wrap.arg("wrap").arg(cases_binary()).args(args);
+        without_backtraces(&mut wrap);
+        let run = run_flooded(wrap, b'~');
+        assert_eq!(run.status.code(), Some(101), "{args:?}: {}", run.text);
+        assert!(run.text.contains("flooded 1 GiB 2f6a"), "{args:?}: {}", run.text);
+        if captured {
+            assert_eq!(run.left_out() + run.flood, FLOOD, "{args:?}: shown and left out add up");
+        } else {
+            assert_eq!(run.flood, FLOOD, "{args:?}: all of it passes through:\n{}", run.text);
+        }
+        assert!(
+            run.max_rss < FLOODED_RSS,
+            "{args:?}: wrap grew to {} MiB while the test wrote {} MiB",
+            run.max_rss >> 20,
+            FLOOD >> 20
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //!   (through `sys::pid1`), the rootless id maps ([`subid`]).
 //! - [`supervise`]: the tokio loop: output, result channel, deadline, kill;
 //!   [`proctree`] is the tree a timeout reports.
+//! - [`capture`]: what is kept of an output held for a failure (its head
+//!   and tail).
 //! - [`verdict`]: pass or fail from exit statuses and messages;
 //!   [`diagnose`] adds the host's cause and fix.
 //! - [`guard`]: kills and reaps PID 1 if the parent leaves early.
@@ -20,6 +22,7 @@
 
 pub(crate) mod ahead;
 pub(crate) mod attribute;
+pub(crate) mod capture;
 pub(crate) mod diagnose;
 pub(crate) mod guard;
 pub(crate) mod proctree;

@@ -3,8 +3,10 @@
 //! channel and the deadline.
 //!
 //! Output is replayed through `print!`/`eprint!` on the test thread, so
-//! libtest captures it (shown on failure) or streams it (`--nocapture`),
-//! unless the caller takes it ([`Output`]).
+//! libtest captures it (shown on failure; its head and tail only, see
+//! [`super::capture`]) or streams it (`--nocapture`), unless the caller
+//! takes it ([`Output`]). What is held of a line is bounded
+//! ([`LINE_PIECE`]).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -14,6 +16,7 @@ use rustix::process::{Signal, WaitId, WaitIdOptions};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
+use super::capture::Kept;
 use super::guard::Pid1Guard;
 use super::proctree::{self, ProcInfo};
 use super::start::Started;
@@ -68,8 +71,9 @@ pub(crate) enum Stream {
 /// Where the sandbox's output goes.
 pub(crate) enum Output<'a> {
     /// Line by line through `print!`/`eprint!`: libtest captures it in a
-    /// test (as text: bytes that are no UTF-8 are replaced); elsewhere it
-    /// reaches this process's own streams.
+    /// test (as text: bytes that are no UTF-8 are replaced), and then only
+    /// its head and tail are kept ([`Kept`]); elsewhere (`--nocapture`) it
+    /// reaches this process's own streams whole.
     Replay,
     /// Standard output and standard error byte for byte as they come,
     /// flushed (a terminal session: a prompt has no newline). Used by the
@@ -122,20 +126,36 @@ pub(crate) fn pass_on_to(stream: Stream, bytes: &[u8]) -> io::Result<()> {
 /// pipes reach EOF; this bounds the wait for that.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// The most of one line [`Lines`] holds back: a longer line (a megabyte of
+/// base64, a progress bar redrawn with `\r`, output that never ends its
+/// line) is passed on in pieces of about this size instead of being held
+/// whole, each cut between characters.
+pub(crate) const LINE_PIECE: usize = 64 * 1024;
+
 /// Splits a byte stream into whole lines (so that a multi-byte character is
-/// never cut in two), passed on as the bytes they are.
+/// never cut in two), passed on as the bytes they are; a line longer than
+/// [`LINE_PIECE`] in pieces.
 #[derive(Default)]
 pub(crate) struct Lines {
     pending: Vec<u8>,
 }
 
 impl Lines {
-    /// Passes on the whole lines `bytes` completes; keeps the rest.
+    /// Passes on the whole lines `bytes` completes, and the start of a line
+    /// that has grown past [`LINE_PIECE`]; keeps the rest.
     pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         // Only the new bytes are searched: a long line that comes in many
-        // reads costs its length once, not once per read.
-        let Some(last_nl) = bytes.iter().rposition(|b| *b == b'\n') else {
+        // reads costs its length once, not once per read. `contains` is
+        // std's memchr, fast in a debug build too (a test suite's usually
+        // is one), where a loop over the bytes is not.
+        let last_nl = if bytes.contains(&b'\n') { bytes.iter().rposition(|b| *b == b'\n') } else { None };
+        let Some(last_nl) = last_nl else {
             self.pending.extend_from_slice(bytes);
+            if self.pending.len() >= LINE_PIECE {
+                let cut = super::capture::whole_characters(&self.pending);
+                emit(&self.pending[..cut]);
+                self.pending.drain(..cut);
+            }
             return;
         };
         let (complete, rest) = bytes.split_at(last_nl + 1);
@@ -236,13 +256,23 @@ pub(crate) async fn supervise(
     // cgroup v1 keeps no peak process count: it is sampled.
     let mut sample = tokio::time::interval(Duration::from_millis(20));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // libtest holds what it captures whole, and copies it: of what it
+    // would hold, only the head and the tail are kept.
+    let kept = std::cell::RefCell::new(
+        (matches!(output, Output::Replay) && super::capture::libtest_captures()).then(Kept::default),
+    );
     let output = std::cell::RefCell::new(output);
     // Through print!/eprint! (which libtest captures, as text) unless the
     // caller takes the bytes.
     let emit = |stream: Stream, bytes: &[u8]| match (&mut *output.borrow_mut(), stream) {
         (Output::To(sink), stream) => sink(stream, bytes),
-        (_, Stream::Stdout) => print!("{}", String::from_utf8_lossy(bytes)),
-        (_, Stream::Stderr) => eprint!("{}", String::from_utf8_lossy(bytes)),
+        // Captured, both streams go to the one buffer libtest shows, in the
+        // order they came.
+        (_, stream) => match (&mut *kept.borrow_mut(), stream) {
+            (Some(kept), _) => kept.push(bytes, &mut print),
+            (None, Stream::Stdout) => print(bytes),
+            (None, Stream::Stderr) => eprint!("{}", String::from_utf8_lossy(bytes)),
+        },
     };
     let mut print_out = |bytes: &[u8]| emit(Stream::Stdout, bytes);
     let mut print_err = |bytes: &[u8]| emit(Stream::Stderr, bytes);
@@ -349,6 +379,9 @@ pub(crate) async fn supervise(
     }
     out.lines.finish(&mut print_out);
     err.lines.finish(&mut print_err);
+    if let Some(kept) = kept.borrow_mut().as_mut() {
+        kept.finish(&mut print);
+    }
     let usage = cgroup.as_ref().map(|c| c.usage());
     let limits = cgroup.as_ref().map(|c| c.limits);
     // Dropping the cgroup kills anything left and removes it.
@@ -363,6 +396,11 @@ pub(crate) async fn supervise(
         limits,
         limits_off,
     })
+}
+
+/// Writes `bytes` through `print!`, as text (libtest captures it).
+fn print(bytes: &[u8]) {
+    print!("{}", String::from_utf8_lossy(bytes));
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
@@ -402,5 +440,23 @@ mod tests {
         lines.push(b"d\n", &mut emit);
         lines.finish(&mut emit);
         assert_eq!(got, [format!("{}\na\nb\n", "x".repeat(2000)), "cd\n".to_owned()]);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_piece_is_passed_on_in_pieces_between_characters() {
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut emit = |s: &[u8]| pieces.push(s.to_vec());
+        let mut lines = Lines::default();
+        // 'é' is two bytes and the reads are of an odd size: pieces would
+        // end in the middle of one.
+        let line = format!("{}\n", "é".repeat(5 * LINE_PIECE));
+        for read in line.as_bytes().chunks(16 * 1024 + 1) {
+            lines.push(read, &mut emit);
+            assert!(lines.pending.len() < LINE_PIECE, "held {} bytes", lines.pending.len());
+        }
+        lines.finish(&mut emit);
+        assert!(pieces.len() > 5, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|p| std::str::from_utf8(p).is_ok()), "a piece cut a character in two");
+        assert_eq!(pieces.concat(), line.as_bytes(), "nothing lost, nothing added");
     }
 }

@@ -41,6 +41,9 @@ pub(super) struct Framing {
     heading: String,
     at: At,
     mode: Option<&'static str>,
+    /// The last chunk ended inside a line (a long line comes in pieces):
+    /// whether that line is kept.
+    open_line: Option<bool>,
 }
 
 impl Framing {
@@ -52,6 +55,7 @@ impl Framing {
             heading: format!("---- {name} stdout ----"),
             at: At::Start,
             mode: None,
+            open_line: None,
         }
     }
 
@@ -115,13 +119,29 @@ impl Framing {
         }
     }
 
-    /// `chunk` (whole lines, maybe ending without a newline) without the
-    /// framing lines, as the bytes they are (a test's output may be no
-    /// text; libtest's own lines are).
+    /// `chunk` (whole lines, maybe ending without a newline: a long line
+    /// comes in pieces) without the framing lines, as the bytes they are (a
+    /// test's output may be no text; libtest's own lines are). The rest of
+    /// a line goes where its start went.
     pub(super) fn filter(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut kept = Vec::with_capacity(chunk.len());
-        for line in chunk.split_inclusive(|b| *b == b'\n') {
-            if self.keep(&String::from_utf8_lossy(line)) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            // `contains` is std's memchr, fast in a debug build too, where a
+            // loop over the bytes is not: the pieces of a long line, which
+            // have no newline, are not searched byte by byte.
+            let newline = if rest.contains(&b'\n') { rest.iter().position(|b| *b == b'\n') } else { None };
+            let end = newline.map_or(rest.len(), |i| i + 1);
+            let (line, after) = rest.split_at(end);
+            rest = after;
+            let keep = match self.open_line.take() {
+                Some(keep) => keep,
+                None => self.keep(&String::from_utf8_lossy(line)),
+            };
+            if !line.ends_with(b"\n") {
+                self.open_line = Some(keep);
+            }
+            if keep {
                 kept.extend_from_slice(line);
             }
         }
@@ -199,6 +219,19 @@ mod tests {
         let mut framing = Framing::new("t");
         assert_eq!(filtered(&mut framing, "running 1 test\ntest t - flaky ... ok\n"), "test t - flaky ... ok\n");
         assert_eq!(framing.mode(), None);
+    }
+
+    #[test]
+    fn a_line_in_pieces_is_kept_or_dropped_whole() {
+        // The rest of the test's line is its own, however it reads.
+        let mut framing = Framing::new("t");
+        let kept = filtered(&mut framing, "running 1 test\nsome output, then ")
+            + &filtered(&mut framing, "test t ... ok\n")
+            + &filtered(&mut framing, "test t ... ok\n");
+        assert_eq!(kept, "some output, then test t ... ok\n");
+        // The rest of a framing line is framing.
+        let kept = filtered(&mut framing, "test result: ok. 1 passed") + &filtered(&mut framing, "; 0 failed\n");
+        assert_eq!(kept, "");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::reported::{Layout, Reports};
 use super::{Options, exit_code};
 use crate::__cli::Interrupts;
 use crate::__cli::helper::{self, RunSpec};
+use crate::parent::capture::Kept;
 use crate::parent::session::{self, SessionError};
 use crate::parent::supervise::{Outcome, Output, Stream};
 use crate::parent::verdict;
@@ -212,7 +213,8 @@ pub(in crate::__cli) enum Streams<'a> {
     /// (nextest's call: the output passes through).
     Inherited,
     /// Standard output and error together, in order, returned when the
-    /// test has ended (captured, as libtest captures a test's output).
+    /// test has ended (captured, as libtest captures a test's output: its
+    /// head and tail, see [`Kept`]).
     Captured,
     /// Standard output to the caller as it comes, whole lines at a time
     /// (so that libtest's framing can be told from it); standard error to
@@ -271,8 +273,11 @@ pub(in crate::__cli) async fn outside(
     let read_all = async {
         let Some(mut pipe) = pipe else { return Vec::new() };
         let Some(sink) = lines.as_mut() else {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes).await;
+            let (mut bytes, mut kept, mut buf) = (Vec::new(), Kept::default(), vec![0u8; 16 * 1024]);
+            while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+                kept.push(&buf[..n], &mut |read| bytes.extend_from_slice(read));
+            }
+            kept.finish(&mut |read| bytes.extend_from_slice(read));
             return bytes;
         };
         // Whole lines as they come (never a character cut in two), the

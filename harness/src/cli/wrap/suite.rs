@@ -18,6 +18,7 @@ use super::one::{Ending, Sandbox, Streams, outside};
 use super::reported::Layout;
 use super::{Options, exit_code};
 use crate::__cli::Interrupts;
+use crate::parent::capture::Kept;
 use crate::parent::session;
 use crate::parent::supervise::{Stream, pass_on_to};
 
@@ -197,7 +198,9 @@ fn run_test(
     if test.include_ignored {
         test_args.push("--include-ignored".to_owned());
     }
-    let mut captured = Vec::new();
+    // As libtest keeps a test's output for its failure: only its head and
+    // tail (libtest holds it whole, and wrap would hold it for as long).
+    let (mut captured, mut kept) = (Vec::new(), Kept::default());
     let mut framing = Framing::new(&test.name);
     let mut sink = |stream: Stream, bytes: &[u8]| {
         let filtered;
@@ -212,7 +215,7 @@ fn run_test(
             (true, stream) => {
                 let _ = pass_on_to(stream, bytes);
             }
-            (false, _) => captured.extend_from_slice(bytes),
+            (false, _) => kept.push(bytes, &mut |bytes| captured.extend_from_slice(bytes)),
         }
     };
     let until_interrupted = |mut stop: tokio::sync::watch::Receiver<Option<i32>>| async move {
@@ -232,6 +235,7 @@ fn run_test(
         layout: Layout::Pretty,
     };
     let ran = sandbox.run(runtime, &mut sink, until_interrupted(stop.clone()));
+    kept.finish(&mut |bytes| captured.extend_from_slice(bytes));
     let (passed, mut output, notes, mode) = match ran.ending {
         Ending::Passed => (true, captured, ran.notes, framing.mode()),
         Ending::Failed => (false, captured, ran.notes, framing.mode()),
