@@ -700,6 +700,21 @@ fn flood_stdout_in_a_plain_test() {
     flood_stdout();
 }
 
+/// Writes [`FLOOD`] bytes of `C` without a newline on descriptor 3, the
+/// result channel of the harness, which the body did not open, and returns.
+#[isolated_test(timeout = "60s")]
+#[allow(unsafe_code)]
+fn flood_the_result_channel() {
+    use std::os::fd::FromRawFd;
+    // SAFETY: descriptor 3 is open in PID 2 (the harness's channel); the
+    // file is never dropped, so it is never closed.
+    let mut channel = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(3) });
+    let chunk = vec![b'C'; 1 << 20];
+    for _ in 0..FLOOD / chunk.len() {
+        channel.write_all(&chunk).unwrap();
+    }
+}
+
 /// Run in order (`ahead::` with `--test-threads=1`) by tests/e2e.rs, which
 /// sets `ISOLATED_TEST_E2E_AHEAD_DIR` (a host directory visible in the
 /// sandbox): sandboxes made ahead of their tests serve the tests that ask

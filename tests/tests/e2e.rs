@@ -1708,3 +1708,24 @@ fn wrap_keeps_a_flooding_test_bounded() {
         );
     }
 }
+
+/// The body writes 1 GiB without a newline on descriptor 3, the harness's
+/// result channel: the test process drops the line once it is longer than
+/// any message (256 MiB), searches only the new bytes of each read, and
+/// the verdict says what happened. Before, it held the whole line and
+/// searched all of it again at every read, spinning until the timeout.
+#[test]
+#[serial]
+fn a_flood_on_the_result_channel_fails_naming_it() {
+    let run = run_flooded(cases_command(&["--exact", "flood_the_result_channel"]), b'C');
+    assert_fails_with(
+        &Run { status: run.status, text: run.text.clone() },
+        &[
+            "something wrote a line of 1.0 GiB",
+            "on the harness's result channel, descriptor 3 of the test process: more than the 256.0 MiB",
+            "a descriptor it did not open",
+        ],
+    );
+    assert!(!run.text.contains("timed out"), "{}", run.text);
+    assert!(run.max_rss < 320 << 20, "the test process grew to {} MiB for 1 GiB written", run.max_rss >> 20);
+}

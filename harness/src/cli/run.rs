@@ -429,7 +429,11 @@ pub(super) fn sandbox_failure(nonce: &str, outcome: &Outcome, timeout_hint: &str
             return Some("the sandbox answered for another run".into());
         }
     }
-    if outcome.timed_out.is_some() || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. })) {
+    // A line too long for a message may have carried the command's end.
+    let failed = outcome.timed_out.is_some()
+        || outcome.log.overlong.is_some()
+        || outcome.log.messages.iter().any(|m| matches!(m, Message::SetupFailed { .. }));
+    if failed {
         return match judge("__sandbox-helper run", nonce, outcome) {
             Verdict::Fail(msg) | Verdict::BodyPanicked(msg) => {
                 Some(msg.replace(crate::parent::verdict::TIMEOUT_HINT, timeout_hint))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::supervise::{Exit, Outcome};
 use crate::sandbox::pollution::Report;
-use crate::sandbox::protocol::Message;
+use crate::sandbox::protocol::{MESSAGE_CAP, Message, ResultLog, Stray};
 use crate::sys::pid1::pid1_exit;
 
 /// The verdict on one isolated test.
@@ -118,8 +118,56 @@ fn format_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
+/// What a line on the result channel longer than any message means, if
+/// one came: something other than the harness wrote there.
+fn overlong_line(log: &ResultLog) -> Option<String> {
+    use crate::sandbox::cgroup::bytes;
+    let length = log.overlong?;
+    Some(format!(
+        "something wrote a line of {} ({length} bytes) on the harness's result channel, descriptor 3 of the test \
+         process: more than the {} a message of the harness may have (the body writing to a descriptor it did not \
+         open?). The line was dropped unread, and with it whatever the harness wrote on it (the test's result)",
+        bytes(length),
+        bytes(MESSAGE_CAP as u64)
+    ))
+}
+
+/// What lines on the result channel that were no message mean, if some
+/// came: said where no result arrived, since one may have been garbled.
+fn stray_lines(log: &ResultLog) -> String {
+    let Some(Stray { lines, first }) = &log.stray else { return String::new() };
+    format!(
+        "\nThe harness's result channel, descriptor 3 of the test process, also carried {lines} line(s) that are no \
+         message of the harness, the first starting {first:?}: the body writing to a descriptor it did not open? A \
+         result written after them on the same line was lost."
+    )
+}
+
 /// Judges one run of `test` (libtest name) started with `nonce`.
 pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
+    match without_stray_lines(test, nonce, outcome) {
+        // Where no result arrived (and the test was not killed at its
+        // deadline), lines that were no message may be why.
+        Verdict::Fail(msg) if outcome.timed_out.is_none() && !outcome.log.messages.iter().any(is_result) => {
+            Verdict::Fail(msg + &stray_lines(&outcome.log))
+        }
+        verdict => verdict,
+    }
+}
+
+/// Whether `message` is one that ends the test.
+fn is_result(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::SetupFailed { .. }
+            | Message::Panicked { .. }
+            | Message::ReturnedErr { .. }
+            | Message::TeardownFailed { .. }
+            | Message::Passed
+    )
+}
+
+fn without_stray_lines(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
     let log = &outcome.log;
     let started = log.messages.contains(&Message::Started);
     let phase = if started { "while the body ran" } else { "during setup" };
@@ -137,6 +185,9 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
                 let _ = write!(msg, "\n{p}");
             }
         }
+        if let Some(overlong) = overlong_line(log) {
+            let _ = write!(msg, "\n{overlong}.");
+        }
         msg.push_str(TIMEOUT_HINT);
         return Verdict::Fail(msg);
     }
@@ -148,6 +199,10 @@ pub(crate) fn judge(test: &str, nonce: &str, outcome: &Outcome) -> Verdict {
             ));
         }
         _ => {}
+    }
+    // A result may have been on that line: no verdict from what is left.
+    if let Some(overlong) = overlong_line(log) {
+        return Verdict::Fail(overlong);
     }
 
     // What the body attached to its failure closes the message.
@@ -250,14 +305,18 @@ mod tests {
     use crate::error::ErrorChain;
     use crate::parent::proctree::ProcInfo;
     use crate::parent::supervise::TimedOut;
-    use crate::sandbox::protocol::ResultLog;
 
     fn outcome(messages: Vec<Message>, pid2_status: Option<i32>, exit: Exit) -> Outcome {
         let mut all = vec![Message::Hello { nonce: "n".into(), test: "t".into() }];
         all.extend(messages);
         Outcome {
             exit,
-            log: ResultLog { messages: all, pid2_status, ..ResultLog::default() },
+            log: {
+                let mut log = ResultLog::default();
+                log.messages = all;
+                log.pid2_status = pid2_status;
+                log
+            },
             timed_out: None,
             elapsed: Duration::ZERO,
             usage: None,
@@ -375,6 +434,42 @@ mod tests {
         assert!(
             matches!(judge("t", "n", &o), Verdict::Fail(m) if m.ends_with("error: E\nnetwork at the failure:\n  node a"))
         );
+    }
+
+    #[test]
+    fn a_line_longer_than_any_message_fails_and_says_what_wrote_it() {
+        // Even with a result that came after it on a line of its own.
+        let mut o = outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0));
+        o.log.overlong = Some(300 << 20);
+        let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!("must fail") };
+        assert!(
+            msg.starts_with(
+                "something wrote a line of 300.0 MiB (314572800 bytes) on the harness's result channel, \
+                 descriptor 3 of the test process: more than the 256.0 MiB"
+            ) && msg.contains("a descriptor it did not open"),
+            "{msg}"
+        );
+        // At the deadline, the timeout is the verdict and the line a note.
+        o.timed_out = Some(TimedOut { after: Duration::from_secs(2), tree: Vec::new() });
+        let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!("must fail") };
+        assert!(
+            msg.starts_with("timed out after 2s") && msg.contains("\nsomething wrote a line of 300.0 MiB"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn lines_that_are_no_message_are_named_where_no_result_came() {
+        let stray = Some(crate::sandbox::protocol::Stray { lines: 1, first: "CCCC".into() });
+        let mut o = outcome(vec![Message::Started], Some(EXIT_0), Exit::Code(0));
+        o.log.stray = stray.clone();
+        let Verdict::Fail(msg) = judge("t", "n", &o) else { panic!("must fail") };
+        assert!(msg.contains("without reporting a result") && msg.contains("1 line(s) that are no message"), "{msg}");
+        assert!(msg.contains("the first starting \"CCCC\""), "{msg}");
+        // A result that came is the verdict, whatever else was written.
+        let mut o = outcome(vec![Message::Started, Message::Passed], Some(EXIT_0), Exit::Code(0));
+        o.log.stray = stray;
+        assert_eq!(judge("t", "n", &o), Verdict::Pass);
     }
 
     #[test]

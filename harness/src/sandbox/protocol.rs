@@ -88,6 +88,27 @@ pub(crate) enum Message {
     },
 }
 
+/// The longest line the parent keeps from the result channel: 256 MiB.
+///
+/// The harness's largest message is the pollution report, about 70 bytes
+/// of JSON per changed path plus the path: 256 MiB holds well over a
+/// million changed paths, where a Debian root has some ten thousand files
+/// and a large `node_modules` two hundred thousand. A panic's message (an
+/// `assert_eq!` of two large vectors) has the same room. A longer line is
+/// no message: it is dropped as it comes, only its length counted
+/// ([`ResultLog::overlong`]), so that whatever is written on the channel
+/// costs the parent at most this much memory.
+pub(crate) const MESSAGE_CAP: usize = 256 << 20;
+
+/// Lines of the result channel that were neither a message nor a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stray {
+    /// How many.
+    pub(crate) lines: u64,
+    /// The start of the first (its first 60 characters).
+    pub(crate) first: String,
+}
+
 /// What the parent read from the result channel.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ResultLog {
@@ -101,8 +122,16 @@ pub(crate) struct ResultLog {
     pub(crate) fork_errno: Option<i32>,
     /// errno of PID 1's failed join of a fresh session keyring.
     pub(crate) keyring_errno: Option<i32>,
-    /// The bytes of a line not yet ended.
-    pub(crate) pending: Vec<u8>,
+    /// The length of the longest line that was longer than
+    /// [`MESSAGE_CAP`], dropped unread: something other than the harness
+    /// wrote on the channel (the body, on a descriptor it did not open).
+    pub(crate) overlong: Option<u64>,
+    /// Lines that were neither a message nor a record.
+    pub(crate) stray: Option<Stray>,
+    /// The bytes of a line not yet ended (at most [`MESSAGE_CAP`]).
+    pending: Vec<u8>,
+    /// The length so far of a line being dropped for its length.
+    dropping: Option<u64>,
 }
 
 impl ResultLog {
@@ -116,22 +145,52 @@ impl ResultLog {
     }
 
     /// Takes in bytes as they arrive: each line is parsed once, when its
-    /// newline has come.
+    /// newline has come; one longer than [`MESSAGE_CAP`] is dropped as it
+    /// comes.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') else { return };
-        let rest = self.pending.split_off(last + 1);
-        let complete = std::mem::replace(&mut self.pending, rest);
-        for line in complete.split(|b| *b == b'\n') {
-            self.line(line);
+        // Only the new bytes are searched for a line's end: a line that
+        // comes in many reads costs its length once, not once per read.
+        let mut rest = bytes;
+        while let Some(end) = line_end(rest) {
+            let (line, after) = rest.split_at(end);
+            if self.pending.is_empty() && self.dropping.is_none() && line.len() <= MESSAGE_CAP {
+                self.line(line);
+            } else {
+                self.take(line);
+                self.end_line();
+            }
+            rest = &after[1..];
         }
+        self.take(rest);
     }
 
     /// Parses what is left after the channel's end (a last line without
     /// its newline).
     pub(crate) fn finish(&mut self) {
-        let last = std::mem::take(&mut self.pending);
-        self.line(&last);
+        self.end_line();
+    }
+
+    /// Adds `part` to the line not yet ended, unless that makes it too long.
+    fn take(&mut self, part: &[u8]) {
+        if let Some(length) = &mut self.dropping {
+            *length += part.len() as u64;
+        } else if self.pending.len() + part.len() > MESSAGE_CAP {
+            self.dropping = Some((self.pending.len() + part.len()) as u64);
+            self.pending = Vec::new();
+        } else {
+            self.pending.extend_from_slice(part);
+        }
+    }
+
+    /// The line not yet ended has ended: parsed, or counted if it was
+    /// dropped.
+    fn end_line(&mut self) {
+        if let Some(length) = self.dropping.take() {
+            self.overlong = Some(self.overlong.map_or(length, |longest| longest.max(length)));
+        } else {
+            let line = std::mem::take(&mut self.pending);
+            self.line(&line);
+        }
     }
 
     fn line(&mut self, bytes: &[u8]) {
@@ -155,8 +214,13 @@ impl ResultLog {
                 Ok(message) => self.messages.push(message),
                 // Only the harness writes here (the channel is close-on-exec
                 // and PID 2 is not dumpable): a line that is neither is a
-                // harness bug, or a version mismatch between parent and child.
-                Err(error) => tracing::warn!(%error, line, "result channel: neither a message nor a record; ignored"),
+                // harness bug, a version mismatch between parent and child,
+                // or the body writing to a descriptor it did not open.
+                Err(error) => {
+                    let start: String = line.chars().take(60).collect();
+                    tracing::warn!(%error, start, "result channel: neither a message nor a record; ignored");
+                    self.stray.get_or_insert(Stray { lines: 0, first: start }).lines += 1;
+                }
             }
         }
     }
@@ -173,6 +237,14 @@ impl ResultLog {
             _ => None,
         })
     }
+}
+
+/// Where the first line of `bytes` ends (its newline), if it does.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    // `contains` is std's memchr, fast in a debug build too (a test suite's
+    // usually is one), where a loop over the bytes is not: a read without a
+    // newline, the bulk of a long line, is searched at that speed.
+    if bytes.contains(&b'\n') { bytes.iter().position(|b| *b == b'\n') } else { None }
 }
 
 /// Serialises one message as a line.
@@ -216,6 +288,35 @@ mod tests {
             assert_eq!(log.messages.len(), 2, "cut at {cut}");
             assert_eq!(log.exec_errno, Some(2));
         }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_dropped_as_it_comes_and_counted() {
+        let mut log = ResultLog::default();
+        log.push(&encode(&Message::Started).into_bytes());
+        // Something writes on the channel without a newline, in reads of
+        // the parent's size, far past the cap; then PID 1's record.
+        let read = vec![b'C'; 16 * 1024];
+        let reads = MESSAGE_CAP / read.len() + 10;
+        for _ in 0..reads {
+            log.push(&read);
+            assert!(log.pending.len() <= MESSAGE_CAP);
+        }
+        log.push(encode(&Message::Passed).trim_end().as_bytes());
+        log.push(b"\n#pid2-status 0\n");
+        log.finish();
+        let length = (reads * read.len() + encode(&Message::Passed).trim_end().len()) as u64;
+        assert_eq!(log.overlong, Some(length));
+        assert_eq!(log.messages, [Message::Started], "the message on the dropped line is lost");
+        assert_eq!(log.pid2_status, Some(0), "the lines after it are read");
+        assert!(log.pending.is_empty() && log.stray.is_none());
+    }
+
+    #[test]
+    fn lines_that_are_no_message_are_counted() {
+        let log = ResultLog::parse(b"CCCC{\"kind\":\"passed\"}\nnot json\n");
+        assert_eq!(log.stray, Some(Stray { lines: 2, first: "CCCC{\"kind\":\"passed\"}".into() }));
+        assert!(log.messages.is_empty() && log.overlong.is_none());
     }
 
     #[test]
