@@ -696,7 +696,7 @@ fn flood_stderr_with_lines() {
 /// run alone, libtest itself would hold its gigabyte.
 #[test]
 #[ignore = "run by tests/e2e.rs under isolated-test wrap"]
-fn flood_stdout_in_a_plain_test() {
+fn flood_stdout_without_the_attribute() {
     flood_stdout();
 }
 

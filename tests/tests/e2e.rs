@@ -1683,7 +1683,7 @@ fn a_flooding_test_keeps_the_test_process_bounded() {
 #[test]
 #[serial]
 fn wrap_keeps_a_flooding_test_bounded() {
-    let test = "flood_stdout_in_a_plain_test";
+    let test = "flood_stdout_without_the_attribute";
     for (args, captured) in [
         (&["--exact", test, "--include-ignored"][..], true),
         (&["--exact", test, "--include-ignored", "--nocapture"][..], false),

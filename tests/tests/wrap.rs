@@ -619,7 +619,7 @@ fn a_plain_test_that_exits_zero_before_its_result_fails() {
     let (exits, fakes, passes) =
         ("plain_exits_zero_before_its_result", "plain_prints_a_pass_then_exits_zero", "plain_prints_and_passes");
     for extra in [&[][..], &["--nocapture"]] {
-        let run = wrap(cases, &[&["plain_"][..], extra].concat(), &[]);
+        let run = wrap(cases, &[&["--exact", exits, fakes, passes][..], extra].concat(), &[]);
         assert_eq!(run.code, Some(101), "{extra:?}: {}", run.text);
         assert_contains(
             &run,
