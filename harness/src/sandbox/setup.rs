@@ -95,7 +95,16 @@ impl Kernel for LinuxKernel {
                 rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?
             }
             Op::SetHostname(name) => rustix::system::sethostname(name.as_bytes())?,
-            Op::UserQuota { name, value } => fs::write(Path::new("/proc/sys/user").join(name), value.to_string())?,
+            Op::UserQuota { name, value } => match fs::write(Path::new("/proc/sys/user").join(name), value.to_string())
+            {
+                // A read-only `/proc/sys` (a sandbox or container around
+                // this one): whoever made it so holds the share above us,
+                // and the kernel's checks at those levels stay.
+                Err(err) if err.raw_os_error() == Some(libc::EROFS) => {
+                    tracing::debug!(name, "/proc/sys is read-only: the user namespace's share is not set");
+                }
+                other => other?,
+            },
             Op::LoopbackUp => crate::sys::net::set_interface_up("lo")?,
             Op::Mkdir(path) => mkdir_all(path)?,
             Op::UpperDir { path, like } => {
