@@ -25,8 +25,13 @@ pub(crate) const TAIL: usize = 2 << 20;
 /// arguments, nor with `RUST_TEST_NOCAPTURE` set to anything but `0`.
 pub(crate) fn libtest_captures() -> bool {
     let flag = std::env::args_os().any(|arg| arg == "--nocapture" || arg == "--no-capture");
-    let variable = std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|value| value != "0");
-    !(flag || variable)
+    !(flag || nocapture_by_variable())
+}
+
+/// Whether `RUST_TEST_NOCAPTURE` asks libtest not to capture: set to
+/// anything but `0`, as libtest reads it.
+pub(crate) fn nocapture_by_variable() -> bool {
+    std::env::var("RUST_TEST_NOCAPTURE").is_ok_and(|value| value != "0")
 }
 
 /// The length of the longest start of `bytes` that does not end inside a

@@ -132,8 +132,7 @@ fn wrap(args: Vec<OsString>) -> Result<ExitCode, String> {
         (libtest::Kind::Libtest, Call::Passthrough) => Err(exec(&binary, &args)),
         (libtest::Kind::Libtest, _) => {
             let mut parsed = libtest::Args::parse(&args)?;
-            // As libtest reads it: set and not `0` is `--nocapture`.
-            parsed.nocapture |= std::env::var_os("RUST_TEST_NOCAPTURE").is_some_and(|v| v != "0");
+            parsed.nocapture |= crate::parent::capture::nocapture_by_variable();
             let options = Options::from_env()?;
             if parsed.bench {
                 eprintln!(
