@@ -145,11 +145,8 @@ impl Lines {
     /// that has grown past [`LINE_PIECE`]; keeps the rest.
     pub(crate) fn push(&mut self, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         // Only the new bytes are searched: a long line that comes in many
-        // reads costs its length once, not once per read. `contains` is
-        // std's memchr, fast in a debug build too (a test suite's usually
-        // is one), where a loop over the bytes is not.
-        let last_nl = if bytes.contains(&b'\n') { bytes.iter().rposition(|b| *b == b'\n') } else { None };
-        let Some(last_nl) = last_nl else {
+        // reads costs its length once, not once per read.
+        let Some(last_nl) = memchr::memrchr(b'\n', bytes) else {
             self.pending.extend_from_slice(bytes);
             if self.pending.len() >= LINE_PIECE {
                 let cut = super::capture::whole_characters(&self.pending);

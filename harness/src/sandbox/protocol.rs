@@ -151,7 +151,7 @@ impl ResultLog {
         // Only the new bytes are searched for a line's end: a line that
         // comes in many reads costs its length once, not once per read.
         let mut rest = bytes;
-        while let Some(end) = line_end(rest) {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, after) = rest.split_at(end);
             if self.pending.is_empty() && self.dropping.is_none() && line.len() <= MESSAGE_CAP {
                 self.line(line);
@@ -237,14 +237,6 @@ impl ResultLog {
             _ => None,
         })
     }
-}
-
-/// Where the first line of `bytes` ends (its newline), if it does.
-fn line_end(bytes: &[u8]) -> Option<usize> {
-    // `contains` is std's memchr, fast in a debug build too (a test suite's
-    // usually is one), where a loop over the bytes is not: a read without a
-    // newline, the bulk of a long line, is searched at that speed.
-    if bytes.contains(&b'\n') { bytes.iter().position(|b| *b == b'\n') } else { None }
 }
 
 /// Serialises one message as a line.

@@ -127,11 +127,7 @@ impl Framing {
         let mut kept = Vec::with_capacity(chunk.len());
         let mut rest = chunk;
         while !rest.is_empty() {
-            // `contains` is std's memchr, fast in a debug build too, where a
-            // loop over the bytes is not: the pieces of a long line, which
-            // have no newline, are not searched byte by byte.
-            let newline = if rest.contains(&b'\n') { rest.iter().position(|b| *b == b'\n') } else { None };
-            let end = newline.map_or(rest.len(), |i| i + 1);
+            let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             let (line, after) = rest.split_at(end);
             rest = after;
             let keep = match self.open_line.take() {
