@@ -212,15 +212,15 @@ fn run_commands(channel: &'static Channel, spec: &RunSpec) -> i32 {
             channel.send(&Message::Report { report: Box::new(report), lowers: built.lowers.clone() });
         }
         let deferred = match (wrapped, defer, &status) {
-            (Some(test), Some(defer), Ok(status)) => defer.deferred(test, status),
-            _ => false,
+            (Some(test), Some(defer), Ok(status)) => defer.deferred(test, status).then_some(test),
+            _ => None,
         };
-        if let (true, Some(test)) = (deferred, wrapped) {
+        if let Some(test) = deferred {
             channel.send(&Message::Deferred { test: test.to_owned() });
         }
         channel.send(&Message::CommandExited { code, signal });
         last = code;
-        if deferred {
+        if deferred.is_some() {
             break;
         }
     }

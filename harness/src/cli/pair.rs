@@ -104,16 +104,12 @@ impl Pair<'_> {
             eprintln!("isolated-test pair: no verdict: {message}");
             return Err(NoVerdict(ExitCode::from(125)));
         }
-        // The helper runs no test after one that deferred, so the one that
-        // did is the last that exited.
+        // The helper runs no test after one that deferred: the first of
+        // that name is the one.
         let codes = exit_codes(&outcome);
-        let deferred = outcome.log.messages.iter().any(|m| matches!(m, Message::Deferred { .. }));
-        let deferred = deferred.then(|| codes.len().saturating_sub(1)).filter(|i| {
-            outcome
-                .log
-                .messages
-                .iter()
-                .any(|m| matches!(m, Message::Deferred { test } if tests.get(*i) == Some(&test.as_str())))
+        let deferred = outcome.log.messages.iter().find_map(|m| match m {
+            Message::Deferred { test } => tests.iter().position(|t| t == test),
+            _ => None,
         });
         let mut told = Vec::new();
         for (i, (which, name)) in named.iter().enumerate() {
