@@ -76,7 +76,7 @@ json=$("$CARGO" build --release -p isolated-test --features cli --bin isolated-t
 CLI=$(executable isolated-test <<<"$json") || die "could not find the isolated-test executable"
 
 # --- measuring ---------------------------------------------------------------
-OUT=$(mktemp -d)
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/isolated-test-bench-XXXXXX")
 trap 'rm -rf -- "$OUT"' EXIT
 
 # run_suite LABEL ARGS...: one run of BIN over a whole module, under the
@@ -135,34 +135,72 @@ busy_cores() {
     }'
 }
 
-# run_each LABEL PREFIX...: N processes, one per plain test, each run under
-# PREFIX (empty for none); checks every exit status and that each ran its
-# test. Sets ELAPSED_NS. MODULE (default plain) picks the module, and
-# NEXTEST=1 the argument order nextest uses (`--exact NAME --nocapture`,
-# which is what makes `isolated-test wrap` run one test).
-run_each() {
-    local label=$1 start end i name status
-    shift
-    : >"$OUT/log"
+# each_test FIRST STEP LOG PREFIX...: the tests FIRST, FIRST + STEP, ... of
+# the module MODULE (default plain), one process each, run under PREFIX
+# (empty for none), their output appended to LOG; stops at the first that
+# fails, naming it in LOG, and returns its exit status. NEXTEST=1 takes the
+# argument order nextest uses (`--exact NAME --nocapture`, which is what
+# makes `isolated-test wrap` run one test).
+each_test() {
+    local first=$1 step=$2 log=$3 i name status
+    shift 3
     local -a tail=(-q)
     [[ ${NEXTEST:-0} == 1 ]] && tail=(--nocapture)
-    start=$(date +%s%N)
-    for ((i = 0; i < N; i++)); do
+    for ((i = first; i < N; i += step)); do
         printf -v name '%s::t%03d' "${MODULE:-plain}" "$i"
         status=0
-        "$@" "$BIN" --exact "$name" "${tail[@]}" >>"$OUT/log" 2>&1 || status=$?
+        "$@" "$BIN" --exact "$name" "${tail[@]}" >>"$log" 2>&1 || status=$?
         if ((status != 0)); then
-            cat "$OUT/log" >&2
-            die "$label run failed on $name (exit status $status): $* $BIN --exact $name -q"
+            echo "failed on $name (exit status $status): $* $BIN --exact $name ${tail[*]}" >>"$log"
+            return "$status"
         fi
     done
-    end=$(date +%s%N)
+}
+
+# check_each LABEL STATUS: dies unless STATUS is 0 and $OUT/log holds N
+# runs of one passed test.
+check_each() {
     local ran
+    if (($2 != 0)); then
+        cat "$OUT/log" >&2
+        die "$1 run failed (see the last line above)"
+    fi
     ran=$(grep -c "test result: ok\. 1 passed" "$OUT/log" || true)
     ((ran == N)) || {
         cat "$OUT/log" >&2
-        die "$label: expected $N runs with 1 test passed, got $ran"
+        die "$1: expected $N runs with 1 test passed, got $ran"
     }
+}
+
+# run_each LABEL PREFIX...: N processes, one per test, one after another,
+# each run under PREFIX (see each_test). Sets ELAPSED_NS.
+run_each() {
+    local label=$1 start end status=0
+    shift
+    : >"$OUT/log"
+    start=$(date +%s%N)
+    each_test 0 1 "$OUT/log" "$@" || status=$?
+    end=$(date +%s%N)
+    check_each "$label" "$status"
+    ELAPSED_NS=$((end - start))
+}
+
+# run_each_two LABEL PREFIX...: the same N processes, two at a time: two
+# loops side by side, each over every other test, as two test threads
+# would run them. Sets ELAPSED_NS (wall time of both).
+run_each_two() {
+    local label=$1 start end status=0 pid
+    shift
+    : >"$OUT/log"
+    : >"$OUT/log.odd"
+    start=$(date +%s%N)
+    each_test 0 2 "$OUT/log" "$@" &
+    pid=$!
+    each_test 1 2 "$OUT/log.odd" "$@" || status=$?
+    wait "$pid" || status=$?
+    end=$(date +%s%N)
+    cat "$OUT/log.odd" >>"$OUT/log"
+    check_each "$label, two at a time" "$status"
     ELAPSED_NS=$((end - start))
 }
 
@@ -240,9 +278,14 @@ pair=$(alternate run_suite run_no_ahead "isolated parallel" isolated:: -q)
 read -r iso_par_a iso_par_na <<<"$pair"
 read -r busy_serial cpu_serial < <(busy_cores isolated:: --test-threads=1 -q)
 read -r busy_par cpu_par < <(busy_cores isolated:: -q)
-proc=$(median_ms_per_test run_each "process per test")
+# One process per test, and the bare namespaces, one at a time and two at
+# a time in turn: how far two cores go for work that is only process
+# starts, or only process starts and namespaces, with no harness at all.
+pair=$(alternate run_each run_each_two "process per test")
+read -r proc proc_two <<<"$pair"
 bw=$(median_ms_per_test run_each bwrap "${BWRAP[@]}")
-floor=$(median_ms_per_test run_each unshare "${UNSHARE[@]}")
+pair=$(alternate run_each run_each_two unshare "${UNSHARE[@]}")
+read -r floor floor_two <<<"$pair"
 # The plain tests under `isolated-test wrap`, against the same tests with the
 # attribute: as cargo's runner calls it (one wrap per binary), and as nextest
 # calls it (one wrap per test, against one test binary process per
@@ -310,6 +353,8 @@ met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.0) ? "met" : "NOT met" }')
 speed_met=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.6) ? "met" : "NOT met" }')
 gain=$(awk -v a="$iso" -v b="$iso_par" 'BEGIN { printf "%.2f", a / b }')
 gain_met=$(awk -v g="$gain" 'BEGIN { print (g >= 1.8) ? "met" : "NOT met" }')
+floor_gain=$(awk -v a="$floor" -v b="$floor_two" 'BEGIN { printf "%.2f", a / b }')
+proc_gain=$(awk -v a="$proc" -v b="$proc_two" 'BEGIN { printf "%.2f", a / b }')
 per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
@@ -325,6 +370,8 @@ printf '%-46s %10s\n' "isolated, serial, none made ahead" "$iso_na"
 printf '%-46s %10s\n' "isolated, default threads, none made ahead" "$iso_par_na"
 printf '%-46s %10s\n' "bwrap, one process per test" "$bw"
 printf '%-46s %10s\n' "bare unshare floor, one process per test" "$floor"
+printf '%-46s %10s\n' "plain, one process per test, two at a time" "$proc_two"
+printf '%-46s %10s\n' "bare unshare floor, two at a time" "$floor_two"
 printf '%-46s %10s\n' "wrap (cargo runner), serial" "$wrap"
 printf '%-46s %10s\n' "wrap (cargo runner), default threads" "$wrap_par"
 printf '%-46s %10s\n' "isolated, one process per test (nextest)" "$iso_proc"
@@ -336,6 +383,8 @@ printf '%-46s %10s\n' "isolated/bwrap, serial (the target)" "$ratio"
 printf '%-46s %10s\n' "isolated/bwrap, default threads" "$ratio_par"
 printf '%-46s %10s\n' "isolated/bwrap, process per test (nextest)" "$(per "$iso_proc" "$bw")"
 printf '%-46s %10s\n' "default threads over serial (throughput)" "${gain}x"
+printf '%-46s %10s\n' "two at a time over one, plain process per test" "${proc_gain}x"
+printf '%-46s %10s\n' "two at a time over one, bare unshare floor" "${floor_gain}x"
 printf '%-46s %10s\n' "zygote/no zygote, serial" "$(per "$iso" "$iso_nz")"
 printf '%-46s %10s\n' "zygote/no zygote, default threads" "$(per "$iso_par" "$iso_par_nz")"
 printf '%-46s %10s\n' "zygote/no zygote, process per test" "$(per "$iso_proc" "$iso_proc_nz")"
@@ -349,7 +398,7 @@ printf '%-46s %10s\n' "wrap/isolated, process per test (nextest)" "$(awk -v a="$
 printf '%-46s %10s\n' "peak RSS of the serial isolated run" "$rss"
 echo
 echo "target (isolated/bwrap <= 1.0): $met"
-echo "[speed] targets: isolated/bwrap <= 0.6: $speed_met; throughput at $(nproc) threads >= 1.8x serial: $gain_met"
+echo "[speed] targets: isolated/bwrap <= 0.6: $speed_met; throughput at $(nproc) threads >= 1.8x serial: $gain_met (${gain}x; the bare unshare floor's own: ${floor_gain}x)"
 
 # A thousand sandboxes in one run, at 2 and 4 threads: whether the per-test
 # time holds (no backlog of dying namespaces, cgroups or mounts) and what
