@@ -154,6 +154,9 @@ else
     # The plain, host-polluting suite `isolated-test wrap` runs (a workspace of its own).
     fixture_json="$(cd "$work/src" && cargo test --no-run --locked --manifest-path tests/wrap-fixture/Cargo.toml \
         --target-dir "$work/target/wrap-fixture" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the wrap fixture failed"; }
+    # Its plain tests that change nothing (built only when named).
+    output_json="$(cd "$work/src" && cargo test --no-run --locked --manifest-path tests/wrap-fixture/Cargo.toml \
+        --test libtest_output --target-dir "$work/target/wrap-fixture" --message-format=json 2>> "$work/build.log")" || { cat "$work/build.log"; die "building the wrap fixture's libtest_output failed"; }
     exe() {
         printf '%s\n' "$1" | python3 -c '
 import json, sys
@@ -175,9 +178,10 @@ for line in sys.stdin:
     debian="$(exe "$build_json" debian)"
     wrap_tests="$(exe "$build_json" wrap)"
     wrap_fixture="$(exe "$fixture_json" host_polluting)"
+    wrap_output="$(exe "$output_json" libtest_output)"
     cases="$(exe "$cases_json" cases)"
     cli="$(exe "$cli_json" isolated-test)"
-    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$network" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$wrap_tests" ] && [ -n "$wrap_fixture" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
+    [ -n "$dogfood" ] && [ -n "$rootfs" ] && [ -n "$e2e" ] && [ -n "$escape" ] && [ -n "$escape_host" ] && [ -n "$network" ] && [ -n "$cli_tests" ] && [ -n "$debian" ] && [ -n "$wrap_tests" ] && [ -n "$wrap_fixture" ] && [ -n "$wrap_output" ] && [ -n "$cases" ] && [ -n "$cli" ] || die "could not find the rootless test binaries"
     # Images and unpacked archives go to a cache the user can write.
     mkdir "$work/cache"
     chown "$uid:$uid" "$work/cache"
@@ -193,7 +197,7 @@ for line in sys.stdin:
     as_user() {
         (cd "$work/src/tests" && setpriv --reuid="$uid" --regid="$uid" --clear-groups -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
             HOME="$work" RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN="$cases" ISOLATED_TEST_CLI_BIN="$cli" \
-            ISOLATED_TEST_WRAP_FIXTURE_BIN="$wrap_fixture" ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
+            ISOLATED_TEST_WRAP_FIXTURE_BIN="$wrap_fixture" ISOLATED_TEST_WRAP_OUTPUT_BIN="$wrap_output" ISOLATED_TEST_CACHE_DIR="$work/cache" "$@")
     }
     as_user "$dogfood"
     as_user "$dogfood" --ignored

@@ -64,6 +64,36 @@ fn fixture_binary() -> &'static Path {
     })
 }
 
+/// The fixture's `libtest_output` binary: plain tests that change nothing,
+/// for comparing wrap's output with the binary's own
+/// (`ISOLATED_TEST_WRAP_OUTPUT_BIN` names a prebuilt one).
+fn output_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let manifest = fixture_dir().join("Cargo.toml");
+        let target = fixture_target_dir();
+        let (manifest, target) = (manifest.to_str().unwrap(), target.to_str().unwrap());
+        let args = [
+            "test",
+            "--no-run",
+            "--locked",
+            "--manifest-path",
+            manifest,
+            "--target-dir",
+            target,
+            "--test",
+            "libtest_output",
+        ];
+        WorkspaceBinary {
+            prebuilt_env: "ISOLATED_TEST_WRAP_OUTPUT_BIN",
+            cargo_args: &args,
+            target: "libtest_output",
+            test: true,
+        }
+        .build(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
+    })
+}
+
 /// The `cases` binary of `#[isolated_test]`s (see tests/e2e.rs).
 fn cases_binary() -> &'static Path {
     isolated_test_fixtures::cases_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))
@@ -179,10 +209,11 @@ fn as_a_cargo_runner_every_verdict_is_right_and_the_host_is_unchanged() {
             "test renames_the_host ... ok\n",
             "test rewrites_etc_hosts ... ok\n",
             "test panics ... FAILED\n",
-            "test ignored_panics ... ignored\n",
-            "test hangs ... ignored\n",
+            "test ignored_panics ... ignored, panics when it runs: --ignored must really run it\n",
+            "test hangs ... ignored, hangs: run with a short ISOLATED_TEST_TIMEOUT, or stopped with a signal\n",
             "test panics_as_it_should - should panic ... ok\n",
-            "test should_panic_but_does_not ... ignored\n",
+            "test should_panic_but_does_not ... ignored, fails (it does not panic): --ignored must report it as \
+             libtest does\n",
             // libtest's sections: the panic under its name, the output of
             // the passing tests (--show-output).
             "\nfailures:\n\n---- panics stdout ----\n",
@@ -250,7 +281,17 @@ fn as_a_cargo_runner_filters_and_ignored_tests_are_libtests() {
     // --include-ignored: the ignored one among the others a filter selects.
     let run = wrap(fixture_binary(), &["panics", "--include-ignored", "-q", "--skip", "as_it_should"], &[]);
     assert_eq!(run.code, Some(101), "{}", run.text);
-    assert_contains(&run, &["\nFF\n", "8e4f", "6c2d", "0 passed; 2 failed; 0 ignored; 0 measured; 8 filtered out"]);
+    assert_contains(
+        &run,
+        // libtest's terse layout gives each failure a line (in the order they end).
+        &[
+            "\nignored_panics --- FAILED\n",
+            "\npanics --- FAILED\n",
+            "8e4f",
+            "6c2d",
+            "0 passed; 2 failed; 0 ignored; 0 measured; 8 filtered out",
+        ],
+    );
     // --exact and --skip, as libtest reads them.
     let run = wrap(fixture_binary(), &["renames_the_host", "rewrites", "--exact"], &[]);
     assert_eq!(run.code, Some(0), "{}", run.text);
@@ -345,6 +386,122 @@ fn as_a_cargo_runner_should_panic_tests_are_reported_as_libtest_reports_them() {
         ],
     );
     assert_one_libtest_run(&run);
+    host.assert_unchanged();
+}
+
+/// Standard output of `binary ARGS` run directly (no wrap), in the
+/// fixture's directory, with `finished in` times made equal.
+fn direct_stdout(binary: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(binary).args(args).current_dir(fixture_dir()).env("RUST_BACKTRACE", "0").output().unwrap();
+    (out.status.code(), same_times(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// wrap's standard output for `binary ARGS`, with `finished in` times made
+/// equal and without wrap's own lines (`isolated-test wrap: resources:
+/// ...`, which wrap adds to a failure's output, on a line of its own: the
+/// newline before it is wrap's when the output did not end with one, as
+/// every failing test's of `libtest_output` does not).
+fn wrap_stdout(binary: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = wrap_command(binary, args, &[("RUST_BACKTRACE", "0")]).output().unwrap();
+    let mut text = same_times(&String::from_utf8_lossy(&out.stdout));
+    while let Some(start) = text.find("\nisolated-test wrap: ") {
+        let end = text[start + 1..].find('\n').map_or(text.len(), |i| start + 1 + i + 1);
+        text.replace_range(start..end, "");
+    }
+    (out.status.code(), text)
+}
+
+/// `text` with every `finished in N.NNs` as `finished in 0.00s`.
+fn same_times(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("finished in ") {
+        let (before, after) = rest.split_at(at + "finished in ".len());
+        out.push_str(before);
+        let end = after.find('s').unwrap_or(0);
+        out.push_str("0.00");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// As a cargo runner, wrap prints what libtest prints for the same tests,
+/// byte for byte (one test thread: the same order), in the pretty and the
+/// terse layout (`-q`): an ignore reason (`ignored, needs a GPU`), the
+/// terse marks and failure lines with no blank line added before the
+/// summary, a passing test whose output has no newline, and a failure's
+/// output (no newline at its end) without the inner libtest's own lines.
+#[test]
+#[serial]
+fn as_a_cargo_runner_the_output_is_libtests() {
+    let binary = output_binary();
+    let passing = ["passes", "ignored"];
+    let failing = ["fails", "passes", "ignored"];
+    for (filters, code) in [(&passing[..], 0), (&failing[..], 101)] {
+        for layout in [&[][..], &["-q"], &["--format", "terse"]] {
+            let args = [filters, layout, &["--test-threads=1"]].concat();
+            let (direct_code, direct) = direct_stdout(binary, &args);
+            assert_eq!(direct_code, Some(code), "{args:?}: {direct}");
+            let (wrap_code, wrapped) = wrap_stdout(binary, &args);
+            assert_eq!(wrap_code, direct_code, "{args:?}: {wrapped}");
+            assert_eq!(wrapped, direct, "{args:?}: wrap's output (left) is not libtest's (right)");
+        }
+    }
+    // The lines each fix is about, checked where they are.
+    let (_, wrapped) = wrap_stdout(binary, &["ignored_with_a_reason", "--test-threads=1"]);
+    assert!(wrapped.contains("\ntest ignored_with_a_reason ... ignored, needs a GPU\n"), "{wrapped}");
+    let (_, wrapped) = wrap_stdout(binary, &["passes", "-q"]);
+    assert!(wrapped.starts_with("\nrunning 2 tests\n..\ntest result: ok. 2 passed;"), "{wrapped}");
+    let (_, wrapped) = wrap_stdout(binary, &["fails_without_a_newline"]);
+    assert!(
+        wrapped.contains(
+            "\n---- fails_without_a_newline stdout ----\nno newline, failing 4c1dnote: test did not panic as \
+             expected at tests/libtest_output.rs:"
+        ),
+        "{wrapped}"
+    );
+    for (needle, times) in [("running ", 1), ("test result: ", 1), ("failures:", 2)] {
+        assert_eq!(wrapped.matches(needle).count(), times, "`{needle}`:\n{wrapped}");
+    }
+}
+
+/// Ctrl-C (SIGINT to the process group) while a test runs: wrap stops it
+/// and says so, without calling it FAILED (it did not fail by itself; libtest
+/// would die of the signal without a word), keeps the status lines of the
+/// tests that ended before, prints no summary, and exits with 130 as a
+/// shell reports a command killed by SIGINT.
+#[test]
+#[serial]
+fn sigint_stops_the_running_test_without_failing_it() {
+    let host = Host::capture();
+    let mut command = wrap_command(
+        fixture_binary(),
+        &["--include-ignored", "--test-threads=2", "--exact", "hangs", "renames_the_host"],
+        &[],
+    );
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while processes_matching("1000.7109").is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "`hangs` did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // renames_the_host, beside it, ends first.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let group = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process_group(group, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(128 + libc::SIGINT), "{stdout}{stderr}");
+    assert!(stdout.contains("test renames_the_host ... ok\n"), "{stdout}");
+    assert!(!stdout.contains("test hangs"), "{stdout}");
+    assert!(!stdout.contains("test result:") && !stdout.contains("failures:"), "{stdout}");
+    assert!(
+        stderr.contains("isolated-test wrap: interrupted by SIGINT")
+            && stderr.contains("; the running sandboxes were killed (stopped: hangs)\n"),
+        "{stderr}"
+    );
     host.assert_unchanged();
 }
 

@@ -14,6 +14,10 @@
 //! status line (`note: test did not panic as expected at ...`) is kept, as
 //! libtest shows it under the test's name; the mode in the status line
 //! (`should panic`) is kept for wrap's own status line ([`Framing::mode`]).
+//! When the test's output did not end with a newline, the status line
+//! follows it on the same line: the output before it is kept, without a
+//! newline, as libtest captures it. The status line is read as
+//! `super::reported` reads it ([`super::reported::find_status`]), strictly.
 
 /// Where in the inner libtest's output the filter is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,18 +28,15 @@ enum At {
     Body,
     /// After `test NAME ... RESULT`: libtest's summary.
     Tail,
+    /// After `---- NAME stdout ----` in the summary: what libtest adds to
+    /// the failure's output (`note: ...`), then the rest of its summary.
+    Section,
 }
-
-/// The modes libtest names in a status line, `test NAME - MODE ... ok`
-/// (`TestDesc::test_mode`; the two `compile` ones are doc tests', which wrap
-/// runs whole, but a name is a name).
-const MODES: &[&str] = &["should panic", "compile fail", "compile"];
 
 /// Filters the standard output of one test run by the inner libtest.
 #[derive(Debug)]
 pub(super) struct Framing {
-    /// `test NAME`: a status line, before its mode and result.
-    status_start: String,
+    name: String,
     listed: String,
     /// `---- NAME stdout ----`: libtest's heading of a failure's output.
     heading: String,
@@ -44,18 +45,22 @@ pub(super) struct Framing {
     /// The last chunk ended inside a line (a long line comes in pieces):
     /// whether that line is kept.
     open_line: Option<bool>,
+    /// The last bytes kept were a line of the failure's section, whose
+    /// newline is libtest's own (see [`Framing::ends_with_libtests_newline`]).
+    section_last: bool,
 }
 
 impl Framing {
     /// For the test `name`.
     pub(super) fn new(name: &str) -> Self {
         Self {
-            status_start: format!("test {name}"),
+            name: name.to_owned(),
             listed: format!("    {name}"),
             heading: format!("---- {name} stdout ----"),
             at: At::Start,
             mode: None,
             open_line: None,
+            section_last: false,
         }
     }
 
@@ -65,56 +70,51 @@ impl Framing {
         self.mode
     }
 
-    /// Whether `text` is the test's status line, `test NAME ... RESULT` or
-    /// `test NAME - MODE ... RESULT`; its mode is then remembered.
-    fn status_line(&mut self, text: &str) -> bool {
-        let Some(rest) = text.strip_prefix(&self.status_start) else { return false };
-        let (mode, result) = match rest.strip_prefix(" ... ") {
-            Some(result) => (None, result),
-            None => {
-                let Some(rest) = rest.strip_prefix(" - ") else { return false };
-                let found =
-                    MODES.iter().find_map(|mode| Some((*mode, rest.strip_prefix(mode)?.strip_prefix(" ... ")?)));
-                let Some((mode, result)) = found else { return false };
-                (Some(mode), result)
-            }
-        };
-        let known = matches!(result, "ok" | "FAILED" | "ignored") || result.starts_with("ignored, ");
-        if known {
-            self.mode = mode;
-        }
-        known
+    /// Whether the last bytes kept ended with the newline the inner libtest
+    /// put after a failure's output in its section (`note: test did not
+    /// panic as expected at ...` has none of its own): a captured output
+    /// shown in wrap's section, where wrap puts that newline as libtest
+    /// does, is without it.
+    pub(super) fn ends_with_libtests_newline(&self) -> bool {
+        self.section_last
     }
 
-    /// Whether `line` (of standard output, with or without its newline) is
-    /// the test's own rather than libtest's framing.
-    pub(super) fn keep(&mut self, line: &str) -> bool {
-        let text = line.trim_end_matches(['\n', '\r']);
+    /// How many bytes of `line` (of standard output, with or without its
+    /// newline) are the test's own rather than libtest's framing: all of
+    /// them, none, or those before the status line, which libtest joined to
+    /// the test's output when that did not end with a newline.
+    fn keep(&mut self, line: &[u8]) -> usize {
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
         match self.at {
-            At::Start if text.is_empty() => false,
-            At::Start if text == "running 1 test" => {
+            At::Start if text.is_empty() => 0,
+            At::Start if text == b"running 1 test" => {
                 self.at = At::Body;
-                false
+                0
             }
             At::Start => {
                 self.at = At::Body;
-                true
+                line.len()
             }
-            At::Body => {
-                let status = self.status_line(text);
-                if status {
+            At::Body => match super::reported::find_status(text, &self.name, super::reported::strict_status) {
+                Some((at, status)) => {
+                    self.mode = status.mode;
                     self.at = At::Tail;
+                    at
                 }
-                !status
-            }
-            At::Tail => {
+                None => line.len(),
+            },
+            At::Tail | At::Section => {
+                if text == self.heading.as_bytes() {
+                    self.at = At::Section;
+                    return 0;
+                }
                 let framing = text.is_empty()
-                    || text == "failures:"
-                    || text == "successes:"
-                    || text == self.listed
-                    || text == self.heading
-                    || text.starts_with("test result: ");
-                !framing
+                    || text == b"failures:"
+                    || text == b"successes:"
+                    || text == self.listed.as_bytes()
+                    || text.starts_with(b"test result: ");
+                if framing { 0 } else { line.len() }
             }
         }
     }
@@ -130,15 +130,19 @@ impl Framing {
             let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             let (line, after) = rest.split_at(end);
             rest = after;
-            let keep = match self.open_line.take() {
-                Some(keep) => keep,
-                None => self.keep(&String::from_utf8_lossy(line)),
+            let (keep, whole) = match self.open_line.take() {
+                Some(keep) => (if keep { line.len() } else { 0 }, keep),
+                None => {
+                    let keep = self.keep(line);
+                    (keep, keep == line.len())
+                }
             };
             if !line.ends_with(b"\n") {
-                self.open_line = Some(keep);
+                self.open_line = Some(whole);
             }
-            if keep {
-                kept.extend_from_slice(line);
+            if keep > 0 {
+                kept.extend_from_slice(&line[..keep]);
+                self.section_last = self.at == At::Section && line.ends_with(b"\n");
             }
         }
         kept
@@ -228,6 +232,33 @@ mod tests {
         // The rest of a framing line is framing.
         let kept = filtered(&mut framing, "test result: ok. 1 passed") + &filtered(&mut framing, "; 0 failed\n");
         assert_eq!(kept, "");
+    }
+
+    #[test]
+    fn a_status_line_joined_to_unended_output_is_cut_off_it() {
+        // The test's output had no newline: libtest's line follows it on
+        // the same line; the rest of libtest's run is framing as ever.
+        let mut framing = Framing::new("t");
+        let kept = filtered(
+            &mut framing,
+            "\nrunning 1 test\nno newline heretest t ... FAILED\n\nfailures:\n\nfailures:\n    t\n\n\
+             test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s\n\n",
+        );
+        assert_eq!(kept, "no newline here");
+        assert!(!framing.ends_with_libtests_newline());
+        // With a should_panic note: the note's newline is libtest's.
+        let mut framing = Framing::new("sp");
+        let kept = filtered(
+            &mut framing,
+            "\nrunning 1 test\nxtest sp - should panic ... FAILED\n\nfailures:\n\n---- sp stdout ----\n\
+             note: test did not panic as expected at t.rs:1:1\n\nfailures:\n    sp\n\ntest result: FAILED.\n\n",
+        );
+        assert_eq!(kept, "xnote: test did not panic as expected at t.rs:1:1\n");
+        assert_eq!(framing.mode(), Some("should panic"));
+        assert!(framing.ends_with_libtests_newline());
+        // Another test's status line inside a line is the test's own.
+        let mut framing = Framing::new("t");
+        assert_eq!(filtered(&mut framing, "running 1 test\nxtest other ... ok\n"), "xtest other ... ok\n");
     }
 
     #[test]

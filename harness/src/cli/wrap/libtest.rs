@@ -2,6 +2,7 @@
 //! arguments cargo passes to it, and its test list (which `pair` reads
 //! too, to tell whether a test it is named runs at all).
 
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -232,6 +233,58 @@ pub(super) fn list(binary: &Path, args: Option<&Args>, only_ignored: bool) -> Re
     Ok(parse_list(&String::from_utf8_lossy(&output.stdout)))
 }
 
+/// The reasons of the `#[ignore]`d tests `names` of `binary`
+/// (`#[ignore = "REASON"]`), which libtest prints as `test NAME ...
+/// ignored, REASON` and its listing does not show: read from the binary's
+/// own run of exactly those tests, which reports them and runs none of
+/// them (it runs unsandboxed, as [`list`]). A test without a reason, or a
+/// libtest older than 1.74 (which prints none), has none in the map.
+///
+/// # Errors
+/// The binary could not be run or its run failed.
+pub(super) fn ignore_reasons(binary: &Path, names: &[&str]) -> Result<HashMap<String, String>, String> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Not `--ignored`: that would run them.
+    let output = std::process::Command::new(binary)
+        .args(["--exact", "--test-threads=1", "--format", "pretty", "--color", "never"])
+        .args(names)
+        .env_remove(crate::config::ENV_RUST_TEST_THREADS)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{}` to read why its tests are ignored: {e}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "reading why the tests of `{}` are ignored failed ({}):\n{}{}",
+            binary.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(parse_ignore_reasons(&String::from_utf8_lossy(&output.stdout), names))
+}
+
+/// The reasons in `text`, a libtest run's output, of the tests `names`.
+fn parse_ignore_reasons(text: &str, names: &[&str]) -> HashMap<String, String> {
+    let names: HashSet<&str> = names.iter().copied().collect();
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("test ")?;
+            // A name has no ` ... ` (nor ` - `) in it: the first one ends it.
+            let end = rest.find(" ... ")?;
+            let name = rest[..end].split(" - ").next()?;
+            if !names.contains(name) {
+                return None;
+            }
+            let status = super::reported::strict_status(&rest[name.len()..])?;
+            let reason = status.result.strip_prefix("ignored, ")?;
+            Some((name.to_owned(), reason.to_owned()))
+        })
+        .collect()
+}
+
 /// What a test binary's listing says of one test name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::__cli) enum Listed {
@@ -310,6 +363,17 @@ mod tests {
             assert_eq!(look_up(&binary, missing), Ok(Listed::Missing), "{missing}");
         }
         assert!(look_up(Path::new("/nonexistent/test-binary"), this).is_err());
+    }
+
+    #[test]
+    fn ignore_reasons_are_read_from_libtests_lines() {
+        let text = "\nrunning 4 tests\ntest a::gpu ... ignored, needs a GPU\ntest a::plain ... ignored\n\
+                    test sp - should panic ... ignored, flaky ... sometimes\ntest other ... ignored, not asked for\n\
+                    test a::gpu2 ... ok\n\ntest result: ok. 0 passed; 0 failed; 3 ignored\n";
+        let reasons = parse_ignore_reasons(text, &["a::gpu", "a::plain", "sp", "a::gpu2"]);
+        let mut reasons: Vec<_> = reasons.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
+        reasons.sort_unstable();
+        assert_eq!(reasons, [("a::gpu", "needs a GPU"), ("sp", "flaky ... sometimes")]);
     }
 
     #[test]

@@ -186,10 +186,65 @@ fn banner(text: &str) -> Option<u64> {
 }
 
 /// Whether `text` is (or, on one test thread, starts) the status line of
-/// the test `name`: `test NAME ... RESULT` or `test NAME - MODE ... RESULT`.
+/// the test `name`: `test NAME ... RESULT` or `test NAME - MODE ... RESULT`,
+/// also after output of the test's that did not end with a newline.
 fn is_status_line(text: &str, name: &str) -> bool {
-    let Some(rest) = text.strip_prefix("test ").and_then(|rest| rest.strip_prefix(name)) else { return false };
-    rest.starts_with(" ... ") || rest.strip_prefix(" - ").is_some_and(|mode| mode.contains(" ... "))
+    let loose = |rest: &str| rest.starts_with(" ... ") || rest.strip_prefix(" - ").is_some_and(|m| m.contains(" ... "));
+    find_status(text.as_bytes(), name, |rest| loose(rest).then_some(())).is_some()
+}
+
+/// The modes libtest names in a status line, `test NAME - MODE ... ok`
+/// (`TestDesc::test_mode`; the two `compile` ones are doc tests', which wrap
+/// runs whole, but a name is a name).
+const MODES: &[&str] = &["should panic", "compile fail", "compile"];
+
+/// libtest's status line of one test, as far as it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Status<'a> {
+    /// The mode it names (`should panic`), if any.
+    pub(super) mode: Option<&'static str>,
+    /// `ok`, `FAILED`, `ignored` or `ignored, REASON`.
+    pub(super) result: &'a str,
+}
+
+/// What follows `test NAME` in a status line (without its newline), read
+/// strictly: ` ... RESULT` or ` - MODE ... RESULT`, with a mode and a
+/// result libtest prints.
+pub(super) fn strict_status(rest: &str) -> Option<Status<'_>> {
+    let (mode, result) = match rest.strip_prefix(" ... ") {
+        Some(result) => (None, result),
+        None => {
+            let rest = rest.strip_prefix(" - ")?;
+            MODES.iter().find_map(|mode| Some((Some(*mode), rest.strip_prefix(mode)?.strip_prefix(" ... ")?)))?
+        }
+    };
+    let known = matches!(result, "ok" | "FAILED" | "ignored") || result.starts_with("ignored, ");
+    known.then_some(Status { mode, result })
+}
+
+/// Where in `line` (one line, without its newline) the status line of the
+/// test `name` starts, and what `read` makes of what follows `test NAME`
+/// there. A status line starts a line, or follows the test's own output
+/// when that did not end with a newline: libtest's line is then joined to
+/// it. The first place where `read` accepts what follows counts.
+pub(super) fn find_status<'a, T>(
+    line: &'a [u8],
+    name: &str,
+    read: impl Fn(&'a str) -> Option<T>,
+) -> Option<(usize, T)> {
+    let start = format!("test {name}");
+    let finder = memchr::memmem::Finder::new(start.as_bytes());
+    let mut from = 0;
+    while let Some(found) = finder.find(&line[from..]) {
+        let at = from + found;
+        if let Ok(rest) = std::str::from_utf8(&line[at + start.len()..]) {
+            if let Some(read) = read(rest) {
+                return Some((at, read));
+            }
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The number before `word` in a summary's counts (`1 passed; 0 failed;
@@ -240,6 +295,8 @@ mod tests {
         }
         // The last line may come without its newline.
         assert_eq!(said("t", Layout::Pretty, &format!("running 1 test\ntest t ... ok\n\n{SUMMARY}")), None);
+        // Output without a newline: libtest's status line joins it.
+        assert_eq!(said("t", Layout::Pretty, &format!("running 1 test\nno newlinetest t ... ok\n\n{SUMMARY}")), None);
         // A test that prints libtest's banner itself.
         assert_eq!(
             said("t", Layout::Pretty, &format!("running 1 test\nrunning 1 test\ntest t ... ok\n\n{SUMMARY}")),

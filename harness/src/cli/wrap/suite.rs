@@ -26,8 +26,10 @@ use crate::parent::supervise::{Stream, pass_on_to};
 #[derive(Debug, Clone)]
 struct Planned {
     name: String,
-    /// It runs; otherwise it is reported `ignored`.
+    /// It runs; otherwise it is reported `ignored` (with its reason, when
+    /// it has one: `ignored, REASON`).
     runs: bool,
+    ignore_reason: Option<String>,
     /// It runs although `#[ignore]`d (`--ignored`, `--include-ignored`).
     include_ignored: bool,
 }
@@ -38,9 +40,21 @@ struct Finished {
     /// The mode libtest names in its status line (`should panic`), as the
     /// test's own libtest named it.
     mode: Option<&'static str>,
-    passed: bool,
+    result: TestResult,
     /// Its output (captured, the bytes it was), with what wrap has to add.
     output: Vec<u8>,
+}
+
+/// A test's result, as libtest's status line says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TestResult {
+    Ok,
+    Failed,
+    /// Not run, with the reason of its `#[ignore = "REASON"]`, if any.
+    Ignored(Option<String>),
+    /// It was stopped (wrap was interrupted) before it ended by itself:
+    /// libtest, killed by the same signal, would say nothing of it.
+    Stopped,
 }
 
 /// Runs `binary`'s tests as `args` select them.
@@ -64,9 +78,16 @@ fn plan(binary: &Path, args: &Args) -> Result<(Vec<Planned>, usize), String> {
     };
     let total =
         if args.filtered() || only_ignored { libtest::list(binary, None, false)?.len() } else { selected.len() };
+    let not_run: Vec<&str> = selected.iter().filter(|name| ignored.contains(*name)).map(String::as_str).collect();
+    let mut reasons = libtest::ignore_reasons(binary, &not_run)?;
     let planned = selected
-        .into_iter()
-        .map(|name| Planned { runs: !ignored.contains(&name), include_ignored: args.ignored != Ignored::Skip, name })
+        .iter()
+        .map(|name| Planned {
+            runs: !ignored.contains(name),
+            ignore_reason: reasons.remove(name),
+            include_ignored: args.ignored != Ignored::Skip,
+            name: name.clone(),
+        })
         .collect::<Vec<_>>();
     let filtered_out = total.saturating_sub(planned.len());
     Ok((planned, filtered_out))
@@ -82,18 +103,16 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
     let _ = writeln!(out, "\nrunning {} {noun}", planned.len());
     let mut printer = Printer { terse: args.terse, column: 0, total: planned.len(), done: 0 };
     let ignored = planned.iter().filter(|p| !p.runs).count();
-    for test in planned.iter().filter(|p| !p.runs) {
-        // libtest names no mode for a test it does not run.
-        printer.result(&mut out, &test.name, None, "ignored");
-    }
     drop(out);
 
-    let queue = Mutex::new(planned.iter().filter(|p| p.runs).collect::<VecDeque<_>>());
-    let workers = args.threads().min(queue.lock().map(|q| q.len()).unwrap_or(0));
+    // In libtest's order: an ignored test is reported when its turn comes.
+    let queue = Mutex::new(planned.iter().collect::<VecDeque<_>>());
+    let workers = args.threads().min(planned.len());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<i32>);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
     let mut passed = Vec::new();
     let mut failed = Vec::new();
+    let mut stopped = Vec::new();
     let mut interrupted = None;
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -107,9 +126,13 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
                     finished = done_rx.recv() => match finished {
                         Some(finished) => {
                             let mut out = std::io::stdout().lock();
-                            let word = if finished.passed { "ok" } else { "FAILED" };
-                            printer.result(&mut out, &finished.name, finished.mode, word);
-                            if finished.passed { passed.push(finished) } else { failed.push(finished) }
+                            printer.result(&mut out, &finished.name, finished.mode, &finished.result);
+                            match finished.result {
+                                TestResult::Ok => passed.push(finished),
+                                TestResult::Failed => failed.push(finished),
+                                TestResult::Stopped => stopped.push(finished.name),
+                                TestResult::Ignored(_) => {}
+                            }
                         }
                         None => break,
                     },
@@ -122,11 +145,18 @@ fn suite(options: &Options, binary: &Path, args: &Args) -> Result<ExitCode, Stri
         });
     });
     let mut out = std::io::stdout().lock();
-    printer.finish(&mut out);
     if let Some(signal) = interrupted {
+        // libtest, killed by the signal, would end here without a summary;
+        // the tests that were stopped get no status line of their own.
+        printer.end_line(&mut out);
         let _ = out.flush();
+        stopped.sort_unstable();
+        let stopped = match stopped.as_slice() {
+            [] => String::new(),
+            names => format!(" (stopped: {})", names.join(", ")),
+        };
         eprintln!(
-            "isolated-test wrap: interrupted by {}; the running sandboxes were killed",
+            "isolated-test wrap: interrupted by {}; the running sandboxes were killed{stopped}",
             crate::parent::verdict::signal_name(signal)
         );
         return Ok(exit_code(128 + signal));
@@ -166,11 +196,18 @@ fn worker(
         }
         let Some(test) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { return };
         let finished = match &runtime {
+            // libtest names no mode for a test it does not run.
+            _ if !test.runs => Finished {
+                name: test.name.clone(),
+                mode: None,
+                result: TestResult::Ignored(test.ignore_reason.clone()),
+                output: Vec::new(),
+            },
             Ok(runtime) => run_test(options, binary, args, test, runtime, stop.clone()),
             Err(e) => Finished {
                 name: test.name.clone(),
                 mode: None,
-                passed: false,
+                result: TestResult::Failed,
                 output: format!("isolated-test wrap: cannot build a tokio runtime: {e}\n").into_bytes(),
             },
         };
@@ -202,6 +239,9 @@ fn run_test(
     // tail (libtest holds it whole, and wrap would hold it for as long).
     let (mut captured, mut kept) = (Vec::new(), Kept::default());
     let mut framing = Framing::new(&test.name);
+    // The captured output ends with the newline libtest put after a
+    // failure's note, which wrap's section puts there too.
+    let mut libtests_newline = false;
     let mut sink = |stream: Stream, bytes: &[u8]| {
         let filtered;
         let bytes = match stream {
@@ -211,6 +251,9 @@ fn run_test(
             }
             Stream::Stderr => bytes,
         };
+        if !bytes.is_empty() {
+            libtests_newline = stream == Stream::Stdout && framing.ends_with_libtests_newline();
+        }
         match (args.nocapture, stream) {
             (true, stream) => {
                 let _ = pass_on_to(stream, bytes);
@@ -236,8 +279,17 @@ fn run_test(
     };
     let ran = sandbox.run(runtime, &mut sink, until_interrupted(stop.clone()));
     kept.finish(&mut |bytes| captured.extend_from_slice(bytes));
+    if libtests_newline {
+        captured.pop();
+    }
+    // A test that failed once wrap was interrupted was stopped (its
+    // sandbox killed), whatever its output says; one that passed, passed.
+    let stopped = || stop.borrow().is_some();
     let (passed, mut output, notes, mode) = match ran.ending {
         Ending::Passed => (true, captured, ran.notes, framing.mode()),
+        Ending::Failed if stopped() => {
+            return Finished { name: test.name.clone(), mode: None, result: TestResult::Stopped, output: Vec::new() };
+        }
         Ending::Failed => (false, captured, ran.notes, framing.mode()),
         // An #[isolated_test]: what it printed in wrap's sandbox was only
         // libtest's banner; its real run makes a sandbox of its own, and
@@ -248,12 +300,30 @@ fn run_test(
                 let mut print = |bytes: &[u8]| {
                     let _ = pass_on_to(Stream::Stdout, &framing.filter(bytes));
                 };
-                runtime.block_on(outside(binary, &test_args, &[], Streams::Lines(&mut print), until_interrupted(stop)))
+                runtime.block_on(outside(
+                    binary,
+                    &test_args,
+                    &[],
+                    Streams::Lines(&mut print),
+                    until_interrupted(stop.clone()),
+                ))
             } else {
-                let rerun = outside(binary, &test_args, &[], Streams::Captured, until_interrupted(stop));
+                let rerun = outside(binary, &test_args, &[], Streams::Captured, until_interrupted(stop.clone()));
                 let (code, text) = runtime.block_on(rerun);
-                (code, framing.filter(&text))
+                let mut text = framing.filter(&text);
+                if framing.ends_with_libtests_newline() {
+                    text.pop();
+                }
+                (code, text)
             };
+            if code != 0 && stopped() {
+                return Finished {
+                    name: test.name.clone(),
+                    mode: None,
+                    result: TestResult::Stopped,
+                    output: Vec::new(),
+                };
+            }
             (code == 0, text, String::new(), framing.mode())
         }
     };
@@ -267,22 +337,37 @@ fn run_test(
             let _ = writeln!(output, "isolated-test wrap: {notes}");
         }
     }
-    Finished { name: test.name.clone(), mode, passed, output }
+    let result = if passed { TestResult::Ok } else { TestResult::Failed };
+    Finished { name: test.name.clone(), mode, result, output }
 }
 
 /// libtest's status lines: `test NAME ... ok` (`test NAME - MODE ... ok`
-/// when the test's libtest named a mode), or one character each with
-/// `--quiet`.
+/// when the test's libtest named a mode; `ignored, REASON`), or with
+/// `--quiet` libtest's terse ones: a mark per test that passed (`.`) or was
+/// ignored (`i`), 87 to a line ended by the count (` 87/200`), and a line
+/// of its own for each failure (`NAME --- FAILED`), after the count of the
+/// marks before it.
 struct Printer {
     terse: bool,
+    /// Marks on the current line.
     column: usize,
     total: usize,
     done: usize,
 }
 
+/// libtest's terse marks on a line (`QUIET_MODE_MAX_COLUMN`, 88: the count
+/// comes after the 87th).
+const TERSE_MARKS: usize = 87;
+
 impl Printer {
-    fn result(&mut self, out: &mut impl std::io::Write, name: &str, mode: Option<&str>, word: &str) {
-        self.done += 1;
+    fn result(&mut self, out: &mut impl std::io::Write, name: &str, mode: Option<&str>, result: &TestResult) {
+        let word = match result {
+            TestResult::Ok => "ok",
+            TestResult::Failed => "FAILED",
+            TestResult::Ignored(None) => "ignored",
+            TestResult::Ignored(Some(reason)) => &format!("ignored, {reason}"),
+            TestResult::Stopped => return,
+        };
         if !self.terse {
             let _ = match mode {
                 Some(mode) => writeln!(out, "test {name} - {mode} ... {word}"),
@@ -290,24 +375,29 @@ impl Printer {
             };
             return;
         }
-        let mark = match word {
-            "ok" => ".",
-            "ignored" => "i",
-            _ => "F",
-        };
-        let _ = write!(out, "{mark}");
+        if *result == TestResult::Failed {
+            self.end_line(out);
+            self.done += 1;
+            let _ = writeln!(out, "{name} --- FAILED");
+            let _ = out.flush();
+            return;
+        }
+        let _ = write!(out, "{}", if *result == TestResult::Ok { "." } else { "i" });
+        self.done += 1;
         self.column += 1;
-        // libtest's terse lines hold 88 marks and end with the count.
-        if self.column == 88 {
-            let _ = writeln!(out, " {}/{}", self.done, self.total);
-            self.column = 0;
+        if self.column == TERSE_MARKS {
+            self.end_line(out);
         }
         let _ = out.flush();
     }
 
-    fn finish(&mut self, out: &mut impl std::io::Write) {
+    /// Ends a line of terse marks with the count so far, as libtest does
+    /// before a failure's line (a summary needs none: it starts with a
+    /// newline).
+    fn end_line(&mut self, out: &mut impl std::io::Write) {
         if self.terse && self.column > 0 {
-            let _ = writeln!(out);
+            let _ = writeln!(out, " {}/{}", self.done, self.total.max(self.done));
+            self.column = 0;
         }
     }
 }
@@ -339,21 +429,50 @@ mod tests {
     #[test]
     fn status_lines_name_the_mode_libtest_named() {
         let mut out = Vec::new();
-        let mut printer = Printer { terse: false, column: 0, total: 3, done: 0 };
-        printer.result(&mut out, "m::sp", Some("should panic"), "ok");
-        printer.result(&mut out, "m::sp2", Some("should panic"), "FAILED");
-        printer.result(&mut out, "m::t", None, "ignored");
+        let mut printer = Printer { terse: false, column: 0, total: 5, done: 0 };
+        printer.result(&mut out, "m::sp", Some("should panic"), &TestResult::Ok);
+        printer.result(&mut out, "m::sp2", Some("should panic"), &TestResult::Failed);
+        printer.result(&mut out, "m::t", None, &TestResult::Ignored(None));
+        printer.result(&mut out, "m::gpu", None, &TestResult::Ignored(Some("needs a GPU".to_owned())));
+        printer.result(&mut out, "m::long", None, &TestResult::Stopped);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "test m::sp - should panic ... ok\ntest m::sp2 - should panic ... FAILED\ntest m::t ... ignored\n"
+            "test m::sp - should panic ... ok\ntest m::sp2 - should panic ... FAILED\ntest m::t ... ignored\n\
+             test m::gpu ... ignored, needs a GPU\n"
         );
-        // --quiet: one character each, whatever the mode.
+    }
+
+    #[test]
+    fn terse_lines_are_libtests() {
+        // As this toolchain's libtest prints them for 180 tests, the 100th
+        // and 150th failing (the summary's newline ends the last line).
+        let mut out = Vec::new();
+        let mut printer = Printer { terse: true, column: 0, total: 180, done: 0 };
+        for i in 0..180 {
+            let result = match i {
+                100 | 150 => TestResult::Failed,
+                _ if i % 7 == 0 => TestResult::Ignored(Some("why".to_owned())),
+                _ => TestResult::Ok,
+            };
+            printer.result(&mut out, &format!("t{i:03}"), None, &result);
+        }
+        let line =
+            |from: usize, to: usize| -> String { (from..to).map(|i| if i % 7 == 0 { 'i' } else { '.' }).collect() };
+        let expected = format!(
+            "{} 87/180\n{} 100/180\nt100 --- FAILED\n{} 150/180\nt150 --- FAILED\n{}",
+            line(0, 87),
+            line(87, 100),
+            line(101, 150),
+            line(151, 180)
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        // A failure first: no count before it.
         let mut out = Vec::new();
         let mut printer = Printer { terse: true, column: 0, total: 2, done: 0 };
-        printer.result(&mut out, "m::sp", Some("should panic"), "ok");
-        printer.result(&mut out, "m::sp2", Some("should panic"), "FAILED");
-        printer.finish(&mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), ".F\n");
+        printer.result(&mut out, "m::sp2", Some("should panic"), &TestResult::Failed);
+        printer.result(&mut out, "m::sp", Some("should panic"), &TestResult::Ok);
+        printer.result(&mut out, "m::long", None, &TestResult::Stopped);
+        assert_eq!(String::from_utf8(out).unwrap(), "m::sp2 --- FAILED\n.");
     }
 }
