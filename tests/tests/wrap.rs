@@ -813,6 +813,21 @@ fn a_plain_test_that_exits_zero_before_its_result_fails() {
     assert!(!run.text.contains("1b6e"), "{}", run.text);
 }
 
+/// A passing test whose output does not end with a newline (procfs's
+/// `test_namespaces` prints with `print!`) passes as nextest calls wrap:
+/// libtest's status line then follows that output on the same line.
+#[test]
+#[serial]
+fn a_passing_test_without_a_newline_passes_as_nextest_calls_it() {
+    let binary = output_binary();
+    for (extra, env) in [(&[][..], None), (&["-q"][..], None), (&[][..], Some(("RUST_TEST_THREADS", "1")))] {
+        let env: Vec<_> = env.into_iter().collect();
+        let run = wrap(binary, &[&["--exact", "passes_without_a_newline", "--nocapture"][..], extra].concat(), &env);
+        assert_eq!(run.code, Some(0), "{extra:?} {env:?}: {}", run.text);
+        assert_contains(&run, &["no newline, passing 5e2a"]);
+    }
+}
+
 /// A plain test that opens a pty's slave and closes its master (as pty
 /// tests do) passes under wrap as it does plainly, as cargo's runner and
 /// as nextest calls it: it leads no session of its own, so the slave never
