@@ -12,7 +12,7 @@
 # arguments after a colon: `dogfood`, `dogfood:limit`, `e2e:--skip foo
 # --test-threads=1`; or `cli:ARGS` for the isolated-test command line
 # (`cli:doctor`), or `sh:COMMAND` for a shell command. Each SPEC runs once per mode:
-#   root       as root, in /system.slice/isolated-test-vm.service;
+#   root       as root, in /system.slice/cgroup2-vm-job.service;
 #   rootless   as uid 65534 in that root-owned cgroup (no delegation);
 #   delegated  as uid 65534 in .../user@65534.service/app.slice/<scope>,
 #              the subtree chowned to the user as systemd's user@.service
@@ -206,13 +206,13 @@ mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup || { 
 cg=/sys/fs/cgroup
 echo "+memory +pids +cpu" > $cg/cgroup.subtree_control
 mkdir $cg/init.scope && echo $$ > $cg/init.scope/cgroup.procs
-mkdir -p $cg/system.slice/isolated-test-vm.service
+mkdir -p $cg/system.slice/cgroup2-vm-job.service
 echo "+memory +pids +cpu" > $cg/system.slice/cgroup.subtree_control
 # What systemd's user@65534.service gives: the service's cgroup and what
 # the user manager makes below it, owned by the user; controllers enabled
 # down to it.
 user_cg=$cg/user.slice/user-65534.slice/user@65534.service
-mkdir -p $user_cg/app.slice/run-isolated-test-vm.scope
+mkdir -p $user_cg/app.slice/run-cgroup2-vm-job.scope
 echo "+memory +pids +cpu" > $cg/user.slice/cgroup.subtree_control
 echo "+memory +pids +cpu" > $cg/user.slice/user-65534.slice/cgroup.subtree_control
 echo "+memory +pids +cpu" > $user_cg/cgroup.subtree_control
@@ -243,9 +243,9 @@ while IFS=$'\t' read -r mode spec bin args; do
     find $repo -xdev -exec chown -h $owner:$owner {} +
     (
         case $mode in
-            root) leaf=$cg/system.slice/isolated-test-vm.service ;;
-            rootless) leaf=$cg/system.slice/isolated-test-vm.service ;;
-            delegated) leaf=$user_cg/app.slice/run-isolated-test-vm.scope ;;
+            root) leaf=$cg/system.slice/cgroup2-vm-job.service ;;
+            rootless) leaf=$cg/system.slice/cgroup2-vm-job.service ;;
+            delegated) leaf=$user_cg/app.slice/run-cgroup2-vm-job.scope ;;
         esac
         echo $BASHPID > $leaf/cgroup.procs
         cd $repo/tests
