@@ -77,7 +77,12 @@ work="$(mktemp -d /tmp/isolated-test-vm-XXXXXX)"
 chmod 755 "$work"
 qemu_pid=""
 cleanup() {
-    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2> /dev/null; then kill -KILL "$qemu_pid" 2> /dev/null || true; fi
+    # qemu_pid is timeout(1)'s: it passes TERM on to QEMU (a KILL would not).
+    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2> /dev/null; then
+        kill -TERM "$qemu_pid" 2> /dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qemu_pid" 2> /dev/null || break; sleep 0.5; done
+        pkill -KILL -P "$qemu_pid" 2> /dev/null || true
+    fi
     if [ "$keep" = 1 ]; then echo "cgroup2-vm: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
