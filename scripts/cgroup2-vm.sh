@@ -231,10 +231,16 @@ mkdir -p /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 chown 65534:65534 /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 # The checkout on a tmpfs of its own, as on a real disk (an overlay over
 # 9p under the sandbox's own overlay gives EIO on directory removal), and
-# target/ bound back from the host. Owned by whoever runs the job.
+# target/ bound back from the host. Owned by whoever runs the job. The
+# tmpfs is mounted at the checkout's top-level directory: as root a
+# sandbox overlays a top-level filesystem but binds deeper ones read-only
+# (README, "What each test gets"), so a tmpfs at the checkout itself made
+# the crate directory read-only in the sandbox.
 mkdir -p /run/isolated-test-vm-repo
 mount --bind $repo /run/isolated-test-vm-repo
-mount -t tmpfs -o mode=755 tmpfs $repo
+top=/$(echo "$repo" | cut -d/ -f2)
+mount -t tmpfs -o mode=755 tmpfs "$top"
+mkdir -p "$repo"
 (cd /run/isolated-test-vm-repo && git -c safe.directory='*' ls-files -z --cached --others --exclude-standard | tar --null -cf - -T -) | tar -xf - -C $repo
 mkdir -p $repo/target
 mount --bind /run/isolated-test-vm-repo/target $repo/target

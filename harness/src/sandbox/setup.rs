@@ -151,7 +151,7 @@ impl Kernel for LinuxKernel {
             Op::Chdir(path) => rustix::process::chdir(path)?,
             Op::PivotRoot { new_root, put_old } => rustix::process::pivot_root(new_root, put_old)?,
             Op::DetachUnmount(path) => rustix::mount::unmount(path, UnmountFlags::DETACH)?,
-            Op::Overlay { lowers, upper, work, target, fallback } => {
+            Op::Overlay { lowers, upper, work, target, fallback, in_user_namespace } => {
                 let Some(lower) = lowers.last() else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -175,7 +175,8 @@ impl Kernel for LinuxKernel {
                     take_owner_and_mode(&staged, &lower);
                 }
                 let dirs = format!(",upperdir={},workdir={}", escape_overlay_path(upper), escape_overlay_path(work));
-                if let Err(overlay_err) = mount_overlay(lowers, &dirs, target, MountFlags::NODEV)? {
+                let xattrs = overlay_xattrs(*in_user_namespace, upper);
+                if let Err(overlay_err) = mount_overlay(lowers, &dirs, xattrs, target, MountFlags::NODEV)? {
                     self.overlay_refused(overlay_err, fallback, lower, target)?;
                 }
             }
@@ -191,7 +192,9 @@ impl Kernel for LinuxKernel {
                 // directory), as far as the map allows.
                 take_owner_and_mode(top, bottom);
                 let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV;
-                if let Err(overlay_err) = mount_overlay(lowers, "", target, flags)? {
+                // No upper layer: nothing is written, and the layers carry
+                // no markers of the harness's (an image's are plain trees).
+                if let Err(overlay_err) = mount_overlay(lowers, "", OverlayXattrs::User, target, flags)? {
                     self.overlay_refused(overlay_err, fallback, bottom, target)?;
                 }
             }
@@ -331,14 +334,52 @@ fn take_owner_and_mode(dir: &Path, from: &Path) {
     }
 }
 
+/// Where overlayfs keeps its markers (a directory deleted and made again
+/// is "opaque"): in `user.overlay.*` attributes (`userxattr`), or in
+/// `trusted.overlay.*` ones, which only host root may set and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverlayXattrs {
+    User,
+    Trusted,
+}
+
+/// The attributes an overlay with the upper layer `upper` uses. Inside a
+/// user namespace `user.` ones: `trusted.` ones cannot be set there. As
+/// host root `user.` ones too where the upper layer's filesystem takes
+/// them, so that the body (root of a nested user namespace, which cannot
+/// read `trusted.` ones) can tell an opaque directory in its pollution
+/// report; tmpfs takes them only from Linux 6.6, and before that an
+/// overlay with `userxattr` fails every write that needs a marker with
+/// EIO (`rm -r DIR && mkdir DIR` of a host directory), so `trusted.`.
+fn overlay_xattrs(in_user_namespace: bool, upper: &Path) -> OverlayXattrs {
+    if in_user_namespace || takes_user_xattrs(upper) { OverlayXattrs::User } else { OverlayXattrs::Trusted }
+}
+
+/// Whether the filesystem of `dir` takes `user.` extended attributes on a
+/// directory: one set and removed again.
+pub(crate) fn takes_user_xattrs(dir: &Path) -> bool {
+    const PROBE: &str = "user.isolated-test.probe";
+    let set = rustix::fs::setxattr(dir, PROBE, b"1", rustix::fs::XattrFlags::CREATE);
+    let _ = rustix::fs::removexattr(dir, PROBE);
+    set.is_ok()
+}
+
 /// Mounts an overlay of `lowers` (bottom first) at `target`, with `more`
 /// options after `lowerdir` (`,upperdir=...,workdir=...`, or none for a
-/// read-only one). The outer error is a path overlayfs cannot take (a NUL
-/// byte); the inner one is the kernel's refusal, for the caller's fallback.
-fn mount_overlay(lowers: &[PathBuf], more: &str, target: &Path, flags: MountFlags) -> io::Result<io::Result<()>> {
+/// read-only one) and its markers in `xattrs`. The outer error is a path
+/// overlayfs cannot take (a NUL byte); the inner one is the kernel's
+/// refusal, for the caller's fallback.
+fn mount_overlay(
+    lowers: &[PathBuf],
+    more: &str,
+    xattrs: OverlayXattrs,
+    target: &Path,
+    flags: MountFlags,
+) -> io::Result<io::Result<()>> {
     // overlayfs lists the top layer first.
     let lowerdir: Vec<String> = lowers.iter().rev().map(|l| escape_overlay_path(l)).collect();
-    let data = std::ffi::CString::new(format!("lowerdir={}{more},userxattr", lowerdir.join(":")))
+    let userxattr = if xattrs == OverlayXattrs::User { ",userxattr" } else { "" };
+    let data = std::ffi::CString::new(format!("lowerdir={}{more}{userxattr}", lowerdir.join(":")))
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     Ok(rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(io::Error::from))
 }
@@ -547,6 +588,28 @@ fn proc_knobs() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlays_keep_their_markers_where_the_body_can_read_them() {
+        // procfs takes no extended attributes; inside a user namespace the
+        // upper layer is not even asked.
+        assert!(!takes_user_xattrs(Path::new("/proc")));
+        assert_eq!(overlay_xattrs(false, Path::new("/proc")), OverlayXattrs::Trusted);
+        assert_eq!(overlay_xattrs(true, Path::new("/proc")), OverlayXattrs::User);
+        // A directory in this machine's temporary directory (a disk
+        // filesystem takes them, tmpfs since Linux 6.6), which the probe
+        // leaves without the attribute.
+        let dir = tempfile::Builder::new().prefix("isolated-test-xattr-").tempdir().unwrap();
+        let release = rustix::system::uname().release().to_string_lossy().into_owned();
+        let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        if (major, minor) >= (6, 6) {
+            assert!(takes_user_xattrs(dir.path()), "{release}: {}", dir.path().display());
+            assert_eq!(overlay_xattrs(false, dir.path()), OverlayXattrs::User);
+        }
+        let mut value = [0u8; 8];
+        assert!(rustix::fs::getxattr(dir.path(), "user.isolated-test.probe", &mut value[..]).is_err());
+    }
 
     struct Recorder {
         seen: Vec<&'static str>,

@@ -49,7 +49,18 @@ pub(crate) enum Op {
     DetachUnmount(PathBuf),
     /// An overlay, and what to do if the kernel refuses it (for example a
     /// lower layer on a filesystem that overlayfs does not support).
-    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf, fallback: OverlayFallback },
+    /// `in_user_namespace`: mounted inside one (rootless), where overlayfs
+    /// keeps its markers (opaque directories) in `user.` attributes; as
+    /// host root it uses `trusted.` ones where the upper layer's tmpfs has
+    /// no `user.` attributes (before Linux 6.6).
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+        target: PathBuf,
+        fallback: OverlayFallback,
+        in_user_namespace: bool,
+    },
     /// A read-only overlay of `lowers` (bottom first, at least two) with
     /// no upper layer, and what to do if the kernel refuses it. The top
     /// layer's root directory (which the overlay's root takes its owner

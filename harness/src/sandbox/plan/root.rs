@@ -52,7 +52,14 @@ impl<'a> Overlays<'a> {
         } else {
             OverlayFallback::Fail
         };
-        ops.push(Op::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target, fallback });
+        ops.push(Op::Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target,
+            fallback,
+            in_user_namespace: self.config.rootless,
+        });
     }
 }
 

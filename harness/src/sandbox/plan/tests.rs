@@ -244,6 +244,21 @@ fn etc_hosts_hostname_and_resolv_conf_are_the_sandboxs_own() {
 }
 
 #[test]
+fn overlays_are_marked_as_made_inside_a_user_namespace_only_rootless() {
+    for (cfg, inside) in [(config(), false), (rootless(), true)] {
+        let ops = plan(&cfg, &host());
+        let marks: Vec<bool> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Overlay { in_user_namespace, .. } => Some(*in_user_namespace),
+                _ => None,
+            })
+            .collect();
+        assert!(!marks.is_empty() && marks.iter().all(|m| *m == inside), "rootless {inside}: {marks:?}");
+    }
+}
+
+#[test]
 fn every_overlay_has_its_own_upper_and_work_created_before_it() {
     let ops = plan(&config(), &host());
     let mut uppers = Vec::new();
