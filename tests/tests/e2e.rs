@@ -836,6 +836,41 @@ fn binaries_under_tmp_run_from_the_root_find_themselves() {
     assert!(out.stdout == std::fs::read(&cases).unwrap(), "`run -- cat` changed the bytes it passed on");
 }
 
+/// Unmounts and removes a directory a test mounted a tmpfs on, however the
+/// test ends.
+struct MountedDir(PathBuf);
+
+impl Drop for MountedDir {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A working directory on a host mount that the sandbox shows read-only
+/// (a filesystem mounted below a top-level directory: a checkout on
+/// `/mnt/data`) is copy-on-write, as the rest of the host's files: the
+/// command can write there, and the host's files are unchanged after.
+#[test]
+#[serial]
+#[ignore = "needs real root (mounts a tmpfs on the host): sudo ./scripts/test.sh runs it"]
+fn a_working_directory_on_a_deeper_host_mount_is_copy_on_write() {
+    let dir = tempfile::Builder::new().prefix("isolated-test-deeper-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = MountedDir(dir.keep());
+    rustix::mount::mount("tmpfs", &dir.0, "tmpfs", rustix::mount::MountFlags::empty(), c"size=1m").unwrap();
+    std::fs::write(dir.0.join("host.txt"), "host\n").unwrap();
+    let out = Command::new(cli_binary())
+        .args(["run", "--", "sh", "-c", "echo new > new.txt && echo sandbox >> host.txt && cat host.txt"])
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("host\nsandbox\n"), "{text}");
+    assert_eq!(std::fs::read_to_string(dir.0.join("host.txt")).unwrap(), "host\n");
+    assert!(!dir.0.join("new.txt").exists());
+}
+
 /// The `isolated-test` command line (see `isolated_test_fixtures::cli_binary`).
 fn cli_binary() -> &'static Path {
     isolated_test_fixtures::cli_binary(Path::new(env!("CARGO_MANIFEST_DIR")), !cfg!(debug_assertions))

@@ -196,7 +196,7 @@ fn entry_dirs_below(config: &SandboxConfig, top: &Path) -> Vec<PathBuf> {
 }
 
 /// Whether some mount point lies strictly below `dir`.
-fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
+pub(super) fn has_submounts(dir: &Path, mount_points: &[PathBuf]) -> bool {
     mount_points.iter().any(|m| m != dir && m.starts_with(dir))
 }
 
@@ -326,6 +326,31 @@ fn readonly_etc(ops: &mut Vec<Op>, config: &SandboxConfig, host: &HostView) {
     for name in OWN_ETC_FILES {
         ops.push(Op::BindOwnFile { source: own.join(name), target: target.join(name) });
     }
+}
+
+/// Whether the host's files put the host directory `path` in the sandbox
+/// read-only, where the rest is copy-on-write: as host root, below a mount
+/// deeper than a top-level directory (bound read-only on top of the
+/// overlays); rootless, below a top-level directory with mounts of its
+/// own (bound read-only whole). Not for the kernel's and the scratch
+/// directories, which get their own.
+pub(super) fn read_only_on_host(path: &Path, config: &SandboxConfig, host: &HostView) -> bool {
+    let mut parts = path.components().skip(1);
+    let Some(top) = parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned()) else { return false };
+    let top_is_dir = host.root_entries.iter().any(|(n, kind)| *n == top && *kind == EntryKind::Dir);
+    if NOT_OVERLAID.contains(&top.as_str()) || !top_is_dir {
+        return false;
+    }
+    let top_dir = Path::new("/").join(&top);
+    if config.rootless {
+        return has_submounts(&top_dir, &host.mount_points);
+    }
+    // The deepest mount holding `path`: `/` and top-level ones are overlaid.
+    host.mount_points
+        .iter()
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.components().count())
+        .is_some_and(|m| m.components().count() > 2 && m.starts_with(&top_dir))
 }
 
 /// The host's top-level entries on the `/newroot` tmpfs: symlinks copied,

@@ -59,6 +59,25 @@ pub(super) fn scratch_and_kept(
             overlays.add(ops, vec![under(OLD_ROOT, &keep)], target, None);
         }
     }
+    // Kept paths on a host mount the sandbox shows read-only (a checkout
+    // on `/mnt/data`; rootless, under a top-level directory with mounts of
+    // its own) are copy-on-write as the rest of the host's files, so that
+    // a test can write in its crate directory wherever it lies. Not one
+    // with mounts below it: an overlay shows only its own filesystem (and
+    // rootless the kernel refuses one over locked mounts).
+    if *base == ResolvedBase::Host {
+        let read_only: Vec<_> = config
+            .keep
+            .iter()
+            .filter(|keep| !hidden.contains(keep) && !fresh.iter().any(|dir| keep.starts_with(dir)))
+            .filter(|keep| super::root::read_only_on_host(keep, config, host))
+            .filter(|keep| !super::root::has_submounts(keep, &host.mount_points))
+            .cloned()
+            .collect();
+        for keep in outermost(&read_only) {
+            overlays.add(ops, vec![under(OLD_ROOT, &keep)], under(NEW_ROOT, &keep), None);
+        }
+    }
 }
 
 /// Adds the test's own entries: binds, tmpfs, files, symlinks.

@@ -754,3 +754,53 @@ fn rootless_entries_get_their_directories_in_the_upper_layer_first() {
     let config = SandboxConfig { rootless: false, ..config };
     assert!(!plan(&config, &host()).iter().any(|op| matches!(op, Op::UpperDir { .. })));
 }
+
+/// The overlays of kept paths that lie on host mounts shown read-only.
+fn kept_overlays(cfg: &SandboxConfig, host: &HostView) -> Vec<PathBuf> {
+    plan(cfg, host)
+        .iter()
+        .filter_map(|op| match op {
+            Op::Overlay { lowers, target, .. } if lowers.len() == 1 && lowers[0].starts_with("/oldroot/mnt") => {
+                assert_eq!(target, &under(NEW_ROOT, lowers[0].strip_prefix("/oldroot").unwrap()));
+                Some(lowers[0].clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_crate_directory_on_a_read_only_host_mount_is_copy_on_write() {
+    // `/mnt/data` is a mount below a top-level directory: read-only as
+    // host root (bound on top of the overlay of `/`), and rootless (`/mnt`
+    // carries it, so it is bound read-only whole).
+    let keep = vec![PathBuf::from("/mnt/data/proj"), "/mnt/data/proj/target/debug".into(), "/usr/src".into()];
+    for base in [config(), rootless()] {
+        let cfg = SandboxConfig { keep: keep.clone(), ..base };
+        let ops = plan(&cfg, &host());
+        assert_eq!(kept_overlays(&cfg, &host()), [PathBuf::from("/oldroot/mnt/data/proj")], "{ops:#?}");
+        // After what shows `/mnt/data` read-only.
+        let overlay =
+            position(&ops, |op| matches!(op, Op::Overlay { target, .. } if target.ends_with("mnt/data/proj")));
+        let read_only = position(&ops, |op| {
+            matches!(op, Op::Bind { target, readonly: true, .. }
+                if *target == under(NEW_ROOT, Path::new("/mnt/data")) || *target == under(NEW_ROOT, Path::new("/mnt")))
+        });
+        assert!(read_only < overlay, "{ops:#?}");
+    }
+    // Not one with mounts below it (the kept directory below that mount
+    // is), nor on the read-only host root, nor where the host's files are
+    // copy-on-write already.
+    let mut host_with_target = host();
+    host_with_target.mount_points.push("/mnt/data/proj/target".into());
+    let cfg = SandboxConfig { keep: keep.clone(), ..config() };
+    assert_eq!(kept_overlays(&cfg, &host_with_target), [PathBuf::from("/oldroot/mnt/data/proj/target/debug")]);
+    let mut cfg = SandboxConfig { keep: keep.clone(), ..config() };
+    cfg.rootfs.base = ResolvedBase::HostRo;
+    assert!(kept_overlays(&cfg, &host()).is_empty());
+    for base in [config(), rootless()] {
+        let cfg = SandboxConfig { keep: vec!["/mnt/proj".into(), "/usr/src".into()], ..base };
+        let expected: &[PathBuf] = if cfg.rootless { &[PathBuf::from("/oldroot/mnt/proj")] } else { &[] };
+        assert_eq!(kept_overlays(&cfg, &host()), expected, "rootless {}", cfg.rootless);
+    }
+}
