@@ -227,8 +227,6 @@ ip link set lo up
 hostname cgroup2-vm
 echo "65534:3000000:65536" >> /etc/subuid
 echo "65534:3000000:65536" >> /etc/subgid
-mkdir -p /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
-chown 65534:65534 /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 # The checkout on a tmpfs of its own, as on a real disk (an overlay over
 # 9p under the sandbox's own overlay gives EIO on directory removal), and
 # target/ bound back from the host. Owned by whoever runs the job. The
@@ -239,11 +237,19 @@ chown 65534:65534 /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 mkdir -p /run/isolated-test-vm-repo
 mount --bind $repo /run/isolated-test-vm-repo
 top=/$(echo "$repo" | cut -d/ -f2)
+# The share (under /tmp) steps aside while the tmpfs goes on, in case the
+# checkout is under /tmp too (a clean clone there), and comes back on it.
+mkdir -p /run/isolated-test-vm-share
+mount --move "$share" /run/isolated-test-vm-share
 mount -t tmpfs -o mode=755 tmpfs "$top"
-mkdir -p "$repo"
+[ "$top" != /tmp ] || chmod 1777 /tmp
+mkdir -p "$repo" "$share"
+mount --move /run/isolated-test-vm-share "$share"
 (cd /run/isolated-test-vm-repo && git -c safe.directory='*' ls-files -z --cached --others --exclude-standard | tar --null -cf - -T -) | tar -xf - -C $repo
 mkdir -p $repo/target
 mount --bind /run/isolated-test-vm-repo/target $repo/target
+mkdir -p /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
+chown 65534:65534 /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 echo "cgroup2-vm guest: $(uname -r); /sys/fs/cgroup: $(stat -f -c %T /sys/fs/cgroup); controllers: $(cat $cg/cgroup.controllers)"
 : > $share/results
 while IFS=$'\t' read -r mode spec bin args; do
