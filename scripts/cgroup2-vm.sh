@@ -11,12 +11,18 @@
 # SPEC is a test target of isolated-test-tests with optional libtest
 # arguments after a colon: `dogfood`, `dogfood:limit`, `e2e:--skip foo
 # --test-threads=1`; or `cli:ARGS` for the isolated-test command line
-# (`cli:doctor`), or `sh:COMMAND` for a shell command. Each SPEC runs once per mode:
+# (`cli:doctor`), or `sh:COMMAND` for a shell command. The jobs get
+# ISOLATED_TEST_CASES_BIN and ISOLATED_TEST_CLI_BIN, and with `wrap` the
+# fixture's ISOLATED_TEST_WRAP_FIXTURE_BIN and ISOLATED_TEST_WRAP_OUTPUT_BIN
+# (the guest's uid 65534 has no cargo: skip the tests that call it, as
+# scripts/test.sh does). The guest has no network: with `debian` the host
+# builds the Debian root into the cache first. Each SPEC runs once per mode:
 #   root       as root, in /system.slice/cgroup2-vm-job.service;
 #   rootless   as uid 65534 in that root-owned cgroup (no delegation);
 #   delegated  as uid 65534 in .../user@65534.service/app.slice/<scope>,
 #              the subtree chowned to the user as systemd's user@.service
 #              and `systemd-run --user --scope -p Delegate=yes` give.
+# A SPEC written MODES@SPEC runs in those modes only (`root@privileged:--ignored`).
 # Options:
 #   --modes LIST     comma-separated modes (default root,rootless,delegated)
 #   --timeout SECS   limit for the whole guest run (default 1800)
@@ -57,8 +63,18 @@ while [ $# -gt 0 ]; do
 done
 [ ${#specs[@]} -gt 0 ] || die "no SPEC given (try: $0 dogfood:limit cli:doctor)"
 [ "$(id -u)" = 0 ] || die "run as root (the guest's root is this machine's filesystem, shared by QEMU)"
-for m in ${modes//,/ }; do
-    case "$m" in root|rootless|delegated) ;; *) die "unknown mode $m" ;; esac
+# MODES@SPEC: that SPEC in those modes only.
+spec_modes=()
+for i in "${!specs[@]}"; do
+    if [[ "${specs[i]}" =~ ^([a-z,]+)@(.*)$ ]]; then
+        spec_modes[i]="${BASH_REMATCH[1]}"
+        specs[i]="${BASH_REMATCH[2]}"
+    else
+        spec_modes[i]="$modes"
+    fi
+    for m in ${spec_modes[i]//,/ }; do
+        case "$m" in root|rootless|delegated) ;; *) die "unknown mode $m" ;; esac
+    done
 done
 if [ -z "$accel" ]; then
     if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then accel=kvm; else accel=tcg; fi
@@ -117,7 +133,7 @@ ird="$work/initrd"
 mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/lower" "$ird/rw" "$ird/newroot" "$ird/lib/modules/$kver"
 cp /bin/busybox "$ird/bin/busybox"
 for a in sh mount umount mkdir modprobe switch_root reboot echo cat; do ln -s busybox "$ird/bin/$a"; done
-modules="virtio_pci 9pnet_virtio 9p overlay veth bridge sch_netem sch_tbf"
+modules="virtio_pci 9pnet_virtio 9p overlay veth bridge sch_netem sch_tbf loop ext4"
 (
     cd "$work/k/lib/modules/$kver"
     for m in $modules; do
@@ -171,8 +187,32 @@ cli_json="$(cd "$repo" && cargo build -p isolated-test --features cli --bin isol
 cases_bin="$(exe_of cases <<< "$tests_json")"
 cli_bin="$(exe_of isolated-test <<< "$cli_json")"
 [ -n "$cases_bin" ] && [ -n "$cli_bin" ] || die "cargo reported no cases or isolated-test executable"
-: > "$share/jobs"
+# The wrap suite's fixture binaries, prebuilt (the guest's users have no
+# cargo), in the directory the suite would build them in itself.
+wrap_fixture_bin=""
+wrap_output_bin=""
 for s in "${specs[@]}"; do
+    [ "${s%%:*}" = wrap ] || continue
+    fixture_args=(test --no-run --locked --manifest-path "$repo/tests/wrap-fixture/Cargo.toml"
+        --target-dir "$(dirname "$(dirname "$(dirname "$cases_bin")")")/wrap-fixture" --message-format=json)
+    wrap_fixture_bin="$(cd "$repo" && cargo "${fixture_args[@]}" | exe_of host_polluting)"
+    wrap_output_bin="$(cd "$repo" && cargo "${fixture_args[@]}" --test libtest_output | exe_of libtest_output)"
+    [ -n "$wrap_fixture_bin" ] && [ -n "$wrap_output_bin" ] || die "cargo reported no wrap fixture executables"
+    break
+done
+# The debian suite's root: the guest has no network, so the host builds it
+# (as the suite would, into the target directory's cache) before booting;
+# the guest's root jobs find it there, the uid 65534 ones bound read-only
+# in their cache, as scripts/test.sh copies it for its rootless pass.
+for s in "${specs[@]}"; do
+    [ "${s%%:*}" = debian ] || continue
+    say "building (or finding) the Debian root in the cache"
+    "$cli_bin" run --debootstrap bookworm -- true > /dev/null || die "the host could not build the Debian root"
+    break
+done
+: > "$share/jobs"
+for i in "${!specs[@]}"; do
+    s="${specs[i]}"
     t="${s%%:*}"
     args=""
     [ "$s" = "$t" ] || args="${s#*:}"
@@ -182,7 +222,7 @@ for s in "${specs[@]}"; do
         *) bin="$(exe_of "$t" <<< "$tests_json")" ;;
     esac
     [ -n "$bin" ] || die "cargo reported no executable for $t"
-    for m in ${modes//,/ }; do printf '%s\t%s\t%s\t%s\n' "$m" "$s" "$bin" "$args" >> "$share/jobs"; done
+    for m in ${spec_modes[i]//,/ }; do printf '%s\t%s\t%s\t%s\n' "$m" "$s" "$bin" "$args" >> "$share/jobs"; done
 done
 
 # --- the guest's second stage: host root, pure cgroup v2, the jobs ---------------
@@ -193,6 +233,8 @@ share=$share
 repo=$repo
 cases_bin=$cases_bin
 cli_bin=$cli_bin
+wrap_fixture_bin=$wrap_fixture_bin
+wrap_output_bin=$wrap_output_bin
 EOF
 cat >> "$share/stage2.sh" << 'EOF'
 set -u
@@ -250,6 +292,10 @@ mkdir -p $repo/target
 mount --bind /run/isolated-test-vm-repo/target $repo/target
 mkdir -p /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
 chown 65534:65534 /tmp/isolated-test-vm-home /tmp/isolated-test-vm-cache
+if [ -d $repo/target/isolated-test-cache/debootstrap ]; then
+    mkdir /tmp/isolated-test-vm-cache/debootstrap
+    mount --bind -o ro $repo/target/isolated-test-cache/debootstrap /tmp/isolated-test-vm-cache/debootstrap
+fi
 echo "cgroup2-vm guest: $(uname -r); /sys/fs/cgroup: $(stat -f -c %T /sys/fs/cgroup); controllers: $(cat $cg/cgroup.controllers)"
 : > $share/results
 while IFS=$'\t' read -r mode spec bin args; do
@@ -267,6 +313,7 @@ while IFS=$'\t' read -r mode spec bin args; do
         echo $BASHPID > $leaf/cgroup.procs
         cd $repo/tests
         env=(RUST_BACKTRACE=1 ISOLATED_TEST_CASES_BIN=$cases_bin ISOLATED_TEST_CLI_BIN=$cli_bin PATH=$PATH)
+        [ -z "$wrap_fixture_bin" ] || env+=(ISOLATED_TEST_WRAP_FIXTURE_BIN=$wrap_fixture_bin ISOLATED_TEST_WRAP_OUTPUT_BIN=$wrap_output_bin)
         # shellcheck disable=SC2086 # args are libtest words
         if [ "$bin" = sh ]; then set -- bash -c "$args"; args=""; bin=""; else set --; fi
         if [ $mode = root ]; then
