@@ -45,6 +45,9 @@ pub(crate) fn execute(ops: &[Op], kernel: &mut dyn Kernel) -> Result<(), SetupEr
 pub(crate) struct LinuxKernel {
     /// The nested namespaces between [`Op::EnterNamespaces`] and [`Op::Lock`].
     nest: Option<crate::sys::userns::Nest>,
+    /// Whether the upper layers' tmpfs takes `user.` attributes, once
+    /// probed: every upper layer is on the one at `/layers`.
+    layers_take_user_xattrs: Option<bool>,
 }
 
 /// The descriptor [`Op::KeepLayers`] opened on the upper layers' tmpfs.
@@ -175,7 +178,9 @@ impl Kernel for LinuxKernel {
                     take_owner_and_mode(&staged, &lower);
                 }
                 let dirs = format!(",upperdir={},workdir={}", escape_overlay_path(upper), escape_overlay_path(work));
-                let xattrs = overlay_xattrs(*in_user_namespace, upper);
+                let probed = &mut self.layers_take_user_xattrs;
+                let xattrs =
+                    overlay_xattrs(*in_user_namespace, || *probed.get_or_insert_with(|| takes_user_xattrs(upper)));
                 if let Err(overlay_err) = mount_overlay(lowers, &dirs, xattrs, target, MountFlags::NODEV)? {
                     self.overlay_refused(overlay_err, fallback, lower, target)?;
                 }
@@ -343,7 +348,8 @@ pub(crate) enum OverlayXattrs {
     Trusted,
 }
 
-/// The attributes an overlay with the upper layer `upper` uses. Inside a
+/// The attributes an overlay uses, `upper_takes_user` telling (when asked)
+/// whether its upper layer's filesystem takes `user.` ones. Inside a
 /// user namespace `user.` ones: `trusted.` ones cannot be set there. As
 /// host root `user.` ones too where the upper layer's filesystem takes
 /// them, so that the body (root of a nested user namespace, which cannot
@@ -351,8 +357,8 @@ pub(crate) enum OverlayXattrs {
 /// report; tmpfs takes them only from Linux 6.6, and before that an
 /// overlay with `userxattr` fails every write that needs a marker with
 /// EIO (`rm -r DIR && mkdir DIR` of a host directory), so `trusted.`.
-fn overlay_xattrs(in_user_namespace: bool, upper: &Path) -> OverlayXattrs {
-    if in_user_namespace || takes_user_xattrs(upper) { OverlayXattrs::User } else { OverlayXattrs::Trusted }
+fn overlay_xattrs(in_user_namespace: bool, upper_takes_user: impl FnOnce() -> bool) -> OverlayXattrs {
+    if in_user_namespace || upper_takes_user() { OverlayXattrs::User } else { OverlayXattrs::Trusted }
 }
 
 /// Whether the filesystem of `dir` takes `user.` extended attributes on a
@@ -594,8 +600,8 @@ mod tests {
         // procfs takes no extended attributes; inside a user namespace the
         // upper layer is not even asked.
         assert!(!takes_user_xattrs(Path::new("/proc")));
-        assert_eq!(overlay_xattrs(false, Path::new("/proc")), OverlayXattrs::Trusted);
-        assert_eq!(overlay_xattrs(true, Path::new("/proc")), OverlayXattrs::User);
+        assert_eq!(overlay_xattrs(false, || takes_user_xattrs(Path::new("/proc"))), OverlayXattrs::Trusted);
+        assert_eq!(overlay_xattrs(true, || unreachable!("asked in a user namespace")), OverlayXattrs::User);
         // A directory in this machine's temporary directory (a disk
         // filesystem takes them, tmpfs since Linux 6.6), which the probe
         // leaves without the attribute.
@@ -605,7 +611,7 @@ mod tests {
         let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
         if (major, minor) >= (6, 6) {
             assert!(takes_user_xattrs(dir.path()), "{release}: {}", dir.path().display());
-            assert_eq!(overlay_xattrs(false, dir.path()), OverlayXattrs::User);
+            assert_eq!(overlay_xattrs(false, || takes_user_xattrs(dir.path())), OverlayXattrs::User);
         }
         let mut value = [0u8; 8];
         assert!(rustix::fs::getxattr(dir.path(), "user.isolated-test.probe", &mut value[..]).is_err());
