@@ -335,8 +335,9 @@ fn readonly_etc(ops: &mut Vec<Op>, config: &SandboxConfig, host: &HostView) {
 /// own (bound read-only whole). Not for the kernel's and the scratch
 /// directories, which get their own.
 pub(super) fn read_only_on_host(path: &Path, config: &SandboxConfig, host: &HostView) -> bool {
-    let mut parts = path.components().skip(1);
-    let Some(top) = parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned()) else { return false };
+    let Some(top) = path.components().nth(1).map(|c| c.as_os_str().to_string_lossy().into_owned()) else {
+        return false;
+    };
     let top_is_dir = host.root_entries.iter().any(|(n, kind)| *n == top && *kind == EntryKind::Dir);
     if NOT_OVERLAID.contains(&top.as_str()) || !top_is_dir {
         return false;

@@ -69,7 +69,8 @@ pub(super) fn scratch_and_kept(
         let read_only: Vec<_> = config
             .keep
             .iter()
-            .filter(|keep| !hidden.contains(keep) && !fresh.iter().any(|dir| keep.starts_with(dir)))
+            // Those below a scratch directory came back above.
+            .filter(|keep| !fresh.iter().any(|dir| keep.starts_with(dir)))
             .filter(|keep| super::root::read_only_on_host(keep, config, host))
             .filter(|keep| !super::root::has_submounts(keep, &host.mount_points))
             .cloned()
