@@ -220,17 +220,29 @@ pub(super) fn list(binary: &Path, args: Option<&Args>, only_ignored: bool) -> Re
     if let Some(args) = args {
         command.args(args.selection());
     }
-    let output = command.output().map_err(|e| format!("cannot run `{}` to list its tests: {e}", binary.display()))?;
+    let shown = binary.display();
+    let stdout = stdout_of(
+        command,
+        &format!("cannot run `{shown}` to list its tests"),
+        &format!("listing the tests of `{shown}` failed"),
+    )?;
+    Ok(parse_list(&stdout))
+}
+
+/// The standard output of `command`, a run of a test binary that runs no
+/// test. Errors start with `cannot` when it could not be run, with
+/// `failed` when it failed, whose output they then hold.
+fn stdout_of(mut command: std::process::Command, cannot: &str, failed: &str) -> Result<String, String> {
+    let output = command.output().map_err(|e| format!("{cannot}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "listing the tests of `{}` failed ({}):\n{}{}",
-            binary.display(),
+            "{failed} ({}):\n{}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(parse_list(&String::from_utf8_lossy(&output.stdout)))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The reasons of the `#[ignore]`d tests `names` of `binary`
@@ -247,23 +259,19 @@ pub(super) fn ignore_reasons(binary: &Path, names: &[&str]) -> Result<HashMap<St
         return Ok(HashMap::new());
     }
     // Not `--ignored`: that would run them.
-    let output = std::process::Command::new(binary)
+    let mut command = std::process::Command::new(binary);
+    command
         .args(["--exact", "--test-threads=1", "--format", "pretty", "--color", "never"])
         .args(names)
         .env_remove(crate::config::ENV_RUST_TEST_THREADS)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run `{}` to read why its tests are ignored: {e}", binary.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "reading why the tests of `{}` are ignored failed ({}):\n{}{}",
-            binary.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(parse_ignore_reasons(&String::from_utf8_lossy(&output.stdout), names))
+        .stdin(std::process::Stdio::null());
+    let shown = binary.display();
+    let stdout = stdout_of(
+        command,
+        &format!("cannot run `{shown}` to read why its tests are ignored"),
+        &format!("reading why the tests of `{shown}` are ignored failed"),
+    )?;
+    Ok(parse_ignore_reasons(&stdout, names))
 }
 
 /// The reasons in `text`, a libtest run's output, of the tests `names`.
